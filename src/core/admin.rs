@@ -1,0 +1,80 @@
+//! What `status` reports: the backend, the migrations, and the tables with their row counts.
+
+use super::db::{Backend, Database};
+use super::error::Result;
+use super::migrate::{self, MigrationState};
+use super::value::Value;
+
+/// The tables this package owns, in migration order.
+pub const TABLES: [&str; 4] = [
+    "workflow_executions",
+    "workflow_metrics",
+    "handler_registry",
+    "handler_usage_history",
+];
+
+/// A table and its row count (None when the table does not exist yet).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableCount {
+    pub name: &'static str,
+    pub rows: Option<i64>,
+}
+
+/// Row counts of every table of the schema.
+pub async fn table_counts(db: &Database) -> Result<Vec<TableCount>> {
+    let mut out = Vec::new();
+    for name in TABLES {
+        let exists = match db.backend() {
+            Backend::Postgres(pg) => {
+                let rows = pg
+                    .query(
+                        "SELECT to_regclass($1) IS NOT NULL AS present",
+                        vec![Value::from(name)],
+                    )
+                    .await?;
+                matches!(
+                    rows.first().and_then(|r| r.get("present")),
+                    Some(Value::Bool(true))
+                )
+            }
+            Backend::Sqlite(s) => {
+                s.scan(move |c| migrate::sqlite_table_exists(c, name))
+                    .await?
+            }
+        };
+        let rows = if exists {
+            // The name comes from TABLES above, never from input.
+            let sql = format!("SELECT COUNT(*) AS n FROM {name}");
+            let rows = match db.backend() {
+                Backend::Postgres(pg) => pg.query(&sql, vec![]).await?,
+                Backend::Sqlite(s) => {
+                    s.scan(move |c| super::db::sqlite::query(c, &sql, vec![]))
+                        .await?
+                }
+            };
+            rows.first()
+                .and_then(|r| r.get("n"))
+                .and_then(Value::as_i64)
+        } else {
+            None
+        };
+        out.push(TableCount { name, rows });
+    }
+    Ok(out)
+}
+
+/// Everything `workflow-infra status` prints.
+#[derive(Debug, Clone)]
+pub struct Status {
+    pub connection: Vec<(&'static str, Value)>,
+    pub migrations: Vec<MigrationState>,
+    pub tables: Vec<TableCount>,
+}
+
+pub async fn status(db: &Database) -> Result<Status> {
+    Ok(Status {
+        connection: db.describe(),
+        migrations: migrate::status(db).await?,
+        tables: table_counts(db).await?,
+    })
+}

@@ -1,0 +1,328 @@
+//! Connection configuration: PIDEA's DatabaseConnection shape, a URL, or the environment, turned
+//! into one validated [`ConnectConfig`] before anything is opened.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgSslMode};
+
+use super::error::{Error, Result};
+
+/// The environment variable read when `connect()` gets no configuration.
+pub const DATABASE_URL_ENV: &str = "WORKFLOW_DATABASE_URL";
+/// The embedded default when there is neither a configuration nor `WORKFLOW_DATABASE_URL`.
+pub const DEFAULT_SQLITE_PATH: &str = "./data/workflow.db";
+pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 2000;
+pub const DEFAULT_POOL_SIZE: u32 = 10;
+
+/// The configuration as it arrives from JavaScript, before validation. Every field is optional.
+#[derive(Debug, Default, Clone)]
+pub struct RawConfig {
+    pub kind: Option<String>,
+    pub url: Option<String>,
+    pub host: Option<String>,
+    pub port: Option<String>,
+    pub database: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub ssl: Option<bool>,
+    pub fallback: Option<RawFallback>,
+    pub connect_timeout_ms: Option<f64>,
+    pub migrate: Option<bool>,
+    pub pool_size: Option<f64>,
+}
+
+/// `fallback: {type, database}` as PIDEA writes it.
+#[derive(Debug, Default, Clone)]
+pub struct RawFallback {
+    pub kind: Option<String>,
+    pub database: Option<String>,
+}
+
+/// Where the data lives.
+#[derive(Clone)]
+pub enum Target {
+    Postgres(Box<PgConnectOptions>),
+    Sqlite(PathBuf),
+    Memory,
+}
+
+impl Target {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Target::Postgres(_) => "postgresql",
+            Target::Sqlite(_) => "sqlite",
+            Target::Memory => "memory",
+        }
+    }
+}
+
+// The PostgreSQL options hold the password: never print them.
+impl fmt::Debug for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Postgres(o) => write!(
+                f,
+                "Postgres({}:{}/{})",
+                o.get_host(),
+                o.get_port(),
+                o.get_database().unwrap_or("")
+            ),
+            Target::Sqlite(p) => write!(f, "Sqlite({})", p.display()),
+            Target::Memory => write!(f, "Memory"),
+        }
+    }
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct ConnectConfig {
+    pub primary: Target,
+    pub fallback: Option<Target>,
+    pub connect_timeout: Duration,
+    pub migrate: bool,
+    pub pool_size: u32,
+}
+
+impl ConnectConfig {
+    /// Validates `raw`. With no target in it, `env_url` (the value of `WORKFLOW_DATABASE_URL`)
+    /// is used, and without that the SQLite file `./data/workflow.db`.
+    pub fn from_raw(raw: RawConfig, env_url: Option<String>) -> Result<Self> {
+        let connect_timeout_ms = match raw.connect_timeout_ms {
+            None => DEFAULT_CONNECT_TIMEOUT_MS,
+            Some(ms) => whole_number(ms, "connectTimeoutMs", 1.0, 600_000.0)?,
+        };
+        let pool_size = match raw.pool_size {
+            None => DEFAULT_POOL_SIZE,
+            Some(n) => whole_number(n, "poolSize", 1.0, 1000.0)? as u32,
+        };
+        let fallback = raw.fallback.as_ref().map(parse_fallback).transpose()?;
+        let primary = parse_primary(&raw, env_url)?;
+        if let (Some(fb), Target::Sqlite(_) | Target::Memory) = (&fallback, &primary) {
+            tracing::debug!(fallback = ?fb, "fallback ignored: the primary is embedded");
+        }
+        Ok(ConnectConfig {
+            primary,
+            fallback,
+            connect_timeout: Duration::from_millis(connect_timeout_ms),
+            migrate: raw.migrate.unwrap_or(true),
+            pool_size,
+        })
+    }
+}
+
+fn whole_number(value: f64, name: &str, min: f64, max: f64) -> Result<u64> {
+    if !value.is_finite() || value.fract() != 0.0 || value < min || value > max {
+        return Err(Error::validation(format!(
+            "{name} must be a whole number from {min} to {max}"
+        )));
+    }
+    Ok(value as u64)
+}
+
+fn parse_primary(raw: &RawConfig, env_url: Option<String>) -> Result<Target> {
+    if let Some(url) = &raw.url {
+        return parse_url(url);
+    }
+    match raw.kind.as_deref() {
+        Some("postgresql") | Some("postgres") => postgres_from_fields(raw),
+        Some("sqlite") => Ok(Target::Sqlite(sqlite_path(raw.database.as_deref()))),
+        Some("memory") => Ok(Target::Memory),
+        Some(other) => Err(Error::validation(format!(
+            "unknown database type '{}' (expected 'postgresql', 'sqlite' or 'memory')",
+            printable(other)
+        ))),
+        None if raw.host.is_some() => postgres_from_fields(raw),
+        None => match env_url.filter(|u| !u.is_empty()) {
+            Some(url) => parse_url(&url),
+            None => Ok(Target::Sqlite(PathBuf::from(DEFAULT_SQLITE_PATH))),
+        },
+    }
+}
+
+fn parse_fallback(raw: &RawFallback) -> Result<Target> {
+    match raw.kind.as_deref() {
+        Some("sqlite") => Ok(Target::Sqlite(sqlite_path(raw.database.as_deref()))),
+        Some("memory") => Ok(Target::Memory),
+        Some(other) => Err(Error::validation(format!(
+            "unknown fallback type '{}' (expected 'sqlite' or 'memory')",
+            printable(other)
+        ))),
+        None => Err(Error::validation(
+            "fallback.type is required ('sqlite' or 'memory')",
+        )),
+    }
+}
+
+fn sqlite_path(database: Option<&str>) -> PathBuf {
+    match database {
+        Some(":memory:") | None | Some("") => PathBuf::from(DEFAULT_SQLITE_PATH),
+        Some(path) => PathBuf::from(path),
+    }
+}
+
+/// Parses `postgres://…`, `postgresql://…`, `sqlite://path`, `sqlite:path` or `sqlite::memory:`.
+pub fn parse_url(url: &str) -> Result<Target> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|_| Error::validation("the PostgreSQL URL cannot be parsed"))?;
+        return Ok(Target::Postgres(Box::new(options)));
+    }
+    if let Some(rest) = url.strip_prefix("sqlite:") {
+        if rest == ":memory:" || rest == "//:memory:" {
+            return Ok(Target::Memory);
+        }
+        let path = rest.strip_prefix("//").unwrap_or(rest);
+        let path = path.split('?').next().unwrap_or_default();
+        if path.is_empty() {
+            return Err(Error::validation("the SQLite URL has no path"));
+        }
+        return Ok(Target::Sqlite(PathBuf::from(path)));
+    }
+    Err(Error::validation(
+        "unsupported database URL (expected postgres://, postgresql:// or sqlite:)",
+    ))
+}
+
+fn postgres_from_fields(raw: &RawConfig) -> Result<Target> {
+    let port = match raw.port.as_deref() {
+        None | Some("") => 5432,
+        Some(p) => p
+            .trim()
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| Error::validation("port must be a number from 1 to 65535"))?,
+    };
+    let mut options = PgConnectOptions::new_without_pgpass()
+        .host(raw.host.as_deref().unwrap_or("localhost"))
+        .port(port)
+        .database(raw.database.as_deref().unwrap_or("postgres"))
+        .username(raw.username.as_deref().unwrap_or("postgres"))
+        .application_name("workflow-infra");
+    if let Some(password) = &raw.password {
+        options = options.password(password);
+    }
+    options = options.ssl_mode(if raw.ssl == Some(true) {
+        PgSslMode::Require
+    } else {
+        PgSslMode::Disable
+    });
+    Ok(Target::Postgres(Box::new(options)))
+}
+
+/// Keeps user text short and free of control characters before it goes into a message.
+fn printable(s: &str) -> String {
+    s.chars().filter(|c| !c.is_control()).take(64).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(raw: RawConfig) -> Result<ConnectConfig> {
+        ConnectConfig::from_raw(raw, None)
+    }
+
+    #[test]
+    fn defaults_to_the_embedded_sqlite_file() {
+        let c = cfg(RawConfig::default()).unwrap();
+        assert!(
+            matches!(c.primary, Target::Sqlite(ref p) if p == &PathBuf::from(DEFAULT_SQLITE_PATH))
+        );
+        assert!(c.migrate);
+        assert_eq!(c.pool_size, 10);
+        assert_eq!(c.connect_timeout, Duration::from_millis(2000));
+    }
+
+    #[test]
+    fn env_url_is_used_without_config() {
+        let c =
+            ConnectConfig::from_raw(RawConfig::default(), Some("sqlite::memory:".into())).unwrap();
+        assert!(matches!(c.primary, Target::Memory));
+    }
+
+    #[test]
+    fn pidea_shape_with_string_port_and_fallback() {
+        let c = cfg(RawConfig {
+            kind: Some("postgresql".into()),
+            host: Some("db.internal".into()),
+            port: Some("6543".into()),
+            database: Some("pidea".into()),
+            username: Some("u".into()),
+            password: Some("s3cret".into()),
+            fallback: Some(RawFallback {
+                kind: Some("sqlite".into()),
+                database: Some("x.db".into()),
+            }),
+            ..Default::default()
+        })
+        .unwrap();
+        match &c.primary {
+            Target::Postgres(o) => {
+                assert_eq!(o.get_host(), "db.internal");
+                assert_eq!(o.get_port(), 6543);
+                assert_eq!(o.get_database(), Some("pidea"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(!format!("{:?}", c).contains("s3cret"));
+        assert!(matches!(c.fallback, Some(Target::Sqlite(_))));
+    }
+
+    #[test]
+    fn refuses_bad_values() {
+        let unknown_fallback = cfg(RawConfig {
+            kind: Some("memory".into()),
+            fallback: Some(RawFallback {
+                kind: Some("redis".into()),
+                database: None,
+            }),
+            ..Default::default()
+        });
+        assert_eq!(
+            unknown_fallback.unwrap_err().code,
+            super::super::error::ErrorCode::Validation
+        );
+        assert!(cfg(RawConfig {
+            kind: Some("mysql".into()),
+            ..Default::default()
+        })
+        .is_err());
+        assert!(cfg(RawConfig {
+            kind: Some("postgresql".into()),
+            port: Some("x".into()),
+            ..Default::default()
+        })
+        .is_err());
+        assert!(cfg(RawConfig {
+            connect_timeout_ms: Some(f64::NAN),
+            ..Default::default()
+        })
+        .is_err());
+        assert!(cfg(RawConfig {
+            pool_size: Some(0.0),
+            ..Default::default()
+        })
+        .is_err());
+        assert!(parse_url("mysql://x").is_err());
+        assert!(parse_url("sqlite://").is_err());
+    }
+
+    #[test]
+    fn urls() {
+        assert!(matches!(
+            parse_url("sqlite::memory:").unwrap(),
+            Target::Memory
+        ));
+        assert!(
+            matches!(parse_url("sqlite://data/a.db").unwrap(), Target::Sqlite(p) if p == std::path::Path::new("data/a.db"))
+        );
+        assert!(matches!(
+            parse_url("postgres://u:p@localhost:5432/db").unwrap(),
+            Target::Postgres(_)
+        ));
+    }
+}

@@ -1,0 +1,235 @@
+//! The backend seam. Repositories and services talk to [`Database`]: statements written once
+//! (PostgreSQL dialect with `$n` placeholders), run by whichever backend is open.
+
+pub mod postgres;
+pub mod sqlite;
+pub mod writer;
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::sync::{Mutex, MutexGuard};
+
+use super::config::{ConnectConfig, Target};
+use super::error::{Error, ErrorCode, Result};
+use super::value::{Row, Value};
+use postgres::PgDb;
+use sqlite::SqliteDb;
+
+/// One SQL statement and its parameters, bound by number (`$1`, `$2`, …).
+#[derive(Debug, Clone)]
+pub struct Statement {
+    pub sql: Cow<'static, str>,
+    pub params: Vec<Value>,
+}
+
+impl Statement {
+    pub fn new(sql: impl Into<Cow<'static, str>>, params: Vec<Value>) -> Self {
+        Statement {
+            sql: sql.into(),
+            params,
+        }
+    }
+
+    /// Whether the statement yields rows (a query, or a write with `RETURNING`).
+    pub fn returns_rows(&self) -> bool {
+        let head = self.sql.trim_start();
+        let starts = |kw: &str| head.len() >= kw.len() && head[..kw.len()].eq_ignore_ascii_case(kw);
+        starts("SELECT") || starts("WITH") || starts("VALUES") || self.sql.contains("RETURNING")
+    }
+}
+
+/// What one statement produced: its rows, and how many rows it touched.
+#[derive(Debug, Clone, Default)]
+pub struct StmtResult {
+    pub rows: Vec<Row>,
+    pub affected: u64,
+}
+
+/// The open backend.
+pub enum Backend {
+    Postgres(Box<PgDb>),
+    Sqlite(SqliteDb),
+}
+
+/// Which kind of database is open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbKind {
+    Postgres,
+    Sqlite,
+    Memory,
+}
+
+impl DbKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DbKind::Postgres => "postgresql",
+            DbKind::Sqlite => "sqlite",
+            DbKind::Memory => "memory",
+        }
+    }
+}
+
+/// An open database: the backend, its kind, and whether the fallback was used.
+pub struct Database {
+    backend: Backend,
+    kind: DbKind,
+    used_fallback: bool,
+}
+
+impl Database {
+    /// Opens the primary target; if it cannot be reached, logs a warning and opens the fallback.
+    /// A primary that is reachable but fails otherwise (migrations, a bad schema) is an error:
+    /// falling back then would hide the real data behind an empty embedded database.
+    pub async fn connect(config: &ConnectConfig) -> Result<Database> {
+        let primary = Self::open(&config.primary, config).await;
+        let db = match (primary, &config.fallback) {
+            (Ok(db), _) => db,
+            (Err(e), Some(fallback))
+                if is_unreachable(&e) && matches!(config.primary, Target::Postgres(_)) =>
+            {
+                tracing::warn!(
+                    primary = config.primary.kind(),
+                    fallback = fallback.kind(),
+                    reason = %e.message,
+                    "primary database unavailable; using the fallback"
+                );
+                let mut db = Self::open(fallback, config).await?;
+                db.used_fallback = true;
+                db
+            }
+            (Err(e), _) => return Err(e),
+        };
+        if config.migrate {
+            if let Err(e) = super::migrate::migrate(&db).await {
+                db.close().await;
+                return Err(e);
+            }
+        }
+        Ok(db)
+    }
+
+    async fn open(target: &Target, config: &ConnectConfig) -> Result<Database> {
+        let (backend, kind) = match target {
+            Target::Postgres(options) => (
+                Backend::Postgres(Box::new(
+                    PgDb::connect(
+                        (**options).clone(),
+                        config.pool_size,
+                        config.connect_timeout,
+                    )
+                    .await?,
+                )),
+                DbKind::Postgres,
+            ),
+            Target::Sqlite(path) => {
+                let path = path.clone();
+                let db = blocking(move || SqliteDb::open_file(&path)).await?;
+                (Backend::Sqlite(db), DbKind::Sqlite)
+            }
+            Target::Memory => (Backend::Sqlite(SqliteDb::open_memory()?), DbKind::Memory),
+        };
+        Ok(Database {
+            backend,
+            kind,
+            used_fallback: false,
+        })
+    }
+
+    pub fn kind(&self) -> DbKind {
+        self.kind
+    }
+
+    pub fn used_fallback(&self) -> bool {
+        self.used_fallback
+    }
+
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
+    /// Where the data lives, without credentials: `{type, database, host?, port?}`.
+    pub fn describe(&self) -> Vec<(&'static str, Value)> {
+        let mut out = vec![("type", Value::from(self.kind.as_str()))];
+        match &self.backend {
+            Backend::Postgres(pg) => {
+                let o = pg.options();
+                out.push(("host", Value::from(o.get_host())));
+                out.push(("port", Value::Int(o.get_port().into())));
+                out.push((
+                    "database",
+                    Value::from(o.get_database().map(str::to_string)),
+                ));
+            }
+            Backend::Sqlite(db) => {
+                let path = db
+                    .path()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| ":memory:".into());
+                out.push(("database", Value::from(path)));
+            }
+        }
+        out
+    }
+
+    /// Runs a read query. On SQLite it runs on the scan connection off the calling thread.
+    pub async fn fetch(&self, sql: &'static str, params: Vec<Value>) -> Result<Vec<Row>> {
+        match &self.backend {
+            Backend::Postgres(pg) => pg.query(sql, params).await,
+            Backend::Sqlite(db) => db.scan(move |conn| sqlite::query(conn, sql, params)).await,
+        }
+    }
+
+    /// Runs statements in one transaction and returns what each produced.
+    pub async fn write(&self, statements: Vec<Statement>) -> Result<Vec<StmtResult>> {
+        match &self.backend {
+            Backend::Postgres(pg) => pg.write(statements).await,
+            Backend::Sqlite(db) => {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                db.write_with(statements, move |r| {
+                    let _ = tx.send(r);
+                });
+                rx.await.map_err(|_| Error::closed())?
+            }
+        }
+    }
+
+    /// Closes the pool or the connections, after every queued write committed.
+    pub async fn close(&self) {
+        match &self.backend {
+            Backend::Postgres(pg) => pg.close().await,
+            Backend::Sqlite(db) => {
+                // Joining the writer waits for its queue: keep that off the runtime's workers.
+                tokio::task::block_in_place(|| db.close());
+            }
+        }
+    }
+}
+
+/// Unavailability that justifies the fallback (as opposed to a schema or a configuration error).
+fn is_unreachable(err: &Error) -> bool {
+    matches!(err.code, ErrorCode::DbUnavailable | ErrorCode::Timeout)
+}
+
+/// Runs blocking work (file I/O) on the runtime's blocking pool.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|_| Error::internal("blocking work panicked"))?
+}
+
+/// Locks a mutex, recovering it if a panic poisoned it (the data it guards stays consistent:
+/// connections roll back their own transactions).
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Awaits `f`, turning a panic into `ERR_INTERNAL`. Used by callers that spawn core futures.
+pub async fn spawn_guarded<T: Send + 'static>(
+    f: impl Future<Output = Result<T>> + Send + 'static,
+) -> Result<T> {
+    tokio::spawn(f)
+        .await
+        .map_err(|_| Error::internal("a task panicked"))?
+}

@@ -1,0 +1,217 @@
+//! PostgreSQL backend: a sqlx pool (no ping before each acquire, statements prepared and cached
+//! per connection) and the conversions between our [`Value`] and PostgreSQL types.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::encode::IsNull;
+use sqlx::error::BoxDynError;
+use sqlx::postgres::{
+    PgArgumentBuffer, PgArguments, PgConnectOptions, PgPool, PgPoolOptions, PgRow, PgTypeInfo,
+};
+use sqlx::{
+    Arguments, AssertSqlSafe, Column, ConnectOptions, Connection, Encode, PgConnection, Row as _,
+    TypeInfo,
+};
+
+use super::super::error::{Error, ErrorCode, Result};
+use super::super::value::{Row, Value};
+use super::{Statement, StmtResult};
+
+/// An open PostgreSQL pool.
+pub struct PgDb {
+    pool: PgPool,
+    options: PgConnectOptions,
+}
+
+impl PgDb {
+    /// Opens the pool and checks one connection, within `timeout`.
+    pub async fn connect(
+        options: PgConnectOptions,
+        pool_size: u32,
+        timeout: Duration,
+    ) -> Result<PgDb> {
+        let options = options.log_statements(tracing::log::LevelFilter::Trace);
+        let connecting = PgPoolOptions::new()
+            .max_connections(pool_size)
+            .min_connections(0)
+            .acquire_timeout(timeout)
+            .test_before_acquire(false)
+            .connect_with(options.clone());
+        let pool = match tokio::time::timeout(timeout, connecting).await {
+            Ok(Ok(pool)) => pool,
+            Ok(Err(e)) => {
+                let err = Error::from(e);
+                return Err(match err.code {
+                    ErrorCode::Timeout | ErrorCode::Db => Error {
+                        code: ErrorCode::DbUnavailable,
+                        ..err
+                    },
+                    _ => err,
+                });
+            }
+            Err(_) => {
+                return Err(Error::new(
+                    ErrorCode::DbUnavailable,
+                    format!(
+                        "PostgreSQL did not answer within {} ms",
+                        timeout.as_millis()
+                    ),
+                ))
+            }
+        };
+        Ok(PgDb { pool, options })
+    }
+
+    pub fn options(&self) -> &PgConnectOptions {
+        &self.options
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// A connection of its own, outside the pool (migrations hold a session-level lock on it).
+    pub async fn dedicated(&self) -> Result<PgConnection> {
+        Ok(PgConnection::connect_with(&self.options).await?)
+    }
+
+    /// Runs one query on the pool and returns its rows.
+    pub async fn query(&self, sql: &str, params: Vec<Value>) -> Result<Vec<Row>> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(run_one(&mut conn, &Statement::new(sql.to_string(), params))
+            .await?
+            .rows)
+    }
+
+    /// Runs statements in one transaction (a single statement runs without BEGIN/COMMIT).
+    pub async fn write(&self, statements: Vec<Statement>) -> Result<Vec<StmtResult>> {
+        if statements.len() == 1 {
+            let mut conn = self.pool.acquire().await?;
+            return Ok(vec![run_one(&mut conn, &statements[0]).await?]);
+        }
+        let mut tx = self.pool.begin().await?;
+        let mut out = Vec::with_capacity(statements.len());
+        for statement in &statements {
+            out.push(run_one(&mut tx, statement).await?);
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Runs one statement on a connection, collecting rows (for SELECT / RETURNING) or the count.
+pub async fn run_one(conn: &mut PgConnection, statement: &Statement) -> Result<StmtResult> {
+    let mut args = PgArguments::default();
+    for value in &statement.params {
+        bind(&mut args, value)?;
+    }
+    let query = sqlx::query_with(AssertSqlSafe(statement.sql.clone()), args);
+    if !statement.returns_rows() {
+        let done = query.execute(&mut *conn).await?;
+        return Ok(StmtResult {
+            rows: Vec::new(),
+            affected: done.rows_affected(),
+        });
+    }
+    let pg_rows = query.fetch_all(&mut *conn).await?;
+    let rows = decode_rows(&pg_rows)?;
+    let affected = rows.len() as u64;
+    Ok(StmtResult { rows, affected })
+}
+
+fn bind(args: &mut PgArguments, value: &Value) -> Result<()> {
+    let added = match value {
+        Value::Null => args.add(UntypedNull),
+        Value::Bool(b) => args.add(*b),
+        Value::Int(i) => args.add(*i),
+        Value::Float(f) => args.add(*f),
+        Value::Text(s) => args.add(s.as_str()),
+        Value::Json(j) => args.add(sqlx::types::Json(j)),
+        Value::Timestamp(ms) => {
+            let ts = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(*ms)
+                .ok_or_else(|| Error::validation("timestamp out of range"))?;
+            args.add(ts)
+        }
+        Value::Uuid(u) => args.add(*u),
+    };
+    added.map_err(|e| Error::internal(format!("cannot bind a parameter: {e}")))
+}
+
+/// A NULL sent with an unspecified type, so PostgreSQL infers it from the statement (a typed
+/// text NULL would be refused by integer, UUID or JSONB columns).
+struct UntypedNull;
+
+impl sqlx::Type<sqlx::Postgres> for UntypedNull {
+    fn type_info() -> PgTypeInfo {
+        PgTypeInfo::with_oid(sqlx::postgres::types::Oid(0))
+    }
+}
+
+impl Encode<'_, sqlx::Postgres> for UntypedNull {
+    fn encode_by_ref(&self, _buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
+        Ok(IsNull::Yes)
+    }
+}
+
+fn decode_rows(pg_rows: &[PgRow]) -> Result<Vec<Row>> {
+    let Some(first) = pg_rows.first() else {
+        return Ok(Vec::new());
+    };
+    let columns: Arc<[String]> = first
+        .columns()
+        .iter()
+        .map(|c| c.name().to_string())
+        .collect();
+    let types: Vec<String> = first
+        .columns()
+        .iter()
+        .map(|c| c.type_info().name().to_string())
+        .collect();
+    pg_rows
+        .iter()
+        .map(|r| {
+            let values = types
+                .iter()
+                .enumerate()
+                .map(|(i, t)| decode(r, i, t))
+                .collect::<Result<_>>()?;
+            Ok(Row {
+                columns: columns.clone(),
+                values,
+            })
+        })
+        .collect()
+}
+
+fn decode(row: &PgRow, i: usize, type_name: &str) -> Result<Value> {
+    fn get<'r, T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>>(
+        row: &'r PgRow,
+        i: usize,
+    ) -> Result<Option<T>> {
+        Ok(row.try_get::<Option<T>, _>(i)?)
+    }
+    Ok(match type_name {
+        "BOOL" => get::<bool>(row, i)?.map(Value::Bool),
+        "INT2" => get::<i16>(row, i)?.map(|v| Value::Int(v.into())),
+        "INT4" => get::<i32>(row, i)?.map(|v| Value::Int(v.into())),
+        "INT8" => get::<i64>(row, i)?.map(Value::Int),
+        "FLOAT4" => get::<f32>(row, i)?.map(|v| Value::Float(v.into())),
+        "FLOAT8" => get::<f64>(row, i)?.map(Value::Float),
+        "JSON" | "JSONB" => get::<serde_json::Value>(row, i)?.map(Value::Json),
+        "TIMESTAMPTZ" => get::<chrono::DateTime<chrono::Utc>>(row, i)?
+            .map(|t| Value::Timestamp(t.timestamp_millis())),
+        "TIMESTAMP" => get::<chrono::NaiveDateTime>(row, i)?
+            .map(|t| Value::Timestamp(t.and_utc().timestamp_millis())),
+        "UUID" => get::<uuid::Uuid>(row, i)?.map(|u| Value::Text(u.hyphenated().to_string())),
+        "VOID" => None,
+        "BYTEA" => get::<Vec<u8>>(row, i)?
+            .map(|b| Value::Text(b.iter().map(|x| format!("{x:02x}")).collect())),
+        _ => get::<String>(row, i)?.map(Value::Text),
+    }
+    .unwrap_or(Value::Null))
+}

@@ -1,0 +1,297 @@
+//! SQLite backend: a reader connection used on the caller's thread for point reads, a scan
+//! connection for longer reads run off the JS thread, and the [`Writer`] thread for every write.
+//! The in-memory mode uses one connection for all three roles (an in-memory database is private
+//! to its connection, and shared-cache table locks would bypass `busy_timeout`).
+
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, OpenFlags, ToSql};
+
+use super::super::columns::{column_kind, ColumnKind};
+use super::super::error::{Error, ErrorCode, Result};
+use super::super::value::{iso_to_millis, millis_to_iso, Row, Value};
+use super::writer::Writer;
+use super::{lock, Statement, StmtResult};
+
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// An open SQLite database (file or memory).
+pub struct SqliteDb {
+    path: Option<PathBuf>,
+    reader: Arc<Mutex<Connection>>,
+    scanner: Arc<Mutex<Connection>>,
+    writer: Writer,
+}
+
+impl SqliteDb {
+    /// Opens (and creates, with its directories) the database file at `path`.
+    pub fn open_file(path: &Path) -> Result<SqliteDb> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                Error::new(
+                    ErrorCode::DbUnavailable,
+                    "cannot create the directory of the SQLite file",
+                )
+                .with_cause(e.to_string(), e.raw_os_error().map(|c| c.to_string()))
+            })?;
+        }
+        let writer_conn = open(path, false)?;
+        // WAL is a property of the file: set it once, from the writer, before the others open.
+        writer_conn.pragma_update(None, "journal_mode", "WAL")?;
+        let reader = open(path, true)?;
+        let scanner = open(path, true)?;
+        Ok(SqliteDb {
+            path: Some(path.to_path_buf()),
+            reader: Arc::new(Mutex::new(reader)),
+            scanner: Arc::new(Mutex::new(scanner)),
+            writer: Writer::start(Arc::new(Mutex::new(writer_conn)))?,
+        })
+    }
+
+    /// Opens a private in-memory database.
+    pub fn open_memory() -> Result<SqliteDb> {
+        let conn = Connection::open_in_memory()?;
+        configure(&conn, false)?;
+        let shared = Arc::new(Mutex::new(conn));
+        Ok(SqliteDb {
+            path: None,
+            reader: shared.clone(),
+            scanner: shared.clone(),
+            writer: Writer::start(shared)?,
+        })
+    }
+
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// Runs `f` on the reader connection, on the calling thread.
+    pub fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        f(&lock(&self.reader))
+    }
+
+    /// Runs `f` on the scan connection, on a blocking thread of the runtime.
+    pub async fn scan<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let conn = self.scanner.clone();
+        tokio::task::spawn_blocking(move || f(&lock(&conn)))
+            .await
+            .map_err(|_| Error::internal("a scan panicked"))?
+    }
+
+    /// Queues statements to run in one savepoint of the next group commit.
+    pub fn write_with(
+        &self,
+        statements: Vec<Statement>,
+        done: impl FnOnce(Result<Vec<StmtResult>>) + Send + 'static,
+    ) {
+        self.writer
+            .write(move |conn| run_statements(conn, &statements), done);
+    }
+
+    /// Runs `work` alone on the writer connection; it manages its own transactions.
+    pub async fn exclusive<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.writer.exclusive(work, move |r| {
+            let _ = tx.send(r);
+        });
+        rx.await.map_err(|_| Error::closed())?
+    }
+
+    /// Commits what is queued, stops the writer and closes the connections.
+    pub fn close(&self) {
+        self.writer.close();
+        if self.path.is_some() {
+            // Fold the WAL back into the file so a closed database is one file again.
+            let _ = lock(&self.scanner).execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+        }
+    }
+}
+
+fn open(path: &Path, read_only: bool) -> Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| {
+        let base = Error::from(e);
+        Error {
+            code: ErrorCode::DbUnavailable,
+            message: "cannot open the SQLite file".into(),
+            cause: base.cause,
+        }
+    })?;
+    configure(&conn, read_only)?;
+    Ok(conn)
+}
+
+fn configure(conn: &Connection, read_only: bool) -> Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.set_prepared_statement_cache_capacity(128);
+    if read_only {
+        conn.pragma_update(None, "query_only", "ON")?;
+    }
+    Ok(())
+}
+
+/// PostgreSQL-style `$n` placeholders as SQLite's numbered `?n`, so both backends bind by number.
+pub fn sqlite_sql(sql: &str) -> Cow<'_, str> {
+    if !sql.contains('$') {
+        return Cow::Borrowed(sql);
+    }
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '$' && chars.peek().is_some_and(|n| n.is_ascii_digit()) {
+            out.push('?');
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Runs statements in order on `conn`, collecting rows and affected counts.
+pub fn run_statements(conn: &Connection, statements: &[Statement]) -> Result<Vec<StmtResult>> {
+    statements.iter().map(|s| run_one(conn, s)).collect()
+}
+
+fn run_one(conn: &Connection, statement: &Statement) -> Result<StmtResult> {
+    run_sql(conn, &statement.sql, &statement.params)
+}
+
+fn run_sql(conn: &Connection, sql: &str, params: &[Value]) -> Result<StmtResult> {
+    let sql = sqlite_sql(sql);
+    let mut stmt = conn.prepare_cached(&sql)?;
+    for (i, value) in params.iter().enumerate() {
+        stmt.raw_bind_parameter(i + 1, value)?;
+    }
+    if stmt.column_count() == 0 {
+        let affected = stmt.raw_execute()? as u64;
+        return Ok(StmtResult {
+            rows: Vec::new(),
+            affected,
+        });
+    }
+    let columns: Arc<[String]> = stmt.column_names().iter().map(|c| c.to_string()).collect();
+    let kinds: Vec<ColumnKind> = columns.iter().map(|c| column_kind(c)).collect();
+    let mut rows = Vec::new();
+    let mut raw = stmt.raw_query();
+    while let Some(row) = raw.next()? {
+        let mut values = Vec::with_capacity(kinds.len());
+        for (i, kind) in kinds.iter().enumerate() {
+            values.push(decode(row.get_ref(i)?, *kind)?);
+        }
+        rows.push(Row {
+            columns: columns.clone(),
+            values,
+        });
+    }
+    let affected = rows.len() as u64;
+    Ok(StmtResult { rows, affected })
+}
+
+/// Runs one query on `conn` and returns its rows.
+pub fn query(conn: &Connection, sql: &str, params: Vec<Value>) -> Result<Vec<Row>> {
+    Ok(run_sql(conn, sql, &params)?.rows)
+}
+
+fn decode(value: ValueRef<'_>, kind: ColumnKind) -> Result<Value> {
+    Ok(match (value, kind) {
+        (ValueRef::Null, _) => Value::Null,
+        (ValueRef::Integer(i), ColumnKind::Bool) => Value::Bool(i != 0),
+        (ValueRef::Integer(i), _) => Value::Int(i),
+        (ValueRef::Real(f), _) => Value::Float(f),
+        (ValueRef::Text(t), kind) => {
+            let text = std::str::from_utf8(t)
+                .map_err(|_| Error::internal("invalid UTF-8 in SQLite text"))?;
+            match kind {
+                ColumnKind::Json => serde_json::from_str(text)
+                    .map(Value::Json)
+                    .unwrap_or_else(|_| Value::Text(text.to_string())),
+                ColumnKind::Timestamp => iso_to_millis(text)
+                    .map(Value::Timestamp)
+                    .unwrap_or_else(|| Value::Text(text.to_string())),
+                _ => Value::Text(text.to_string()),
+            }
+        }
+        (ValueRef::Blob(b), _) => Value::Text(b.iter().map(|x| format!("{x:02x}")).collect()),
+    })
+}
+
+impl ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        use rusqlite::types::Value as V;
+        Ok(match self {
+            Value::Null => ToSqlOutput::Owned(V::Null),
+            Value::Bool(b) => ToSqlOutput::Owned(V::Integer(*b as i64)),
+            Value::Int(i) => ToSqlOutput::Owned(V::Integer(*i)),
+            Value::Float(f) => ToSqlOutput::Owned(V::Real(*f)),
+            Value::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            Value::Json(j) => ToSqlOutput::Owned(V::Text(j.to_string())),
+            Value::Timestamp(ms) => ToSqlOutput::Owned(V::Text(millis_to_iso(*ms))),
+            Value::Uuid(u) => ToSqlOutput::Owned(V::Text(u.hyphenated().to_string())),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_become_numbered() {
+        assert_eq!(
+            sqlite_sql("SELECT $1, $12 WHERE a = $2"),
+            "SELECT ?1, ?12 WHERE a = ?2"
+        );
+        assert!(matches!(sqlite_sql("SELECT 1"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn values_round_trip_through_sqlite() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE t (metadata TEXT, created_at TEXT, is_active INTEGER, n REAL, id TEXT)",
+        )
+        .unwrap();
+        let id = uuid::Uuid::new_v4();
+        let stmts = vec![
+            Statement::new(
+                "INSERT INTO t VALUES ($1, $2, $3, $4, $5)",
+                vec![
+                    Value::Json(serde_json::json!({"a": [1, 2]})),
+                    Value::Timestamp(1_767_225_600_123),
+                    Value::Bool(true),
+                    Value::Float(1.5),
+                    Value::Uuid(id),
+                ],
+            ),
+            Statement::new("SELECT * FROM t", vec![]),
+        ];
+        let out = run_statements(&conn, &stmts).unwrap();
+        assert_eq!(out[0].affected, 1);
+        let row = &out[1].rows[0];
+        assert_eq!(
+            row.get("metadata"),
+            Some(&Value::Json(serde_json::json!({"a": [1, 2]})))
+        );
+        assert_eq!(
+            row.get("created_at"),
+            Some(&Value::Timestamp(1_767_225_600_123))
+        );
+        assert_eq!(row.get("is_active"), Some(&Value::Bool(true)));
+        assert_eq!(row.get("id"), Some(&Value::Text(id.to_string())));
+    }
+}

@@ -1,0 +1,203 @@
+//! The SQLite writer: one dedicated thread (no tokio) that owns the write connection and commits
+//! in groups. Every write queued while the previous group was committing joins the next group:
+//! one `BEGIN IMMEDIATE … COMMIT` for all of them, each in its own savepoint so that one failing
+//! write rolls back alone. A write's completion runs only after its group committed.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use rusqlite::Connection;
+
+use super::super::error::{Error, Result};
+use super::lock;
+
+/// The most writes committed together; bounds the latency a large burst adds to its first write.
+const MAX_GROUP: usize = 512;
+
+type Finish = Box<dyn FnOnce(Result<()>) + Send>;
+type GroupedFn = Box<dyn FnOnce(Option<&Connection>) -> (bool, Finish) + Send>;
+type ExclusiveFn = Box<dyn FnOnce(&mut Connection) + Send>;
+
+enum Job {
+    /// Runs inside the group transaction, in its own savepoint.
+    Grouped(GroupedFn),
+    /// Runs alone between groups and manages its own transactions (migrations, seeding).
+    Exclusive(ExclusiveFn),
+}
+
+/// Handle to the writer thread.
+pub struct Writer {
+    sender: Mutex<Option<Sender<Job>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Writer {
+    /// Starts the thread on `conn`, which it locks while it writes.
+    pub fn start(conn: Arc<Mutex<Connection>>) -> Result<Writer> {
+        let (sender, receiver) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("workflow-infra-sqlite-writer".into())
+            .spawn(move || run(conn, receiver))
+            .map_err(|e| Error::internal(format!("cannot start the SQLite writer thread: {e}")))?;
+        Ok(Writer {
+            sender: Mutex::new(Some(sender)),
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// Queues `work` for the next group; `done` gets its result once the group committed
+    /// (or the error that stopped it). Runs `done` at once with `ERR_CLOSED` after `close()`.
+    pub fn write<T, W, D>(&self, work: W, done: D)
+    where
+        T: Send + 'static,
+        W: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        D: FnOnce(Result<T>) + Send + 'static,
+    {
+        let job: GroupedFn = Box::new(move |conn: Option<&Connection>| {
+            let result = conn.map(|c| guarded(|| work(c)));
+            let ok = matches!(result, Some(Ok(_)));
+            let finish: Finish = Box::new(move |outcome: Result<()>| {
+                done(match (result, outcome) {
+                    (Some(Err(e)), _) | (_, Err(e)) => Err(e),
+                    (Some(Ok(v)), Ok(())) => Ok(v),
+                    (None, Ok(())) => Err(Error::internal("the write did not run")),
+                })
+            });
+            (ok, finish)
+        });
+        self.send(Job::Grouped(job), |job| {
+            if let Job::Grouped(f) = job {
+                let (_, finish) = f(None);
+                finish(Err(Error::closed()));
+            }
+        });
+    }
+
+    /// Runs `work` alone on the writer connection (it opens its own transactions).
+    pub fn exclusive<T, W, D>(&self, work: W, done: D)
+    where
+        T: Send + 'static,
+        W: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+        D: FnOnce(Result<T>) + Send + 'static,
+    {
+        let done = Arc::new(Mutex::new(Some(done)));
+        let on_closed = done.clone();
+        let job: ExclusiveFn = Box::new(move |conn: &mut Connection| {
+            let result = guarded(|| work(conn));
+            if let Some(done) = lock(&done).take() {
+                done(result);
+            }
+        });
+        self.send(Job::Exclusive(job), move |_| {
+            if let Some(done) = lock(&on_closed).take() {
+                done(Err(Error::closed()));
+            }
+        });
+    }
+
+    fn send(&self, job: Job, on_closed: impl FnOnce(Job)) {
+        let refused = match lock(&self.sender).as_ref() {
+            Some(sender) => sender.send(job).err().map(|e| e.0),
+            None => Some(job),
+        };
+        if let Some(job) = refused {
+            on_closed(job);
+        }
+    }
+
+    /// Stops accepting writes, lets the thread commit everything already queued, and joins it.
+    pub fn close(&self) {
+        lock(&self.sender).take();
+        if let Some(thread) = lock(&self.thread).take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn guarded<T>(work: impl FnOnce() -> Result<T>) -> Result<T> {
+    catch_unwind(AssertUnwindSafe(work))
+        .unwrap_or_else(|_| Err(Error::internal("a write panicked; it was rolled back")))
+}
+
+fn run(conn: Arc<Mutex<Connection>>, receiver: Receiver<Job>) {
+    while let Ok(first) = receiver.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_GROUP {
+            match receiver.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let mut conn = lock(&conn);
+        let mut group = Group::default();
+        for job in batch {
+            match job {
+                Job::Grouped(f) => group.run(&conn, f),
+                Job::Exclusive(f) => {
+                    group.commit(&conn);
+                    f(&mut conn);
+                }
+            }
+        }
+        group.commit(&conn);
+    }
+}
+
+/// The writes of one transaction and what to tell each once it ends.
+#[derive(Default)]
+struct Group {
+    open: Option<Result<()>>,
+    finishes: Vec<(Finish, Option<Error>)>,
+}
+
+impl Group {
+    fn run(&mut self, conn: &Connection, f: GroupedFn) {
+        let begun = self
+            .open
+            .get_or_insert_with(|| conn.execute_batch("BEGIN IMMEDIATE").map_err(Error::from))
+            .clone();
+        if let Err(e) = begun {
+            let (_, finish) = f(None);
+            self.finishes.push((finish, Some(e)));
+            return;
+        }
+        if let Err(e) = conn.execute_batch("SAVEPOINT write") {
+            let (_, finish) = f(None);
+            self.finishes.push((finish, Some(e.into())));
+            return;
+        }
+        let (ok, finish) = f(Some(conn));
+        let end = if ok {
+            "RELEASE write"
+        } else {
+            "ROLLBACK TO write; RELEASE write"
+        };
+        let ended = conn.execute_batch(end).err().map(Error::from);
+        self.finishes.push((finish, ended));
+    }
+
+    fn commit(&mut self, conn: &Connection) {
+        let outcome = match self.open.take() {
+            None => return,
+            Some(Err(e)) => Err(e),
+            Some(Ok(())) => conn.execute_batch("COMMIT").map_err(|e| {
+                let _ = conn.execute_batch("ROLLBACK");
+                Error::from(e)
+            }),
+        };
+        for (finish, own) in self.finishes.drain(..) {
+            finish(match own {
+                Some(e) => Err(e),
+                None => outcome.clone(),
+            });
+        }
+    }
+}

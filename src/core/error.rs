@@ -1,0 +1,330 @@
+//! The one error type of the core. Every failure carries a stable code; the binding turns it into
+//! a JS `Error` with `code`, a `Failed to …:` message and, where there is one, a `cause`.
+//! Raw database text goes to `tracing`; what reaches the caller never holds SQL, parameter values
+//! or credentials.
+
+use std::fmt;
+
+/// Stable error codes, the same on every backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    Validation,
+    NotFound,
+    Conflict,
+    DbUnavailable,
+    Db,
+    Closed,
+    Migration,
+    Timeout,
+    Internal,
+}
+
+impl ErrorCode {
+    /// All codes, in the order they are documented.
+    pub const ALL: [ErrorCode; 9] = [
+        ErrorCode::Validation,
+        ErrorCode::NotFound,
+        ErrorCode::Conflict,
+        ErrorCode::DbUnavailable,
+        ErrorCode::Db,
+        ErrorCode::Closed,
+        ErrorCode::Migration,
+        ErrorCode::Timeout,
+        ErrorCode::Internal,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::Validation => "ERR_VALIDATION",
+            ErrorCode::NotFound => "ERR_NOT_FOUND",
+            ErrorCode::Conflict => "ERR_CONFLICT",
+            ErrorCode::DbUnavailable => "ERR_DB_UNAVAILABLE",
+            ErrorCode::Db => "ERR_DB",
+            ErrorCode::Closed => "ERR_CLOSED",
+            ErrorCode::Migration => "ERR_MIGRATION",
+            ErrorCode::Timeout => "ERR_TIMEOUT",
+            ErrorCode::Internal => "ERR_INTERNAL",
+        }
+    }
+}
+
+/// The underlying error, reduced to what is safe to show: a message and the driver's own code
+/// (a PostgreSQL SQLSTATE or an SQLite result code name).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cause {
+    pub message: String,
+    pub code: Option<String>,
+}
+
+/// A core failure: a code, a message (without the `Failed to …:` prefix, which the binding adds
+/// once) and an optional cause.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Error {
+    pub code: ErrorCode,
+    pub message: String,
+    pub cause: Option<Cause>,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.message, self.code.as_str())
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl Error {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Error {
+            code,
+            message: message.into(),
+            cause: None,
+        }
+    }
+
+    pub fn with_cause(mut self, message: impl Into<String>, code: Option<String>) -> Self {
+        self.cause = Some(Cause {
+            message: message.into(),
+            code,
+        });
+        self
+    }
+
+    pub fn validation(message: impl Into<String>) -> Self {
+        Error::new(ErrorCode::Validation, message)
+    }
+
+    pub fn closed() -> Self {
+        Error::new(ErrorCode::Closed, "the database is closed")
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Error::new(ErrorCode::Internal, message)
+    }
+
+    pub fn migration(message: impl Into<String>) -> Self {
+        Error::new(ErrorCode::Migration, message)
+    }
+}
+
+// ---- PostgreSQL (sqlx) -------------------------------------------------------------------------
+
+impl From<sqlx::Error> for Error {
+    fn from(err: sqlx::Error) -> Self {
+        tracing::debug!(error = %err, "postgresql error");
+        match &err {
+            sqlx::Error::Database(db) => {
+                let sqlstate = db.code().map(|c| c.to_string()).unwrap_or_default();
+                let (code, message) = classify_sqlstate(&sqlstate, db.constraint());
+                // Class 22 messages quote the offending input value: keep only the SQLSTATE.
+                let cause = if sqlstate.starts_with("22") {
+                    format!("invalid input value (SQLSTATE {sqlstate})")
+                } else {
+                    db.message().to_string()
+                };
+                Error::new(code, message).with_cause(cause, Some(sqlstate))
+            }
+            sqlx::Error::PoolTimedOut => Error::new(
+                ErrorCode::Timeout,
+                "timed out waiting for a PostgreSQL connection",
+            ),
+            sqlx::Error::PoolClosed => Error::closed(),
+            sqlx::Error::Io(io) => {
+                Error::new(ErrorCode::DbUnavailable, "PostgreSQL is unreachable")
+                    .with_cause(io.to_string(), io.raw_os_error().map(|c| c.to_string()))
+            }
+            sqlx::Error::Tls(tls) => Error::new(
+                ErrorCode::DbUnavailable,
+                "TLS handshake with PostgreSQL failed",
+            )
+            .with_cause(tls.to_string(), None),
+            sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => {
+                Error::new(ErrorCode::DbUnavailable, "the PostgreSQL connection broke")
+            }
+            sqlx::Error::Configuration(c) => Error::validation("invalid PostgreSQL configuration")
+                .with_cause(c.to_string(), None),
+            sqlx::Error::ColumnDecode { .. }
+            | sqlx::Error::Decode(_)
+            | sqlx::Error::ColumnNotFound(_) => {
+                // These name the column and the types involved, never a value.
+                Error::internal("could not decode a PostgreSQL row")
+                    .with_cause(err.to_string(), None)
+            }
+            _ => Error::new(ErrorCode::Db, "PostgreSQL query failed"),
+        }
+    }
+}
+
+fn classify_sqlstate(sqlstate: &str, constraint: Option<&str>) -> (ErrorCode, String) {
+    let on = |what: &str| match constraint {
+        Some(c) => format!("{what} ({c})"),
+        None => what.to_string(),
+    };
+    match sqlstate {
+        "23505" => (
+            ErrorCode::Conflict,
+            on("a row with the same key already exists"),
+        ),
+        "23503" => (ErrorCode::Conflict, on("a referenced row does not exist")),
+        "23514" | "23502" => (
+            ErrorCode::Validation,
+            on("a value was refused by the table"),
+        ),
+        "28P01" | "28000" => (
+            ErrorCode::DbUnavailable,
+            "PostgreSQL refused the credentials".into(),
+        ),
+        "3D000" => (
+            ErrorCode::DbUnavailable,
+            "the PostgreSQL database does not exist".into(),
+        ),
+        "57014" => (ErrorCode::Timeout, "the statement was cancelled".into()),
+        "53100" => (ErrorCode::Db, "PostgreSQL is out of disk space".into()),
+        s if s.starts_with("08") || s.starts_with("57P") || s.starts_with("53") => {
+            (ErrorCode::DbUnavailable, "PostgreSQL is unavailable".into())
+        }
+        s if s.starts_with("22") => (
+            ErrorCode::Validation,
+            "a value has the wrong type or range".into(),
+        ),
+        _ => (ErrorCode::Db, "PostgreSQL query failed".into()),
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for Error {
+    fn from(err: sqlx::migrate::MigrateError) -> Self {
+        use sqlx::migrate::MigrateError as M;
+        match err {
+            M::Execute(inner) | M::ExecuteMigration(inner, _) => {
+                let base = Error::from(inner);
+                Error { code: ErrorCode::Migration, message: format!("a migration failed: {}", base.message), cause: base.cause }
+            }
+            M::VersionMismatch(v) => Error::migration(format!(
+                "migration {v} was changed after it was applied (checksum mismatch)"
+            )),
+            M::VersionMissing(v) => Error::migration(format!(
+                "migration {v} is applied in the database but unknown to this version of the package"
+            )),
+            M::Dirty(v) => Error::migration(format!("migration {v} is partially applied")),
+            other => Error::migration(other.to_string()),
+        }
+    }
+}
+
+// ---- SQLite (rusqlite) ---------------------------------------------------------------------------
+
+impl From<rusqlite::Error> for Error {
+    fn from(err: rusqlite::Error) -> Self {
+        tracing::debug!(error = %err, "sqlite error");
+        use rusqlite::ffi;
+        match &err {
+            rusqlite::Error::SqliteFailure(e, msg) => {
+                let name = format!("SQLITE_{:?}", e.code).to_uppercase();
+                let detail = msg.clone().unwrap_or_else(|| e.to_string());
+                let code = match e.extended_code {
+                    ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+                        ErrorCode::Conflict
+                    }
+                    ffi::SQLITE_CONSTRAINT_FOREIGNKEY => ErrorCode::Conflict,
+                    ffi::SQLITE_CONSTRAINT_CHECK | ffi::SQLITE_CONSTRAINT_NOTNULL => {
+                        ErrorCode::Validation
+                    }
+                    _ => match e.code {
+                        rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked => {
+                            ErrorCode::Timeout
+                        }
+                        rusqlite::ErrorCode::CannotOpen
+                        | rusqlite::ErrorCode::NotADatabase
+                        | rusqlite::ErrorCode::ReadOnly
+                        | rusqlite::ErrorCode::PermissionDenied => ErrorCode::DbUnavailable,
+                        _ => ErrorCode::Db,
+                    },
+                };
+                let message = match code {
+                    ErrorCode::Conflict => {
+                        constraint_message(&detail, "a row with the same key already exists")
+                    }
+                    ErrorCode::Validation => {
+                        constraint_message(&detail, "a value was refused by the table")
+                    }
+                    ErrorCode::Timeout => "the SQLite database stayed locked".to_string(),
+                    ErrorCode::DbUnavailable => {
+                        "the SQLite database cannot be opened for writing".to_string()
+                    }
+                    _ if e.code == rusqlite::ErrorCode::DiskFull => "the disk is full".to_string(),
+                    _ => "SQLite query failed".to_string(),
+                };
+                Error::new(code, message).with_cause(detail, Some(name))
+            }
+            _ => Error::new(ErrorCode::Db, "SQLite query failed").with_cause(err.to_string(), None),
+        }
+    }
+}
+
+fn constraint_message(detail: &str, fallback: &str) -> String {
+    if detail.starts_with("FOREIGN KEY") {
+        return "a referenced row does not exist".to_string();
+    }
+    // SQLite names the constraint or column: "UNIQUE constraint failed: t.c".
+    match detail.split_once(": ") {
+        Some((_, what)) => format!("{fallback} ({what})"),
+        None => fallback.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_stable_strings() {
+        let names: Vec<_> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "ERR_VALIDATION",
+                "ERR_NOT_FOUND",
+                "ERR_CONFLICT",
+                "ERR_DB_UNAVAILABLE",
+                "ERR_DB",
+                "ERR_CLOSED",
+                "ERR_MIGRATION",
+                "ERR_TIMEOUT",
+                "ERR_INTERNAL"
+            ]
+        );
+    }
+
+    #[test]
+    fn sqlite_constraint_errors_map_to_domain_codes() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (a TEXT UNIQUE, b TEXT CHECK (b IN ('x')))")
+            .unwrap();
+        conn.execute("INSERT INTO t(a, b) VALUES ('1', 'x')", [])
+            .unwrap();
+        let dup: Error = conn
+            .execute("INSERT INTO t(a, b) VALUES ('1', 'x')", [])
+            .unwrap_err()
+            .into();
+        assert_eq!(dup.code, ErrorCode::Conflict);
+        assert!(dup.message.contains("t.a"), "{}", dup.message);
+        let bad: Error = conn
+            .execute("INSERT INTO t(a, b) VALUES ('2', 'y')", [])
+            .unwrap_err()
+            .into();
+        assert_eq!(bad.code, ErrorCode::Validation);
+        assert!(!bad.message.contains("'y'"));
+    }
+
+    #[test]
+    fn sqlstates_are_classified() {
+        assert_eq!(classify_sqlstate("23505", Some("k")).0, ErrorCode::Conflict);
+        assert_eq!(classify_sqlstate("28P01", None).0, ErrorCode::DbUnavailable);
+        assert_eq!(classify_sqlstate("08006", None).0, ErrorCode::DbUnavailable);
+        assert_eq!(classify_sqlstate("57P01", None).0, ErrorCode::DbUnavailable);
+        assert_eq!(classify_sqlstate("22P02", None).0, ErrorCode::Validation);
+        assert_eq!(classify_sqlstate("42601", None).0, ErrorCode::Db);
+    }
+}

@@ -1,0 +1,11 @@
+//! The core: everything that knows SQL and nothing of napi.
+
+pub mod admin;
+pub mod columns;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod logging;
+pub mod migrate;
+pub mod seed;
+pub mod value;

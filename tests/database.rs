@@ -1,0 +1,525 @@
+//! The foundation on every backend: connect, migrate, fallback, errors, schema, seed.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::*;
+use workflow_infra::core::admin;
+use workflow_infra::core::config::{ConnectConfig, RawConfig, RawFallback};
+use workflow_infra::core::db::{Database, DbKind, Statement};
+use workflow_infra::core::error::ErrorCode;
+use workflow_infra::core::migrate;
+use workflow_infra::core::seed;
+use workflow_infra::core::value::Value;
+
+fn closed_port_config(fallback: Option<(&str, Option<String>)>) -> ConnectConfig {
+    ConnectConfig::from_raw(
+        RawConfig {
+            kind: Some("postgresql".into()),
+            host: Some("127.0.0.1".into()),
+            port: Some("1".into()),
+            database: Some("nothing".into()),
+            username: Some("nobody".into()),
+            password: Some("hunter2-secret".into()),
+            fallback: fallback.map(|(kind, database)| RawFallback {
+                kind: Some(kind.into()),
+                database,
+            }),
+            connect_timeout_ms: Some(1000.0),
+            ..Default::default()
+        },
+        None,
+    )
+    .unwrap()
+}
+
+async fn rows(db: &Database, sql: &'static str) -> Vec<workflow_infra::core::value::Row> {
+    db.fetch(sql, vec![]).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_backend_migrates_from_empty_and_a_second_migrate_changes_nothing() {
+    for b in all_backends().await {
+        let first = migrate::status(&b.db).await.unwrap();
+        assert_eq!(first.len(), 3, "{}", b.name);
+        assert!(
+            first.iter().all(|m| m.applied && m.checksum_ok),
+            "{}: {first:?}",
+            b.name
+        );
+        assert_eq!(
+            first.iter().map(|m| m.version).collect::<Vec<_>>(),
+            [2, 3, 4]
+        );
+        migrate::migrate(&b.db).await.unwrap();
+        let second = migrate::status(&b.db).await.unwrap();
+        assert_eq!(
+            first, second,
+            "{}: a second migrate changed the bookkeeping",
+            b.name
+        );
+        let tables = admin::table_counts(&b.db).await.unwrap();
+        assert!(
+            tables.iter().all(|t| t.rows == Some(0)),
+            "{}: {tables:?}",
+            b.name
+        );
+        b.db.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_connections_migrating_at_once_both_succeed() {
+    let path = sqlite_path();
+    let mut urls = vec![format!("sqlite://{}", path.display())];
+    let pg = PgScratch::create().await;
+    if let Some(pg) = &pg {
+        urls.push(pg.url.clone());
+    }
+    for url in urls {
+        let (ca, cb) = (url_config(&url), url_config(&url));
+        let (a, b) = tokio::join!(Database::connect(&ca), Database::connect(&cb));
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert!(migrate::status(&a).await.unwrap().iter().all(|m| m.applied));
+        a.close().await;
+        b.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_postgres_falls_back_to_sqlite_and_to_memory() {
+    let path = sqlite_path();
+    let db = Database::connect(&closed_port_config(Some((
+        "sqlite",
+        Some(path.display().to_string()),
+    ))))
+    .await
+    .unwrap();
+    assert_eq!(db.kind(), DbKind::Sqlite);
+    assert!(db.used_fallback());
+    assert!(path.exists());
+    db.close().await;
+
+    let db = Database::connect(&closed_port_config(Some(("memory", None))))
+        .await
+        .unwrap();
+    assert_eq!(db.kind(), DbKind::Memory);
+    db.close().await;
+
+    let err = Database::connect(&closed_port_config(None))
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(err.code, ErrorCode::DbUnavailable);
+    assert!(!format!("{err:?}").contains("hunter2"));
+}
+
+#[test]
+fn an_unknown_fallback_type_is_refused() {
+    let err = ConnectConfig::from_raw(
+        RawConfig {
+            kind: Some("postgresql".into()),
+            fallback: Some(RawFallback {
+                kind: Some("mongodb".into()),
+                database: None,
+            }),
+            ..Default::default()
+        },
+        None,
+    )
+    .unwrap_err();
+    assert_eq!(err.code, ErrorCode::Validation);
+    assert!(err.message.contains("mongodb"));
+}
+
+/// The role `.ci/run` makes PostgreSQL check passwords for (a `scram-sha-256` line in pg_hba.conf);
+/// every other login on this server is trusted.
+pub const PASSWORD_ROLE: &str = "workflow_infra_pw";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_password_is_unavailable_and_never_shown() {
+    let Some(pg) = PgScratch::create().await else {
+        return;
+    };
+    let admin = Database::connect(&url_config(&pg.url)).await.unwrap();
+    admin
+        .write(vec![Statement::new(
+            format!(
+                "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{PASSWORD_ROLE}') \
+                 THEN CREATE ROLE {PASSWORD_ROLE} LOGIN; END IF; END $$"
+            ),
+            vec![],
+        )])
+        .await
+        .unwrap();
+    admin
+        .write(vec![Statement::new(
+            format!("ALTER ROLE {PASSWORD_ROLE} PASSWORD 'right-password'"),
+            vec![],
+        )])
+        .await
+        .unwrap();
+    admin.close().await;
+    let url = pg.url.replacen(
+        "postgres@",
+        &format!("{PASSWORD_ROLE}:wrong-password-xyz@"),
+        1,
+    );
+    let cfg = ConnectConfig::from_raw(
+        RawConfig {
+            url: Some(url),
+            migrate: Some(false),
+            ..Default::default()
+        },
+        None,
+    )
+    .unwrap();
+    match Database::connect(&cfg).await {
+        Err(err) => {
+            assert_eq!(err.code, ErrorCode::DbUnavailable, "{err:?}");
+            let shown = format!("{err:?} {err}");
+            assert!(!shown.contains("wrong-password-xyz"), "{shown}");
+        }
+        Ok(db) => {
+            db.close().await;
+            assert!(!pg_required(), "PostgreSQL accepted a wrong password for {PASSWORD_ROLE}: .ci/run must add its pg_hba.conf rule");
+            eprintln!("SKIPPED: PostgreSQL trusts {PASSWORD_ROLE}; run .ci/run once to make it check passwords");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_after_close_are_refused() {
+    let db = Database::connect(&url_config("sqlite::memory:"))
+        .await
+        .unwrap();
+    db.close().await;
+    let err = db
+        .write(vec![Statement::new("SELECT 1", vec![])])
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::Closed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_schema_has_its_tables_indexes_views_and_checks() {
+    for b in all_backends().await {
+        let tables: BTreeSet<String> = match b.name {
+            "postgresql" => rows(&b.db, "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'public'").await,
+            _ => rows(&b.db, "SELECT name FROM sqlite_master WHERE type IN ('table', 'view')").await,
+        }
+        .iter()
+        .filter_map(|r| r.get("name").and_then(Value::as_str).map(str::to_string))
+        .collect();
+        for t in [
+            "workflow_executions",
+            "workflow_metrics",
+            "handler_registry",
+            "handler_usage_history",
+            "workflow_metrics_summary",
+            "handler_performance_summary",
+        ] {
+            assert!(tables.contains(t), "{}: missing {t} in {tables:?}", b.name);
+        }
+        let indexes = match b.name {
+            "postgresql" => {
+                rows(
+                    &b.db,
+                    "SELECT indexname AS name FROM pg_indexes WHERE schemaname = 'public'",
+                )
+                .await
+            }
+            _ => rows(&b.db, "SELECT name FROM sqlite_master WHERE type = 'index'").await,
+        };
+        let planned = indexes
+            .iter()
+            .filter(|r| {
+                r.get("name")
+                    .and_then(Value::as_str)
+                    .is_some_and(|n| n.starts_with("idx_"))
+            })
+            .count();
+        assert_eq!(planned, 10 + 11 + 12 + 6, "{}", b.name);
+
+        // CHECK constraints refuse unknown statuses; nothing is written.
+        let bad = b
+            .db
+            .write(vec![Statement::new(
+                "INSERT INTO workflow_executions (execution_id, workflow_id, workflow_name, status) VALUES ('x', 'w', 'W', 'exploded')",
+                vec![],
+            )])
+            .await
+            .unwrap_err();
+        assert_eq!(bad.code, ErrorCode::Validation, "{}: {bad:?}", b.name);
+        let bad_usage =
+            b.db.write(vec![Statement::new(
+                "INSERT INTO handler_usage_history (handler_type, status) VALUES ('h', 'meh')",
+                vec![],
+            )])
+            .await
+            .unwrap_err();
+        assert_eq!(bad_usage.code, ErrorCode::Validation, "{}", b.name);
+
+        // task_id takes PIDEA's text ids; the updated_at trigger stamps updates.
+        let old = Value::Timestamp(1_000_000_000_000);
+        b.db.write(vec![Statement::new(
+            "INSERT INTO workflow_executions (execution_id, workflow_id, workflow_name, task_id, updated_at) VALUES ('e1', 'w', 'W', 'task_pidea_1767225600000_abc123', $1)",
+            vec![old.clone()],
+        )])
+        .await
+        .unwrap();
+        let out = b
+            .db
+            .write(vec![Statement::new("UPDATE workflow_executions SET status = 'running' WHERE execution_id = 'e1' RETURNING execution_id", vec![])])
+            .await
+            .unwrap();
+        assert_eq!(out[0].affected, 1);
+        let row = &rows(
+            &b.db,
+            "SELECT updated_at, metadata FROM workflow_executions WHERE execution_id = 'e1'",
+        )
+        .await[0];
+        assert!(
+            matches!(row.get("updated_at"), Some(Value::Timestamp(t)) if *t > 1_700_000_000_000),
+            "{}: {row:?}",
+            b.name
+        );
+
+        // Epoch-millisecond metrics fit; the summary view has the sample standard deviation.
+        b.db.write(vec![
+            Statement::new("INSERT INTO workflow_metrics (execution_id, metric_name, metric_value, metric_type) VALUES ('e1', 'ts', 1775000000000, 'performance')", vec![]),
+            Statement::new("INSERT INTO workflow_metrics (execution_id, metric_name, metric_value, metric_type) VALUES ('e1', 'ts', 1775000000010, 'performance')", vec![]),
+        ])
+        .await
+        .unwrap();
+        let summary = &rows(
+            &b.db,
+            "SELECT metric_count, average_value, standard_deviation FROM workflow_metrics_summary",
+        )
+        .await[0];
+        assert_eq!(summary.get("metric_count").and_then(Value::as_i64), Some(2));
+        let sd = summary
+            .get("standard_deviation")
+            .and_then(Value::as_f64)
+            .unwrap();
+        assert!((sd - 7.0710678).abs() < 1e-3, "{}: sd {sd}", b.name);
+
+        // Deleting the execution cascades to its metrics.
+        let deleted =
+            b.db.write(vec![Statement::new(
+                "DELETE FROM workflow_executions WHERE execution_id = 'e1'",
+                vec![],
+            )])
+            .await
+            .unwrap();
+        assert_eq!(deleted[0].affected, 1);
+        assert_eq!(
+            rows(&b.db, "SELECT COUNT(*) AS n FROM workflow_metrics").await[0]
+                .get("n")
+                .and_then(Value::as_i64),
+            Some(0)
+        );
+        b.db.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_planned_postgres_functions_work() {
+    let Some(pg) = PgScratch::create().await else {
+        return;
+    };
+    let db = Database::connect(&url_config(&pg.url)).await.unwrap();
+    seed::seed(&db).await.unwrap();
+    let best = rows(
+        &db,
+        "SELECT * FROM get_best_handler('seed_analysis_handler')",
+    )
+    .await;
+    assert_eq!(best.len(), 1);
+    assert_eq!(
+        best[0].get("handler_name").and_then(Value::as_str),
+        Some("Analysis Handler")
+    );
+    db.write(vec![Statement::new(
+        "SELECT update_handler_statistics('seed_legacy_handler', 12.5, 'success')",
+        vec![],
+    )])
+    .await
+    .unwrap();
+    let legacy = rows(&db, "SELECT usage_count, success_count, average_execution_time FROM handler_registry WHERE handler_type = 'seed_legacy_handler'").await;
+    assert_eq!(
+        legacy[0].get("usage_count").and_then(Value::as_i64),
+        Some(1)
+    );
+    assert_eq!(
+        legacy[0]
+            .get("average_execution_time")
+            .and_then(Value::as_f64),
+        Some(12.5)
+    );
+    let stats = rows(
+        &db,
+        "SELECT * FROM get_workflow_metrics_stats(NULL, 'performance', NULL, NULL)",
+    )
+    .await;
+    assert_eq!(stats.len(), 1);
+    assert_eq!(
+        stats[0].get("total_count").and_then(Value::as_i64),
+        Some(seed::EXECUTIONS as i64)
+    );
+    db.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_existing_pidea_schema_with_text_task_ids_takes_the_migrations() {
+    let Some(pg) = PgScratch::create().await else {
+        return;
+    };
+    let cfg = ConnectConfig::from_raw(
+        RawConfig {
+            url: Some(pg.url.clone()),
+            migrate: Some(false),
+            ..Default::default()
+        },
+        None,
+    )
+    .unwrap();
+    let db = Database::connect(&cfg).await.unwrap();
+    db.write(vec![
+        Statement::new("CREATE TABLE projects (id TEXT PRIMARY KEY, name TEXT)", vec![]),
+        Statement::new("CREATE TABLE tasks (id TEXT PRIMARY KEY DEFAULT gen_random_uuid()::text, project_id TEXT REFERENCES projects(id), title TEXT, status TEXT DEFAULT 'pending')", vec![]),
+        Statement::new("CREATE TABLE migrations (id SERIAL PRIMARY KEY, migration_name TEXT UNIQUE, status TEXT)", vec![]),
+    ])
+    .await
+    .unwrap();
+    assert!(migrate::status(&db)
+        .await
+        .unwrap()
+        .iter()
+        .all(|m| !m.applied));
+    migrate::migrate(&db).await.unwrap();
+    assert!(migrate::status(&db)
+        .await
+        .unwrap()
+        .iter()
+        .all(|m| m.applied));
+    db.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seeding_twice_gives_the_same_data() {
+    for b in all_backends().await {
+        let summary = seed::seed(&b.db).await.unwrap();
+        assert_eq!(
+            (
+                summary.executions,
+                summary.metrics,
+                summary.handlers,
+                summary.usage_history
+            ),
+            (20, 80, 5, 30)
+        );
+        let first = snapshot(&b.db).await;
+        seed::seed(&b.db).await.unwrap();
+        let second = snapshot(&b.db).await;
+        assert_eq!(first, second, "{}", b.name);
+        let statuses: BTreeSet<_> = first[0]
+            .iter()
+            .filter_map(|r| r.get("status").and_then(Value::as_str).map(str::to_string))
+            .collect();
+        assert_eq!(statuses.len(), 5, "{}", b.name);
+        let types: BTreeSet<_> = first[1]
+            .iter()
+            .filter_map(|r| {
+                r.get("metric_type")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+            .collect();
+        assert_eq!(types.len(), 4);
+        let counts = admin::table_counts(&b.db).await.unwrap();
+        assert_eq!(
+            counts.iter().map(|t| t.rows).collect::<Vec<_>>(),
+            [Some(20), Some(80), Some(5), Some(30)]
+        );
+        b.db.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writes_group_commit_and_a_failing_one_rolls_back_alone() {
+    for b in all_backends().await {
+        let mut pending = Vec::new();
+        for i in 0..200 {
+            let status = if i == 77 { "bogus" } else { "pending" };
+            pending.push(b.db.write(vec![Statement::new(
+                "INSERT INTO workflow_executions (execution_id, workflow_id, workflow_name, status) VALUES ($1, 'w', 'W', $2) RETURNING execution_id",
+                vec![Value::from(format!("c{i}")), Value::from(status)],
+            )]));
+        }
+        let results = futures_join_all(pending).await;
+        assert_eq!(
+            results.iter().filter(|r| r.is_ok()).count(),
+            199,
+            "{}",
+            b.name
+        );
+        assert_eq!(
+            results[77].as_ref().unwrap_err().code,
+            ErrorCode::Validation
+        );
+        let n = rows(&b.db, "SELECT COUNT(*) AS n FROM workflow_executions").await[0]
+            .get("n")
+            .and_then(Value::as_i64);
+        assert_eq!(n, Some(199), "{}", b.name);
+        b.db.close().await;
+    }
+}
+
+async fn snapshot(db: &Database) -> Vec<Vec<workflow_infra::core::value::Row>> {
+    let queries: [&'static str; 4] = [
+        "SELECT * FROM workflow_executions ORDER BY execution_id",
+        "SELECT * FROM workflow_metrics ORDER BY id",
+        "SELECT * FROM handler_registry ORDER BY handler_type",
+        "SELECT * FROM handler_usage_history ORDER BY id",
+    ];
+    let mut all = Vec::new();
+    for q in queries {
+        all.push(db.fetch(q, vec![]).await.unwrap());
+    }
+    all
+}
+
+/// Awaits every future concurrently (in the order given).
+async fn futures_join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut set = Vec::new();
+    for f in futures {
+        set.push(Box::pin(f));
+    }
+    let mut out = Vec::new();
+    // Polling in order is enough: the writes were all queued when the futures were created
+    // on SQLite; on PostgreSQL they run concurrently in the pool.
+    for f in set {
+        out.push(f.await);
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sqlite_file_keeps_committed_data_across_reopen() {
+    let path = sqlite_path();
+    let url = format!("sqlite://{}", path.display());
+    let db = Database::connect(&url_config(&url)).await.unwrap();
+    seed::seed(&db).await.unwrap();
+    db.close().await;
+    let db = Database::connect(&url_config(&url)).await.unwrap();
+    let counts = admin::table_counts(&db).await.unwrap();
+    assert_eq!(counts[0].rows, Some(20));
+    let status = admin::status(&db).await.unwrap();
+    assert!(status
+        .connection
+        .iter()
+        .any(|(k, v)| *k == "database" && v.as_str().is_some_and(|p| p.ends_with("workflow.db"))));
+    db.close().await;
+}
