@@ -133,7 +133,7 @@ impl From<sqlx::Error> for Error {
             sqlx::Error::PoolClosed => Error::closed(),
             sqlx::Error::Io(io) => {
                 Error::new(ErrorCode::DbUnavailable, "PostgreSQL is unreachable")
-                    .with_cause(io.to_string(), io.raw_os_error().map(|c| c.to_string()))
+                    .with_cause(io.to_string(), io_code(io.kind()).map(str::to_string))
             }
             sqlx::Error::Tls(tls) => Error::new(
                 ErrorCode::DbUnavailable,
@@ -155,6 +155,22 @@ impl From<sqlx::Error> for Error {
             _ => Error::new(ErrorCode::Db, "PostgreSQL query failed"),
         }
     }
+}
+
+/// Node's names for the socket errors a connection attempt meets.
+fn io_code(kind: std::io::ErrorKind) -> Option<&'static str> {
+    use std::io::ErrorKind as K;
+    Some(match kind {
+        K::ConnectionRefused => "ECONNREFUSED",
+        K::ConnectionReset => "ECONNRESET",
+        K::ConnectionAborted => "ECONNABORTED",
+        K::TimedOut => "ETIMEDOUT",
+        K::HostUnreachable => "EHOSTUNREACH",
+        K::NetworkUnreachable => "ENETUNREACH",
+        K::NotFound => "ENOTFOUND",
+        K::UnexpectedEof | K::BrokenPipe => "EPIPE",
+        _ => return None,
+    })
 }
 
 fn classify_sqlstate(sqlstate: &str, constraint: Option<&str>) -> (ErrorCode, String) {

@@ -42,7 +42,8 @@ pub async fn migrate(db: &Database) -> Result<()> {
     match db.backend() {
         Backend::Postgres(pg) => {
             let mut conn = pg.dedicated().await?;
-            let outcome = postgres_migrator().run(&mut conn).await;
+            // run_direct, not run: run's `Acquire` bound defeats Send inference in callers' futures.
+            let outcome = postgres_migrator().run_direct(None, &mut conn, false).await;
             // Closing the session also releases the advisory lock if the run failed midway.
             let _ = sqlx::Connection::close(conn).await;
             outcome.map_err(Error::from)

@@ -25,21 +25,19 @@ pub struct PgDb {
 }
 
 impl PgDb {
-    /// Opens the pool and checks one connection, within `timeout`.
+    /// Checks that the server answers (one direct connection, within `timeout`), then opens the
+    /// pool, which connects lazily. The direct check fails fast with the real reason (refused,
+    /// unknown host, bad credentials) where the pool would only report a timeout.
     pub async fn connect(
         options: PgConnectOptions,
         pool_size: u32,
         timeout: Duration,
     ) -> Result<PgDb> {
         let options = options.log_statements(tracing::log::LevelFilter::Trace);
-        let connecting = PgPoolOptions::new()
-            .max_connections(pool_size)
-            .min_connections(0)
-            .acquire_timeout(timeout)
-            .test_before_acquire(false)
-            .connect_with(options.clone());
-        let pool = match tokio::time::timeout(timeout, connecting).await {
-            Ok(Ok(pool)) => pool,
+        match tokio::time::timeout(timeout, PgConnection::connect_with(&options)).await {
+            Ok(Ok(conn)) => {
+                let _ = conn.close().await;
+            }
             Ok(Err(e)) => {
                 let err = Error::from(e);
                 return Err(match err.code {
@@ -59,7 +57,13 @@ impl PgDb {
                     ),
                 ))
             }
-        };
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(pool_size)
+            .min_connections(0)
+            .acquire_timeout(timeout.max(Duration::from_secs(5)))
+            .test_before_acquire(false)
+            .connect_lazy_with(options.clone());
         Ok(PgDb { pool, options })
     }
 

@@ -1,0 +1,121 @@
+'use strict'
+// Test backends: a fresh SQLite file, a private memory database, and a fresh PostgreSQL database
+// per call (created with psql, dropped after the run). PostgreSQL is required when CI=true;
+// elsewhere its tests are skipped with a visible message when the server is unreachable.
+
+const { execFileSync } = require('node:child_process')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+
+const addon = require('..')
+
+const PG_HOST = process.env.WORKFLOW_TEST_PG_HOST || '127.0.0.1'
+const PG_PORT = process.env.WORKFLOW_TEST_PG_PORT || '5432'
+const PG_USER = process.env.WORKFLOW_TEST_PG_USER || 'postgres'
+const CI = process.env.CI === 'true' || process.env.CI === '1'
+/** The role .ci/run makes PostgreSQL check passwords for (scram-sha-256 in pg_hba.conf). */
+const PASSWORD_ROLE = 'workflow_infra_pw'
+
+function psql(sql, database = 'postgres') {
+  return execFileSync('psql', ['-h', PG_HOST, '-p', PG_PORT, '-U', PG_USER, '-d', database, '-Atqc', sql], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  }).trim()
+}
+
+let pgState
+function pgAvailable() {
+  if (pgState === undefined) {
+    try {
+      psql('SELECT 1')
+      pgState = true
+    } catch (err) {
+      if (CI) throw new Error(`PostgreSQL is required when CI=true but unreachable: ${err.message}`)
+      console.warn(`SKIPPED: PostgreSQL tests (server unreachable at ${PG_HOST}:${PG_PORT}; set CI=true to require it)`)
+      pgState = false
+    }
+  }
+  return pgState
+}
+
+let counter = 0
+const created = []
+
+function uniqueName(prefix) {
+  return `${prefix}_${process.pid}_${Date.now()}_${counter++}`
+}
+
+/** A fresh, empty PostgreSQL database; returns its URL. */
+function freshPgDatabase() {
+  const name = uniqueName('wfi_jest')
+  psql(`CREATE DATABASE ${name}`)
+  created.push(name)
+  return `postgres://${PG_USER}@${PG_HOST}:${PG_PORT}/${name}`
+}
+
+function dropCreatedDatabases() {
+  while (created.length) {
+    const name = created.pop()
+    try {
+      psql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+    } catch (_) {
+      // left for the next .ci/run, which starts from a fresh server database list anyway
+    }
+  }
+}
+
+/** A path for a fresh SQLite file in a new directory (the directory does not exist yet). */
+function freshSqlitePath() {
+  return path.join(os.tmpdir(), uniqueName('wfi_jest'), 'nested', 'workflow.db')
+}
+
+/** The backends, each with a function giving a config for a fresh, empty database. */
+function backends() {
+  const list = [
+    ['sqlite', () => ({ type: 'sqlite', database: freshSqlitePath() })],
+    ['memory', () => ({ type: 'memory' })],
+  ]
+  if (pgAvailable()) list.push(['postgresql', () => ({ url: freshPgDatabase() })])
+  return list
+}
+
+/** Runs a Node script in a child process; resolves {code, stdout, stderr, ms}. */
+function runNode(script, { timeoutMs = 15000 } = {}) {
+  const { spawn } = require('node:child_process')
+  return new Promise((resolve, reject) => {
+    const started = Date.now()
+    const child = spawn(process.execPath, ['-e', script], {
+      cwd: path.join(__dirname, '..'),
+      env: { ...process.env, WORKFLOW_INFRA_LOG: 'error' },
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => (stdout += d))
+    child.stderr.on('data', (d) => (stderr += d))
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`child did not exit within ${timeoutMs} ms; stdout: ${stdout} stderr: ${stderr}`))
+    }, timeoutMs)
+    child.on('exit', (code) => {
+      clearTimeout(timer)
+      resolve({ code, stdout, stderr, ms: Date.now() - started })
+    })
+  })
+}
+
+module.exports = {
+  addon,
+  backends,
+  CI,
+  dropCreatedDatabases,
+  freshPgDatabase,
+  freshSqlitePath,
+  PASSWORD_ROLE,
+  PG_HOST,
+  PG_PORT,
+  pgAvailable,
+  psql,
+  runNode,
+  fs,
+}

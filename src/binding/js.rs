@@ -1,0 +1,201 @@
+//! Conversions from core values to JS values, and core errors to JS `Error`s with `code`.
+//! Runs on the JS thread only.
+
+use std::ptr;
+
+use napi::{check_status, sys};
+
+use crate::core::error::Error;
+use crate::core::value::{Row, Value};
+
+pub type JsResult = napi::Result<sys::napi_value>;
+
+/// A result that becomes a JS value on the JS thread.
+pub trait IntoJs: Send + 'static {
+    fn into_js(self, env: sys::napi_env) -> JsResult;
+}
+
+impl IntoJs for () {
+    fn into_js(self, env: sys::napi_env) -> JsResult {
+        let mut v = ptr::null_mut();
+        check_status!(unsafe { sys::napi_get_undefined(env, &mut v) })?;
+        Ok(v)
+    }
+}
+
+impl IntoJs for bool {
+    fn into_js(self, env: sys::napi_env) -> JsResult {
+        value(env, &Value::Bool(self))
+    }
+}
+
+impl IntoJs for Value {
+    fn into_js(self, env: sys::napi_env) -> JsResult {
+        value(env, &self)
+    }
+}
+
+impl IntoJs for Row {
+    fn into_js(self, env: sys::napi_env) -> JsResult {
+        row(env, &self, &keys(env, &self.columns)?)
+    }
+}
+
+impl IntoJs for Option<Row> {
+    fn into_js(self, env: sys::napi_env) -> JsResult {
+        match self {
+            Some(r) => r.into_js(env),
+            None => value(env, &Value::Null),
+        }
+    }
+}
+
+/// An object built from named fields, in order.
+pub struct Object(pub Vec<(&'static str, Box<dyn IntoJsBoxed>)>);
+
+/// Object-safe form of [`IntoJs`].
+pub trait IntoJsBoxed: Send {
+    fn into_js_boxed(self: Box<Self>, env: sys::napi_env) -> JsResult;
+}
+
+impl<T: IntoJs> IntoJsBoxed for T {
+    fn into_js_boxed(self: Box<Self>, env: sys::napi_env) -> JsResult {
+        (*self).into_js(env)
+    }
+}
+
+impl Object {
+    pub fn new() -> Self {
+        Object(Vec::new())
+    }
+
+    pub fn with(mut self, key: &'static str, v: impl IntoJs) -> Self {
+        self.0.push((key, Box::new(v)));
+        self
+    }
+}
+
+impl IntoJs for Object {
+    fn into_js(self, env: sys::napi_env) -> JsResult {
+        let mut obj = ptr::null_mut();
+        check_status!(unsafe { sys::napi_create_object(env, &mut obj) })?;
+        for (key, v) in self.0 {
+            let k = string(env, key)?;
+            let v = v.into_js_boxed(env)?;
+            check_status!(unsafe { sys::napi_set_property(env, obj, k, v) })?;
+        }
+        Ok(obj)
+    }
+}
+
+impl<T: IntoJs> IntoJs for Vec<T> {
+    fn into_js(self, env: sys::napi_env) -> JsResult {
+        let mut array = ptr::null_mut();
+        check_status!(unsafe { sys::napi_create_array_with_length(env, self.len(), &mut array) })?;
+        for (i, item) in self.into_iter().enumerate() {
+            let v = item.into_js(env)?;
+            check_status!(unsafe { sys::napi_set_element(env, array, i as u32, v) })?;
+        }
+        Ok(array)
+    }
+}
+
+fn keys(env: sys::napi_env, columns: &[String]) -> napi::Result<Vec<sys::napi_value>> {
+    columns.iter().map(|c| string(env, c)).collect()
+}
+
+fn row(env: sys::napi_env, r: &Row, names: &[sys::napi_value]) -> JsResult {
+    let mut obj = ptr::null_mut();
+    check_status!(unsafe { sys::napi_create_object(env, &mut obj) })?;
+    for (k, v) in names.iter().zip(&r.values) {
+        let v = value(env, v)?;
+        check_status!(unsafe { sys::napi_set_property(env, obj, *k, v) })?;
+    }
+    Ok(obj)
+}
+
+pub fn string(env: sys::napi_env, s: &str) -> JsResult {
+    let mut v = ptr::null_mut();
+    check_status!(unsafe {
+        sys::napi_create_string_utf8(env, s.as_ptr().cast(), s.len() as isize, &mut v)
+    })?;
+    Ok(v)
+}
+
+/// One core value as a JS value: numbers for integers and floats, `Date` for timestamps, parsed
+/// JSON for JSON columns, `null` for SQL NULL.
+pub fn value(env: sys::napi_env, v: &Value) -> JsResult {
+    let mut out = ptr::null_mut();
+    match v {
+        Value::Null => check_status!(unsafe { sys::napi_get_null(env, &mut out) })?,
+        Value::Bool(b) => check_status!(unsafe { sys::napi_get_boolean(env, *b, &mut out) })?,
+        Value::Int(i) => {
+            check_status!(unsafe { sys::napi_create_double(env, *i as f64, &mut out) })?
+        }
+        Value::Float(f) => check_status!(unsafe { sys::napi_create_double(env, *f, &mut out) })?,
+        Value::Text(s) => return string(env, s),
+        Value::Uuid(u) => return string(env, &u.hyphenated().to_string()),
+        Value::Timestamp(ms) => {
+            check_status!(unsafe { sys::napi_create_date(env, *ms as f64, &mut out) })?
+        }
+        Value::Json(j) => return json(env, j),
+    }
+    Ok(out)
+}
+
+fn json(env: sys::napi_env, j: &serde_json::Value) -> JsResult {
+    use serde_json::Value as J;
+    let mut out = ptr::null_mut();
+    match j {
+        J::Null => check_status!(unsafe { sys::napi_get_null(env, &mut out) })?,
+        J::Bool(b) => check_status!(unsafe { sys::napi_get_boolean(env, *b, &mut out) })?,
+        J::Number(n) => check_status!(unsafe {
+            sys::napi_create_double(env, n.as_f64().unwrap_or(f64::NAN), &mut out)
+        })?,
+        J::String(s) => return string(env, s),
+        J::Array(items) => {
+            check_status!(unsafe {
+                sys::napi_create_array_with_length(env, items.len(), &mut out)
+            })?;
+            for (i, item) in items.iter().enumerate() {
+                let v = json(env, item)?;
+                check_status!(unsafe { sys::napi_set_element(env, out, i as u32, v) })?;
+            }
+        }
+        J::Object(map) => {
+            check_status!(unsafe { sys::napi_create_object(env, &mut out) })?;
+            for (k, item) in map {
+                let key = string(env, k)?;
+                let v = json(env, item)?;
+                check_status!(unsafe { sys::napi_set_property(env, out, key, v) })?;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A JS `Error` with `code`, the message `"<prefix>: <message>"` and, where there is one, a
+/// `cause` (an `Error` whose `code` is the driver's own).
+pub fn make_error(env: sys::napi_env, prefix: &str, err: &Error) -> sys::napi_value {
+    let message = format!("{prefix}: {}", err.message);
+    let error = new_error(env, Some(err.code.as_str()), &message);
+    if let (Some(cause), false) = (&err.cause, error.is_null()) {
+        let c = new_error(env, cause.code.as_deref(), &cause.message);
+        if !c.is_null() {
+            unsafe { sys::napi_set_named_property(env, error, c"cause".as_ptr(), c) };
+        }
+    }
+    error
+}
+
+fn new_error(env: sys::napi_env, code: Option<&str>, message: &str) -> sys::napi_value {
+    let mut error = ptr::null_mut();
+    let code = match code.map(|c| string(env, c)) {
+        Some(Ok(c)) => c,
+        _ => ptr::null_mut(),
+    };
+    if let Ok(msg) = string(env, message) {
+        unsafe { sys::napi_create_error(env, code, msg, &mut error) };
+    }
+    error
+}

@@ -1,0 +1,241 @@
+//! Promises without a threadsafe function per call: every asynchronous operation creates a raw
+//! `napi_deferred` on the JS thread, and whichever thread finishes the work (a tokio worker, the
+//! SQLite writer) sends the settlement through one shared threadsafe function per JS thread.
+//!
+//! That function is referenced only while operations are in flight, so a script awaiting a
+//! result stays alive until it arrives, and an idle process exits on its own even if it never
+//! closed its database.
+
+use std::cell::RefCell;
+use std::ffi::c_void;
+use std::future::Future;
+use std::ptr;
+use std::sync::{Arc, Mutex};
+
+use napi::bindgen_prelude::PromiseRaw;
+use napi::{check_status, sys, Env};
+
+use super::js::{make_error, IntoJs};
+use crate::core::error::{Error, Result};
+
+/// Work to run on the JS thread.
+type Job = Box<dyn FnOnce(sys::napi_env) + Send>;
+
+/// The shared threadsafe function of one JS thread.
+pub struct Settler {
+    tsfn: sys::napi_threadsafe_function,
+    /// False once Node finalized the function (environment teardown): sends are dropped.
+    open: Arc<Mutex<bool>>,
+    /// Operations in flight; touched only on the JS thread.
+    in_flight: std::cell::Cell<usize>,
+}
+
+// The handle is meant to be called from any thread; `open` guards its lifetime and `in_flight`
+// is only read and written on the JS thread that owns the settler.
+unsafe impl Send for Settler {}
+unsafe impl Sync for Settler {}
+
+thread_local! {
+    static SETTLER: RefCell<Option<Arc<Settler>>> = const { RefCell::new(None) };
+}
+
+impl Settler {
+    /// The settler of the current JS thread, created on first use.
+    pub fn current(env: sys::napi_env) -> napi::Result<Arc<Settler>> {
+        SETTLER.with(|cell| {
+            if let Some(s) = cell
+                .borrow()
+                .as_ref()
+                .filter(|s| *crate::core::db::lock(&s.open))
+            {
+                return Ok(s.clone());
+            }
+            let settler = Arc::new(Settler::create(env)?);
+            *cell.borrow_mut() = Some(settler.clone());
+            Ok(settler)
+        })
+    }
+
+    fn create(env: sys::napi_env) -> napi::Result<Settler> {
+        let open = Arc::new(Mutex::new(true));
+        let mut name = ptr::null_mut();
+        let label = "workflow-infra";
+        check_status!(unsafe {
+            sys::napi_create_string_utf8(
+                env,
+                label.as_ptr().cast(),
+                label.len() as isize,
+                &mut name,
+            )
+        })?;
+        let finalize_data = Arc::into_raw(open.clone()) as *mut c_void;
+        let mut tsfn = ptr::null_mut();
+        check_status!(unsafe {
+            sys::napi_create_threadsafe_function(
+                env,
+                ptr::null_mut(),
+                ptr::null_mut(),
+                name,
+                0,
+                1,
+                finalize_data,
+                Some(finalize),
+                ptr::null_mut(),
+                Some(call_js),
+                &mut tsfn,
+            )
+        })?;
+        check_status!(unsafe { sys::napi_unref_threadsafe_function(env, tsfn) })?;
+        Ok(Settler {
+            tsfn,
+            open,
+            in_flight: std::cell::Cell::new(0),
+        })
+    }
+
+    /// Queues `job` to run on the JS thread. Dropped if the environment is gone.
+    pub fn send(&self, job: Job) {
+        let open = crate::core::db::lock(&self.open);
+        if !*open {
+            return;
+        }
+        let data = Box::into_raw(Box::new(job)) as *mut c_void;
+        let status = unsafe {
+            sys::napi_call_threadsafe_function(
+                self.tsfn,
+                data,
+                sys::ThreadsafeFunctionCallMode::nonblocking,
+            )
+        };
+        if status != sys::Status::napi_ok {
+            drop(unsafe { Box::from_raw(data as *mut Job) });
+        }
+    }
+
+    /// Called on the JS thread when an operation starts: keeps the loop alive while any is pending.
+    fn started(&self, env: sys::napi_env) {
+        let n = self.in_flight.get();
+        if n == 0 {
+            unsafe { sys::napi_ref_threadsafe_function(env, self.tsfn) };
+        }
+        self.in_flight.set(n + 1);
+    }
+
+    /// Called on the JS thread when an operation settled.
+    fn finished(&self, env: sys::napi_env) {
+        let n = self.in_flight.get().saturating_sub(1);
+        self.in_flight.set(n);
+        if n == 0 {
+            unsafe { sys::napi_unref_threadsafe_function(env, self.tsfn) };
+        }
+    }
+}
+
+unsafe extern "C" fn call_js(
+    env: sys::napi_env,
+    _cb: sys::napi_value,
+    _ctx: *mut c_void,
+    data: *mut c_void,
+) {
+    let job = unsafe { Box::from_raw(data as *mut Job) };
+    if !env.is_null() {
+        job(env);
+    }
+}
+
+unsafe extern "C" fn finalize(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
+    let open = unsafe { Arc::from_raw(data as *const Mutex<bool>) };
+    *crate::core::db::lock(&open) = false;
+}
+
+/// The deferred half of a promise, sendable to the thread that finishes the work.
+pub struct Pending {
+    deferred: sys::napi_deferred,
+    prefix: &'static str,
+}
+
+// A napi_deferred may be moved between threads; it is only used again on the JS thread.
+unsafe impl Send for Pending {}
+
+impl Pending {
+    /// Creates a promise whose rejection messages start with `prefix` ("Failed to …").
+    pub fn new<'env, T>(
+        env: &'env Env,
+        prefix: &'static str,
+    ) -> napi::Result<(Pending, PromiseRaw<'env, T>)> {
+        let mut deferred = ptr::null_mut();
+        let mut promise = ptr::null_mut();
+        check_status!(unsafe { sys::napi_create_promise(env.raw(), &mut deferred, &mut promise) })?;
+        Ok((
+            Pending { deferred, prefix },
+            PromiseRaw::new(env.raw(), promise),
+        ))
+    }
+
+    /// Resolves or rejects, on the JS thread.
+    pub fn settle<T: IntoJs>(self, env: sys::napi_env, result: Result<T>) {
+        let value = result.and_then(|v| {
+            v.into_js(env)
+                .map_err(|e| Error::internal(format!("cannot build the result: {e}")))
+        });
+        unsafe {
+            match value {
+                Ok(v) => sys::napi_resolve_deferred(env, self.deferred, v),
+                Err(e) => {
+                    sys::napi_reject_deferred(env, self.deferred, make_error(env, self.prefix, &e))
+                }
+            };
+        }
+    }
+}
+
+/// A promise already settled with `result` (for work done on the JS thread: no thread hop).
+pub fn settled<'env, T: IntoJs, R>(
+    env: &'env Env,
+    prefix: &'static str,
+    result: Result<T>,
+) -> napi::Result<PromiseRaw<'env, R>> {
+    let (pending, promise) = Pending::new(env, prefix)?;
+    pending.settle(env.raw(), result);
+    Ok(promise)
+}
+
+/// A promise for work that finishes on another thread and reports through `complete`.
+/// `start` receives the completion callback; it may call it from any thread, once.
+pub fn deferred<'env, T, R>(
+    env: &'env Env,
+    prefix: &'static str,
+    start: impl FnOnce(Box<dyn FnOnce(Result<T>) + Send>),
+) -> napi::Result<PromiseRaw<'env, R>>
+where
+    T: IntoJs,
+{
+    let settler = Settler::current(env.raw())?;
+    let (pending, promise) = Pending::new(env, prefix)?;
+    settler.started(env.raw());
+    let s = settler.clone();
+    start(Box::new(move |result: Result<T>| {
+        let s2 = s.clone();
+        s.send(Box::new(move |env| {
+            pending.settle(env, result);
+            s2.finished(env);
+        }));
+    }));
+    Ok(promise)
+}
+
+/// A promise for a future run on napi's tokio runtime.
+pub fn spawn<'env, T, R>(
+    env: &'env Env,
+    prefix: &'static str,
+    future: impl Future<Output = Result<T>> + Send + 'static,
+) -> napi::Result<PromiseRaw<'env, R>>
+where
+    T: IntoJs,
+{
+    deferred(env, prefix, move |complete| {
+        napi::bindgen_prelude::spawn(async move {
+            complete(crate::core::db::spawn_guarded(future).await);
+        });
+    })
+}
