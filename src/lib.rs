@@ -7,5 +7,6 @@
 
 pub mod core;
 
-#[cfg(not(test))]
+// Not in unit-test builds: test executables cannot link Node's symbols.
+#[cfg(all(feature = "node", not(test)))]
 mod binding;

@@ -523,3 +523,153 @@ async fn a_sqlite_file_keeps_committed_data_across_reopen() {
         .any(|(k, v)| *k == "database" && v.as_str().is_some_and(|p| p.ends_with("workflow.db"))));
     db.close().await;
 }
+
+/// The planned columns, in order, per table (the same names on both backends).
+const COLUMNS: [(&str, &[&str]); 4] = [
+    (
+        "workflow_executions",
+        &[
+            "id",
+            "execution_id",
+            "workflow_id",
+            "workflow_name",
+            "workflow_version",
+            "task_id",
+            "user_id",
+            "status",
+            "strategy",
+            "priority",
+            "estimated_duration",
+            "actual_duration",
+            "start_time",
+            "end_time",
+            "result_data",
+            "error_data",
+            "metadata",
+            "created_at",
+            "updated_at",
+        ],
+    ),
+    (
+        "workflow_metrics",
+        &[
+            "id",
+            "execution_id",
+            "metric_name",
+            "metric_value",
+            "metric_unit",
+            "metric_type",
+            "metric_category",
+            "metadata",
+            "recorded_at",
+        ],
+    ),
+    (
+        "handler_registry",
+        &[
+            "id",
+            "handler_type",
+            "handler_name",
+            "handler_class",
+            "handler_path",
+            "version",
+            "description",
+            "capabilities",
+            "configuration",
+            "dependencies",
+            "metadata",
+            "is_active",
+            "is_default",
+            "priority",
+            "registered_at",
+            "updated_at",
+            "last_used_at",
+            "usage_count",
+            "success_count",
+            "failure_count",
+            "average_execution_time",
+        ],
+    ),
+    (
+        "handler_usage_history",
+        &[
+            "id",
+            "handler_type",
+            "execution_id",
+            "status",
+            "execution_time",
+            "error_message",
+            "metadata",
+            "created_at",
+        ],
+    ),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn columns_and_types_follow_the_plan_with_its_deliberate_changes() {
+    for b in all_backends().await {
+        let pg = b.name == "postgresql";
+        for (table, expected) in COLUMNS {
+            let (sql, params): (&'static str, Vec<Value>) = if pg {
+                ("SELECT column_name AS name, data_type AS type FROM information_schema.columns WHERE table_name = $1 ORDER BY ordinal_position", vec![table.into()])
+            } else {
+                (
+                    "SELECT name, type FROM pragma_table_info($1) ORDER BY cid",
+                    vec![table.into()],
+                )
+            };
+            let cols = b.db.fetch(sql, params).await.unwrap();
+            let names: Vec<_> = cols
+                .iter()
+                .map(|r| r.get("name").and_then(Value::as_str).unwrap().to_string())
+                .collect();
+            assert_eq!(names, expected, "{}: {table}", b.name);
+            let type_of = |column: &str| {
+                cols.iter()
+                    .find(|r| r.get("name").and_then(Value::as_str) == Some(column))
+                    .and_then(|r| r.get("type").and_then(Value::as_str).map(str::to_string))
+                    .unwrap()
+            };
+            let want: &[(&str, &str, &str)] = match table {
+                "workflow_executions" => &[
+                    ("task_id", "character varying", "TEXT"),
+                    ("estimated_duration", "bigint", "INTEGER"),
+                    ("actual_duration", "bigint", "INTEGER"),
+                    ("start_time", "timestamp with time zone", "TEXT"),
+                    ("metadata", "jsonb", "TEXT"),
+                    ("id", "uuid", "TEXT"),
+                ],
+                "workflow_metrics" => &[
+                    ("metric_value", "double precision", "REAL"),
+                    ("recorded_at", "timestamp with time zone", "TEXT"),
+                ],
+                "handler_registry" => &[
+                    ("average_execution_time", "double precision", "REAL"),
+                    ("is_active", "boolean", "INTEGER"),
+                ],
+                _ => &[
+                    ("execution_time", "bigint", "INTEGER"),
+                    ("created_at", "timestamp with time zone", "TEXT"),
+                ],
+            };
+            for (column, pg_type, sqlite_type) in want {
+                assert_eq!(
+                    type_of(column),
+                    if pg { *pg_type } else { *sqlite_type },
+                    "{}: {table}.{column}",
+                    b.name
+                );
+            }
+        }
+        if pg {
+            // task_id has no foreign key (PIDEA's task ids are text and the table is not ours).
+            let fks = b
+                .db
+                .fetch("SELECT conname FROM pg_constraint WHERE conrelid = 'workflow_executions'::regclass AND contype = 'f'", vec![])
+                .await
+                .unwrap();
+            assert!(fks.is_empty(), "{fks:?}");
+        }
+        b.db.close().await;
+    }
+}

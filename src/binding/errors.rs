@@ -2,30 +2,32 @@
 
 use napi_derive::napi;
 
+use crate::core::error::ErrorCode;
+
 /// Bad input: wrong type, missing field, unknown key or status, out-of-range value.
 #[napi]
-pub const ERR_VALIDATION: &str = "ERR_VALIDATION";
+pub const ERR_VALIDATION: &str = ErrorCode::Validation.as_str();
 /// The row asked for does not exist.
 #[napi]
-pub const ERR_NOT_FOUND: &str = "ERR_NOT_FOUND";
+pub const ERR_NOT_FOUND: &str = ErrorCode::NotFound.as_str();
 /// A unique or foreign-key constraint refused the write.
 #[napi]
-pub const ERR_CONFLICT: &str = "ERR_CONFLICT";
+pub const ERR_CONFLICT: &str = ErrorCode::Conflict.as_str();
 /// The database cannot be reached (down, refused, wrong credentials, unreadable file).
 #[napi]
-pub const ERR_DB_UNAVAILABLE: &str = "ERR_DB_UNAVAILABLE";
+pub const ERR_DB_UNAVAILABLE: &str = ErrorCode::DbUnavailable.as_str();
 /// Any other database failure.
 #[napi]
-pub const ERR_DB: &str = "ERR_DB";
+pub const ERR_DB: &str = ErrorCode::Db.as_str();
 /// The database was closed before the call.
 #[napi]
-pub const ERR_CLOSED: &str = "ERR_CLOSED";
+pub const ERR_CLOSED: &str = ErrorCode::Closed.as_str();
 /// A migration failed, or an applied migration differs from the embedded one.
 #[napi]
-pub const ERR_MIGRATION: &str = "ERR_MIGRATION";
+pub const ERR_MIGRATION: &str = ErrorCode::Migration.as_str();
 /// A lock or a connection was not obtained in time.
 #[napi]
-pub const ERR_TIMEOUT: &str = "ERR_TIMEOUT";
+pub const ERR_TIMEOUT: &str = ErrorCode::Timeout.as_str();
 /// A bug in this package: please report it.
 #[napi]
-pub const ERR_INTERNAL: &str = "ERR_INTERNAL";
+pub const ERR_INTERNAL: &str = ErrorCode::Internal.as_str();

@@ -33,7 +33,7 @@ impl ErrorCode {
         ErrorCode::Internal,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             ErrorCode::Validation => "ERR_VALIDATION",
             ErrorCode::NotFound => "ERR_NOT_FOUND",
