@@ -71,6 +71,58 @@ export interface SeedSummary {
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/** The handler registry and its usage history, on the database it was built with. */
+export declare class HandlerRegistryRepository {
+  /** `'handler_registry'`, as planned. */
+  get handlerTable(): string
+  /** `'handler_usage_history'`, as planned. */
+  get usageTable(): string
+  /** On `db`; without it, on a private in-memory database. */
+  constructor(db?: WorkflowDatabase | undefined | null)
+  /**
+   * Registers a handler, or updates it: an upsert on `handlerType` that keeps its id,
+   * `registered_at` and counters. Resolves the row.
+   */
+  registerHandler(handler: HandlerInput): Promise<HandlerRow>
+  /** The handler, or null. */
+  getHandlerByType(handlerType: string): Promise<HandlerRow | null>
+  /**
+   * Sets the given columns (allow-listed); the updated row, null when missing, the current
+   * row for `{}`.
+   */
+  updateHandler(handlerType: string, updates: HandlerUpdates): Promise<HandlerRow | null>
+  /** Every handler (`limit` 100, `offset` 0, `sortBy` 'handler_type' from the allow-list). */
+  getAllHandlers(options?: HandlerListOptions): Promise<HandlerRow[]>
+  /** Active handlers (`limit` 100, `offset` 0, `sortBy` 'priority DESC'). */
+  getActiveHandlers(options?: HandlerListOptions): Promise<HandlerRow[]>
+  /** Default, active handlers by priority (`limit` 100, `offset` 0). */
+  getDefaultHandlers(options?: HandlerListOptions): Promise<HandlerRow[]>
+  /** The active handler of that type, or null. */
+  getBestHandler(handlerType: string): Promise<HandlerRow | null>
+  /**
+   * Counts one run (`status` success|failure|timeout|error, `executionTime` ms) in one
+   * statement; the updated row, or null for an unknown handler.
+   */
+  updateHandlerStatistics(handlerType: string, statistics: HandlerStatisticsInput): Promise<HandlerRow | null>
+  /**
+   * Records a run in the usage history and counts it on the handler, in one transaction;
+   * resolves the usage row.
+   */
+  recordHandlerUsage(usage: HandlerUsageInput): Promise<HandlerUsageRow>
+  /** Many runs in one transaction (usage rows and counters); resolves the usage rows. */
+  recordHandlerUsages(usages: HandlerUsageInput[]): Promise<HandlerUsageRow[]>
+  /** A handler's runs, newest first (`limit` 100, `offset` 0, `status`, `after`). */
+  getHandlerUsageHistory(handlerType: string, options?: HandlerListOptions): Promise<Page<HandlerUsageRow>>
+  /** The `handler_performance_summary` view, best success rate first (`limit` 100, `offset` 0). */
+  getHandlerPerformanceSummary(options?: HandlerListOptions): Promise<HandlerPerformanceRow[]>
+  /** Deletes a handler; true when it existed. */
+  deleteHandler(handlerType: string): Promise<boolean>
+  /** Deletes usage rows older than `daysOld` (default 30) days; resolves how many. */
+  cleanupOldUsageHistory(daysOld?: number): Promise<number>
+  /** `camelCase` → `snake_case`, as planned (synchronous). */
+  toSnakeCase(str: string): string
+}
+
 /** The workflow database: PostgreSQL, an SQLite file, or memory. */
 export declare class WorkflowDatabase {
   /**
@@ -97,6 +149,76 @@ export declare class WorkflowDatabase {
    * closing twice is harmless.
    */
   close(): Promise<void>
+}
+
+/** Workflow executions, on the database it was built with. */
+export declare class WorkflowExecutionRepository {
+  /** `'workflow_executions'`, as planned. */
+  get tableName(): string
+  /**
+   * On `db`; without it, on a private in-memory database (the planned
+   * `InMemoryWorkflowExecutionRepository()`).
+   */
+  constructor(db?: WorkflowDatabase | undefined | null)
+  /**
+   * Inserts an execution; resolves its row. Defaults: `executionId` `exec_<uuid>`,
+   * `workflowVersion` '1.0.0', `status` 'pending', `priority` 1, `startTime` now, `metadata` {}.
+   */
+  create(execution: CreateExecutionInput): Promise<WorkflowExecutionRow>
+  /** The execution, or null. */
+  findByExecutionId(executionId: string): Promise<WorkflowExecutionRow | null>
+  /**
+   * Sets the given columns (camelCase keys of the updatable columns only); resolves the
+   * updated row, null when there is no such execution, the current row for `{}`.
+   */
+  update(executionId: string, updates: ExecutionUpdates): Promise<WorkflowExecutionRow | null>
+  /** Executions of a workflow, newest first (`limit` 50, `offset` 0, `status`, `after`). */
+  findByWorkflowId(workflowId: string, options?: ExecutionListOptions): Promise<Page<WorkflowExecutionRow>>
+  /** Executions of a task, newest first. */
+  findByTaskId(taskId: string, options?: ExecutionListOptions): Promise<Page<WorkflowExecutionRow>>
+  /** Executions of a user, newest first (`limit` 50, `offset` 0, `status`, `after`). */
+  findByUserId(userId: string, options?: ExecutionListOptions): Promise<Page<WorkflowExecutionRow>>
+  /** Executions in a status, newest first (`limit` 50, `offset` 0, `workflowId`, `after`). */
+  findByStatus(status: ExecutionStatus, options?: ExecutionListOptions): Promise<Page<WorkflowExecutionRow>>
+  /** Every execution, newest first (`limit` 50, `offset` 0, `after`). */
+  findAll(options?: ExecutionListOptions): Promise<Page<WorkflowExecutionRow>>
+  /** Counts per status, duration mean/min/max/p50/p95/p99 and the mean estimate. */
+  getStatistics(filters?: ExecutionStatisticsFilters): Promise<ExecutionStatistics>
+  /** Deletes an execution with its metrics and usage rows; true when it existed. */
+  delete(executionId: string): Promise<boolean>
+  /**
+   * Deletes finished executions created more than `daysOld` (default 30) days ago; resolves
+   * how many.
+   */
+  cleanupOldExecutions(daysOld?: number): Promise<number>
+  /** `camelCase` → `snake_case`, as planned (synchronous). */
+  toSnakeCase(str: string): string
+}
+
+/** Workflow metrics, on the database it was built with. */
+export declare class WorkflowMetricsRepository {
+  /** `'workflow_metrics'`, as planned. */
+  get tableName(): string
+  /** On `db`; without it, on a private in-memory database. */
+  constructor(db?: WorkflowDatabase | undefined | null)
+  /** Records one metric (`metricType` 'performance', `metadata` {} by default); resolves its row. */
+  recordMetric(metric: MetricInput): Promise<WorkflowMetricRow>
+  /** Records many metrics in one transaction (all or none); resolves their rows, in order. */
+  recordMetrics(metrics: MetricInput[]): Promise<WorkflowMetricRow[]>
+  /** Metrics of an execution, newest first (`metricType`, `metricCategory`, `limit` 100, `after`). */
+  getMetricsForExecution(executionId: string, options?: MetricListOptions): Promise<Page<WorkflowMetricRow>>
+  /** Per (name, type, category): mean, min, max, count, sample standard deviation, p50/p95/p99. */
+  getAggregatedMetrics(filters?: MetricFilters): Promise<MetricAggregateRow[]>
+  /** Metrics of a type, newest first (`executionId`, `limit` 100, `offset` 0, `after`). */
+  getMetricsByType(metricType: string, options?: MetricListOptions): Promise<Page<WorkflowMetricRow>>
+  /** Metrics of a name, newest first (`executionId`, `limit` 100, `offset` 0, `after`). */
+  getMetricsByName(metricName: string, options?: MetricListOptions): Promise<Page<WorkflowMetricRow>>
+  /** Totals, distinct counts, mean/min/max/stddev/p50/p95/p99 and the time span. */
+  getMetricsStatistics(filters?: MetricFilters): Promise<MetricStatistics>
+  /** Deletes an execution's metrics; resolves how many. */
+  deleteMetricsForExecution(executionId: string): Promise<number>
+  /** Deletes metrics recorded more than `daysOld` (default 30) days ago; resolves how many. */
+  cleanupOldMetrics(daysOld?: number): Promise<number>
 }
 
 /** Where a database lives, in PIDEA's DatabaseConnection shape, or as a URL. */

@@ -835,7 +835,10 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.HandlerRegistryRepository = nativeBinding.HandlerRegistryRepository
 module.exports.WorkflowDatabase = nativeBinding.WorkflowDatabase
+module.exports.WorkflowExecutionRepository = nativeBinding.WorkflowExecutionRepository
+module.exports.WorkflowMetricsRepository = nativeBinding.WorkflowMetricsRepository
 module.exports.ERR_CLOSED = nativeBinding.ERR_CLOSED
 module.exports.ERR_CONFLICT = nativeBinding.ERR_CONFLICT
 module.exports.ERR_DB = nativeBinding.ERR_DB

@@ -7,6 +7,7 @@ use napi::{sys, Env, JsValue};
 use napi_derive::napi;
 
 use super::js::{IntoJs, JsResult, Object};
+use super::repository::{open_db, DbSlot};
 use super::settle;
 use crate::core::admin;
 use crate::core::config::{ConnectConfig, RawConfig, RawFallback, DATABASE_URL_ENV};
@@ -83,7 +84,7 @@ impl DatabaseConfig {
 /// The workflow database: PostgreSQL, an SQLite file, or memory.
 #[napi]
 pub struct WorkflowDatabase {
-    db: Arc<RwLock<Option<Arc<Database>>>>,
+    db: DbSlot,
     kind: DbKind,
     used_fallback: bool,
     description: Vec<(&'static str, Value)>,
@@ -92,11 +93,20 @@ pub struct WorkflowDatabase {
 impl WorkflowDatabase {
     /// The open database, or `ERR_CLOSED`.
     pub fn get(&self) -> Result<Arc<Database>> {
-        self.db
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-            .ok_or_else(Error::closed)
+        open_db(&self.db)
+    }
+
+    /// The slot repositories built on this database share (so they see `close()`).
+    pub fn slot(&self) -> DbSlot {
+        self.db.clone()
+    }
+
+    /// A private in-memory database, opened and migrated on the calling thread (a few
+    /// milliseconds of CPU, no I/O): what the planned `InMemory…` constructors stand on.
+    pub fn memory_slot() -> Result<DbSlot> {
+        Ok(Arc::new(RwLock::new(Some(Arc::new(
+            Database::open_memory_now()?,
+        )))))
     }
 }
 

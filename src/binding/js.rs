@@ -6,6 +6,7 @@ use std::ptr;
 use napi::{check_status, sys};
 
 use crate::core::error::Error;
+use crate::core::repo::Output;
 use crate::core::value::{Row, Value};
 
 pub type JsResult = napi::Result<sys::napi_value>;
@@ -198,4 +199,51 @@ fn new_error(env: sys::napi_env, code: Option<&str>, message: &str) -> sys::napi
         unsafe { sys::napi_create_error(env, code, msg, &mut error) };
     }
     error
+}
+
+impl IntoJs for Output {
+    fn into_js(self, env: sys::napi_env) -> JsResult {
+        match self {
+            Output::Null => value(env, &Value::Null),
+            Output::Bool(b) => value(env, &Value::Bool(b)),
+            Output::Count(n) => value(env, &Value::Int(n as i64)),
+            Output::Row(r) => r.into_js(env),
+            Output::Rows { rows, next } => {
+                let array = rows_array(env, &rows)?;
+                // The keyset cursor rides on the array as a non-enumerable property, so the
+                // result stays the planned plain array for every other use.
+                let cursor = match next {
+                    Some(c) => string(env, &c)?,
+                    None => value(env, &Value::Null)?,
+                };
+                let property = sys::napi_property_descriptor {
+                    utf8name: c"nextCursor".as_ptr(),
+                    name: ptr::null_mut(),
+                    method: None,
+                    getter: None,
+                    setter: None,
+                    value: cursor,
+                    attributes: sys::PropertyAttributes::default,
+                    data: ptr::null_mut(),
+                };
+                check_status!(unsafe { sys::napi_define_properties(env, array, 1, &property) })?;
+                Ok(array)
+            }
+        }
+    }
+}
+
+fn rows_array(env: sys::napi_env, rows: &[Row]) -> JsResult {
+    let mut array = ptr::null_mut();
+    check_status!(unsafe { sys::napi_create_array_with_length(env, rows.len(), &mut array) })?;
+    // Rows of one result share their column names: create the keys once.
+    let names = match rows.first() {
+        Some(first) => keys(env, &first.columns)?,
+        None => Vec::new(),
+    };
+    for (i, r) in rows.iter().enumerate() {
+        let obj = row(env, r, &names)?;
+        check_status!(unsafe { sys::napi_set_element(env, array, i as u32, obj) })?;
+    }
+    Ok(array)
 }

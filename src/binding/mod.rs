@@ -2,10 +2,35 @@
 
 mod database;
 mod errors;
+mod executions;
+mod handlers;
+mod input;
 mod js;
+mod metrics;
+mod repository;
 mod settle;
+
+use napi::bindgen_prelude::JsObjectValue;
+use napi::bindgen_prelude::Object;
+use napi_derive::napi;
 
 #[napi_derive::module_init]
 fn init() {
     crate::core::logging::init();
+}
+
+/// The planned module names, as aliases of the same classes: `PostgreSQL…` take a database,
+/// `InMemory…` construct with no argument on a private in-memory database.
+#[napi(module_exports)]
+pub fn module_exports(mut exports: Object) -> napi::Result<()> {
+    for class in [
+        "WorkflowExecutionRepository",
+        "WorkflowMetricsRepository",
+        "HandlerRegistryRepository",
+    ] {
+        let constructor: napi::bindgen_prelude::Unknown = exports.get_named_property(class)?;
+        exports.set_named_property(&format!("PostgreSQL{class}"), constructor)?;
+        exports.set_named_property(&format!("InMemory{class}"), constructor)?;
+    }
+    Ok(())
 }

@@ -66,7 +66,8 @@ fn ensure_table(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
-fn migrate_sqlite(conn: &mut Connection) -> Result<()> {
+/// Applies pending SQLite migrations on `conn` (each in its own `BEGIN IMMEDIATE` transaction).
+pub fn migrate_sqlite(conn: &mut Connection) -> Result<()> {
     for migration in SQLITE.iter() {
         let started = std::time::Instant::now();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;

@@ -135,6 +135,22 @@ impl Database {
         })
     }
 
+    /// Opens and migrates a private in-memory database without a runtime (blocks the caller
+    /// for the migration, a few milliseconds of CPU).
+    pub fn open_memory_now() -> Result<Database> {
+        let db = SqliteDb::open_memory()?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        db.exclusive_with(super::migrate::migrate_sqlite, move |r| {
+            let _ = tx.send(r);
+        });
+        rx.recv().map_err(|_| Error::closed())??;
+        Ok(Database {
+            backend: Backend::Sqlite(db),
+            kind: DbKind::Memory,
+            used_fallback: false,
+        })
+    }
+
     pub fn kind(&self) -> DbKind {
         self.kind
     }

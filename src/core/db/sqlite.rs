@@ -41,7 +41,9 @@ impl SqliteDb {
         }
         let writer_conn = open(path, false)?;
         // WAL is a property of the file: set it once, from the writer, before the others open.
-        writer_conn.pragma_update(None, "journal_mode", "WAL")?;
+        // Switching needs an exclusive lock, and SQLite answers BUSY at once (without its busy
+        // handler) when two processes race to switch a new file: retry within the busy timeout.
+        retry_busy(|| writer_conn.pragma_update(None, "journal_mode", "WAL"))?;
         let reader = open(path, true)?;
         let scanner = open(path, true)?;
         Ok(SqliteDb {
@@ -107,12 +109,40 @@ impl SqliteDb {
         rx.await.map_err(|_| Error::closed())?
     }
 
+    /// Runs `work` alone on the writer connection and reports through `done`.
+    pub fn exclusive_with<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+        done: impl FnOnce(Result<T>) + Send + 'static,
+    ) {
+        self.writer.exclusive(work, done);
+    }
+
     /// Commits what is queued, stops the writer and closes the connections.
     pub fn close(&self) {
         self.writer.close();
         if self.path.is_some() {
             // Fold the WAL back into the file so a closed database is one file again.
             let _ = lock(&self.scanner).execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+        }
+    }
+}
+
+fn retry_busy<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> Result<T> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    let mut pause = Duration::from_millis(2);
+    loop {
+        match f() {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            other => return other.map_err(Error::from),
         }
     }
 }
@@ -139,9 +169,48 @@ fn configure(conn: &Connection, read_only: bool) -> Result<()> {
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.set_prepared_statement_cache_capacity(128);
+    register_functions(conn)?;
     if read_only {
         conn.pragma_update(None, "query_only", "ON")?;
     }
+    Ok(())
+}
+
+/// `stddev_samp(x)` as on PostgreSQL (Welford's algorithm: exact for large values such as epoch
+/// milliseconds, where the sum-of-squares formula cancels catastrophically). NULL for < 2 values.
+fn register_functions(conn: &Connection) -> Result<()> {
+    use rusqlite::functions::{Aggregate, Context, FunctionFlags};
+
+    struct StddevSamp;
+    impl Aggregate<(u64, f64, f64), Option<f64>> for StddevSamp {
+        fn init(&self, _: &mut Context<'_>) -> rusqlite::Result<(u64, f64, f64)> {
+            Ok((0, 0.0, 0.0))
+        }
+        fn step(&self, ctx: &mut Context<'_>, acc: &mut (u64, f64, f64)) -> rusqlite::Result<()> {
+            if let Some(x) = ctx.get::<Option<f64>>(0)? {
+                acc.0 += 1;
+                let delta = x - acc.1;
+                acc.1 += delta / acc.0 as f64;
+                acc.2 += delta * (x - acc.1);
+            }
+            Ok(())
+        }
+        fn finalize(
+            &self,
+            _: &mut Context<'_>,
+            acc: Option<(u64, f64, f64)>,
+        ) -> rusqlite::Result<Option<f64>> {
+            Ok(acc
+                .filter(|a| a.0 > 1)
+                .map(|a| (a.2 / (a.0 - 1) as f64).sqrt()))
+        }
+    }
+    conn.create_aggregate_function(
+        "stddev_samp",
+        1,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        StddevSamp,
+    )?;
     Ok(())
 }
 

@@ -1,0 +1,124 @@
+//! JS values → [`Input`], walked once on the JS thread. Only own enumerable string keys are read;
+//! depth is bounded, which also stops cycles.
+
+use std::ptr;
+
+use napi::sys;
+
+use crate::core::input::{Input, MAX_DEPTH};
+
+/// Reads any JS value as an [`Input`].
+pub fn input(env: sys::napi_env, value: sys::napi_value) -> Input {
+    walk(env, value, 0)
+}
+
+/// Reads an optional argument (a missing argument is `undefined`).
+pub fn optional(env: sys::napi_env, value: Option<sys::napi_value>) -> Input {
+    value.map_or(Input::Undefined, |v| input(env, v))
+}
+
+fn walk(env: sys::napi_env, value: sys::napi_value, depth: usize) -> Input {
+    if depth > MAX_DEPTH + 1 {
+        return Input::Unsupported("value nested too deep (or circular)");
+    }
+    let mut kind = 0;
+    if unsafe { sys::napi_typeof(env, value, &mut kind) } != sys::Status::napi_ok {
+        return Input::Unsupported("unreadable value");
+    }
+    match kind {
+        sys::ValueType::napi_undefined => Input::Undefined,
+        sys::ValueType::napi_null => Input::Null,
+        sys::ValueType::napi_boolean => {
+            let mut b = false;
+            unsafe { sys::napi_get_value_bool(env, value, &mut b) };
+            Input::Bool(b)
+        }
+        sys::ValueType::napi_number => {
+            let mut n = 0.0;
+            unsafe { sys::napi_get_value_double(env, value, &mut n) };
+            Input::Number(n)
+        }
+        sys::ValueType::napi_string => {
+            string(env, value).map_or(Input::Unsupported("unreadable string"), Input::Text)
+        }
+        sys::ValueType::napi_object => object(env, value, depth),
+        sys::ValueType::napi_function => Input::Unsupported("function"),
+        sys::ValueType::napi_symbol => Input::Unsupported("symbol"),
+        sys::ValueType::napi_bigint => Input::Unsupported("bigint"),
+        _ => Input::Unsupported("external value"),
+    }
+}
+
+fn string(env: sys::napi_env, value: sys::napi_value) -> Option<String> {
+    let mut len = 0;
+    if unsafe { sys::napi_get_value_string_utf8(env, value, ptr::null_mut(), 0, &mut len) }
+        != sys::Status::napi_ok
+    {
+        return None;
+    }
+    let mut buf = vec![0u8; len + 1];
+    let mut written = 0;
+    unsafe {
+        sys::napi_get_value_string_utf8(
+            env,
+            value,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut written,
+        )
+    };
+    buf.truncate(written);
+    String::from_utf8(buf).ok()
+}
+
+fn object(env: sys::napi_env, value: sys::napi_value, depth: usize) -> Input {
+    let mut is = false;
+    unsafe { sys::napi_is_date(env, value, &mut is) };
+    if is {
+        let mut ms = 0.0;
+        unsafe { sys::napi_get_date_value(env, value, &mut ms) };
+        return Input::Date(ms);
+    }
+    unsafe { sys::napi_is_array(env, value, &mut is) };
+    if is {
+        let mut len = 0u32;
+        unsafe { sys::napi_get_array_length(env, value, &mut len) };
+        let mut items = Vec::with_capacity(len as usize);
+        for i in 0..len {
+            let mut item = ptr::null_mut();
+            unsafe { sys::napi_get_element(env, value, i, &mut item) };
+            items.push(walk(env, item, depth + 1));
+        }
+        return Input::Array(items);
+    }
+    let mut names = ptr::null_mut();
+    let status = unsafe {
+        sys::napi_get_all_property_names(
+            env,
+            value,
+            sys::KeyCollectionMode::own_only,
+            sys::KeyFilter::enumerable | sys::KeyFilter::skip_symbols,
+            sys::KeyConversion::numbers_to_strings,
+            &mut names,
+        )
+    };
+    if status != sys::Status::napi_ok {
+        return Input::Unsupported("unreadable object");
+    }
+    let mut len = 0u32;
+    unsafe { sys::napi_get_array_length(env, names, &mut len) };
+    let mut members = Vec::with_capacity(len as usize);
+    for i in 0..len {
+        let mut key = ptr::null_mut();
+        let mut member = ptr::null_mut();
+        unsafe {
+            sys::napi_get_element(env, names, i, &mut key);
+            sys::napi_get_property(env, value, key, &mut member);
+        }
+        let Some(name) = string(env, key) else {
+            continue;
+        };
+        members.push((name, walk(env, member, depth + 1)));
+    }
+    Input::Object(members)
+}

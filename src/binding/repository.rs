@@ -1,0 +1,60 @@
+//! What the three repository classes share: the database they were built on, and running a
+//! core [`Call`] as a Promise — settled at once for SQLite point reads, through the SQLite
+//! writer for SQLite writes, on the runtime otherwise.
+
+use std::sync::{Arc, RwLock};
+
+use napi::bindgen_prelude::PromiseRaw;
+use napi::Env;
+
+use super::settle;
+use crate::core::db::{Backend, Database};
+use crate::core::error::{Error, Result};
+use crate::core::repo::{Call, Dialect, Op, Output};
+
+/// The database slot shared by a `WorkflowDatabase` and everything built on it: `close()`
+/// empties it, and every later call rejects with `ERR_CLOSED`.
+pub type DbSlot = Arc<RwLock<Option<Arc<Database>>>>;
+
+pub fn open_db(slot: &DbSlot) -> Result<Arc<Database>> {
+    slot.read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+        .ok_or_else(Error::closed)
+}
+
+/// Builds the call (validation happens here, before anything runs) and runs it.
+pub fn run<'env>(
+    env: &'env Env,
+    slot: &DbSlot,
+    prefix: &'static str,
+    build: impl FnOnce(&Dialect) -> Result<Call>,
+) -> napi::Result<PromiseRaw<'env, ()>> {
+    let prepared = open_db(slot).and_then(|db| Ok((build(&Dialect::of(&db))?, db)));
+    let (call, db) = match prepared {
+        Ok(p) => p,
+        Err(e) => return settle::settled::<Output, _>(env, prefix, Err(e)),
+    };
+    if let Some(result) = db.call_now(&call) {
+        return settle::settled(env, prefix, result);
+    }
+    match (&call.op, db.backend()) {
+        (Op::Write(_), Backend::Sqlite(_)) => {
+            settle::deferred(env, prefix, move |complete| db.call_with(call, complete))
+        }
+        _ => settle::spawn(env, prefix, async move { db.call(call).await }),
+    }
+}
+
+/// The slot of `db`, or a fresh private in-memory database when there is none.
+pub fn slot_or_memory(db: Option<&super::database::WorkflowDatabase>) -> napi::Result<DbSlot> {
+    match db {
+        Some(db) => Ok(db.slot()),
+        None => super::database::WorkflowDatabase::memory_slot().map_err(|e| {
+            napi::Error::new(
+                napi::Status::GenericFailure,
+                format!("Failed to open in-memory database: {}", e.message),
+            )
+        }),
+    }
+}

@@ -1,0 +1,525 @@
+//! Input from JavaScript, as a plain tree walked once by the binding, and the validators every
+//! repository uses. All bad input is refused here with `ERR_VALIDATION`, before anything is
+//! written, with a message that names the field and never echoes its value.
+
+use super::error::{Error, Result};
+use super::value::Value;
+
+/// A JavaScript value, as far as inputs go.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    Undefined,
+    Null,
+    Bool(bool),
+    Number(f64),
+    Text(String),
+    /// Epoch milliseconds (NaN for an invalid Date).
+    Date(f64),
+    Array(Vec<Input>),
+    Object(Vec<(String, Input)>),
+    /// Something that has no place in a row (function, symbol, bigint, a value nested too deep).
+    Unsupported(&'static str),
+}
+
+/// The longest text accepted where a column has no declared size.
+pub const MAX_TEXT: usize = 1_000_000;
+/// The deepest JSON accepted (deeper input is also how cycles show up).
+pub const MAX_DEPTH: usize = 64;
+
+impl Input {
+    pub fn is_absent(&self) -> bool {
+        matches!(self, Input::Undefined | Input::Null)
+    }
+
+    fn type_name(&self) -> &'static str {
+        match self {
+            Input::Undefined => "undefined",
+            Input::Null => "null",
+            Input::Bool(_) => "boolean",
+            Input::Number(_) => "number",
+            Input::Text(_) => "string",
+            Input::Date(_) => "Date",
+            Input::Array(_) => "array",
+            Input::Object(_) => "object",
+            Input::Unsupported(t) => t,
+        }
+    }
+
+    /// Converts to JSON, refusing what JSON cannot hold (NaN, Infinity, functions, invalid
+    /// dates, `__proto__` keys). `undefined` members are dropped, as `JSON.stringify` does.
+    pub fn to_json(&self, field: &str) -> Result<serde_json::Value> {
+        self.to_json_at(field, 0)
+    }
+
+    fn to_json_at(&self, field: &str, depth: usize) -> Result<serde_json::Value> {
+        use serde_json::Value as J;
+        if depth > MAX_DEPTH {
+            return Err(Error::validation(format!(
+                "{field} is nested deeper than {MAX_DEPTH} levels (or is circular)"
+            )));
+        }
+        Ok(match self {
+            Input::Undefined | Input::Null => J::Null,
+            Input::Bool(b) => J::Bool(*b),
+            Input::Number(n) => {
+                if !n.is_finite() {
+                    return Err(Error::validation(format!(
+                        "{field} contains NaN or Infinity, which JSON cannot hold"
+                    )));
+                }
+                serde_json::Number::from_f64(*n)
+                    .map(J::Number)
+                    .unwrap_or(J::Null)
+            }
+            Input::Text(s) => J::String(s.clone()),
+            Input::Date(ms) => J::String(date_to_iso(*ms, field)?),
+            Input::Array(items) => J::Array(
+                items
+                    .iter()
+                    .map(|i| i.to_json_at(field, depth + 1))
+                    .collect::<Result<_>>()?,
+            ),
+            Input::Object(members) => {
+                let mut map = serde_json::Map::new();
+                for (k, v) in members {
+                    check_key(k, field)?;
+                    if !matches!(v, Input::Undefined) {
+                        map.insert(k.clone(), v.to_json_at(field, depth + 1)?);
+                    }
+                }
+                J::Object(map)
+            }
+            Input::Unsupported(t) => {
+                return Err(Error::validation(format!(
+                    "{field} contains a {t}, which JSON cannot hold"
+                )))
+            }
+        })
+    }
+}
+
+fn check_key(key: &str, field: &str) -> Result<()> {
+    if key == "__proto__" || key == "constructor" || key == "prototype" {
+        return Err(Error::validation(format!(
+            "{field} must not contain the key '{key}'"
+        )));
+    }
+    Ok(())
+}
+
+fn date_to_iso(ms: f64, field: &str) -> Result<String> {
+    if !ms.is_finite() {
+        return Err(Error::validation(format!("{field} is an invalid Date")));
+    }
+    Ok(super::value::millis_to_iso(ms as i64))
+}
+
+/// Field access on an input object, with the checks every repository needs.
+pub struct Fields<'a> {
+    what: &'a str,
+    members: &'a [(String, Input)],
+}
+
+impl<'a> Fields<'a> {
+    /// `input` must be an object; `what` names it in messages ("execution", "updates").
+    pub fn of(input: &'a Input, what: &'a str) -> Result<Fields<'a>> {
+        match input {
+            Input::Object(members) => {
+                for (k, _) in members {
+                    check_key(k, what)?;
+                }
+                Ok(Fields { what, members })
+            }
+            other => Err(Error::validation(format!(
+                "{what} must be an object, not {}",
+                other.type_name()
+            ))),
+        }
+    }
+
+    /// An optional object (undefined/null become an empty one).
+    pub fn of_optional(input: &'a Input, what: &'a str) -> Result<Fields<'a>> {
+        static EMPTY: [(String, Input); 0] = [];
+        if input.is_absent() {
+            return Ok(Fields {
+                what,
+                members: &EMPTY,
+            });
+        }
+        Self::of(input, what)
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &'a str> {
+        self.members.iter().map(|(k, _)| k.as_str())
+    }
+
+    pub fn entries(&self) -> &'a [(String, Input)] {
+        self.members
+    }
+
+    pub fn get(&self, key: &str) -> &'a Input {
+        self.members
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
+            .unwrap_or(&Input::Undefined)
+    }
+
+    fn name(&self, key: &str) -> String {
+        format!("{}.{key}", self.what)
+    }
+
+    /// Refuses keys outside `allowed`, listing the allowed ones.
+    pub fn only(&self, allowed: &[&str]) -> Result<()> {
+        for (k, v) in self.members {
+            if !allowed.contains(&k.as_str()) && !matches!(v, Input::Undefined) {
+                return Err(Error::validation(format!(
+                    "unknown key '{}' in {} (allowed: {})",
+                    printable(k),
+                    self.what,
+                    allowed.join(", ")
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn text(&self, key: &str, max: usize) -> Result<Option<String>> {
+        text(self.get(key), &self.name(key), max)
+    }
+
+    pub fn required_text(&self, key: &str, max: usize) -> Result<String> {
+        self.text(key, max)?
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| {
+                Error::validation(format!(
+                    "{} is required (a non-empty string)",
+                    self.name(key)
+                ))
+            })
+    }
+
+    pub fn integer(&self, key: &str, min: i64, max: i64) -> Result<Option<i64>> {
+        integer(self.get(key), &self.name(key), min, max)
+    }
+
+    /// Milliseconds: a finite number ≥ 0, fractions rounded.
+    pub fn millis(&self, key: &str) -> Result<Option<i64>> {
+        millis(self.get(key), &self.name(key))
+    }
+
+    pub fn number(&self, key: &str) -> Result<Option<f64>> {
+        number(self.get(key), &self.name(key))
+    }
+
+    pub fn boolean(&self, key: &str) -> Result<Option<bool>> {
+        match self.get(key) {
+            Input::Undefined | Input::Null => Ok(None),
+            Input::Bool(b) => Ok(Some(*b)),
+            other => Err(Error::validation(format!(
+                "{} must be a boolean, not {}",
+                self.name(key),
+                other.type_name()
+            ))),
+        }
+    }
+
+    pub fn timestamp(&self, key: &str) -> Result<Option<i64>> {
+        timestamp(self.get(key), &self.name(key))
+    }
+
+    pub fn json(&self, key: &str) -> Result<Option<serde_json::Value>> {
+        match self.get(key) {
+            Input::Undefined => Ok(None),
+            v => v.to_json(&self.name(key)).map(Some),
+        }
+    }
+
+    /// One of `allowed`, or None when absent.
+    pub fn one_of(&self, key: &str, allowed: &[&str]) -> Result<Option<String>> {
+        one_of(self.get(key), &self.name(key), allowed)
+    }
+}
+
+pub fn text(input: &Input, field: &str, max: usize) -> Result<Option<String>> {
+    match input {
+        Input::Undefined | Input::Null => Ok(None),
+        Input::Text(s) if s.chars().count() > max => Err(Error::validation(format!(
+            "{field} is longer than {max} characters"
+        ))),
+        Input::Text(s) if s.contains('\0') => Err(Error::validation(format!(
+            "{field} contains a NUL character"
+        ))),
+        Input::Text(s) => Ok(Some(s.clone())),
+        other => Err(Error::validation(format!(
+            "{field} must be a string, not {}",
+            other.type_name()
+        ))),
+    }
+}
+
+pub fn required_text(input: &Input, field: &str, max: usize) -> Result<String> {
+    text(input, field, max)?
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| Error::validation(format!("{field} is required (a non-empty string)")))
+}
+
+pub fn number(input: &Input, field: &str) -> Result<Option<f64>> {
+    match input {
+        Input::Undefined | Input::Null => Ok(None),
+        Input::Number(n) if n.is_finite() => Ok(Some(*n)),
+        Input::Number(_) => Err(Error::validation(format!(
+            "{field} must be a finite number (not NaN or Infinity)"
+        ))),
+        other => Err(Error::validation(format!(
+            "{field} must be a number, not {}",
+            other.type_name()
+        ))),
+    }
+}
+
+pub fn integer(input: &Input, field: &str, min: i64, max: i64) -> Result<Option<i64>> {
+    match number(input, field)? {
+        None => Ok(None),
+        Some(n) if n.fract() != 0.0 || n < min as f64 || n > max as f64 => Err(Error::validation(
+            format!("{field} must be a whole number from {min} to {max}"),
+        )),
+        Some(n) => Ok(Some(n as i64)),
+    }
+}
+
+pub fn millis(input: &Input, field: &str) -> Result<Option<i64>> {
+    match number(input, field)? {
+        None => Ok(None),
+        Some(n) if !(0.0..=9.0e15).contains(&n) => Err(Error::validation(format!(
+            "{field} must be a number of milliseconds ≥ 0"
+        ))),
+        Some(n) => Ok(Some(n.round() as i64)),
+    }
+}
+
+/// A Date, an ISO-8601 string, or epoch milliseconds.
+pub fn timestamp(input: &Input, field: &str) -> Result<Option<i64>> {
+    let ms = match input {
+        Input::Undefined | Input::Null => return Ok(None),
+        Input::Date(ms) | Input::Number(ms) => *ms,
+        Input::Text(s) => match super::value::iso_to_millis(s) {
+            Some(ms) => ms as f64,
+            None => {
+                return Err(Error::validation(format!(
+                    "{field} must be a Date or an ISO-8601 timestamp"
+                )))
+            }
+        },
+        other => {
+            return Err(Error::validation(format!(
+                "{field} must be a Date, not {}",
+                other.type_name()
+            )))
+        }
+    };
+    if !ms.is_finite() || ms.abs() > 8.64e15 {
+        return Err(Error::validation(format!("{field} is an invalid Date")));
+    }
+    Ok(Some(ms as i64))
+}
+
+pub fn one_of(input: &Input, field: &str, allowed: &[&str]) -> Result<Option<String>> {
+    match text(input, field, 64)? {
+        None => Ok(None),
+        Some(s) if allowed.contains(&s.as_str()) => Ok(Some(s)),
+        Some(s) => Err(Error::validation(format!(
+            "{field} '{}' is not one of: {}",
+            printable(&s),
+            allowed.join(", ")
+        ))),
+    }
+}
+
+/// `daysOld`: a whole number of days ≥ 0 (default 30).
+pub fn days_old(input: &Input) -> Result<i64> {
+    Ok(integer(input, "daysOld", 0, 36_500)?.unwrap_or(30))
+}
+
+/// Paging options shared by every list method.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub limit: i64,
+    pub offset: i64,
+    /// Keyset cursor: continue after this one (see `cursor`).
+    pub after: Option<Cursor>,
+}
+
+/// Keyset position: the sort key and the row id of the last row of a page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cursor {
+    pub key: Value,
+    pub id: String,
+}
+
+impl Page {
+    pub fn from(options: &Fields<'_>, default_limit: i64) -> Result<Page> {
+        let limit = options
+            .integer("limit", 0, 100_000)?
+            .unwrap_or(default_limit);
+        let offset = options.integer("offset", 0, i64::MAX / 2)?.unwrap_or(0);
+        let after = match options.text("after", 512)? {
+            None => None,
+            Some(c) => Some(Cursor::decode(&c)?),
+        };
+        Ok(Page {
+            limit,
+            offset,
+            after,
+        })
+    }
+}
+
+impl Cursor {
+    /// An opaque string: `<kind>:<key>:<id>` where kind is `t` (timestamp ms), `n` (number) or
+    /// `s` (string).
+    pub fn encode(key: &Value, id: &str) -> String {
+        match key {
+            Value::Timestamp(ms) => format!("t:{ms}:{id}"),
+            Value::Int(i) => format!("n:{i}:{id}"),
+            Value::Float(f) => format!("n:{f}:{id}"),
+            Value::Text(s) => format!("s:{}:{id}", s.replace('%', "%25").replace(':', "%3A")),
+            _ => format!("z::{id}"),
+        }
+    }
+
+    pub fn decode(text: &str) -> Result<Cursor> {
+        let bad = || Error::validation("after is not a cursor returned by this package");
+        let mut parts = text.splitn(3, ':');
+        let (kind, key, id) = (
+            parts.next().ok_or_else(bad)?,
+            parts.next().ok_or_else(bad)?,
+            parts.next().ok_or_else(bad)?,
+        );
+        let key = match kind {
+            "t" => Value::Timestamp(key.parse().map_err(|_| bad())?),
+            "n" => match key.parse::<i64>() {
+                Ok(i) => Value::Int(i),
+                Err(_) => Value::Float(key.parse().map_err(|_| bad())?),
+            },
+            "s" => Value::Text(key.replace("%3A", ":").replace("%25", "%")),
+            "z" => Value::Null,
+            _ => return Err(bad()),
+        };
+        if id.is_empty() || id.len() > 64 {
+            return Err(bad());
+        }
+        Ok(Cursor {
+            key,
+            id: id.to_string(),
+        })
+    }
+}
+
+/// Keeps user text short and free of control characters before it goes into a message.
+pub fn printable(s: &str) -> String {
+    s.chars().filter(|c| !c.is_control()).take(64).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obj(members: Vec<(&str, Input)>) -> Input {
+        Input::Object(
+            members
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn json_refuses_what_json_cannot_hold() {
+        assert!(obj(vec![("a", Input::Number(f64::NAN))])
+            .to_json("metadata")
+            .is_err());
+        assert!(obj(vec![("f", Input::Unsupported("function"))])
+            .to_json("metadata")
+            .is_err());
+        assert!(obj(vec![("__proto__", Input::Null)])
+            .to_json("metadata")
+            .is_err());
+        assert!(Input::Date(f64::NAN).to_json("x").is_err());
+        let mut deep = Input::Null;
+        for _ in 0..100 {
+            deep = Input::Array(vec![deep]);
+        }
+        assert!(deep.to_json("m").unwrap_err().message.contains("circular"));
+        let ok = obj(vec![
+            ("a", Input::Number(1.5)),
+            ("u", Input::Undefined),
+            ("d", Input::Date(0.0)),
+        ])
+        .to_json("m")
+        .unwrap();
+        assert_eq!(
+            ok,
+            serde_json::json!({"a": 1.5, "d": "1970-01-01T00:00:00.000Z"})
+        );
+    }
+
+    #[test]
+    fn fields_check_types_and_keys() {
+        let input = obj(vec![
+            ("name", Input::Text("x".into())),
+            ("n", Input::Number(2.5)),
+            ("d", Input::Number(-1.0)),
+        ]);
+        let f = Fields::of(&input, "thing").unwrap();
+        assert_eq!(f.text("name", 10).unwrap().as_deref(), Some("x"));
+        assert!(f.text("name", 0).is_err());
+        assert!(f.integer("n", 0, 10).is_err());
+        assert_eq!(f.millis("n").unwrap(), Some(3));
+        assert!(f.millis("d").is_err());
+        assert!(f
+            .required_text("missing", 10)
+            .unwrap_err()
+            .message
+            .contains("thing.missing"));
+        let err = f.only(&["name"]).unwrap_err();
+        assert!(err.message.contains("unknown key 'n'") && err.message.contains("allowed: name"));
+        assert!(Fields::of(&Input::Text("s".into()), "thing").is_err());
+        assert!(Fields::of(&obj(vec![("__proto__", Input::Null)]), "thing").is_err());
+        assert!(days_old(&Input::Number(1.5)).is_err());
+        assert!(days_old(&Input::Text("36500 days' OR 1=1 --".into())).is_err());
+        assert_eq!(days_old(&Input::Undefined).unwrap(), 30);
+    }
+
+    #[test]
+    fn timestamps_and_statuses() {
+        assert_eq!(
+            timestamp(&Input::Text("2026-01-01T00:00:00.000Z".into()), "t").unwrap(),
+            Some(1_767_225_600_000)
+        );
+        assert!(timestamp(&Input::Text("1 hour".into()), "t").is_err());
+        assert!(timestamp(&Input::Date(f64::NAN), "t").is_err());
+        assert!(one_of(&Input::Text("done".into()), "status", &["pending"]).is_err());
+    }
+
+    #[test]
+    fn cursors_round_trip() {
+        for key in [
+            Value::Timestamp(1_767_225_600_000),
+            Value::Int(5),
+            Value::Float(2.5),
+            Value::Text("a:b%c".into()),
+        ] {
+            let c = Cursor::encode(&key, "id-1");
+            assert_eq!(
+                Cursor::decode(&c).unwrap(),
+                Cursor {
+                    key,
+                    id: "id-1".into()
+                }
+            );
+        }
+        assert!(Cursor::decode("garbage").is_err());
+    }
+}

@@ -1,0 +1,441 @@
+//! `HandlerRegistryRepository`: `handler_registry` and `handler_usage_history`.
+
+use super::{Call, Shape};
+use crate::core::db::Statement;
+use crate::core::error::{Error, Result};
+use crate::core::input::{self, Fields, Input, Page};
+use crate::core::value::{now_millis, Value};
+
+pub const USAGE_STATUSES: [&str; 4] = ["success", "failure", "timeout", "error"];
+
+pub const COLUMNS: &str = "id, handler_type, handler_name, handler_class, handler_path, version, description, \
+    capabilities, configuration, dependencies, metadata, is_active, is_default, priority, registered_at, updated_at, \
+    last_used_at, usage_count, success_count, failure_count, average_execution_time";
+
+pub const USAGE_COLUMNS: &str =
+    "id, handler_type, execution_id, status, execution_time, error_message, metadata, created_at";
+
+const SUMMARY_COLUMNS: &str =
+    "handler_type, handler_name, version, is_active, is_default, priority, usage_count, \
+    success_count, failure_count, average_execution_time, success_rate, recent_usage_count, \
+    recent_avg_execution_time, last_used";
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Text(usize),
+    Json,
+    Bool,
+    Priority,
+}
+
+/// Columns `updateHandler` may set (camelCase key, column, kind). Counters change only through
+/// `updateHandlerStatistics` / `recordHandlerUsage`.
+const UPDATABLE: [(&str, &str, Kind); 12] = [
+    ("handlerName", "handler_name", Kind::Text(255)),
+    ("handlerClass", "handler_class", Kind::Text(255)),
+    ("handlerPath", "handler_path", Kind::Text(500)),
+    ("version", "version", Kind::Text(50)),
+    ("description", "description", Kind::Text(input::MAX_TEXT)),
+    ("capabilities", "capabilities", Kind::Json),
+    ("configuration", "configuration", Kind::Json),
+    ("dependencies", "dependencies", Kind::Json),
+    ("metadata", "metadata", Kind::Json),
+    ("isActive", "is_active", Kind::Bool),
+    ("isDefault", "is_default", Kind::Bool),
+    ("priority", "priority", Kind::Priority),
+];
+
+/// Columns a list may be sorted by.
+const SORTABLE: [(&str, &str); 11] = [
+    ("handlerType", "handler_type"),
+    ("handlerName", "handler_name"),
+    ("version", "version"),
+    ("priority", "priority"),
+    ("registeredAt", "registered_at"),
+    ("updatedAt", "updated_at"),
+    ("lastUsedAt", "last_used_at"),
+    ("usageCount", "usage_count"),
+    ("successCount", "success_count"),
+    ("failureCount", "failure_count"),
+    ("averageExecutionTime", "average_execution_time"),
+];
+
+fn handler_type(t: &Input) -> Result<Value> {
+    Ok(Value::Text(input::required_text(t, "handlerType", 255)?))
+}
+
+fn json_or(f: &Fields<'_>, key: &str, default: serde_json::Value) -> Result<Value> {
+    Ok(Value::Json(
+        f.json(key)?.filter(|j| !j.is_null()).unwrap_or(default),
+    ))
+}
+
+/// `registerHandler(handler)`: an upsert on `handler_type` that overwrites the description
+/// columns and keeps `id`, `registered_at` and every counter.
+pub fn register(handler: &Input) -> Result<Call> {
+    let f = Fields::of(handler, "handler")?;
+    let now = Value::Timestamp(now_millis());
+    let params = vec![
+        f.required_text("handlerType", 255)?.into(),
+        f.required_text("handlerName", 255)?.into(),
+        f.text("handlerClass", 255)?.into(),
+        f.text("handlerPath", 500)?.into(),
+        f.text("version", 50)?
+            .unwrap_or_else(|| "1.0.0".into())
+            .into(),
+        f.text("description", input::MAX_TEXT)?.into(),
+        json_or(&f, "capabilities", serde_json::json!({}))?,
+        json_or(&f, "configuration", serde_json::json!({}))?,
+        json_or(&f, "dependencies", serde_json::json!([]))?,
+        json_or(&f, "metadata", serde_json::json!({}))?,
+        // Active unless exactly false, as planned.
+        Value::Bool(f.boolean("isActive")? != Some(false)),
+        Value::Bool(f.boolean("isDefault")?.unwrap_or(false)),
+        f.integer("priority", -1_000_000, 1_000_000)?
+            .unwrap_or(1)
+            .into(),
+        now,
+    ];
+    let sql = format!(
+        "INSERT INTO handler_registry (handler_type, handler_name, handler_class, handler_path, version, description, \
+         capabilities, configuration, dependencies, metadata, is_active, is_default, priority, registered_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14) \
+         ON CONFLICT (handler_type) DO UPDATE SET handler_name = excluded.handler_name, \
+         handler_class = excluded.handler_class, handler_path = excluded.handler_path, version = excluded.version, \
+         description = excluded.description, capabilities = excluded.capabilities, \
+         configuration = excluded.configuration, dependencies = excluded.dependencies, metadata = excluded.metadata, \
+         is_active = excluded.is_active, is_default = excluded.is_default, priority = excluded.priority, \
+         updated_at = excluded.updated_at RETURNING {COLUMNS}"
+    );
+    Ok(Call::write(vec![Statement::new(sql, params)], Shape::Row))
+}
+
+/// `getHandlerByType(handlerType)`: the row or null.
+pub fn by_type(t: &Input) -> Result<Call> {
+    Ok(Call::read(
+        Statement::new(
+            format!("SELECT {COLUMNS} FROM handler_registry WHERE handler_type = $1"),
+            vec![handler_type(t)?],
+        ),
+        Shape::RowOrNull,
+    ))
+}
+
+/// `updateHandler(handlerType, updates)`: allow-listed columns only; null for a missing handler,
+/// the current row for an empty update.
+pub fn update(t: &Input, updates: &Input) -> Result<Call> {
+    let t = handler_type(t)?;
+    let f = Fields::of(updates, "updates")?;
+    let mut sets = Vec::new();
+    let mut params = vec![t.clone()];
+    for (key, value) in f.entries() {
+        if matches!(value, Input::Undefined) {
+            continue;
+        }
+        let Some((camel, column, kind)) = UPDATABLE
+            .iter()
+            .find(|(c, s, _)| c == key || s == key)
+            .copied()
+        else {
+            let allowed: Vec<_> = UPDATABLE.iter().map(|u| u.0).collect();
+            return Err(Error::validation(format!(
+                "unknown key '{}' in updates (allowed: {})",
+                input::printable(key),
+                allowed.join(", ")
+            )));
+        };
+        let field = format!("updates.{camel}");
+        params.push(match kind {
+            Kind::Text(max) if column == "handler_name" => {
+                Value::Text(input::required_text(value, &field, max)?)
+            }
+            Kind::Text(max) => input::text(value, &field, max)?.into(),
+            Kind::Json if value.is_absent() => Value::Null,
+            Kind::Json => Value::Json(value.to_json(&field)?),
+            Kind::Bool => match value {
+                Input::Bool(b) => Value::Bool(*b),
+                _ => return Err(Error::validation(format!("{field} must be a boolean"))),
+            },
+            Kind::Priority => input::integer(value, &field, -1_000_000, 1_000_000)?.into(),
+        });
+        sets.push(format!("{column} = ${}", params.len()));
+    }
+    if sets.is_empty() {
+        return by_type(&Input::Text(t.as_str().unwrap_or_default().to_string()));
+    }
+    params.push(Value::Timestamp(now_millis()));
+    sets.push(format!("updated_at = ${}", params.len()));
+    Ok(Call::write(
+        vec![Statement::new(
+            format!(
+                "UPDATE handler_registry SET {} WHERE handler_type = $1 RETURNING {COLUMNS}",
+                sets.join(", ")
+            ),
+            params,
+        )],
+        Shape::RowOrNull,
+    ))
+}
+
+/// `sortBy` from the allow-list: a column (camelCase or snake_case), optionally `ASC`/`DESC`.
+pub fn sort_by(sort: Option<String>, default: &str) -> Result<String> {
+    let sort = sort.unwrap_or_else(|| default.to_string());
+    let mut words = sort.split_whitespace();
+    let (Some(column), direction, None) = (words.next(), words.next(), words.next()) else {
+        return Err(Error::validation(
+            "sortBy must be a column name, optionally followed by ASC or DESC",
+        ));
+    };
+    let Some((_, column)) = SORTABLE.iter().find(|(c, s)| *c == column || *s == column) else {
+        let allowed: Vec<_> = SORTABLE.iter().map(|s| s.1).collect();
+        return Err(Error::validation(format!(
+            "sortBy '{}' is not one of: {}",
+            input::printable(column),
+            allowed.join(", ")
+        )));
+    };
+    let direction = match direction.map(str::to_ascii_uppercase).as_deref() {
+        None | Some("ASC") => "ASC",
+        Some("DESC") => "DESC",
+        Some(_) => return Err(Error::validation("sortBy direction must be ASC or DESC")),
+    };
+    Ok(format!("{column} {direction}, handler_type ASC"))
+}
+
+fn list(where_clause: &str, order: String, page: &Page) -> Call {
+    Call::scan(
+        Statement::new(
+            format!("SELECT {COLUMNS} FROM handler_registry {where_clause} ORDER BY {order} LIMIT $1 OFFSET $2"),
+            vec![Value::Int(page.limit), Value::Int(page.offset)],
+        ),
+        Shape::Rows { limit: None, sort: "handler_type" },
+    )
+}
+
+fn list_options<'a>(options: &'a Input) -> Result<Fields<'a>> {
+    let f = Fields::of_optional(options, "options")?;
+    f.only(&["limit", "offset", "sortBy", "status", "after"])?;
+    Ok(f)
+}
+
+/// `getAllHandlers({limit = 100, offset = 0, sortBy = 'handler_type'})`.
+pub fn all(opts: &Input) -> Result<Call> {
+    let f = list_options(opts)?;
+    Ok(list(
+        "",
+        sort_by(f.text("sortBy", 64)?, "handler_type")?,
+        &Page::from(&f, 100)?,
+    ))
+}
+
+/// `getActiveHandlers({limit = 100, offset = 0, sortBy = 'priority DESC'})`.
+pub fn active(opts: &Input) -> Result<Call> {
+    let f = list_options(opts)?;
+    Ok(list(
+        "WHERE is_active = true",
+        sort_by(f.text("sortBy", 64)?, "priority DESC")?,
+        &Page::from(&f, 100)?,
+    ))
+}
+
+/// `getDefaultHandlers({limit = 100, offset = 0})`: default and active, by priority.
+pub fn defaults(opts: &Input) -> Result<Call> {
+    let f = list_options(opts)?;
+    Ok(list(
+        "WHERE is_default = true AND is_active = true",
+        "priority DESC, handler_type ASC".into(),
+        &Page::from(&f, 100)?,
+    ))
+}
+
+/// `getBestHandler(handlerType)`: the active handler of that type, or null (default first, then
+/// priority, success rate and average time).
+pub fn best(t: &Input) -> Result<Call> {
+    Ok(Call::read(
+        Statement::new(
+            format!(
+                "SELECT {COLUMNS} FROM handler_registry WHERE handler_type = $1 AND is_active = true \
+                 ORDER BY is_default DESC, priority DESC, \
+                 CASE WHEN usage_count > 0 THEN success_count * 1.0 / usage_count ELSE 0 END DESC, \
+                 average_execution_time ASC LIMIT 1"
+            ),
+            vec![handler_type(t)?],
+        ),
+        Shape::RowOrNull,
+    ))
+}
+
+/// The counter update of one handler run: one statement, so concurrent runs never lose an
+/// increment. A missing execution time leaves the average as it is.
+fn statistics_statement(
+    t: Value,
+    status: &str,
+    execution_time: Option<f64>,
+    now: i64,
+) -> Statement {
+    let success = (status == "success") as i64;
+    Statement::new(
+        format!(
+            "UPDATE handler_registry SET usage_count = usage_count + 1, success_count = success_count + $2, \
+             failure_count = failure_count + $3, \
+             average_execution_time = CASE WHEN CAST($4 AS DOUBLE PRECISION) IS NULL THEN average_execution_time \
+               WHEN usage_count = 0 OR average_execution_time IS NULL THEN CAST($4 AS DOUBLE PRECISION) \
+               ELSE (average_execution_time * usage_count + CAST($4 AS DOUBLE PRECISION)) / (usage_count + 1) END, \
+             last_used_at = $5, updated_at = $5 WHERE handler_type = $1 RETURNING {COLUMNS}"
+        ),
+        vec![t, Value::Int(success), Value::Int(1 - success), execution_time.into(), Value::Timestamp(now)],
+    )
+}
+
+fn execution_time(f: &Fields<'_>) -> Result<Option<f64>> {
+    match f.number("executionTime")? {
+        Some(t) if t < 0.0 => Err(Error::validation("executionTime must be ≥ 0")),
+        t => Ok(t),
+    }
+}
+
+fn usage_status(f: &Fields<'_>) -> Result<String> {
+    f.one_of("status", &USAGE_STATUSES)?.ok_or_else(|| {
+        Error::validation(format!(
+            "status is required (one of: {})",
+            USAGE_STATUSES.join(", ")
+        ))
+    })
+}
+
+/// `updateHandlerStatistics(handlerType, {executionTime, status})`: the updated row, or null.
+pub fn update_statistics(t: &Input, statistics: &Input) -> Result<Call> {
+    let t = handler_type(t)?;
+    let f = Fields::of(statistics, "statistics")?;
+    let status = usage_status(&f)?;
+    Ok(Call::write(
+        vec![statistics_statement(
+            t,
+            &status,
+            execution_time(&f)?,
+            now_millis(),
+        )],
+        Shape::RowOrNull,
+    ))
+}
+
+/// The usage row and the counter update of one handler run (one transaction with the others).
+pub fn usage_statements(usage: &Input, now: i64) -> Result<[Statement; 2]> {
+    let f = Fields::of(usage, "usage")?;
+    let t = Value::Text(f.required_text("handlerType", 255)?);
+    let status = usage_status(&f)?;
+    let time = execution_time(&f)?;
+    let insert = Statement::new(
+        format!(
+            "INSERT INTO handler_usage_history (handler_type, execution_id, status, execution_time, error_message, \
+             metadata, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {USAGE_COLUMNS}"
+        ),
+        vec![
+            t.clone(),
+            f.text("executionId", 255)?.into(),
+            Value::Text(status.clone()),
+            time.map(|t| t.round() as i64).into(),
+            f.text("errorMessage", input::MAX_TEXT)?.into(),
+            Value::Json(f.json("metadata")?.filter(|m| !m.is_null()).unwrap_or_else(|| serde_json::json!({}))),
+            Value::Timestamp(now),
+        ],
+    );
+    Ok([insert, statistics_statement(t, &status, time, now)])
+}
+
+/// `recordHandlerUsage(usage)`: the usage row plus the handler's counters, in one transaction;
+/// resolves the usage row.
+pub fn record_usage(usage: &Input) -> Result<Call> {
+    Ok(Call::write(
+        usage_statements(usage, now_millis())?.into(),
+        Shape::RowAt(0),
+    ))
+}
+
+/// `recordHandlerUsages(usages)`: every usage row and counter update in one transaction;
+/// resolves the usage rows.
+pub fn record_usages(usages: &Input) -> Result<Call> {
+    let Input::Array(items) = usages else {
+        return Err(Error::validation("usages must be an array"));
+    };
+    let now = now_millis();
+    let mut statements = Vec::with_capacity(items.len() * 2);
+    for usage in items {
+        statements.extend(usage_statements(usage, now)?);
+    }
+    Ok(Call::write(statements, Shape::FirstRows { step: 2 }))
+}
+
+/// `getHandlerUsageHistory(handlerType, {limit = 100, offset = 0, status, after})`, newest first.
+pub fn usage_history(t: &Input, opts: &Input) -> Result<Call> {
+    let f = list_options(opts)?;
+    let page = Page::from(&f, 100)?;
+    let mut params = vec![handler_type(t)?];
+    let mut clauses = vec!["handler_type = $1".to_string()];
+    if let Some(s) = f.one_of("status", &USAGE_STATUSES)? {
+        params.push(s.into());
+        clauses.push(format!("status = ${}", params.len()));
+    }
+    if let Some(after) = &page.after {
+        params.push(after.key.clone());
+        params.push(super::executions::cursor_id(&after.id));
+        clauses.push(format!(
+            "(created_at, id) < (${}, ${})",
+            params.len() - 1,
+            params.len()
+        ));
+    }
+    params.push(Value::Int(page.limit));
+    params.push(Value::Int(page.offset));
+    let n = params.len();
+    Ok(Call::scan(
+        Statement::new(
+            format!(
+                "SELECT {USAGE_COLUMNS} FROM handler_usage_history WHERE {} ORDER BY created_at DESC, id DESC LIMIT ${} OFFSET ${n}",
+                clauses.join(" AND "),
+                n - 1
+            ),
+            params,
+        ),
+        Shape::Rows { limit: Some(page.limit), sort: "created_at" },
+    ))
+}
+
+/// `getHandlerPerformanceSummary({limit = 100, offset = 0})`: the view, best first.
+pub fn performance_summary(opts: &Input) -> Result<Call> {
+    let f = list_options(opts)?;
+    let page = Page::from(&f, 100)?;
+    Ok(Call::scan(
+        Statement::new(
+            format!(
+                "SELECT {SUMMARY_COLUMNS} FROM handler_performance_summary \
+                 ORDER BY success_rate DESC, average_execution_time ASC, handler_type ASC LIMIT $1 OFFSET $2"
+            ),
+            vec![Value::Int(page.limit), Value::Int(page.offset)],
+        ),
+        Shape::Rows { limit: None, sort: "handler_type" },
+    ))
+}
+
+/// `deleteHandler(handlerType)`: true when a handler was removed.
+pub fn delete(t: &Input) -> Result<Call> {
+    Ok(Call::write(
+        vec![Statement::new(
+            "DELETE FROM handler_registry WHERE handler_type = $1",
+            vec![handler_type(t)?],
+        )],
+        Shape::Touched(0),
+    ))
+}
+
+/// `cleanupOldUsageHistory(daysOld = 30)`: resolves how many usage rows were removed.
+pub fn cleanup_usage(days_old: &Input) -> Result<Call> {
+    let cutoff = now_millis() - input::days_old(days_old)? * 86_400_000;
+    Ok(Call::write(
+        vec![Statement::new(
+            "DELETE FROM handler_usage_history WHERE created_at < $1",
+            vec![Value::Timestamp(cutoff)],
+        )],
+        Shape::Count(0),
+    ))
+}

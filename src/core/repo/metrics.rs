@@ -1,0 +1,248 @@
+//! `WorkflowMetricsRepository`: the `workflow_metrics` table.
+
+use super::{Call, Dialect, Shape};
+use crate::core::db::Statement;
+use crate::core::error::{Error, Result};
+use crate::core::input::{self, Fields, Input, Page};
+use crate::core::value::{now_millis, Value};
+
+pub const COLUMNS: &str =
+    "id, execution_id, metric_name, metric_value, metric_unit, metric_type, metric_category, metadata, recorded_at";
+
+const INSERT: &str = "INSERT INTO workflow_metrics (execution_id, metric_name, metric_value, metric_unit, metric_type, \
+     metric_category, metadata, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ";
+
+/// The INSERT of one metric (`metricType` defaults to `'performance'`, `metadata` to `{}`).
+pub fn insert(metric: &Input, now: i64) -> Result<Statement> {
+    let f = Fields::of(metric, "metric")?;
+    let params = vec![
+        f.text("executionId", 255)?.into(),
+        f.required_text("metricName", 255)?.into(),
+        f.number("metricValue")?.into(),
+        f.text("metricUnit", 50)?.into(),
+        f.text("metricType", 50)?
+            .unwrap_or_else(|| "performance".into())
+            .into(),
+        f.text("metricCategory", 100)?.into(),
+        Value::Json(
+            f.json("metadata")?
+                .filter(|m| !m.is_null())
+                .unwrap_or_else(|| serde_json::json!({})),
+        ),
+        Value::Timestamp(f.timestamp("recordedAt")?.unwrap_or(now)),
+    ];
+    Ok(Statement::new(format!("{INSERT}{COLUMNS}"), params))
+}
+
+/// `recordMetric(metric)`: resolves the row.
+pub fn record(metric: &Input) -> Result<Call> {
+    Ok(Call::write(vec![insert(metric, now_millis())?], Shape::Row))
+}
+
+/// `recordMetrics(metrics)`: all rows in one transaction (all or none); resolves the rows.
+pub fn record_many(metrics: &Input) -> Result<Call> {
+    let Input::Array(items) = metrics else {
+        return Err(Error::validation("metrics must be an array"));
+    };
+    let now = now_millis();
+    let statements = items
+        .iter()
+        .map(|m| insert(m, now))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Call::write(statements, Shape::FirstRows { step: 1 }))
+}
+
+fn list(filters: Vec<(&'static str, Value)>, since: Option<i64>, page: Page) -> Call {
+    let mut clauses = Vec::new();
+    let mut params = Vec::new();
+    for (column, value) in filters {
+        params.push(value);
+        clauses.push(format!("{column} = ${}", params.len()));
+    }
+    if let Some(since) = since {
+        params.push(Value::Timestamp(since));
+        clauses.push(format!("recorded_at >= ${}", params.len()));
+    }
+    if let Some(after) = &page.after {
+        params.push(after.key.clone());
+        params.push(super::executions::cursor_id(&after.id));
+        clauses.push(format!(
+            "(recorded_at, id) < (${}, ${})",
+            params.len() - 1,
+            params.len()
+        ));
+    }
+    let filter = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", clauses.join(" AND "))
+    };
+    params.push(Value::Int(page.limit));
+    params.push(Value::Int(page.offset));
+    let n = params.len();
+    Call::scan(
+        Statement::new(
+            format!(
+                "SELECT {COLUMNS} FROM workflow_metrics {filter} ORDER BY recorded_at DESC, id DESC LIMIT ${} OFFSET ${n}",
+                n - 1
+            ),
+            params,
+        ),
+        Shape::Rows { limit: Some(page.limit), sort: "recorded_at" },
+    )
+}
+
+fn options<'a>(options: &'a Input) -> Result<Fields<'a>> {
+    let f = Fields::of_optional(options, "options")?;
+    f.only(&[
+        "limit",
+        "offset",
+        "after",
+        "executionId",
+        "metricType",
+        "metricCategory",
+        "metricName",
+        "timeRange",
+    ])?;
+    Ok(f)
+}
+
+/// `getMetricsForExecution(executionId, {metricType, metricCategory, limit = 100, offset, after})`.
+pub fn for_execution(execution_id: &Input, opts: &Input) -> Result<Call> {
+    let f = options(opts)?;
+    let mut filters = vec![(
+        "execution_id",
+        Value::Text(input::required_text(execution_id, "executionId", 255)?),
+    )];
+    if let Some(t) = f.text("metricType", 50)? {
+        filters.push(("metric_type", t.into()));
+    }
+    if let Some(c) = f.text("metricCategory", 100)? {
+        filters.push(("metric_category", c.into()));
+    }
+    Ok(list(filters, None, Page::from(&f, 100)?))
+}
+
+/// `getMetricsByType(metricType, {executionId, limit = 100, offset = 0, after})`.
+pub fn by_type(metric_type: &Input, opts: &Input) -> Result<Call> {
+    let f = options(opts)?;
+    let mut filters = vec![(
+        "metric_type",
+        Value::Text(input::required_text(metric_type, "metricType", 50)?),
+    )];
+    if let Some(e) = f.text("executionId", 255)? {
+        filters.push(("execution_id", e.into()));
+    }
+    Ok(list(filters, None, Page::from(&f, 100)?))
+}
+
+/// `getMetricsByName(metricName, {executionId, limit = 100, offset = 0, after})`.
+pub fn by_name(metric_name: &Input, opts: &Input) -> Result<Call> {
+    let f = options(opts)?;
+    let mut filters = vec![(
+        "metric_name",
+        Value::Text(input::required_text(metric_name, "metricName", 255)?),
+    )];
+    if let Some(e) = f.text("executionId", 255)? {
+        filters.push(("execution_id", e.into()));
+    }
+    Ok(list(filters, None, Page::from(&f, 100)?))
+}
+
+/// WHERE clause and parameters of the aggregate filters (`timeRange` is a lower bound on
+/// `recorded_at`: a Date, ISO-8601 text or epoch ms, as planned).
+fn aggregate_filter(filters: &Input) -> Result<(String, Vec<Value>)> {
+    let f = Fields::of_optional(filters, "filters")?;
+    let mut clauses = Vec::new();
+    let mut params = Vec::new();
+    for (key, column, max) in [
+        ("executionId", "execution_id", 255),
+        ("metricName", "metric_name", 255),
+        ("metricType", "metric_type", 50),
+        ("metricCategory", "metric_category", 100),
+    ] {
+        if let Some(v) = f.text(key, max)?.filter(|v| !v.is_empty()) {
+            params.push(Value::Text(v));
+            clauses.push(format!("{column} = ${}", params.len()));
+        }
+    }
+    if let Some(since) = f.timestamp("timeRange")? {
+        params.push(Value::Timestamp(since));
+        clauses.push(format!("recorded_at >= ${}", params.len()));
+    }
+    let filter = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", clauses.join(" AND "))
+    };
+    Ok((filter, params))
+}
+
+/// `getAggregatedMetrics(filters)`: per (name, type, category): mean, min, max, count, sample
+/// standard deviation, p50/p95/p99; ordered by name, type, category.
+pub fn aggregated(d: &Dialect, filters: &Input) -> Result<Call> {
+    let (filter, params) = aggregate_filter(filters)?;
+    let sql = format!(
+        "SELECT metric_name, metric_type, metric_category, {} AS average_value, MIN(metric_value) AS min_value, \
+         MAX(metric_value) AS max_value, COUNT(*) AS count, stddev_samp(metric_value) AS standard_deviation, \
+         {} AS p50_value, {} AS p95_value, {} AS p99_value \
+         FROM workflow_metrics {filter} GROUP BY metric_name, metric_type, metric_category \
+         ORDER BY metric_name, metric_type, metric_category",
+        d.float("AVG(metric_value)"),
+        d.float(&d.percentile("metric_value", 0.5)),
+        d.float(&d.percentile("metric_value", 0.95)),
+        d.float(&d.percentile("metric_value", 0.99)),
+    );
+    Ok(Call::scan(
+        Statement::new(sql, params),
+        Shape::Rows {
+            limit: None,
+            sort: "metric_name",
+        },
+    ))
+}
+
+/// `getMetricsStatistics({executionId, metricType, timeRange})`: one object.
+pub fn statistics(d: &Dialect, filters: &Input) -> Result<Call> {
+    let (filter, params) = aggregate_filter(filters)?;
+    let sql = format!(
+        "SELECT COUNT(*) AS total_metrics, COUNT(DISTINCT execution_id) AS unique_executions, \
+         COUNT(DISTINCT metric_name) AS unique_metric_names, COUNT(DISTINCT metric_type) AS unique_metric_types, \
+         {} AS average_metric_value, MIN(metric_value) AS min_metric_value, MAX(metric_value) AS max_metric_value, \
+         stddev_samp(metric_value) AS standard_deviation, \
+         {} AS p50_metric_value, {} AS p95_metric_value, {} AS p99_metric_value, \
+         MIN(recorded_at) AS earliest_metric, MAX(recorded_at) AS latest_metric FROM workflow_metrics {filter}",
+        d.float("AVG(metric_value)"),
+        d.float(&d.percentile("metric_value", 0.5)),
+        d.float(&d.percentile("metric_value", 0.95)),
+        d.float(&d.percentile("metric_value", 0.99)),
+    );
+    Ok(Call::scan(Statement::new(sql, params), Shape::Row))
+}
+
+/// `deleteMetricsForExecution(executionId)`: resolves how many rows were removed.
+pub fn delete_for_execution(execution_id: &Input) -> Result<Call> {
+    Ok(Call::write(
+        vec![Statement::new(
+            "DELETE FROM workflow_metrics WHERE execution_id = $1",
+            vec![Value::Text(input::required_text(
+                execution_id,
+                "executionId",
+                255,
+            )?)],
+        )],
+        Shape::Count(0),
+    ))
+}
+
+/// `cleanupOldMetrics(daysOld = 30)`: resolves how many rows were removed.
+pub fn cleanup(days_old: &Input) -> Result<Call> {
+    let cutoff = now_millis() - input::days_old(days_old)? * 86_400_000;
+    Ok(Call::write(
+        vec![Statement::new(
+            "DELETE FROM workflow_metrics WHERE recorded_at < $1",
+            vec![Value::Timestamp(cutoff)],
+        )],
+        Shape::Count(0),
+    ))
+}

@@ -1,0 +1,220 @@
+//! The three repositories, written once over the backend seam. Each method validates its input
+//! and returns a [`Call`]: the statements to run and how to shape what they return. The binding
+//! (or a test) hands the call to [`Database::call`].
+
+pub mod executions;
+pub mod handlers;
+pub mod metrics;
+
+use super::db::{Backend, Database, DbKind, Statement, StmtResult};
+use super::error::{Error, ErrorCode, Result};
+use super::input::Cursor;
+use super::value::{Row, Value};
+
+/// How the statements of a call run.
+#[derive(Debug)]
+pub enum Op {
+    /// A point read (a handful of rows through an index). On SQLite it runs on the calling thread.
+    Read(Statement),
+    /// A longer read: statistics, aggregates, pages. Runs off the calling thread.
+    Scan(Statement),
+    /// Writes, in one transaction; each statement's rows and count are kept.
+    Write(Vec<Statement>),
+}
+
+/// What the caller gets.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    Null,
+    Bool(bool),
+    Count(u64),
+    Row(Row),
+    /// A list, with the keyset cursor of its last row when the page was full.
+    Rows {
+        rows: Vec<Row>,
+        next: Option<String>,
+    },
+}
+
+/// How the results become the [`Output`].
+#[derive(Debug, Clone, Copy)]
+pub enum Shape {
+    /// The first row of the last statement, or null.
+    RowOrNull,
+    /// The first row of the last statement (an error if there is none).
+    Row,
+    /// The first row of statement `n`.
+    RowAt(usize),
+    /// All rows of the last statement; a cursor from `sort` and `id` when `limit` rows came back.
+    Rows {
+        limit: Option<i64>,
+        sort: &'static str,
+    },
+    /// The first row of every `step`-th statement, as a list (batch inserts).
+    FirstRows { step: usize },
+    /// Whether statement `n` touched a row.
+    Touched(usize),
+    /// How many rows statement `n` touched.
+    Count(usize),
+}
+
+/// A validated repository call.
+#[derive(Debug)]
+pub struct Call {
+    pub op: Op,
+    pub shape: Shape,
+}
+
+impl Call {
+    pub fn read(statement: Statement, shape: Shape) -> Call {
+        Call {
+            op: Op::Read(statement),
+            shape,
+        }
+    }
+    pub fn scan(statement: Statement, shape: Shape) -> Call {
+        Call {
+            op: Op::Scan(statement),
+            shape,
+        }
+    }
+    pub fn write(statements: Vec<Statement>, shape: Shape) -> Call {
+        Call {
+            op: Op::Write(statements),
+            shape,
+        }
+    }
+}
+
+pub fn shape(results: Vec<StmtResult>, shape: Shape) -> Result<Output> {
+    let last = |mut results: Vec<StmtResult>| results.pop().unwrap_or_default();
+    Ok(match shape {
+        Shape::RowOrNull => last(results)
+            .rows
+            .into_iter()
+            .next()
+            .map_or(Output::Null, Output::Row),
+        Shape::Row => {
+            Output::Row(
+                last(results).rows.into_iter().next().ok_or_else(|| {
+                    Error::new(ErrorCode::Internal, "the statement returned no row")
+                })?,
+            )
+        }
+        Shape::RowAt(n) => results
+            .into_iter()
+            .nth(n)
+            .and_then(|r| r.rows.into_iter().next())
+            .map(Output::Row)
+            .ok_or_else(|| Error::new(ErrorCode::Internal, "the statement returned no row"))?,
+        Shape::Rows { limit, sort } => {
+            let rows = last(results).rows;
+            let next = match (limit, rows.last()) {
+                (Some(limit), Some(row)) if limit > 0 && rows.len() as i64 == limit => {
+                    let id = row.get("id").and_then(Value::as_str).unwrap_or_default();
+                    Some(Cursor::encode(row.get(sort).unwrap_or(&Value::Null), id))
+                }
+                _ => None,
+            };
+            Output::Rows { rows, next }
+        }
+        Shape::FirstRows { step } => Output::Rows {
+            rows: results
+                .into_iter()
+                .step_by(step.max(1))
+                .filter_map(|r| r.rows.into_iter().next())
+                .collect(),
+            next: None,
+        },
+        Shape::Touched(n) => Output::Bool(results.get(n).is_some_and(|r| r.affected > 0)),
+        Shape::Count(n) => Output::Count(results.get(n).map_or(0, |r| r.affected)),
+    })
+}
+
+impl Database {
+    /// Runs a call on the calling thread when it is an SQLite point read (no thread hop);
+    /// returns None when it has to run elsewhere (then use [`Database::call_with`]).
+    pub fn call_now(&self, call: &Call) -> Option<Result<Output>> {
+        match (&call.op, self.backend()) {
+            (Op::Read(statement), Backend::Sqlite(db)) => Some(
+                db.read(|conn| {
+                    super::db::sqlite::run_statements(conn, std::slice::from_ref(statement))
+                })
+                .and_then(|r| shape(r, call.shape)),
+            ),
+            _ => None,
+        }
+    }
+
+    /// Runs a call and reports through `done`, from whichever thread finished it: the SQLite
+    /// writer thread for writes, a runtime thread otherwise.
+    pub fn call_with(
+        self: &std::sync::Arc<Self>,
+        call: Call,
+        done: impl FnOnce(Result<Output>) + Send + 'static,
+    ) {
+        let Call { op, shape: how } = call;
+        match (op, self.backend()) {
+            (Op::Write(statements), Backend::Sqlite(db)) => {
+                db.write_with(statements, move |r| done(r.and_then(|r| shape(r, how))));
+            }
+            (op, _) => {
+                let db = self.clone();
+                tokio::spawn(async move {
+                    let r = db.run_op(op).await;
+                    done(r.and_then(|r| shape(r, how)));
+                });
+            }
+        }
+    }
+
+    /// Runs a call to completion (tests, services).
+    pub async fn call(&self, call: Call) -> Result<Output> {
+        let Call { op, shape: how } = call;
+        shape(self.run_op(op).await?, how)
+    }
+
+    async fn run_op(&self, op: Op) -> Result<Vec<StmtResult>> {
+        match (op, self.backend()) {
+            (Op::Write(statements), _) => self.write(statements).await,
+            (Op::Read(s) | Op::Scan(s), Backend::Postgres(pg)) => pg.write(vec![s]).await,
+            (Op::Read(s) | Op::Scan(s), Backend::Sqlite(db)) => {
+                db.scan(move |conn| {
+                    super::db::sqlite::run_statements(conn, std::slice::from_ref(&s))
+                })
+                .await
+            }
+        }
+    }
+}
+
+/// Dialect differences, in one place.
+pub struct Dialect(pub DbKind);
+
+impl Dialect {
+    pub fn of(db: &Database) -> Dialect {
+        Dialect(db.kind())
+    }
+
+    fn pg(&self) -> bool {
+        self.0 == DbKind::Postgres
+    }
+
+    /// Continuous percentile `p` (0–1) of `col`.
+    pub fn percentile(&self, col: &str, p: f64) -> String {
+        if self.pg() {
+            format!("percentile_cont({p}) WITHIN GROUP (ORDER BY {col})")
+        } else {
+            format!("percentile_cont({col}, {p})")
+        }
+    }
+
+    /// A value as double precision (PostgreSQL's AVG of integers is NUMERIC).
+    pub fn float(&self, expr: &str) -> String {
+        if self.pg() {
+            format!("({expr})::double precision")
+        } else {
+            format!("CAST({expr} AS REAL)")
+        }
+    }
+}
