@@ -37,11 +37,12 @@ CREATE INDEX idx_workflow_executions_workflow_status ON workflow_executions(work
 CREATE INDEX idx_workflow_executions_user_status ON workflow_executions(user_id, status);
 CREATE INDEX idx_workflow_executions_task_status ON workflow_executions(task_id, status);
 
--- Same effect as the PostgreSQL BEFORE UPDATE trigger: every update stamps updated_at.
--- (recursive_triggers is off, so the inner UPDATE does not fire the trigger again.)
+-- Stamps updated_at on every update that does not set it itself (the package's own updates
+-- set it in the statement, so that RETURNING shows the stored value: an AFTER trigger runs after
+-- RETURNING has produced the row). recursive_triggers is off: the inner UPDATE does not recurse.
 CREATE TRIGGER trigger_workflow_executions_updated_at
 AFTER UPDATE ON workflow_executions
-FOR EACH ROW
+FOR EACH ROW WHEN NEW.updated_at IS OLD.updated_at
 BEGIN
     UPDATE workflow_executions SET updated_at = (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) WHERE id = NEW.id;
 END;

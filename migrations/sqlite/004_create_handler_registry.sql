@@ -39,9 +39,10 @@ CREATE INDEX idx_handler_registry_active_handlers ON handler_registry(handler_ty
 CREATE INDEX idx_handler_registry_default_handlers ON handler_registry(handler_type, priority)
     WHERE is_default = 1;
 
+-- As on workflow_executions: stamps updates that do not set updated_at themselves.
 CREATE TRIGGER trigger_handler_registry_updated_at
 AFTER UPDATE ON handler_registry
-FOR EACH ROW
+FOR EACH ROW WHEN NEW.updated_at IS OLD.updated_at
 BEGIN
     UPDATE handler_registry SET updated_at = (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) WHERE id = NEW.id;
 END;

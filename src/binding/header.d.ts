@@ -62,3 +62,331 @@ export interface SeedSummary {
   handlers: number
   usageHistory: number
 }
+
+/** A list result: the planned plain array, plus a non-enumerable keyset cursor. */
+export type Page<T> = T[] & {
+  /** Pass as `options.after` to get the next page; `null` when this page was not full. */
+  readonly nextCursor: string | null
+}
+
+export type ExecutionStatus = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled'
+export type UsageStatus = 'success' | 'failure' | 'timeout' | 'error'
+/** Timestamps accept a Date, an ISO-8601 string or epoch milliseconds. */
+export type TimestampInput = Date | string | number
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue }
+
+/** A `workflow_executions` row. */
+export interface WorkflowExecutionRow {
+  id: string
+  execution_id: string
+  workflow_id: string
+  workflow_name: string
+  workflow_version: string | null
+  task_id: string | null
+  user_id: string | null
+  status: ExecutionStatus
+  strategy: string | null
+  priority: number | null
+  /** Milliseconds. */
+  estimated_duration: number | null
+  /** Milliseconds. */
+  actual_duration: number | null
+  start_time: Date | null
+  end_time: Date | null
+  result_data: JsonValue
+  error_data: JsonValue
+  metadata: JsonValue
+  created_at: Date
+  updated_at: Date
+}
+
+export interface CreateExecutionInput {
+  /** Default `exec_<uuid>`. */
+  executionId?: string
+  workflowId: string
+  workflowName: string
+  /** Default `'1.0.0'`. */
+  workflowVersion?: string
+  taskId?: string | null
+  userId?: string | null
+  /** Default `'pending'`. */
+  status?: ExecutionStatus
+  strategy?: string | null
+  /** Default 1. */
+  priority?: number
+  /** Milliseconds (fractions rounded). */
+  estimatedDuration?: number | null
+  /** The name later PIDEA code uses for `estimatedDuration`. */
+  estimatedTime?: number | null
+  actualDuration?: number | null
+  /** Default now. */
+  startTime?: TimestampInput
+  endTime?: TimestampInput | null
+  resultData?: JsonValue
+  errorData?: JsonValue
+  /** Default `{}`. */
+  metadata?: JsonValue
+}
+
+/** The updatable columns (camelCase; the snake_case column names are accepted too). */
+export interface ExecutionUpdates {
+  workflowId?: string
+  workflowName?: string
+  workflowVersion?: string | null
+  taskId?: string | null
+  userId?: string | null
+  status?: ExecutionStatus
+  strategy?: string | null
+  priority?: number | null
+  estimatedDuration?: number | null
+  actualDuration?: number | null
+  startTime?: TimestampInput | null
+  endTime?: TimestampInput | null
+  resultData?: JsonValue
+  errorData?: JsonValue
+  metadata?: JsonValue
+}
+
+export interface ExecutionListOptions {
+  /** Default 50 (1000 for `findByTaskId`). */
+  limit?: number
+  /** Default 0. */
+  offset?: number
+  /** A `nextCursor` from the previous page (keyset pagination). */
+  after?: string
+  status?: ExecutionStatus
+  workflowId?: string
+}
+
+export interface ExecutionStatisticsFilters {
+  workflowId?: string
+  status?: ExecutionStatus
+  userId?: string
+  taskId?: string
+}
+
+/** `getStatistics()`: numbers, never numeric strings; `null` where there is no data. */
+export interface ExecutionStatistics {
+  total_executions: number
+  completed_executions: number
+  failed_executions: number
+  running_executions: number
+  pending_executions: number
+  cancelled_executions: number
+  average_duration: number | null
+  min_duration: number | null
+  max_duration: number | null
+  p50_duration: number | null
+  p95_duration: number | null
+  p99_duration: number | null
+  average_estimated_duration: number | null
+}
+
+/** A `workflow_metrics` row. */
+export interface WorkflowMetricRow {
+  id: string
+  execution_id: string | null
+  metric_name: string
+  metric_value: number | null
+  metric_unit: string | null
+  metric_type: string | null
+  metric_category: string | null
+  metadata: JsonValue
+  recorded_at: Date
+}
+
+export interface MetricInput {
+  /** An existing execution, or none. */
+  executionId?: string | null
+  metricName: string
+  metricValue?: number | null
+  metricUnit?: string | null
+  /** Default `'performance'`. */
+  metricType?: string
+  metricCategory?: string | null
+  /** Default `{}`. */
+  metadata?: JsonValue
+  /** Default now. */
+  recordedAt?: TimestampInput
+}
+
+export interface MetricListOptions {
+  /** Default 100. */
+  limit?: number
+  /** Default 0. */
+  offset?: number
+  after?: string
+  executionId?: string
+  metricType?: string
+  metricCategory?: string
+}
+
+export interface MetricFilters {
+  executionId?: string
+  metricName?: string
+  metricType?: string
+  metricCategory?: string
+  /** Lower bound on `recorded_at`. */
+  timeRange?: TimestampInput
+}
+
+/** One `getAggregatedMetrics()` group. */
+export interface MetricAggregateRow {
+  metric_name: string
+  metric_type: string | null
+  metric_category: string | null
+  average_value: number | null
+  min_value: number | null
+  max_value: number | null
+  count: number
+  /** Sample standard deviation; `null` for a single value. */
+  standard_deviation: number | null
+  p50_value: number | null
+  p95_value: number | null
+  p99_value: number | null
+}
+
+export interface MetricStatistics {
+  total_metrics: number
+  unique_executions: number
+  unique_metric_names: number
+  unique_metric_types: number
+  average_metric_value: number | null
+  min_metric_value: number | null
+  max_metric_value: number | null
+  standard_deviation: number | null
+  p50_metric_value: number | null
+  p95_metric_value: number | null
+  p99_metric_value: number | null
+  earliest_metric: Date | null
+  latest_metric: Date | null
+}
+
+/** A `handler_registry` row. */
+export interface HandlerRow {
+  id: string
+  handler_type: string
+  handler_name: string
+  handler_class: string | null
+  handler_path: string | null
+  version: string | null
+  description: string | null
+  capabilities: JsonValue
+  configuration: JsonValue
+  dependencies: JsonValue
+  metadata: JsonValue
+  is_active: boolean
+  is_default: boolean
+  priority: number
+  registered_at: Date
+  updated_at: Date
+  last_used_at: Date | null
+  usage_count: number
+  success_count: number
+  failure_count: number
+  /** Milliseconds (running mean). */
+  average_execution_time: number | null
+}
+
+export interface HandlerInput {
+  handlerType: string
+  handlerName: string
+  handlerClass?: string | null
+  handlerPath?: string | null
+  /** Default `'1.0.0'`. */
+  version?: string
+  description?: string | null
+  capabilities?: JsonValue
+  configuration?: JsonValue
+  dependencies?: JsonValue
+  metadata?: JsonValue
+  /** Active unless exactly `false`. */
+  isActive?: boolean
+  isDefault?: boolean
+  /** Default 1. */
+  priority?: number
+}
+
+export interface HandlerUpdates {
+  handlerName?: string
+  handlerClass?: string | null
+  handlerPath?: string | null
+  version?: string | null
+  description?: string | null
+  capabilities?: JsonValue
+  configuration?: JsonValue
+  dependencies?: JsonValue
+  metadata?: JsonValue
+  isActive?: boolean
+  isDefault?: boolean
+  priority?: number | null
+}
+
+export interface HandlerListOptions {
+  /** Default 100. */
+  limit?: number
+  /** Default 0. */
+  offset?: number
+  /** A column (camelCase or snake_case), optionally `ASC`/`DESC`. */
+  sortBy?: string
+  /** Usage history only. */
+  status?: UsageStatus
+  /** Usage history only. */
+  after?: string
+}
+
+export interface HandlerStatisticsInput {
+  status: UsageStatus
+  /** Milliseconds; without it the average is left as it is. */
+  executionTime?: number | null
+}
+
+export interface HandlerUsageInput {
+  handlerType: string
+  /** An existing execution, or none. */
+  executionId?: string | null
+  status: UsageStatus
+  executionTime?: number | null
+  errorMessage?: string | null
+  metadata?: JsonValue
+}
+
+/** A `handler_usage_history` row. */
+export interface HandlerUsageRow {
+  id: string
+  handler_type: string
+  execution_id: string | null
+  status: UsageStatus
+  execution_time: number | null
+  error_message: string | null
+  metadata: JsonValue
+  created_at: Date
+}
+
+/** A `handler_performance_summary` row. */
+export interface HandlerPerformanceRow {
+  handler_type: string
+  handler_name: string
+  version: string | null
+  is_active: boolean
+  is_default: boolean
+  priority: number
+  usage_count: number
+  success_count: number
+  failure_count: number
+  average_execution_time: number | null
+  /** Percentage, 2 decimals. */
+  success_rate: number
+  recent_usage_count: number
+  recent_avg_execution_time: number | null
+  last_used: Date | null
+}
+
+/** The planned module names: the same classes. */
+export declare const PostgreSQLWorkflowExecutionRepository: typeof WorkflowExecutionRepository
+export declare const PostgreSQLWorkflowMetricsRepository: typeof WorkflowMetricsRepository
+export declare const PostgreSQLHandlerRegistryRepository: typeof HandlerRegistryRepository
+/** Construct with no argument: a private in-memory database each. */
+export declare const InMemoryWorkflowExecutionRepository: typeof WorkflowExecutionRepository
+export declare const InMemoryWorkflowMetricsRepository: typeof WorkflowMetricsRepository
+export declare const InMemoryHandlerRegistryRepository: typeof HandlerRegistryRepository

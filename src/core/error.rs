@@ -117,7 +117,11 @@ impl From<sqlx::Error> for Error {
         match &err {
             sqlx::Error::Database(db) => {
                 let sqlstate = db.code().map(|c| c.to_string()).unwrap_or_default();
-                let (code, message) = classify_sqlstate(&sqlstate, db.constraint());
+                let pg = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>();
+                let what = pg.and_then(|pg| {
+                    constraint_subject(&sqlstate, pg.table(), pg.column(), pg.constraint())
+                });
+                let (code, message) = classify_sqlstate(&sqlstate, what.as_deref());
                 // Class 22 messages quote the offending input value: keep only the SQLSTATE.
                 let cause = if sqlstate.starts_with("22") {
                     format!("invalid input value (SQLSTATE {sqlstate})")
@@ -157,6 +161,31 @@ impl From<sqlx::Error> for Error {
     }
 }
 
+/// What a constraint error is about, named as SQLite names it (`table.column` for unique and
+/// not-null violations, the constraint for checks, nothing for foreign keys), so that messages
+/// are the same on both backends.
+fn constraint_subject(
+    sqlstate: &str,
+    table: Option<&str>,
+    column: Option<&str>,
+    constraint: Option<&str>,
+) -> Option<String> {
+    match sqlstate {
+        "23505" => {
+            let (table, constraint) = (table?, constraint?);
+            let column = constraint.strip_prefix(table)?.strip_prefix('_')?;
+            let column = column
+                .strip_suffix("_key")
+                .or_else(|| column.strip_suffix("_pkey"))
+                .unwrap_or(column);
+            Some(format!("{table}.{column}"))
+        }
+        "23502" => Some(format!("{}.{}", table?, column?)),
+        "23514" => constraint.map(str::to_string),
+        _ => None,
+    }
+}
+
 /// Node's names for the socket errors a connection attempt meets.
 fn io_code(kind: std::io::ErrorKind) -> Option<&'static str> {
     use std::io::ErrorKind as K;
@@ -183,7 +212,10 @@ fn classify_sqlstate(sqlstate: &str, constraint: Option<&str>) -> (ErrorCode, St
             ErrorCode::Conflict,
             on("a row with the same key already exists"),
         ),
-        "23503" => (ErrorCode::Conflict, on("a referenced row does not exist")),
+        "23503" => (
+            ErrorCode::Conflict,
+            "a referenced row does not exist".into(),
+        ),
         "23514" | "23502" => (
             ErrorCode::Validation,
             on("a value was refused by the table"),

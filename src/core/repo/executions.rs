@@ -216,6 +216,8 @@ pub fn update(id: &Input, updates: &Input) -> Result<Call> {
             Shape::RowOrNull,
         ));
     }
+    params.push(Value::Timestamp(now_millis()));
+    sets.push(format!("updated_at = ${}", params.len()));
     Ok(Call::write(
         vec![Statement::new(
             format!(
