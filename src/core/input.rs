@@ -422,6 +422,23 @@ pub fn printable(s: &str) -> String {
     s.chars().filter(|c| !c.is_control()).take(64).collect()
 }
 
+impl From<serde_json::Value> for Input {
+    /// JSON as input (for services and tests that build inputs in Rust).
+    fn from(j: serde_json::Value) -> Self {
+        use serde_json::Value as J;
+        match j {
+            J::Null => Input::Null,
+            J::Bool(b) => Input::Bool(b),
+            J::Number(n) => Input::Number(n.as_f64().unwrap_or(f64::NAN)),
+            J::String(s) => Input::Text(s),
+            J::Array(items) => Input::Array(items.into_iter().map(Input::from).collect()),
+            J::Object(map) => {
+                Input::Object(map.into_iter().map(|(k, v)| (k, Input::from(v))).collect())
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -521,22 +538,5 @@ mod tests {
             );
         }
         assert!(Cursor::decode("garbage").is_err());
-    }
-}
-
-impl From<serde_json::Value> for Input {
-    /// JSON as input (for services and tests that build inputs in Rust).
-    fn from(j: serde_json::Value) -> Self {
-        use serde_json::Value as J;
-        match j {
-            J::Null => Input::Null,
-            J::Bool(b) => Input::Bool(b),
-            J::Number(n) => Input::Number(n.as_f64().unwrap_or(f64::NAN)),
-            J::String(s) => Input::Text(s),
-            J::Array(items) => Input::Array(items.into_iter().map(Input::from).collect()),
-            J::Object(map) => {
-                Input::Object(map.into_iter().map(|(k, v)| (k, Input::from(v))).collect())
-            }
-        }
     }
 }
