@@ -1,0 +1,250 @@
+'use strict'
+// Single repository operations and 1,000-row metric batches: this addon against the JavaScript a
+// user would otherwise write (node-postgres on PostgreSQL; better-sqlite3 and sqlite3 on SQLite),
+// on the same schema, the same statements and the same pragmas, in one run.
+//
+//   npm run build && (cd bench && npm install) && node bench/repositories.js [--n 2000] [--batches 20]
+//
+// Prints ops/s, µs per op (wall) and CPU µs per op (user + system of the whole process, every
+// thread included), and the addon's ratio to each baseline. Release build required.
+
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const { execFileSync } = require('node:child_process')
+
+const addon = require('..')
+const Database = require('better-sqlite3')
+const sqlite3 = require('sqlite3')
+const pg = require('pg')
+
+const args = process.argv.slice(2)
+const arg = (name, dflt) => {
+  const i = args.indexOf(`--${name}`)
+  return i >= 0 ? Number(args[i + 1]) : dflt
+}
+const N = arg('n', 2000)
+const BATCHES = arg('batches', 20)
+const PG_URL_BASE = process.env.BENCH_PG_URL || 'postgres://postgres@127.0.0.1:5432'
+
+// ---- measurement ------------------------------------------------------------------------------
+
+async function measure(ops, fn) {
+  for (let i = 0; i < Math.min(200, ops); i++) await fn(i, true) // warm-up (statement caches, JIT)
+  const cpu0 = process.cpuUsage()
+  const t0 = process.hrtime.bigint()
+  for (let i = 0; i < ops; i++) await fn(i, false)
+  const wallUs = Number(process.hrtime.bigint() - t0) / 1000
+  const cpu = process.cpuUsage(cpu0)
+  return { ops, opsPerSec: (ops / wallUs) * 1e6, usPerOp: wallUs / ops, cpuUsPerOp: (cpu.user + cpu.system) / ops }
+}
+
+const rows = []
+function report(backend, op, subject, r, baselineOf) {
+  rows.push({ backend, op, subject, ...r, baselineOf })
+}
+
+// ---- statements (the planned SQL, as a user would run it) --------------------------------------
+
+const SQL = {
+  create: `INSERT INTO workflow_executions (execution_id, workflow_id, workflow_name, workflow_version, status, priority, start_time, metadata, created_at, updated_at)
+           VALUES ($1, $2, $3, '1.0.0', 'pending', 1, $4, $5, $4, $4) RETURNING *`,
+  find: 'SELECT * FROM workflow_executions WHERE execution_id = $1',
+  update: 'UPDATE workflow_executions SET status = $2, actual_duration = $3, updated_at = $4 WHERE execution_id = $1 RETURNING *',
+  metric: `INSERT INTO workflow_metrics (execution_id, metric_name, metric_value, metric_unit, metric_type, metric_category, metadata, recorded_at)
+           VALUES ($1, $2, $3, 'milliseconds', 'performance', 'timing', $4, $5) RETURNING *`,
+  unnest: `INSERT INTO workflow_metrics (execution_id, metric_name, metric_value, metric_unit, metric_type, metric_category, metadata, recorded_at)
+           SELECT * FROM UNNEST($1::varchar[], $2::varchar[], $3::float8[], $4::varchar[], $5::varchar[], $6::varchar[], $7::jsonb[], $8::timestamptz[])`,
+}
+const toSqlite = (sql) => sql.replace(/\$(\d+)/g, '?$1')
+
+const execution = (prefix, i) => ({ executionId: `${prefix}_${i}`, workflowId: 'bench_wf', workflowName: 'Bench Workflow', metadata: { i } })
+const metric = (prefix, i) => ({ executionId: `${prefix}_${i % N}`, metricName: 'step_duration', metricValue: i * 1.5, metricUnit: 'milliseconds', metricType: 'performance', metricCategory: 'timing', metadata: { i } })
+
+// ---- the addon --------------------------------------------------------------------------------
+
+async function benchAddon(backend, config) {
+  const db = await addon.WorkflowDatabase.connect(config)
+  const ex = new addon.WorkflowExecutionRepository(db)
+  const me = new addon.WorkflowMetricsRepository(db)
+  const p = `a${Date.now()}`
+  const out = {}
+  out.create = await measure(N, (i, warm) => ex.create(execution(warm ? `${p}w` : p, i)))
+  out.find = await measure(N, (i) => ex.findByExecutionId(`${p}_${i}`))
+  out.update = await measure(N, (i) => ex.update(`${p}_${i}`, { status: 'completed', actualDuration: i }))
+  out.recordMetric = await measure(N, (i) => me.recordMetric(metric(p, i)))
+  out.batch = await measure(BATCHES, (b) => me.recordMetrics(Array.from({ length: 1000 }, (_, i) => metric(p, b * 1000 + i))))
+  await db.close()
+  return out
+}
+
+// ---- node-postgres ------------------------------------------------------------------------------
+
+async function benchPg(url) {
+  const pool = new pg.Pool({ connectionString: url, max: 10 })
+  const p = `pg${Date.now()}`
+  const now = () => new Date()
+  const out = {}
+  out.create = await measure(N, (i, warm) => {
+    const e = execution(warm ? `${p}w` : p, i)
+    return pool.query(SQL.create, [e.executionId, e.workflowId, e.workflowName, now(), JSON.stringify(e.metadata)]).then((r) => r.rows[0])
+  })
+  out.find = await measure(N, (i) => pool.query(SQL.find, [`${p}_${i}`]).then((r) => r.rows[0] || null))
+  out.update = await measure(N, (i) => pool.query(SQL.update, [`${p}_${i}`, 'completed', i, now()]).then((r) => r.rows[0]))
+  out.recordMetric = await measure(N, (i) => {
+    const m = metric(p, i)
+    return pool.query(SQL.metric, [m.executionId, m.metricName, m.metricValue, JSON.stringify(m.metadata), now()]).then((r) => r.rows[0])
+  })
+  out.batch = await measure(BATCHES, (b) => {
+    const ms = Array.from({ length: 1000 }, (_, i) => metric(p, b * 1000 + i))
+    const col = (f) => ms.map(f)
+    const t = now()
+    return pool.query(SQL.unnest, [col((m) => m.executionId), col((m) => m.metricName), col((m) => m.metricValue), col((m) => m.metricUnit), col((m) => m.metricType), col((m) => m.metricCategory), col((m) => JSON.stringify(m.metadata)), col(() => t)])
+  })
+  await pool.end()
+  return out
+}
+
+// ---- better-sqlite3 (synchronous, on the event loop) -------------------------------------------
+
+function openBetter(file) {
+  const db = new Database(file)
+  db.pragma('journal_mode = WAL')
+  db.pragma('synchronous = NORMAL')
+  db.pragma('foreign_keys = ON')
+  db.pragma('busy_timeout = 5000')
+  return db
+}
+
+async function benchBetter(file) {
+  const db = openBetter(file)
+  const st = { create: db.prepare(toSqlite(SQL.create)), find: db.prepare(toSqlite(SQL.find)), update: db.prepare(toSqlite(SQL.update)), metric: db.prepare(toSqlite(SQL.metric)) }
+  const p = `b${Date.now()}`
+  const iso = () => new Date().toISOString()
+  const out = {}
+  out.create = await measure(N, (i, warm) => {
+    const e = execution(warm ? `${p}w` : p, i)
+    return st.create.get(e.executionId, e.workflowId, e.workflowName, iso(), JSON.stringify(e.metadata))
+  })
+  out.find = await measure(N, (i) => st.find.get(`${p}_${i}`) || null)
+  out.update = await measure(N, (i) => st.update.get(`${p}_${i}`, 'completed', i, iso()))
+  out.recordMetric = await measure(N, (i) => {
+    const m = metric(p, i)
+    return st.metric.get(m.executionId, m.metricName, m.metricValue, JSON.stringify(m.metadata), iso())
+  })
+  const insertMany = db.transaction((ms) => ms.map((m) => st.metric.get(m.executionId, m.metricName, m.metricValue, JSON.stringify(m.metadata), iso())))
+  out.batch = await measure(BATCHES, (b) => insertMany(Array.from({ length: 1000 }, (_, i) => metric(p, b * 1000 + i))))
+  db.close()
+  return out
+}
+
+// ---- sqlite3 (asynchronous, libuv thread pool) ---------------------------------------------------
+
+async function benchSqlite3(file) {
+  const db = new sqlite3.Database(file)
+  const run = (sql, ...params) => new Promise((res, rej) => db.run(sql, params, (e) => (e ? rej(e) : res())))
+  const get = (sql, ...params) => new Promise((res, rej) => db.get(sql, params, (e, row) => (e ? rej(e) : res(row))))
+  for (const pragma of ['journal_mode = WAL', 'synchronous = NORMAL', 'foreign_keys = ON', 'busy_timeout = 5000']) await run(`PRAGMA ${pragma}`)
+  const p = `s${Date.now()}`
+  const iso = () => new Date().toISOString()
+  const out = {}
+  out.create = await measure(N, (i, warm) => {
+    const e = execution(warm ? `${p}w` : p, i)
+    return get(toSqlite(SQL.create), e.executionId, e.workflowId, e.workflowName, iso(), JSON.stringify(e.metadata))
+  })
+  out.find = await measure(N, (i) => get(toSqlite(SQL.find), `${p}_${i}`))
+  out.update = await measure(N, (i) => get(toSqlite(SQL.update), `${p}_${i}`, 'completed', i, iso()))
+  out.recordMetric = await measure(N, (i) => {
+    const m = metric(p, i)
+    return get(toSqlite(SQL.metric), m.executionId, m.metricName, m.metricValue, JSON.stringify(m.metadata), iso())
+  })
+  out.batch = await measure(BATCHES, async (b) => {
+    await run('BEGIN')
+    for (let i = 0; i < 1000; i++) {
+      const m = metric(p, b * 1000 + i)
+      await get(toSqlite(SQL.metric), m.executionId, m.metricName, m.metricValue, JSON.stringify(m.metadata), iso())
+    }
+    await run('COMMIT')
+  })
+  await new Promise((r) => db.close(r))
+  return out
+}
+
+// ---- setup and report ---------------------------------------------------------------------------
+
+async function freshSqliteFile(tag) {
+  const file = path.join(os.tmpdir(), `wfi-bench-${process.pid}-${tag}`, 'bench.db')
+  const db = await addon.WorkflowDatabase.connect({ type: 'sqlite', database: file }) // same schema for every contender
+  await db.close()
+  return file
+}
+
+function freshPgDatabase(tag) {
+  const name = `wfi_bench_${process.pid}_${tag}`
+  execFileSync('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-d', 'postgres', '-qc', `DROP DATABASE IF EXISTS ${name}`, '-c', `CREATE DATABASE ${name}`], { stdio: 'ignore' })
+  return { name, url: `${PG_URL_BASE}/${name}` }
+}
+
+function dropPg(name) {
+  execFileSync('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-d', 'postgres', '-qc', `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`], { stdio: 'ignore' })
+}
+
+function printTable(results) {
+  const fmt = (x, d = 1) => x.toFixed(d).padStart(10)
+  console.log(`\nSingle operations: ${N} sequential calls each; batches: ${BATCHES} × recordMetrics(1,000 rows). Node ${process.version}, ${os.cpus().length} cores.`)
+  console.log('backend     operation       implementation          ops/s     µs/op  CPU µs/op   addon ×')
+  console.log('-'.repeat(92))
+  for (const { backend, op, subject, opsPerSec, usPerOp, cpuUsPerOp, ratio } of results) {
+    const unit = op === 'recordMetrics×1000' ? `${fmt(opsPerSec * 1000, 0)} rows/s` : fmt(opsPerSec, 0)
+    console.log(`${backend.padEnd(11)} ${op.padEnd(15)} ${subject.padEnd(18)} ${unit.padStart(10)} ${fmt(usPerOp)} ${fmt(cpuUsPerOp)} ${ratio === undefined ? '' : `${fmt(ratio, 2)}`}`)
+  }
+  console.log('\naddon × = the addon\'s throughput divided by that implementation\'s (above 1: the addon is faster).')
+}
+
+async function main() {
+  const ops = ['create', 'find', 'update', 'recordMetric', 'batch']
+  const label = { create: 'create', find: 'findByExecId', update: 'update', recordMetric: 'recordMetric', batch: 'recordMetrics×1000' }
+  const table = []
+  const add = (backend, contenders) => {
+    const addon = contenders[0][1]
+    for (const op of ops) {
+      for (const [subject, r] of contenders) {
+        table.push({ backend, op: label[op], subject, ...r[op], ratio: subject === 'addon' ? undefined : addon[op].opsPerSec / r[op].opsPerSec })
+      }
+    }
+  }
+
+  const sqliteAddon = await benchAddon('sqlite', { type: 'sqlite', database: await freshSqliteFile('addon') })
+  const better = await benchBetter(await freshSqliteFile('better'))
+  const s3 = await benchSqlite3(await freshSqliteFile('sqlite3'))
+  add('sqlite', [['addon', sqliteAddon], ['better-sqlite3', better], ['sqlite3', s3]])
+
+  let pgOk = true
+  try {
+    execFileSync('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-Atqc', 'SELECT 1'], { stdio: 'ignore' })
+  } catch {
+    pgOk = false
+    console.warn('PostgreSQL unreachable at 127.0.0.1:5432: its rows are left out')
+  }
+  if (pgOk) {
+    const a = freshPgDatabase('addon')
+    const b = freshPgDatabase('pg')
+    try {
+      const pgAddon = await benchAddon('postgresql', { url: a.url })
+      // The baseline runs on a schema the addon migrated, like every contender.
+      await (await addon.WorkflowDatabase.connect({ url: b.url })).close()
+      const nodePg = await benchPg(b.url)
+      add('postgresql', [['addon', pgAddon], ['node-postgres', nodePg]])
+    } finally {
+      dropPg(a.name)
+      dropPg(b.name)
+    }
+  }
+  printTable(table)
+  if (process.env.BENCH_JSON) fs.writeFileSync(process.env.BENCH_JSON, JSON.stringify(table, null, 2))
+}
+
+main().catch((e) => {
+  console.error(e)
+  process.exit(1)
+})
