@@ -56,7 +56,13 @@ const SQL = {
   unnest: `INSERT INTO workflow_metrics (execution_id, metric_name, metric_value, metric_unit, metric_type, metric_category, metadata, recorded_at)
            SELECT * FROM UNNEST($1::varchar[], $2::varchar[], $3::float8[], $4::varchar[], $5::varchar[], $6::varchar[], $7::jsonb[], $8::timestamptz[])`,
 }
-const toSqlite = (sql) => sql.replace(/\$(\d+)/g, '?$1')
+// SQLite baselines bind plain `?` placeholders in order (better-sqlite3 has no numbered ones).
+const SQLITE = {
+  create: SQL.create.replace(/\$4, \$5, \$4, \$4/, '?, ?, ?, ?').replace(/\$\d+/g, '?'),
+  find: SQL.find.replace(/\$\d+/g, '?'),
+  update: 'UPDATE workflow_executions SET status = ?, actual_duration = ?, updated_at = ? WHERE execution_id = ? RETURNING *',
+  metric: SQL.metric.replace(/\$\d+/g, '?'),
+}
 
 const execution = (prefix, i) => ({ executionId: `${prefix}_${i}`, workflowId: 'bench_wf', workflowName: 'Bench Workflow', metadata: { i } })
 const metric = (prefix, i) => ({ executionId: `${prefix}_${i % N}`, metricName: 'step_duration', metricValue: i * 1.5, metricUnit: 'milliseconds', metricType: 'performance', metricCategory: 'timing', metadata: { i } })
@@ -118,16 +124,17 @@ function openBetter(file) {
 
 async function benchBetter(file) {
   const db = openBetter(file)
-  const st = { create: db.prepare(toSqlite(SQL.create)), find: db.prepare(toSqlite(SQL.find)), update: db.prepare(toSqlite(SQL.update)), metric: db.prepare(toSqlite(SQL.metric)) }
+  const st = { create: db.prepare(SQLITE.create), find: db.prepare(SQLITE.find), update: db.prepare(SQLITE.update), metric: db.prepare(SQLITE.metric) }
   const p = `b${Date.now()}`
   const iso = () => new Date().toISOString()
   const out = {}
   out.create = await measure(N, (i, warm) => {
     const e = execution(warm ? `${p}w` : p, i)
-    return st.create.get(e.executionId, e.workflowId, e.workflowName, iso(), JSON.stringify(e.metadata))
+    const t = iso()
+    return st.create.get(e.executionId, e.workflowId, e.workflowName, t, JSON.stringify(e.metadata), t, t)
   })
   out.find = await measure(N, (i) => st.find.get(`${p}_${i}`) || null)
-  out.update = await measure(N, (i) => st.update.get(`${p}_${i}`, 'completed', i, iso()))
+  out.update = await measure(N, (i) => st.update.get('completed', i, iso(), `${p}_${i}`))
   out.recordMetric = await measure(N, (i) => {
     const m = metric(p, i)
     return st.metric.get(m.executionId, m.metricName, m.metricValue, JSON.stringify(m.metadata), iso())
@@ -150,19 +157,20 @@ async function benchSqlite3(file) {
   const out = {}
   out.create = await measure(N, (i, warm) => {
     const e = execution(warm ? `${p}w` : p, i)
-    return get(toSqlite(SQL.create), e.executionId, e.workflowId, e.workflowName, iso(), JSON.stringify(e.metadata))
+    const t = iso()
+    return get(SQLITE.create, e.executionId, e.workflowId, e.workflowName, t, JSON.stringify(e.metadata), t, t)
   })
-  out.find = await measure(N, (i) => get(toSqlite(SQL.find), `${p}_${i}`))
-  out.update = await measure(N, (i) => get(toSqlite(SQL.update), `${p}_${i}`, 'completed', i, iso()))
+  out.find = await measure(N, (i) => get(SQLITE.find, `${p}_${i}`))
+  out.update = await measure(N, (i) => get(SQLITE.update, 'completed', i, iso(), `${p}_${i}`))
   out.recordMetric = await measure(N, (i) => {
     const m = metric(p, i)
-    return get(toSqlite(SQL.metric), m.executionId, m.metricName, m.metricValue, JSON.stringify(m.metadata), iso())
+    return get(SQLITE.metric, m.executionId, m.metricName, m.metricValue, JSON.stringify(m.metadata), iso())
   })
   out.batch = await measure(BATCHES, async (b) => {
     await run('BEGIN')
     for (let i = 0; i < 1000; i++) {
       const m = metric(p, b * 1000 + i)
-      await get(toSqlite(SQL.metric), m.executionId, m.metricName, m.metricValue, JSON.stringify(m.metadata), iso())
+      await get(SQLITE.metric, m.executionId, m.metricName, m.metricValue, JSON.stringify(m.metadata), iso())
     }
     await run('COMMIT')
   })

@@ -4,7 +4,10 @@
 //! to its connection, and shared-cache table locks would bypass `busy_timeout`).
 
 use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -168,6 +171,8 @@ fn configure(conn: &Connection, read_only: bool) -> Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Savepoint sub-journals and sort spills in memory: on disk they doubled the I/O of a write.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.set_prepared_statement_cache_capacity(128);
     register_functions(conn)?;
     if read_only {
@@ -240,9 +245,52 @@ fn run_one(conn: &Connection, statement: &Statement) -> Result<StmtResult> {
     run_sql(conn, &statement.sql, &statement.params)
 }
 
+/// What a statement's SQL turns into on SQLite, worked out once per thread: the `?n` text and,
+/// once known, its result columns and how to read them.
+struct Prepared {
+    sql: Rc<str>,
+    columns: Option<(Arc<[String]>, Rc<[ColumnKind]>)>,
+}
+
+thread_local! {
+    /// Keyed by the seam's SQL text. Bounded: dynamic statements (updates of varying column
+    /// sets) could otherwise grow it without end.
+    static PREPARED: RefCell<HashMap<Box<str>, Prepared>> = RefCell::new(HashMap::new());
+}
+const PREPARED_MAX: usize = 512;
+
+fn prepared(sql: &str) -> (Rc<str>, Option<(Arc<[String]>, Rc<[ColumnKind]>)>) {
+    PREPARED.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if let Some(p) = cache.get(sql) {
+            return (p.sql.clone(), p.columns.clone());
+        }
+        if cache.len() >= PREPARED_MAX {
+            cache.clear();
+        }
+        let converted: Rc<str> = Rc::from(sqlite_sql(sql).as_ref());
+        cache.insert(
+            sql.into(),
+            Prepared {
+                sql: converted.clone(),
+                columns: None,
+            },
+        );
+        (converted, None)
+    })
+}
+
+fn remember_columns(sql: &str, columns: Arc<[String]>, kinds: Rc<[ColumnKind]>) {
+    PREPARED.with(|cache| {
+        if let Some(p) = cache.borrow_mut().get_mut(sql) {
+            p.columns = Some((columns, kinds));
+        }
+    });
+}
+
 fn run_sql(conn: &Connection, sql: &str, params: &[Value]) -> Result<StmtResult> {
-    let sql = sqlite_sql(sql);
-    let mut stmt = conn.prepare_cached(&sql)?;
+    let (converted, known) = prepared(sql);
+    let mut stmt = conn.prepare_cached(&converted)?;
     for (i, value) in params.iter().enumerate() {
         stmt.raw_bind_parameter(i + 1, value)?;
     }
@@ -253,8 +301,16 @@ fn run_sql(conn: &Connection, sql: &str, params: &[Value]) -> Result<StmtResult>
             affected,
         });
     }
-    let columns: Arc<[String]> = stmt.column_names().iter().map(|c| c.to_string()).collect();
-    let kinds: Vec<ColumnKind> = columns.iter().map(|c| column_kind(c)).collect();
+    let (columns, kinds) = match known {
+        Some(k) => k,
+        None => {
+            let columns: Arc<[String]> =
+                stmt.column_names().iter().map(|c| c.to_string()).collect();
+            let kinds: Rc<[ColumnKind]> = columns.iter().map(|c| column_kind(c)).collect();
+            remember_columns(sql, columns.clone(), kinds.clone());
+            (columns, kinds)
+        }
+    };
     let mut rows = Vec::new();
     let mut raw = stmt.raw_query();
     while let Some(row) = raw.next()? {

@@ -140,15 +140,7 @@ pub fn insert(execution: &Input, now: i64) -> Result<Statement> {
         ),
         Value::Timestamp(now),
     ];
-    Ok(Statement::new(
-        format!(
-            "INSERT INTO workflow_executions (execution_id, workflow_id, workflow_name, workflow_version, task_id, \
-             user_id, status, strategy, priority, estimated_duration, actual_duration, start_time, end_time, \
-             result_data, error_data, metadata, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17) RETURNING {COLUMNS}"
-        ),
-        params,
-    ))
+    Ok(Statement::new(INSERT_SQL.as_str(), params))
 }
 
 fn execution_id(id: &Input) -> Result<Value> {
@@ -158,10 +150,7 @@ fn execution_id(id: &Input) -> Result<Value> {
 /// `findByExecutionId(executionId)`: the row or null.
 pub fn find_by_execution_id(id: &Input) -> Result<Call> {
     Ok(Call::read(
-        Statement::new(
-            format!("SELECT {COLUMNS} FROM workflow_executions WHERE execution_id = $1"),
-            vec![execution_id(id)?],
-        ),
+        Statement::new(FIND_SQL.as_str(), vec![execution_id(id)?]),
         Shape::RowOrNull,
     ))
 }
@@ -427,3 +416,16 @@ pub fn to_snake_case(s: &str) -> String {
     }
     out
 }
+
+static FIND_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!("SELECT {COLUMNS} FROM workflow_executions WHERE execution_id = $1")
+});
+
+static INSERT_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+            "INSERT INTO workflow_executions (execution_id, workflow_id, workflow_name, workflow_version, task_id, \
+             user_id, status, strategy, priority, estimated_duration, actual_duration, start_time, end_time, \
+             result_data, error_data, metadata, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17) RETURNING {COLUMNS}"
+        )
+});

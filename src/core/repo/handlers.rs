@@ -113,10 +113,7 @@ pub fn register(handler: &Input) -> Result<Call> {
 /// `getHandlerByType(handlerType)`: the row or null.
 pub fn by_type(t: &Input) -> Result<Call> {
     Ok(Call::read(
-        Statement::new(
-            format!("SELECT {COLUMNS} FROM handler_registry WHERE handler_type = $1"),
-            vec![handler_type(t)?],
-        ),
+        Statement::new(BY_TYPE_SQL.as_str(), vec![handler_type(t)?]),
         Shape::RowOrNull,
     ))
 }
@@ -275,15 +272,14 @@ fn statistics_statement(
 ) -> Statement {
     let success = (status == "success") as i64;
     Statement::new(
-        format!(
-            "UPDATE handler_registry SET usage_count = usage_count + 1, success_count = success_count + $2, \
-             failure_count = failure_count + $3, \
-             average_execution_time = CASE WHEN CAST($4 AS DOUBLE PRECISION) IS NULL THEN average_execution_time \
-               WHEN usage_count = 0 OR average_execution_time IS NULL THEN CAST($4 AS DOUBLE PRECISION) \
-               ELSE (average_execution_time * usage_count + CAST($4 AS DOUBLE PRECISION)) / (usage_count + 1) END, \
-             last_used_at = $5, updated_at = $5 WHERE handler_type = $1 RETURNING {COLUMNS}"
-        ),
-        vec![t, Value::Int(success), Value::Int(1 - success), execution_time.into(), Value::Timestamp(now)],
+        STATISTICS_SQL.as_str(),
+        vec![
+            t,
+            Value::Int(success),
+            Value::Int(1 - success),
+            execution_time.into(),
+            Value::Timestamp(now),
+        ],
     )
 }
 
@@ -326,17 +322,18 @@ pub fn usage_statements(usage: &Input, now: i64) -> Result<[Statement; 2]> {
     let status = usage_status(&f)?;
     let time = execution_time(&f)?;
     let insert = Statement::new(
-        format!(
-            "INSERT INTO handler_usage_history (handler_type, execution_id, status, execution_time, error_message, \
-             metadata, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {USAGE_COLUMNS}"
-        ),
+        USAGE_INSERT_SQL.as_str(),
         vec![
             t.clone(),
             f.text("executionId", 255)?.into(),
             Value::Text(status.clone()),
             time.map(|t| t.round() as i64).into(),
             f.text("errorMessage", input::MAX_TEXT)?.into(),
-            Value::Json(f.json("metadata")?.filter(|m| !m.is_null()).unwrap_or_else(|| serde_json::json!({}))),
+            Value::Json(
+                f.json("metadata")?
+                    .filter(|m| !m.is_null())
+                    .unwrap_or_else(|| serde_json::json!({})),
+            ),
             Value::Timestamp(now),
         ],
     );
@@ -439,3 +436,25 @@ pub fn cleanup_usage(days_old: &Input) -> Result<Call> {
         Shape::Count(0),
     ))
 }
+
+static BY_TYPE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!("SELECT {COLUMNS} FROM handler_registry WHERE handler_type = $1")
+});
+
+static STATISTICS_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+            "UPDATE handler_registry SET usage_count = usage_count + 1, success_count = success_count + $2, \
+             failure_count = failure_count + $3, \
+             average_execution_time = CASE WHEN CAST($4 AS DOUBLE PRECISION) IS NULL THEN average_execution_time \
+               WHEN usage_count = 0 OR average_execution_time IS NULL THEN CAST($4 AS DOUBLE PRECISION) \
+               ELSE (average_execution_time * usage_count + CAST($4 AS DOUBLE PRECISION)) / (usage_count + 1) END, \
+             last_used_at = $5, updated_at = $5 WHERE handler_type = $1 RETURNING {COLUMNS}"
+        )
+});
+
+static USAGE_INSERT_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+            "INSERT INTO handler_usage_history (handler_type, execution_id, status, execution_time, error_message, \
+             metadata, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {USAGE_COLUMNS}"
+        )
+});

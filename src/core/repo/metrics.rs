@@ -9,8 +9,12 @@ use crate::core::value::{now_millis, Value};
 pub const COLUMNS: &str =
     "id, execution_id, metric_name, metric_value, metric_unit, metric_type, metric_category, metadata, recorded_at";
 
-const INSERT: &str = "INSERT INTO workflow_metrics (execution_id, metric_name, metric_value, metric_unit, metric_type, \
-     metric_category, metadata, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ";
+static INSERT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "INSERT INTO workflow_metrics (execution_id, metric_name, metric_value, metric_unit, metric_type, \
+         metric_category, metadata, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {COLUMNS}"
+    )
+});
 
 /// The INSERT of one metric (`metricType` defaults to `'performance'`, `metadata` to `{}`).
 pub fn insert(metric: &Input, now: i64) -> Result<Statement> {
@@ -31,7 +35,7 @@ pub fn insert(metric: &Input, now: i64) -> Result<Statement> {
         ),
         Value::Timestamp(f.timestamp("recordedAt")?.unwrap_or(now)),
     ];
-    Ok(Statement::new(format!("{INSERT}{COLUMNS}"), params))
+    Ok(Statement::new(INSERT.as_str(), params))
 }
 
 /// `recordMetric(metric)`: resolves the row.
