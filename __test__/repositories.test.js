@@ -119,6 +119,10 @@ describe.each(backends())('%s', (name, freshConfig) => {
       expect(await executions.update('missing', { status: 'running' })).toBeNull()
       expect(await executions.update('e1', {})).toEqual(updated)
       expect(await executions.update('e1', { metadata: { a: 1 }, userId: undefined })).toMatchObject({ metadata: { a: 1 }, user_id: null })
+      // The same statement with a NULL, then a number, then a NULL again in one place.
+      expect((await executions.update('e1', { priority: null, estimatedDuration: null })).priority).toBeNull()
+      expect(await executions.update('e1', { priority: 4, estimatedDuration: 12.5 })).toMatchObject({ priority: 4, estimated_duration: 13 })
+      expect((await executions.update('e1', { priority: null, estimatedDuration: 7 })).estimated_duration).toBe(7)
     })
 
     test('update refuses unknown keys and the D1 injection key, listing the allowed keys; nothing changes', async () => {
@@ -370,6 +374,39 @@ describe.each(backends())('%s', (name, freshConfig) => {
         await rejectsWith(handlers.getAllHandlers({ sortBy }), 'ERR_VALIDATION', /sortBy/)
       }
       expect(await handlers.getAllHandlers()).toHaveLength(4)
+    })
+
+    test('every handler list pages by cursor to exactly the unpaged result (ties and NULLs included)', async () => {
+      const priorities = [3, 7, 3, null, 7, 1, 3]
+      for (const [i, priority] of priorities.entries()) {
+        await handler({ handlerType: `h${i}`, handlerName: `H${6 - i}`, isDefault: i % 2 === 0, isActive: i !== 5 })
+        if (priority === null) await handlers.updateHandler(`h${i}`, { priority: null })
+        else await handlers.updateHandler(`h${i}`, { priority })
+        await handlers.recordHandlerUsages(Array.from({ length: i % 4 }, (_, k) => ({ handlerType: `h${i}`, status: k % 2 ? 'failure' : 'success', executionTime: 10 * (k + 1) })))
+      }
+      const walk = async (list, options = {}) => {
+        const seen = []
+        let page = await list({ ...options, limit: 2 })
+        for (let guard = 0; guard < 20; guard++) {
+          seen.push(...page.map((r) => r.handler_type))
+          if (!page.nextCursor) break
+          page = await list({ ...options, limit: 2, after: page.nextCursor })
+        }
+        return seen
+      }
+      const types = (rows) => rows.map((r) => r.handler_type)
+      for (const sortBy of ['priority DESC', 'priority', 'handlerName', 'last_used_at DESC', 'usageCount DESC']) {
+        const all = types(await handlers.getAllHandlers({ sortBy }))
+        expect(all).toHaveLength(7)
+        expect(await walk((o) => handlers.getAllHandlers(o), { sortBy })).toEqual(all)
+      }
+      expect(types(await handlers.getAllHandlers({ sortBy: 'priority DESC' }))).toEqual(['h1', 'h4', 'h0', 'h2', 'h6', 'h5', 'h3'])
+      expect(await walk((o) => handlers.getActiveHandlers(o))).toEqual(types(await handlers.getActiveHandlers()))
+      expect(await walk((o) => handlers.getDefaultHandlers(o))).toEqual(['h4', 'h0', 'h2', 'h6'])
+      const summary = types(await handlers.getHandlerPerformanceSummary())
+      expect(summary).toHaveLength(7)
+      expect(await walk((o) => handlers.getHandlerPerformanceSummary(o))).toEqual(summary)
+      await rejectsWith(handlers.getHandlerPerformanceSummary({ after: (await handlers.getAllHandlers({ limit: 1 })).nextCursor }), 'ERR_VALIDATION', /another list/)
     })
 
     test('getBestHandler resolves the active handler of a type, or null', async () => {

@@ -351,10 +351,10 @@ pub struct Page {
     pub after: Option<Cursor>,
 }
 
-/// Keyset position: the sort key and the row id of the last row of a page.
+/// Keyset position: the sort values and the unique id of the last row of a page.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cursor {
-    pub key: Value,
+    pub keys: Vec<Value>,
     pub id: String,
 }
 
@@ -364,7 +364,7 @@ impl Page {
             .integer("limit", 0, 100_000)?
             .unwrap_or(default_limit);
         let offset = options.integer("offset", 0, i64::MAX / 2)?.unwrap_or(0);
-        let after = match options.text("after", 512)? {
+        let after = match options.text("after", 1024)? {
             None => None,
             Some(c) => Some(Cursor::decode(&c)?),
         };
@@ -376,44 +376,64 @@ impl Page {
     }
 }
 
+fn escape(s: &str) -> String {
+    s.replace('%', "%25").replace(':', "%3A")
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("%3A", ":").replace("%25", "%")
+}
+
 impl Cursor {
-    /// An opaque string: `<kind>:<key>:<id>` where kind is `t` (timestamp ms), `n` (number) or
-    /// `s` (string).
-    pub fn encode(key: &Value, id: &str) -> String {
-        match key {
-            Value::Timestamp(ms) => format!("t:{ms}:{id}"),
-            Value::Int(i) => format!("n:{i}:{id}"),
-            Value::Float(f) => format!("n:{f}:{id}"),
-            Value::Text(s) => format!("s:{}:{id}", s.replace('%', "%25").replace(':', "%3A")),
-            _ => format!("z::{id}"),
-        }
+    /// An opaque string: `<key>:…:<id>`, each key one of `t<ms>` (timestamp), `n<number>`,
+    /// `s<text>` or `z` (null).
+    pub fn encode(keys: &[&Value], id: &str) -> String {
+        let mut parts: Vec<String> = keys
+            .iter()
+            .map(|k| match k {
+                Value::Timestamp(ms) => format!("t{ms}"),
+                Value::Int(i) => format!("n{i}"),
+                Value::Float(f) => format!("n{f}"),
+                Value::Text(s) => format!("s{}", escape(s)),
+                _ => "z".to_string(),
+            })
+            .collect();
+        parts.push(escape(id));
+        parts.join(":")
     }
 
     pub fn decode(text: &str) -> Result<Cursor> {
         let bad = || Error::validation("after is not a cursor returned by this package");
-        let mut parts = text.splitn(3, ':');
-        let (kind, key, id) = (
-            parts.next().ok_or_else(bad)?,
-            parts.next().ok_or_else(bad)?,
-            parts.next().ok_or_else(bad)?,
-        );
-        let key = match kind {
-            "t" => Value::Timestamp(key.parse().map_err(|_| bad())?),
-            "n" => match key.parse::<i64>() {
-                Ok(i) => Value::Int(i),
-                Err(_) => Value::Float(key.parse().map_err(|_| bad())?),
-            },
-            "s" => Value::Text(key.replace("%3A", ":").replace("%25", "%")),
-            "z" => Value::Null,
-            _ => return Err(bad()),
-        };
-        if id.is_empty() || id.len() > 64 {
+        let mut parts: Vec<&str> = text.split(':').collect();
+        let id = unescape(parts.pop().ok_or_else(bad)?);
+        if parts.is_empty() || id.is_empty() || id.len() > 512 {
             return Err(bad());
         }
-        Ok(Cursor {
-            key,
-            id: id.to_string(),
-        })
+        let keys = parts
+            .iter()
+            .map(|p| {
+                let (kind, rest) = p.split_at(p.len().min(1));
+                Ok(match kind {
+                    "t" => Value::Timestamp(rest.parse().map_err(|_| bad())?),
+                    "n" => match rest.parse::<i64>() {
+                        Ok(i) => Value::Int(i),
+                        Err(_) => Value::Float(rest.parse().map_err(|_| bad())?),
+                    },
+                    "s" => Value::Text(unescape(rest)),
+                    "z" if rest.is_empty() => Value::Null,
+                    _ => return Err(bad()),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Cursor { keys, id })
+    }
+
+    /// The single sort value of a one-key cursor.
+    pub fn key(&self) -> Result<&Value> {
+        match self.keys.as_slice() {
+            [k] => Ok(k),
+            _ => Err(Error::validation("after is a cursor of another list")),
+        }
     }
 }
 
@@ -527,16 +547,19 @@ mod tests {
             Value::Int(5),
             Value::Float(2.5),
             Value::Text("a:b%c".into()),
+            Value::Null,
         ] {
-            let c = Cursor::encode(&key, "id-1");
+            let c = Cursor::encode(&[&key, &Value::Float(-0.25)], "id:1");
             assert_eq!(
                 Cursor::decode(&c).unwrap(),
                 Cursor {
-                    key,
-                    id: "id-1".into()
+                    keys: vec![key, Value::Float(-0.25)],
+                    id: "id:1".into()
                 }
             );
         }
         assert!(Cursor::decode("garbage").is_err());
+        assert!(Cursor::decode("q1:x").is_err());
+        assert!(Cursor::decode("n1:n2:x").unwrap().key().is_err());
     }
 }

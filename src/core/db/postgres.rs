@@ -114,7 +114,7 @@ pub async fn run_one(conn: &mut PgConnection, statement: &Statement) -> Result<S
     for value in &statement.params {
         bind(&mut args, value)?;
     }
-    let query = sqlx::query_with(AssertSqlSafe(statement.sql.clone()), args);
+    let query = sqlx::query_with(AssertSqlSafe(typed_sql(statement)), args);
     if !statement.returns_rows() {
         let done = query.execute(&mut *conn).await?;
         return Ok(StmtResult {
@@ -126,6 +126,31 @@ pub async fn run_one(conn: &mut PgConnection, statement: &Statement) -> Result<S
     let rows = decode_rows(&pg_rows)?;
     let affected = rows.len() as u64;
     Ok(StmtResult { rows, affected })
+}
+
+/// sqlx caches prepared statements by SQL text, and a prepared statement keeps the parameter
+/// types of its first execution: binding a float where it first saw an integer (or a typed value
+/// where it first saw an untyped NULL) would send bytes the server reads as another type. The
+/// parameters' type signature, as a trailing comment, gives each combination its own statement.
+fn typed_sql(statement: &Statement) -> std::borrow::Cow<'static, str> {
+    if statement.params.is_empty() {
+        return statement.sql.clone();
+    }
+    let signature: String = statement
+        .params
+        .iter()
+        .map(|v| match v {
+            Value::Null => 'n',
+            Value::Bool(_) => 'b',
+            Value::Int(_) => 'i',
+            Value::Float(_) => 'f',
+            Value::Text(_) => 't',
+            Value::Json(_) => 'j',
+            Value::Timestamp(_) => 'd',
+            Value::Uuid(_) => 'u',
+        })
+        .collect();
+    std::borrow::Cow::Owned(format!("{} /* {signature} */", statement.sql))
 }
 
 fn bind(args: &mut PgArguments, value: &Value) -> Result<()> {

@@ -220,7 +220,7 @@ pub fn update(id: &Input, updates: &Input) -> Result<Call> {
 }
 
 /// A list of executions matching `filters` (column = value), newest first, paged.
-fn list(filters: Vec<(&'static str, Value)>, page: Page) -> Call {
+fn list(filters: Vec<(&'static str, Value)>, page: Page) -> Result<Call> {
     let mut clauses = Vec::new();
     let mut params = Vec::new();
     for (column, value) in filters {
@@ -228,7 +228,7 @@ fn list(filters: Vec<(&'static str, Value)>, page: Page) -> Call {
         clauses.push(format!("{column} = ${}", params.len()));
     }
     if let Some(after) = &page.after {
-        params.push(after.key.clone());
+        params.push(after.key()?.clone());
         params.push(cursor_id(&after.id));
         clauses.push(format!(
             "(created_at, id) < (${}, ${})",
@@ -244,7 +244,7 @@ fn list(filters: Vec<(&'static str, Value)>, page: Page) -> Call {
     params.push(Value::Int(page.limit));
     params.push(Value::Int(page.offset));
     let n = params.len();
-    Call::scan(
+    Ok(Call::scan(
         Statement::new(
             format!(
                 "SELECT {COLUMNS} FROM workflow_executions {filter} ORDER BY created_at DESC, id DESC LIMIT ${} OFFSET ${n}",
@@ -252,8 +252,8 @@ fn list(filters: Vec<(&'static str, Value)>, page: Page) -> Call {
             ),
             params,
         ),
-        Shape::Rows { limit: Some(page.limit), sort: "created_at" },
-    )
+        Shape::Rows { limit: Some(page.limit), sort: &["created_at"], id: "id" },
+    ))
 }
 
 /// Row ids are UUIDs: bound as such so PostgreSQL compares them as its own type.
@@ -287,7 +287,7 @@ pub fn find_by_workflow_id(workflow_id: &Input, opts: &Input) -> Result<Call> {
     if let Some(s) = f.one_of("status", &STATUSES)? {
         filters.push(("status", s.into()));
     }
-    Ok(list(filters, Page::from(&f, 50)?))
+    list(filters, Page::from(&f, 50)?)
 }
 
 /// `findByTaskId(taskId, {limit = 1000, offset = 0, after})`: the plan had no paging here.
@@ -297,7 +297,7 @@ pub fn find_by_task_id(task_id: &Input, opts: &Input) -> Result<Call> {
         "task_id",
         Value::Text(input::required_text(task_id, "taskId", 255)?),
     )];
-    Ok(list(filters, Page::from(&f, 1000)?))
+    list(filters, Page::from(&f, 1000)?)
 }
 
 /// `findByUserId(userId, {limit = 50, offset = 0, status, after})`.
@@ -310,7 +310,7 @@ pub fn find_by_user_id(user_id: &Input, opts: &Input) -> Result<Call> {
     if let Some(s) = f.one_of("status", &STATUSES)? {
         filters.push(("status", s.into()));
     }
-    Ok(list(filters, Page::from(&f, 50)?))
+    list(filters, Page::from(&f, 50)?)
 }
 
 /// `findByStatus(status, {limit = 50, offset = 0, workflowId, after})`.
@@ -323,13 +323,13 @@ pub fn find_by_status(status: &Input, opts: &Input) -> Result<Call> {
     if let Some(w) = f.text("workflowId", 255)? {
         filters.push(("workflow_id", w.into()));
     }
-    Ok(list(filters, Page::from(&f, 50)?))
+    list(filters, Page::from(&f, 50)?)
 }
 
 /// `findAll({limit = 50, offset = 0, after})`: every execution, newest first.
 pub fn find_all(opts: &Input) -> Result<Call> {
     let f = options(opts)?;
-    Ok(list(Vec::new(), Page::from(&f, 50)?))
+    list(Vec::new(), Page::from(&f, 50)?)
 }
 
 /// `getStatistics({workflowId, status, userId})`: counts per status, duration mean/min/max and

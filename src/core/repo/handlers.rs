@@ -45,20 +45,50 @@ const UPDATABLE: [(&str, &str, Kind); 12] = [
     ("priority", "priority", Kind::Priority),
 ];
 
-/// Columns a list may be sorted by.
-const SORTABLE: [(&str, &str); 11] = [
-    ("handlerType", "handler_type"),
-    ("handlerName", "handler_name"),
-    ("version", "version"),
-    ("priority", "priority"),
-    ("registeredAt", "registered_at"),
-    ("updatedAt", "updated_at"),
-    ("lastUsedAt", "last_used_at"),
-    ("usageCount", "usage_count"),
-    ("successCount", "success_count"),
-    ("failureCount", "failure_count"),
-    ("averageExecutionTime", "average_execution_time"),
+/// Columns a list may be sorted by: (camelCase key, column, what NULL sorts as). NULLs sort as
+/// the lowest value on both backends (PostgreSQL and SQLite disagree by default), and the
+/// stand-in keeps keyset comparisons defined.
+const SORTABLE: [(&str, &str, Null); 11] = [
+    ("handlerType", "handler_type", Null::Text),
+    ("handlerName", "handler_name", Null::Text),
+    ("version", "version", Null::Text),
+    ("priority", "priority", Null::Number),
+    ("registeredAt", "registered_at", Null::Time),
+    ("updatedAt", "updated_at", Null::Time),
+    ("lastUsedAt", "last_used_at", Null::Time),
+    ("usageCount", "usage_count", Null::Number),
+    ("successCount", "success_count", Null::Number),
+    ("failureCount", "failure_count", Null::Number),
+    (
+        "averageExecutionTime",
+        "average_execution_time",
+        Null::Number,
+    ),
 ];
+
+#[derive(Clone, Copy)]
+enum Null {
+    Text,
+    Number,
+    Time,
+}
+
+impl Null {
+    fn stand_in(self) -> Value {
+        match self {
+            Null::Text => Value::Text(String::new()),
+            Null::Number => Value::Float(-1.0e300),
+            Null::Time => Value::Timestamp(-62_135_596_800_000), // 0001-01-01
+        }
+    }
+}
+
+/// A validated `sortBy`.
+struct Sort {
+    column: &'static str,
+    null: Null,
+    descending: bool,
+}
 
 fn handler_type(t: &Input) -> Result<Value> {
     Ok(Value::Text(input::required_text(t, "handlerType", 255)?))
@@ -175,7 +205,7 @@ pub fn update(t: &Input, updates: &Input) -> Result<Call> {
 }
 
 /// `sortBy` from the allow-list: a column (camelCase or snake_case), optionally `ASC`/`DESC`.
-pub fn sort_by(sort: Option<String>, default: &str) -> Result<String> {
+fn sort_by(sort: Option<String>, default: &str) -> Result<Sort> {
     let sort = sort.unwrap_or_else(|| default.to_string());
     let mut words = sort.split_whitespace();
     let (Some(column), direction, None) = (words.next(), words.next(), words.next()) else {
@@ -183,7 +213,10 @@ pub fn sort_by(sort: Option<String>, default: &str) -> Result<String> {
             "sortBy must be a column name, optionally followed by ASC or DESC",
         ));
     };
-    let Some((_, column)) = SORTABLE.iter().find(|(c, s)| *c == column || *s == column) else {
+    let Some((_, column, null)) = SORTABLE
+        .iter()
+        .find(|(c, s, _)| *c == column || *s == column)
+    else {
         let allowed: Vec<_> = SORTABLE.iter().map(|s| s.1).collect();
         return Err(Error::validation(format!(
             "sortBy '{}' is not one of: {}",
@@ -191,22 +224,67 @@ pub fn sort_by(sort: Option<String>, default: &str) -> Result<String> {
             allowed.join(", ")
         )));
     };
-    let direction = match direction.map(str::to_ascii_uppercase).as_deref() {
-        None | Some("ASC") => "ASC",
-        Some("DESC") => "DESC",
+    let descending = match direction.map(str::to_ascii_uppercase).as_deref() {
+        None | Some("ASC") => false,
+        Some("DESC") => true,
         Some(_) => return Err(Error::validation("sortBy direction must be ASC or DESC")),
     };
-    Ok(format!("{column} {direction}, handler_type ASC"))
+    Ok(Sort {
+        column,
+        null: *null,
+        descending,
+    })
 }
 
-fn list(where_clause: &str, order: String, page: &Page) -> Call {
-    Call::scan(
-        Statement::new(
-            format!("SELECT {COLUMNS} FROM handler_registry {where_clause} ORDER BY {order} LIMIT $1 OFFSET $2"),
-            vec![Value::Int(page.limit), Value::Int(page.offset)],
-        ),
-        Shape::Rows { limit: None, sort: "handler_type" },
-    )
+/// A page of handlers ordered by `sort`, ties by `handler_type` (unique) ascending, as planned.
+fn list(condition: &str, sort: Sort, page: &Page) -> Result<Call> {
+    let mut params = vec![sort.null.stand_in()];
+    let key = format!("COALESCE({}, $1)", sort.column);
+    let mut clauses: Vec<String> = (!condition.is_empty())
+        .then(|| condition.to_string())
+        .into_iter()
+        .collect();
+    if let Some(after) = &page.after {
+        let value = match after.key()? {
+            Value::Null => sort.null.stand_in(),
+            v => v.clone(),
+        };
+        let terms = [
+            (key.clone(), sort.descending),
+            ("handler_type".to_string(), false),
+        ];
+        clauses.push(super::keyset(
+            &terms,
+            vec![value, Value::Text(after.id.clone())],
+            &mut params,
+        ));
+    }
+    let filter = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", clauses.join(" AND "))
+    };
+    let dir = if sort.descending { "DESC" } else { "ASC" };
+    params.push(Value::Int(page.limit));
+    params.push(Value::Int(page.offset));
+    let n = params.len();
+    let sql = format!(
+        "SELECT {COLUMNS} FROM handler_registry {filter} ORDER BY {key} {dir}, handler_type ASC LIMIT ${} OFFSET ${n}",
+        n - 1
+    );
+    let sort_key: &'static [&'static str] = SORTABLE
+        .iter()
+        .find(|s| s.1 == sort.column)
+        .map(|s| std::slice::from_ref(&s.1))
+        .unwrap_or(&[]);
+    Ok(Call::scan(
+        Statement::new(sql, params),
+        Shape::Rows {
+            limit: Some(page.limit),
+            sort: sort_key,
+            id: "handler_type",
+        },
+    ))
 }
 
 fn list_options<'a>(options: &'a Input) -> Result<Fields<'a>> {
@@ -215,34 +293,36 @@ fn list_options<'a>(options: &'a Input) -> Result<Fields<'a>> {
     Ok(f)
 }
 
-/// `getAllHandlers({limit = 100, offset = 0, sortBy = 'handler_type'})`.
+/// `getAllHandlers({limit = 100, offset = 0, sortBy = 'handler_type', after})`.
 pub fn all(opts: &Input) -> Result<Call> {
     let f = list_options(opts)?;
-    Ok(list(
+    list(
         "",
         sort_by(f.text("sortBy", 64)?, "handler_type")?,
         &Page::from(&f, 100)?,
-    ))
+    )
 }
 
-/// `getActiveHandlers({limit = 100, offset = 0, sortBy = 'priority DESC'})`.
+/// `getActiveHandlers({limit = 100, offset = 0, sortBy = 'priority DESC', after})`.
 pub fn active(opts: &Input) -> Result<Call> {
     let f = list_options(opts)?;
-    Ok(list(
-        "WHERE is_active = true",
+    list(
+        "is_active = true",
         sort_by(f.text("sortBy", 64)?, "priority DESC")?,
         &Page::from(&f, 100)?,
-    ))
+    )
 }
 
-/// `getDefaultHandlers({limit = 100, offset = 0})`: default and active, by priority.
+/// `getDefaultHandlers({limit = 100, offset = 0, after})`: default and active, highest priority
+/// first, ties by handler_type.
 pub fn defaults(opts: &Input) -> Result<Call> {
     let f = list_options(opts)?;
-    Ok(list(
-        "WHERE is_default = true AND is_active = true",
-        "priority DESC, handler_type ASC".into(),
+    let sort = sort_by(None, "priority DESC")?;
+    list(
+        "is_default = true AND is_active = true",
+        sort,
         &Page::from(&f, 100)?,
-    ))
+    )
 }
 
 /// `getBestHandler(handlerType)`: the active handler of that type, or null (default first, then
@@ -374,7 +454,7 @@ pub fn usage_history(t: &Input, opts: &Input) -> Result<Call> {
         clauses.push(format!("status = ${}", params.len()));
     }
     if let Some(after) = &page.after {
-        params.push(after.key.clone());
+        params.push(after.key()?.clone());
         params.push(super::executions::cursor_id(&after.id));
         clauses.push(format!(
             "(created_at, id) < (${}, ${})",
@@ -394,23 +474,58 @@ pub fn usage_history(t: &Input, opts: &Input) -> Result<Call> {
             ),
             params,
         ),
-        Shape::Rows { limit: Some(page.limit), sort: "created_at" },
+        Shape::Rows { limit: Some(page.limit), sort: &["created_at"], id: "id" },
     ))
 }
 
-/// `getHandlerPerformanceSummary({limit = 100, offset = 0})`: the view, best first.
+/// `getHandlerPerformanceSummary({limit = 100, offset = 0, after})`: the view, best success rate
+/// first, then fastest.
 pub fn performance_summary(opts: &Input) -> Result<Call> {
     let f = list_options(opts)?;
     let page = Page::from(&f, 100)?;
+    let mut params = vec![Null::Number.stand_in()];
+    let average = "COALESCE(average_execution_time, $1)".to_string();
+    let mut filter = String::new();
+    if let Some(after) = &page.after {
+        let [rate, avg] = after.keys.as_slice() else {
+            return Err(Error::validation("after is a cursor of another list"));
+        };
+        let avg = if *avg == Value::Null {
+            Null::Number.stand_in()
+        } else {
+            avg.clone()
+        };
+        let terms = [
+            ("success_rate".to_string(), true),
+            (average.clone(), false),
+            ("handler_type".to_string(), false),
+        ];
+        filter = format!(
+            "WHERE {}",
+            super::keyset(
+                &terms,
+                vec![rate.clone(), avg, Value::Text(after.id.clone())],
+                &mut params
+            )
+        );
+    }
+    params.push(Value::Int(page.limit));
+    params.push(Value::Int(page.offset));
+    let n = params.len();
     Ok(Call::scan(
         Statement::new(
             format!(
-                "SELECT {SUMMARY_COLUMNS} FROM handler_performance_summary \
-                 ORDER BY success_rate DESC, average_execution_time ASC, handler_type ASC LIMIT $1 OFFSET $2"
+                "SELECT {SUMMARY_COLUMNS} FROM handler_performance_summary {filter} \
+                 ORDER BY success_rate DESC, {average} ASC, handler_type ASC LIMIT ${} OFFSET ${n}",
+                n - 1
             ),
-            vec![Value::Int(page.limit), Value::Int(page.offset)],
+            params,
         ),
-        Shape::Rows { limit: None, sort: "handler_type" },
+        Shape::Rows {
+            limit: Some(page.limit),
+            sort: &["success_rate", "average_execution_time"],
+            id: "handler_type",
+        },
     ))
 }
 

@@ -56,7 +56,7 @@ pub fn record_many(metrics: &Input) -> Result<Call> {
     Ok(Call::write(statements, Shape::FirstRows { step: 1 }))
 }
 
-fn list(filters: Vec<(&'static str, Value)>, since: Option<i64>, page: Page) -> Call {
+fn list(filters: Vec<(&'static str, Value)>, since: Option<i64>, page: Page) -> Result<Call> {
     let mut clauses = Vec::new();
     let mut params = Vec::new();
     for (column, value) in filters {
@@ -68,7 +68,7 @@ fn list(filters: Vec<(&'static str, Value)>, since: Option<i64>, page: Page) -> 
         clauses.push(format!("recorded_at >= ${}", params.len()));
     }
     if let Some(after) = &page.after {
-        params.push(after.key.clone());
+        params.push(after.key()?.clone());
         params.push(super::executions::cursor_id(&after.id));
         clauses.push(format!(
             "(recorded_at, id) < (${}, ${})",
@@ -84,7 +84,7 @@ fn list(filters: Vec<(&'static str, Value)>, since: Option<i64>, page: Page) -> 
     params.push(Value::Int(page.limit));
     params.push(Value::Int(page.offset));
     let n = params.len();
-    Call::scan(
+    Ok(Call::scan(
         Statement::new(
             format!(
                 "SELECT {COLUMNS} FROM workflow_metrics {filter} ORDER BY recorded_at DESC, id DESC LIMIT ${} OFFSET ${n}",
@@ -92,8 +92,8 @@ fn list(filters: Vec<(&'static str, Value)>, since: Option<i64>, page: Page) -> 
             ),
             params,
         ),
-        Shape::Rows { limit: Some(page.limit), sort: "recorded_at" },
-    )
+        Shape::Rows { limit: Some(page.limit), sort: &["recorded_at"], id: "id" },
+    ))
 }
 
 fn options<'a>(options: &'a Input) -> Result<Fields<'a>> {
@@ -124,7 +124,7 @@ pub fn for_execution(execution_id: &Input, opts: &Input) -> Result<Call> {
     if let Some(c) = f.text("metricCategory", 100)? {
         filters.push(("metric_category", c.into()));
     }
-    Ok(list(filters, None, Page::from(&f, 100)?))
+    list(filters, None, Page::from(&f, 100)?)
 }
 
 /// `getMetricsByType(metricType, {executionId, limit = 100, offset = 0, after})`.
@@ -137,7 +137,7 @@ pub fn by_type(metric_type: &Input, opts: &Input) -> Result<Call> {
     if let Some(e) = f.text("executionId", 255)? {
         filters.push(("execution_id", e.into()));
     }
-    Ok(list(filters, None, Page::from(&f, 100)?))
+    list(filters, None, Page::from(&f, 100)?)
 }
 
 /// `getMetricsByName(metricName, {executionId, limit = 100, offset = 0, after})`.
@@ -150,7 +150,7 @@ pub fn by_name(metric_name: &Input, opts: &Input) -> Result<Call> {
     if let Some(e) = f.text("executionId", 255)? {
         filters.push(("execution_id", e.into()));
     }
-    Ok(list(filters, None, Page::from(&f, 100)?))
+    list(filters, None, Page::from(&f, 100)?)
 }
 
 /// WHERE clause and parameters of the aggregate filters (`timeRange` is a lower bound on
@@ -201,7 +201,8 @@ pub fn aggregated(d: &Dialect, filters: &Input) -> Result<Call> {
         Statement::new(sql, params),
         Shape::Rows {
             limit: None,
-            sort: "metric_name",
+            sort: &[],
+            id: "metric_name",
         },
     ))
 }

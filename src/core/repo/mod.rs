@@ -45,10 +45,12 @@ pub enum Shape {
     Row,
     /// The first row of statement `n`.
     RowAt(usize),
-    /// All rows of the last statement; a cursor from `sort` and `id` when `limit` rows came back.
+    /// All rows of the last statement; when `limit` rows came back, a cursor from the `sort`
+    /// columns and the unique `id` column of the last row.
     Rows {
         limit: Option<i64>,
-        sort: &'static str,
+        sort: &'static [&'static str],
+        id: &'static str,
     },
     /// The first row of every `step`-th statement, as a list (batch inserts).
     FirstRows { step: usize },
@@ -107,12 +109,18 @@ pub fn shape(results: Vec<StmtResult>, shape: Shape) -> Result<Output> {
             .and_then(|r| r.rows.into_iter().next())
             .map(Output::Row)
             .ok_or_else(|| Error::new(ErrorCode::Internal, "the statement returned no row"))?,
-        Shape::Rows { limit, sort } => {
+        Shape::Rows { limit, sort, id } => {
             let rows = last(results).rows;
             let next = match (limit, rows.last()) {
                 (Some(limit), Some(row)) if limit > 0 && rows.len() as i64 == limit => {
-                    let id = row.get("id").and_then(Value::as_str).unwrap_or_default();
-                    Some(Cursor::encode(row.get(sort).unwrap_or(&Value::Null), id))
+                    let keys: Vec<&Value> = sort
+                        .iter()
+                        .map(|c| row.get(c).unwrap_or(&Value::Null))
+                        .collect();
+                    Some(Cursor::encode(
+                        &keys,
+                        row.get(id).and_then(Value::as_str).unwrap_or_default(),
+                    ))
                 }
                 _ => None,
             };
@@ -186,6 +194,27 @@ impl Database {
             }
         }
     }
+}
+
+/// The keyset condition "after this row" for `ORDER BY t1 d1, t2 d2, …` (the last term
+/// unique), with any mix of directions: `t1 ≷ v1 OR (t1 = v1 AND (t2 ≷ v2 OR …))`. Each term is
+/// `(expression, descending)`; the values are bound into `params`.
+pub fn keyset(terms: &[(String, bool)], values: Vec<Value>, params: &mut Vec<Value>) -> String {
+    let mut placeholders = Vec::new();
+    for v in values {
+        params.push(v);
+        placeholders.push(format!("${}", params.len()));
+    }
+    let mut clause = String::new();
+    for (i, ((expr, desc), p)) in terms.iter().zip(&placeholders).enumerate().rev() {
+        let op = if *desc { "<" } else { ">" };
+        clause = if i == terms.len() - 1 {
+            format!("{expr} {op} {p}")
+        } else {
+            format!("({expr} {op} {p} OR ({expr} = {p} AND {clause}))")
+        };
+    }
+    format!("({clause})")
 }
 
 /// Dialect differences, in one place.
