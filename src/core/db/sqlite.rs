@@ -249,8 +249,11 @@ fn run_one(conn: &Connection, statement: &Statement) -> Result<StmtResult> {
 /// once known, its result columns and how to read them.
 struct Prepared {
     sql: Rc<str>,
-    columns: Option<(Arc<[String]>, Rc<[ColumnKind]>)>,
+    columns: Option<Columns>,
 }
+
+/// A statement's result column names (shared by its rows) and how to read each.
+type Columns = (Arc<[String]>, Rc<[ColumnKind]>);
 
 thread_local! {
     /// Keyed by the seam's SQL text. Bounded: dynamic statements (updates of varying column
@@ -259,7 +262,7 @@ thread_local! {
 }
 const PREPARED_MAX: usize = 512;
 
-fn prepared(sql: &str) -> (Rc<str>, Option<(Arc<[String]>, Rc<[ColumnKind]>)>) {
+fn prepared(sql: &str) -> (Rc<str>, Option<Columns>) {
     PREPARED.with(|cache| {
         let mut cache = cache.borrow_mut();
         if let Some(p) = cache.get(sql) {
