@@ -221,46 +221,7 @@ pub fn update(id: &Input, updates: &Input) -> Result<Call> {
 
 /// A list of executions matching `filters` (column = value), newest first, paged.
 fn list(filters: Vec<(&'static str, Value)>, page: Page) -> Result<Call> {
-    let mut clauses = Vec::new();
-    let mut params = Vec::new();
-    for (column, value) in filters {
-        params.push(value);
-        clauses.push(format!("{column} = ${}", params.len()));
-    }
-    if let Some(after) = &page.after {
-        params.push(after.key()?.clone());
-        params.push(cursor_id(&after.id));
-        clauses.push(format!(
-            "(created_at, id) < (${}, ${})",
-            params.len() - 1,
-            params.len()
-        ));
-    }
-    let filter = if clauses.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", clauses.join(" AND "))
-    };
-    params.push(Value::Int(page.limit));
-    params.push(Value::Int(page.offset));
-    let n = params.len();
-    Ok(Call::scan(
-        Statement::new(
-            format!(
-                "SELECT {COLUMNS} FROM workflow_executions {filter} ORDER BY created_at DESC, id DESC LIMIT ${} OFFSET ${n}",
-                n - 1
-            ),
-            params,
-        ),
-        Shape::Rows { limit: Some(page.limit), sort: &["created_at"], id: "id" },
-    ))
-}
-
-/// Row ids are UUIDs: bound as such so PostgreSQL compares them as its own type.
-pub(crate) fn cursor_id(id: &str) -> Value {
-    uuid::Uuid::parse_str(id)
-        .map(Value::Uuid)
-        .unwrap_or_else(|_| Value::Text(id.to_string()))
+    super::newest_first(&SELECT_SQL, &["created_at"], filters, page)
 }
 
 fn options<'a>(options: &'a Input) -> Result<Fields<'a>> {
@@ -393,14 +354,10 @@ pub fn delete(id: &Input) -> Result<Call> {
 /// `cleanupOldExecutions(daysOld = 30)`: removes finished executions created more than
 /// `daysOld` days ago; resolves how many.
 pub fn cleanup(days_old: &Input) -> Result<Call> {
-    let cutoff = now_millis() - input::days_old(days_old)? * 86_400_000;
-    Ok(Call::write(
-        vec![Statement::new(
-            "DELETE FROM workflow_executions WHERE created_at < $1 AND status IN ('completed', 'failed', 'cancelled')",
-            vec![Value::Timestamp(cutoff)],
-        )],
-        Shape::Count(0),
-    ))
+    super::delete_older_than(
+        "DELETE FROM workflow_executions WHERE created_at < $1 AND status IN ('completed', 'failed', 'cancelled')",
+        days_old,
+    )
 }
 
 /// `toSnakeCase(str)`, as planned: `_` + lowercase in place of each uppercase ASCII letter.
@@ -429,3 +386,6 @@ static INSERT_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17) RETURNING {COLUMNS}"
         )
 });
+
+static SELECT_SQL: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("SELECT {COLUMNS} FROM workflow_executions"));

@@ -446,36 +446,16 @@ pub fn record_usages(usages: &Input) -> Result<Call> {
 /// `getHandlerUsageHistory(handlerType, {limit = 100, offset = 0, status, after})`, newest first.
 pub fn usage_history(t: &Input, opts: &Input) -> Result<Call> {
     let f = list_options(opts)?;
-    let page = Page::from(&f, 100)?;
-    let mut params = vec![handler_type(t)?];
-    let mut clauses = vec!["handler_type = $1".to_string()];
+    let mut filters = vec![("handler_type", handler_type(t)?)];
     if let Some(s) = f.one_of("status", &USAGE_STATUSES)? {
-        params.push(s.into());
-        clauses.push(format!("status = ${}", params.len()));
+        filters.push(("status", s.into()));
     }
-    if let Some(after) = &page.after {
-        params.push(after.key()?.clone());
-        params.push(super::executions::cursor_id(&after.id));
-        clauses.push(format!(
-            "(created_at, id) < (${}, ${})",
-            params.len() - 1,
-            params.len()
-        ));
-    }
-    params.push(Value::Int(page.limit));
-    params.push(Value::Int(page.offset));
-    let n = params.len();
-    Ok(Call::scan(
-        Statement::new(
-            format!(
-                "SELECT {USAGE_COLUMNS} FROM handler_usage_history WHERE {} ORDER BY created_at DESC, id DESC LIMIT ${} OFFSET ${n}",
-                clauses.join(" AND "),
-                n - 1
-            ),
-            params,
-        ),
-        Shape::Rows { limit: Some(page.limit), sort: &["created_at"], id: "id" },
-    ))
+    super::newest_first(
+        &USAGE_SELECT_SQL,
+        &["created_at"],
+        filters,
+        Page::from(&f, 100)?,
+    )
 }
 
 /// `getHandlerPerformanceSummary({limit = 100, offset = 0, after})`: the view, best success rate
@@ -542,14 +522,10 @@ pub fn delete(t: &Input) -> Result<Call> {
 
 /// `cleanupOldUsageHistory(daysOld = 30)`: resolves how many usage rows were removed.
 pub fn cleanup_usage(days_old: &Input) -> Result<Call> {
-    let cutoff = now_millis() - input::days_old(days_old)? * 86_400_000;
-    Ok(Call::write(
-        vec![Statement::new(
-            "DELETE FROM handler_usage_history WHERE created_at < $1",
-            vec![Value::Timestamp(cutoff)],
-        )],
-        Shape::Count(0),
-    ))
+    super::delete_older_than(
+        "DELETE FROM handler_usage_history WHERE created_at < $1",
+        days_old,
+    )
 }
 
 static BY_TYPE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
@@ -573,3 +549,6 @@ static USAGE_INSERT_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(
              metadata, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {USAGE_COLUMNS}"
         )
 });
+
+static USAGE_SELECT_SQL: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("SELECT {USAGE_COLUMNS} FROM handler_usage_history"));

@@ -56,44 +56,8 @@ pub fn record_many(metrics: &Input) -> Result<Call> {
     Ok(Call::write(statements, Shape::FirstRows { step: 1 }))
 }
 
-fn list(filters: Vec<(&'static str, Value)>, since: Option<i64>, page: Page) -> Result<Call> {
-    let mut clauses = Vec::new();
-    let mut params = Vec::new();
-    for (column, value) in filters {
-        params.push(value);
-        clauses.push(format!("{column} = ${}", params.len()));
-    }
-    if let Some(since) = since {
-        params.push(Value::Timestamp(since));
-        clauses.push(format!("recorded_at >= ${}", params.len()));
-    }
-    if let Some(after) = &page.after {
-        params.push(after.key()?.clone());
-        params.push(super::executions::cursor_id(&after.id));
-        clauses.push(format!(
-            "(recorded_at, id) < (${}, ${})",
-            params.len() - 1,
-            params.len()
-        ));
-    }
-    let filter = if clauses.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", clauses.join(" AND "))
-    };
-    params.push(Value::Int(page.limit));
-    params.push(Value::Int(page.offset));
-    let n = params.len();
-    Ok(Call::scan(
-        Statement::new(
-            format!(
-                "SELECT {COLUMNS} FROM workflow_metrics {filter} ORDER BY recorded_at DESC, id DESC LIMIT ${} OFFSET ${n}",
-                n - 1
-            ),
-            params,
-        ),
-        Shape::Rows { limit: Some(page.limit), sort: &["recorded_at"], id: "id" },
-    ))
+fn list(filters: Vec<(&'static str, Value)>, page: Page) -> Result<Call> {
+    super::newest_first(&SELECT_SQL, &["recorded_at"], filters, page)
 }
 
 fn options<'a>(options: &'a Input) -> Result<Fields<'a>> {
@@ -124,7 +88,7 @@ pub fn for_execution(execution_id: &Input, opts: &Input) -> Result<Call> {
     if let Some(c) = f.text("metricCategory", 100)? {
         filters.push(("metric_category", c.into()));
     }
-    list(filters, None, Page::from(&f, 100)?)
+    list(filters, Page::from(&f, 100)?)
 }
 
 /// `getMetricsByType(metricType, {executionId, limit = 100, offset = 0, after})`.
@@ -137,7 +101,7 @@ pub fn by_type(metric_type: &Input, opts: &Input) -> Result<Call> {
     if let Some(e) = f.text("executionId", 255)? {
         filters.push(("execution_id", e.into()));
     }
-    list(filters, None, Page::from(&f, 100)?)
+    list(filters, Page::from(&f, 100)?)
 }
 
 /// `getMetricsByName(metricName, {executionId, limit = 100, offset = 0, after})`.
@@ -150,7 +114,7 @@ pub fn by_name(metric_name: &Input, opts: &Input) -> Result<Call> {
     if let Some(e) = f.text("executionId", 255)? {
         filters.push(("execution_id", e.into()));
     }
-    list(filters, None, Page::from(&f, 100)?)
+    list(filters, Page::from(&f, 100)?)
 }
 
 /// WHERE clause and parameters of the aggregate filters (`timeRange` is a lower bound on
@@ -242,12 +206,11 @@ pub fn delete_for_execution(execution_id: &Input) -> Result<Call> {
 
 /// `cleanupOldMetrics(daysOld = 30)`: resolves how many rows were removed.
 pub fn cleanup(days_old: &Input) -> Result<Call> {
-    let cutoff = now_millis() - input::days_old(days_old)? * 86_400_000;
-    Ok(Call::write(
-        vec![Statement::new(
-            "DELETE FROM workflow_metrics WHERE recorded_at < $1",
-            vec![Value::Timestamp(cutoff)],
-        )],
-        Shape::Count(0),
-    ))
+    super::delete_older_than(
+        "DELETE FROM workflow_metrics WHERE recorded_at < $1",
+        days_old,
+    )
 }
+
+static SELECT_SQL: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("SELECT {COLUMNS} FROM workflow_metrics"));

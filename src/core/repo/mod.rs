@@ -8,8 +8,8 @@ pub mod metrics;
 
 use super::db::{Backend, Database, DbKind, Statement, StmtResult};
 use super::error::{Error, ErrorCode, Result};
-use super::input::Cursor;
-use super::value::{Row, Value};
+use super::input::{self, Cursor, Input, Page};
+use super::value::{now_millis, Row, Value};
 
 /// How the statements of a call run.
 #[derive(Debug)]
@@ -194,6 +194,71 @@ impl Database {
             }
         }
     }
+}
+
+/// A page of rows newest first by the time column `sort[0]` (ties by `id`), matching `filters`
+/// (column = value): the list shape of executions, metrics and usage history.
+pub(crate) fn newest_first(
+    select: &str,
+    sort: &'static [&'static str],
+    filters: Vec<(&'static str, Value)>,
+    page: Page,
+) -> Result<Call> {
+    let time = sort[0];
+    let mut clauses = Vec::new();
+    let mut params = Vec::new();
+    for (column, value) in filters {
+        params.push(value);
+        clauses.push(format!("{column} = ${}", params.len()));
+    }
+    if let Some(after) = &page.after {
+        params.push(after.key()?.clone());
+        params.push(cursor_id(&after.id));
+        clauses.push(format!(
+            "({time}, id) < (${}, ${})",
+            params.len() - 1,
+            params.len()
+        ));
+    }
+    let filter = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", clauses.join(" AND "))
+    };
+    params.push(Value::Int(page.limit));
+    params.push(Value::Int(page.offset));
+    let n = params.len();
+    Ok(Call::scan(
+        Statement::new(
+            format!(
+                "{select} {filter} ORDER BY {time} DESC, id DESC LIMIT ${} OFFSET ${n}",
+                n - 1
+            ),
+            params,
+        ),
+        Shape::Rows {
+            limit: Some(page.limit),
+            sort,
+            id: "id",
+        },
+    ))
+}
+
+/// Row ids are UUIDs: bound as such so PostgreSQL compares them as its own type.
+pub(crate) fn cursor_id(id: &str) -> Value {
+    uuid::Uuid::parse_str(id)
+        .map(Value::Uuid)
+        .unwrap_or_else(|_| Value::Text(id.to_string()))
+}
+
+/// `DELETE … WHERE <time> < $1` with the cutoff `daysOld` (default 30) days ago; resolves the
+/// number of rows removed.
+pub(crate) fn delete_older_than(delete: &'static str, days_old: &Input) -> Result<Call> {
+    let cutoff = now_millis() - input::days_old(days_old)? * 86_400_000;
+    Ok(Call::write(
+        vec![Statement::new(delete, vec![Value::Timestamp(cutoff)])],
+        Shape::Count(0),
+    ))
 }
 
 /// The keyset condition "after this row" for `ORDER BY t1 d1, t2 d2, …` (the last term
