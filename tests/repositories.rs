@@ -269,3 +269,340 @@ async fn handler_counters_are_exact_under_concurrency() {
         db.close().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_list_filter_and_validation_path() {
+    for b in all_backends().await {
+        let db = &b.db;
+        for n in 0..6 {
+            let status = ["running", "completed", "failed"][n % 3];
+            db.call(executions::create(&i(json!({"executionId": format!("x{n}"), "workflowId": format!("w{}", n % 2), "workflowName": "W",
+                "taskId": "task_1", "userId": format!("u{}", n % 2), "status": status, "actualDuration": n * 10}))).unwrap())
+                .await
+                .unwrap();
+        }
+        let ids = |rows: Vec<Row>| {
+            rows.iter()
+                .map(|r| {
+                    r.get("execution_id")
+                        .and_then(Value::as_str)
+                        .unwrap()
+                        .to_string()
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            ids(rows(
+                db,
+                executions::find_by_task_id(&i(json!("task_1")), &Input::Undefined).unwrap()
+            )
+            .await)
+            .len(),
+            6,
+            "{}",
+            b.name
+        );
+        assert_eq!(
+            ids(rows(
+                db,
+                executions::find_by_user_id(&i(json!("u1")), &i(json!({"status": "running"})))
+                    .unwrap()
+            )
+            .await),
+            ["x3"]
+        );
+        assert_eq!(
+            ids(rows(
+                db,
+                executions::find_by_status(&i(json!("failed")), &i(json!({"workflowId": "w1"})))
+                    .unwrap()
+            )
+            .await),
+            ["x5"]
+        );
+        assert_eq!(
+            rows(
+                db,
+                executions::find_all(&i(json!({"limit": 2, "offset": 4}))).unwrap()
+            )
+            .await
+            .len(),
+            2
+        );
+        let stats = row(db, executions::statistics(&Dialect::of(db), &i(json!({"workflowId": "w0", "userId": "u0", "taskId": "task_1", "status": "running"}))).unwrap()).await;
+        assert_eq!(f(&stats, "total_executions"), 1.0);
+        let same = row(
+            db,
+            executions::update(&i(json!("x0")), &i(json!({}))).unwrap(),
+        )
+        .await;
+        assert_eq!(same.get("execution_id").and_then(Value::as_str), Some("x0"));
+        let timed = row(db, executions::update(&i(json!("x0")), &i(json!({"startTime": "2026-01-01T00:00:00Z", "endTime": 1_767_225_660_000_i64, "priority": 3, "resultData": {"a": 1}, "metadata": null}))).unwrap()).await;
+        assert_eq!(
+            timed.get("end_time"),
+            Some(&Value::Timestamp(1_767_225_660_000))
+        );
+        assert_eq!(
+            executions::to_snake_case("workflowVersionId"),
+            "workflow_version_id"
+        );
+        for bad in [
+            json!({"status": "nope"}),
+            json!({"priority": 1.5}),
+            json!({"workflowName": null}),
+            json!({"startTime": "soon"}),
+            json!({"nope": 1}),
+        ] {
+            assert_eq!(
+                executions::update(&i(json!("x0")), &i(bad))
+                    .unwrap_err()
+                    .code,
+                ErrorCode::Validation
+            );
+        }
+        assert!(executions::create(&i(
+            json!({"executionId": "", "workflowId": "w", "workflowName": "W"})
+        ))
+        .is_err());
+        assert!(executions::find_by_status(&i(json!(null)), &Input::Undefined).is_err());
+        assert!(executions::find_all(&i(json!({"after": "s:x"}))).is_ok());
+        assert!(executions::create_many(&i(json!({}))).is_err());
+        assert_eq!(
+            executions::create_many(&i(json!([{"workflowId": "w", "workflowName": "W"}])))
+                .unwrap()
+                .len(),
+            1
+        );
+
+        // Metrics: every list, filter and delete path.
+        let batch: Vec<_> = (0..6)
+            .map(|n| {
+                let (name, kind) = [("a", "performance"), ("b", "quality")][n % 2];
+                json!({"executionId": format!("x{}", n % 2), "metricName": name, "metricValue": n, "metricType": kind, "metricCategory": "c"})
+            })
+            .collect();
+        db.call(metrics::record_many(&i(json!(batch))).unwrap())
+            .await
+            .unwrap();
+        assert!(matches!(
+            db.call(
+                metrics::record(&i(json!({"metricName": "single", "metricValue": 1.5}))).unwrap()
+            )
+            .await
+            .unwrap(),
+            Output::Row(_)
+        ));
+        assert_eq!(
+            rows(
+                db,
+                metrics::for_execution(
+                    &i(json!("x0")),
+                    &i(json!({"metricType": "performance", "metricCategory": "c"}))
+                )
+                .unwrap()
+            )
+            .await
+            .len(),
+            3
+        );
+        assert_eq!(
+            rows(
+                db,
+                metrics::by_type(
+                    &i(json!("quality")),
+                    &i(json!({"executionId": "x1", "limit": 2}))
+                )
+                .unwrap()
+            )
+            .await
+            .len(),
+            2
+        );
+        assert_eq!(
+            rows(
+                db,
+                metrics::by_name(&i(json!("a")), &i(json!({"executionId": "x0"}))).unwrap()
+            )
+            .await
+            .len(),
+            3
+        );
+        let agg = rows(db, metrics::aggregated(&Dialect::of(db), &i(json!({"executionId": "x1", "metricName": "b", "metricType": "quality", "metricCategory": "c", "timeRange": 0}))).unwrap()).await;
+        assert_eq!(f(&agg[0], "count"), 3.0);
+        assert_eq!(
+            db.call(metrics::delete_for_execution(&i(json!("x1"))).unwrap())
+                .await
+                .unwrap(),
+            Output::Count(3)
+        );
+        assert!(metrics::for_execution(&i(json!("x0")), &i(json!({"bogus": 1}))).is_err());
+        assert!(metrics::record(&i(
+            json!({"metricName": "x", "metadata": {"f": [1, {"g": null}]}, "recordedAt": "bad"})
+        ))
+        .is_err());
+
+        // Handlers: lists, updates, usage and their validation.
+        for (t, p) in [("h1", 3), ("h2", 5), ("h3", 1)] {
+            db.call(handlers::register(&i(json!({"handlerType": t, "handlerName": t, "priority": p, "isDefault": t != "h3", "capabilities": ["x"]}))).unwrap())
+                .await
+                .unwrap();
+        }
+        let types = |rows: Vec<Row>| {
+            rows.iter()
+                .map(|r| {
+                    r.get("handler_type")
+                        .and_then(Value::as_str)
+                        .unwrap()
+                        .to_string()
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            types(
+                rows(
+                    db,
+                    handlers::all(&i(json!({"sortBy": "priority DESC"}))).unwrap()
+                )
+                .await
+            ),
+            ["h2", "h1", "h3"]
+        );
+        let first = db
+            .call(handlers::all(&i(json!({"sortBy": "handlerName", "limit": 2}))).unwrap())
+            .await
+            .unwrap();
+        let Output::Rows {
+            next: Some(cursor), ..
+        } = first
+        else {
+            panic!("{first:?}")
+        };
+        assert_eq!(
+            types(
+                rows(
+                    db,
+                    handlers::all(&i(
+                        json!({"sortBy": "handlerName", "limit": 2, "after": cursor})
+                    ))
+                    .unwrap()
+                )
+                .await
+            ),
+            ["h3"]
+        );
+        assert_eq!(
+            types(rows(db, handlers::active(&Input::Undefined).unwrap()).await),
+            ["h2", "h1", "h3"]
+        );
+        assert_eq!(
+            types(rows(db, handlers::defaults(&Input::Undefined).unwrap()).await),
+            ["h2", "h1"]
+        );
+        let updated = row(db, handlers::update(&i(json!("h3")), &i(json!({"isActive": false, "description": "d", "configuration": {"k": 1}, "metadata": null, "handler_class": "C"}))).unwrap()).await;
+        assert_eq!(updated.get("is_active"), Some(&Value::Bool(false)));
+        assert!(matches!(
+            db.call(handlers::update(&i(json!("h3")), &i(json!({}))).unwrap())
+                .await
+                .unwrap(),
+            Output::Row(_)
+        ));
+        assert_eq!(
+            db.call(handlers::best(&i(json!("h3"))).unwrap())
+                .await
+                .unwrap(),
+            Output::Null
+        );
+        let usages = rows(db, handlers::record_usages(&i(json!([{"handlerType": "h1", "status": "success", "executionTime": 5, "executionId": "x2", "errorMessage": null}, {"handlerType": "h1", "status": "timeout"}]))).unwrap()).await;
+        assert_eq!(usages.len(), 2);
+        assert_eq!(
+            rows(
+                db,
+                handlers::usage_history(&i(json!("h1")), &i(json!({"status": "timeout"}))).unwrap()
+            )
+            .await
+            .len(),
+            1
+        );
+        let summary = db
+            .call(handlers::performance_summary(&i(json!({"limit": 1}))).unwrap())
+            .await
+            .unwrap();
+        let Output::Rows {
+            next: Some(cursor), ..
+        } = summary
+        else {
+            panic!("{summary:?}")
+        };
+        assert_eq!(
+            rows(
+                db,
+                handlers::performance_summary(&i(json!({"limit": 5, "after": cursor}))).unwrap()
+            )
+            .await
+            .len(),
+            2
+        );
+        assert_eq!(
+            db.call(handlers::cleanup_usage(&i(json!(10))).unwrap())
+                .await
+                .unwrap(),
+            Output::Count(0)
+        );
+        for bad in [
+            json!({"isActive": "yes"}),
+            json!({"handlerName": null}),
+            json!({"priority": "high"}),
+            json!({"usageCount": 1}),
+        ] {
+            assert_eq!(
+                handlers::update(&i(json!("h1")), &i(bad)).unwrap_err().code,
+                ErrorCode::Validation
+            );
+        }
+        for bad in [
+            json!({"sortBy": "priority DESC extra"}),
+            json!({"sortBy": "priority sideways"}),
+            json!({"limit": -1}),
+        ] {
+            assert!(handlers::all(&i(bad)).is_err());
+        }
+        assert!(handlers::record_usages(&i(json!({"not": "array"}))).is_err());
+        assert!(handlers::update_statistics(
+            &i(json!("h1")),
+            &i(json!({"status": "success", "executionTime": -1}))
+        )
+        .is_err());
+        assert!(handlers::register(&i(json!({"handlerType": "x"}))).is_err());
+        assert!(handlers::performance_summary(&i(json!({"after": "n1:x"}))).is_err());
+        // A unique violation and a missing reference, named the same way on both backends.
+        let dup = db
+            .call(
+                executions::create(&i(
+                    json!({"executionId": "x0", "workflowId": "w", "workflowName": "W"}),
+                ))
+                .unwrap(),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (dup.code, dup.message.as_str()),
+            (
+                ErrorCode::Conflict,
+                "a row with the same key already exists (workflow_executions.execution_id)"
+            ),
+            "{}",
+            b.name
+        );
+        let fk = db
+            .call(metrics::record(&i(json!({"executionId": "none", "metricName": "m"}))).unwrap())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (fk.code, fk.message.as_str()),
+            (ErrorCode::Conflict, "a referenced row does not exist"),
+            "{}",
+            b.name
+        );
+        b.db.close().await;
+    }
+}
