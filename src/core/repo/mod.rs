@@ -166,13 +166,18 @@ impl Database {
             (Op::Write(statements), Backend::Sqlite(db)) => {
                 db.write_with(statements, move |r| done(r.and_then(|r| shape(r, how))));
             }
-            (op, _) => {
-                let db = self.clone();
-                tokio::spawn(async move {
-                    let r = db.run_op(op).await;
-                    done(r.and_then(|r| shape(r, how)));
-                });
-            }
+            (op, _) => match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => {
+                    let db = self.clone();
+                    runtime.spawn(async move {
+                        let r = db.run_op(op).await;
+                        done(r.and_then(|r| shape(r, how)));
+                    });
+                }
+                Err(_) => done(Err(Error::internal(
+                    "a database call was made outside the runtime",
+                ))),
+            },
         }
     }
 
