@@ -7,7 +7,7 @@ use serde_json::json;
 use workflow_infra::core::db::Database;
 use workflow_infra::core::error::ErrorCode;
 use workflow_infra::core::input::Input;
-use workflow_infra::core::repo::{executions, handlers, metrics, Dialect, Output};
+use workflow_infra::core::repo::{executions, handlers, metrics, usage, Dialect, Output};
 use workflow_infra::core::value::{Row, Value};
 
 fn i(j: serde_json::Value) -> Input {
@@ -217,7 +217,7 @@ async fn handler_counters_are_exact_under_concurrency() {
                 .await
                 .unwrap();
                 db.call(
-                    handlers::record_usage(&i(
+                    usage::record_usage(&i(
                         json!({"handlerType": "h", "status": "success", "executionTime": 8}),
                     ))
                     .unwrap(),
@@ -512,12 +512,12 @@ async fn every_list_filter_and_validation_path() {
                 .unwrap(),
             Output::Null
         );
-        let usages = rows(db, handlers::record_usages(&i(json!([{"handlerType": "h1", "status": "success", "executionTime": 5, "executionId": "x2", "errorMessage": null}, {"handlerType": "h1", "status": "timeout"}]))).unwrap()).await;
+        let usages = rows(db, usage::record_usages(&i(json!([{"handlerType": "h1", "status": "success", "executionTime": 5, "executionId": "x2", "errorMessage": null}, {"handlerType": "h1", "status": "timeout"}]))).unwrap()).await;
         assert_eq!(usages.len(), 2);
         assert_eq!(
             rows(
                 db,
-                handlers::usage_history(&i(json!("h1")), &i(json!({"status": "timeout"}))).unwrap()
+                usage::usage_history(&i(json!("h1")), &i(json!({"status": "timeout"}))).unwrap()
             )
             .await
             .len(),
@@ -543,7 +543,7 @@ async fn every_list_filter_and_validation_path() {
             2
         );
         assert_eq!(
-            db.call(handlers::cleanup_usage(&i(json!(10))).unwrap())
+            db.call(usage::cleanup_usage(&i(json!(10))).unwrap())
                 .await
                 .unwrap(),
             Output::Count(0)
@@ -566,7 +566,7 @@ async fn every_list_filter_and_validation_path() {
         ] {
             assert!(handlers::all(&i(bad)).is_err());
         }
-        assert!(handlers::record_usages(&i(json!({"not": "array"}))).is_err());
+        assert!(usage::record_usages(&i(json!({"not": "array"}))).is_err());
         assert!(handlers::update_statistics(
             &i(json!("h1")),
             &i(json!({"status": "success", "executionTime": -1}))

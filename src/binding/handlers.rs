@@ -10,6 +10,7 @@ use super::input::{input, optional};
 use super::repository::{run, slot_or_memory, DbSlot};
 use crate::core::repo::executions::to_snake_case;
 use crate::core::repo::handlers as q;
+use crate::core::repo::usage;
 
 /// The handler registry and its usage history, on the database it was built with.
 #[napi]
@@ -187,7 +188,7 @@ impl HandlerRegistryRepository {
     ) -> napi::Result<PromiseRaw<'env, ()>> {
         let u = input(env.raw(), usage.raw());
         run(env, &self.db, "Failed to record handler usage", |_| {
-            q::record_usage(&u)
+            usage::record_usage(&u)
         })
     }
 
@@ -203,7 +204,7 @@ impl HandlerRegistryRepository {
     ) -> napi::Result<PromiseRaw<'env, ()>> {
         let u = input(env.raw(), usages.raw());
         run(env, &self.db, "Failed to record handler usages", |_| {
-            q::record_usages(&u)
+            usage::record_usages(&u)
         })
     }
 
@@ -223,7 +224,7 @@ impl HandlerRegistryRepository {
             optional(env.raw(), options.map(|o| o.raw())),
         );
         run(env, &self.db, "Failed to get handler usage history", |_| {
-            q::usage_history(&t, &o)
+            usage::usage_history(&t, &o)
         })
     }
 
@@ -269,7 +270,7 @@ impl HandlerRegistryRepository {
     ) -> napi::Result<PromiseRaw<'env, ()>> {
         let d = optional(env.raw(), days_old.map(|o| o.raw()));
         run(env, &self.db, "Failed to cleanup old usage history", |_| {
-            q::cleanup_usage(&d)
+            usage::cleanup_usage(&d)
         })
     }
 

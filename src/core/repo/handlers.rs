@@ -1,19 +1,15 @@
 //! `HandlerRegistryRepository`: `handler_registry` and `handler_usage_history`.
 
+use super::usage::{execution_time, usage_status};
 use super::{Call, Shape};
 use crate::core::db::Statement;
 use crate::core::error::{Error, Result};
 use crate::core::input::{self, Fields, Input, Page};
 use crate::core::value::{now_millis, Value};
 
-pub const USAGE_STATUSES: [&str; 4] = ["success", "failure", "timeout", "error"];
-
 pub const COLUMNS: &str = "id, handler_type, handler_name, handler_class, handler_path, version, description, \
     capabilities, configuration, dependencies, metadata, is_active, is_default, priority, registered_at, updated_at, \
     last_used_at, usage_count, success_count, failure_count, average_execution_time";
-
-pub const USAGE_COLUMNS: &str =
-    "id, handler_type, execution_id, status, execution_time, error_message, metadata, created_at";
 
 const SUMMARY_COLUMNS: &str =
     "handler_type, handler_name, version, is_active, is_default, priority, usage_count, \
@@ -90,7 +86,7 @@ struct Sort {
     descending: bool,
 }
 
-fn handler_type(t: &Input) -> Result<Value> {
+pub(crate) fn handler_type(t: &Input) -> Result<Value> {
     Ok(Value::Text(input::required_text(t, "handlerType", 255)?))
 }
 
@@ -287,7 +283,7 @@ fn list(condition: &str, sort: Sort, page: &Page) -> Result<Call> {
     ))
 }
 
-fn list_options<'a>(options: &'a Input) -> Result<Fields<'a>> {
+pub(crate) fn list_options<'a>(options: &'a Input) -> Result<Fields<'a>> {
     let f = Fields::of_optional(options, "options")?;
     f.only(&["limit", "offset", "sortBy", "status", "after"])?;
     Ok(f)
@@ -344,7 +340,7 @@ pub fn best(t: &Input) -> Result<Call> {
 
 /// The counter update of one handler run: one statement, so concurrent runs never lose an
 /// increment. A missing execution time leaves the average as it is.
-fn statistics_statement(
+pub(crate) fn statistics_statement(
     t: Value,
     status: &str,
     execution_time: Option<f64>,
@@ -363,22 +359,6 @@ fn statistics_statement(
     )
 }
 
-fn execution_time(f: &Fields<'_>) -> Result<Option<f64>> {
-    match f.number("executionTime")? {
-        Some(t) if t < 0.0 => Err(Error::validation("executionTime must be ≥ 0")),
-        t => Ok(t),
-    }
-}
-
-fn usage_status(f: &Fields<'_>) -> Result<String> {
-    f.one_of("status", &USAGE_STATUSES)?.ok_or_else(|| {
-        Error::validation(format!(
-            "status is required (one of: {})",
-            USAGE_STATUSES.join(", ")
-        ))
-    })
-}
-
 /// `updateHandlerStatistics(handlerType, {executionTime, status})`: the updated row, or null.
 pub fn update_statistics(t: &Input, statistics: &Input) -> Result<Call> {
     let t = handler_type(t)?;
@@ -393,69 +373,6 @@ pub fn update_statistics(t: &Input, statistics: &Input) -> Result<Call> {
         )],
         Shape::RowOrNull,
     ))
-}
-
-/// The usage row and the counter update of one handler run (one transaction with the others).
-pub fn usage_statements(usage: &Input, now: i64) -> Result<[Statement; 2]> {
-    let f = Fields::of(usage, "usage")?;
-    let t = Value::Text(f.required_text("handlerType", 255)?);
-    let status = usage_status(&f)?;
-    let time = execution_time(&f)?;
-    let insert = Statement::new(
-        USAGE_INSERT_SQL.as_str(),
-        vec![
-            t.clone(),
-            f.text("executionId", 255)?.into(),
-            Value::Text(status.clone()),
-            time.map(|t| t.round() as i64).into(),
-            f.text("errorMessage", input::MAX_TEXT)?.into(),
-            Value::Json(
-                f.json("metadata")?
-                    .filter(|m| !m.is_null())
-                    .unwrap_or_else(|| serde_json::json!({})),
-            ),
-            Value::Timestamp(now),
-        ],
-    );
-    Ok([insert, statistics_statement(t, &status, time, now)])
-}
-
-/// `recordHandlerUsage(usage)`: the usage row plus the handler's counters, in one transaction;
-/// resolves the usage row.
-pub fn record_usage(usage: &Input) -> Result<Call> {
-    Ok(Call::write(
-        usage_statements(usage, now_millis())?.into(),
-        Shape::RowAt(0),
-    ))
-}
-
-/// `recordHandlerUsages(usages)`: every usage row and counter update in one transaction;
-/// resolves the usage rows.
-pub fn record_usages(usages: &Input) -> Result<Call> {
-    let Input::Array(items) = usages else {
-        return Err(Error::validation("usages must be an array"));
-    };
-    let now = now_millis();
-    let mut statements = Vec::with_capacity(items.len() * 2);
-    for usage in items {
-        statements.extend(usage_statements(usage, now)?);
-    }
-    Ok(Call::write(statements, Shape::FirstRows { step: 2 }))
-}
-
-/// `getHandlerUsageHistory(handlerType, {limit = 100, offset = 0, status, after})`, newest first.
-pub fn usage_history(t: &Input, opts: &Input) -> Result<Call> {
-    let f = list_options(opts)?;
-    let mut filters = vec![("handler_type", handler_type(t)?)];
-    if let Some(s) = f.one_of("status", &USAGE_STATUSES)? {
-        filters.push(("status", s.into()));
-    }
-    super::newest_first(
-        &USAGE_SELECT_SQL,
-        &["created_at"],
-        filters,
-        Page::from(&f, 100)?,
-    )
 }
 
 /// `getHandlerPerformanceSummary({limit = 100, offset = 0, after})`: the view, best success rate
@@ -520,14 +437,6 @@ pub fn delete(t: &Input) -> Result<Call> {
     ))
 }
 
-/// `cleanupOldUsageHistory(daysOld = 30)`: resolves how many usage rows were removed.
-pub fn cleanup_usage(days_old: &Input) -> Result<Call> {
-    super::delete_older_than(
-        "DELETE FROM handler_usage_history WHERE created_at < $1",
-        days_old,
-    )
-}
-
 static BY_TYPE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!("SELECT {COLUMNS} FROM handler_registry WHERE handler_type = $1")
 });
@@ -542,13 +451,3 @@ static STATISTICS_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(||
              last_used_at = $5, updated_at = $5 WHERE handler_type = $1 RETURNING {COLUMNS}"
         )
 });
-
-static USAGE_INSERT_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    format!(
-            "INSERT INTO handler_usage_history (handler_type, execution_id, status, execution_time, error_message, \
-             metadata, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {USAGE_COLUMNS}"
-        )
-});
-
-static USAGE_SELECT_SQL: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| format!("SELECT {USAGE_COLUMNS} FROM handler_usage_history"));

@@ -5,6 +5,7 @@
 pub mod executions;
 pub mod handlers;
 pub mod metrics;
+pub mod usage;
 
 use super::db::{Backend, Database, DbKind, Statement, StmtResult};
 use super::error::{Error, ErrorCode, Result};
