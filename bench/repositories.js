@@ -111,10 +111,17 @@ async function benchPg(url) {
   return out
 }
 
-// ---- better-sqlite3 (synchronous, on the event loop) -------------------------------------------
+// ---- better-sqlite3 (synchronous, on the event loop; a file, or ':memory:' for the memory rows) --
 
 function openBetter(file) {
   const db = new Database(file)
+  if (file === ':memory:') {
+    // The same schema the addon migrates, from its own SQLite migration files.
+    const dir = path.join(__dirname, '..', 'migrations', 'sqlite')
+    for (const f of fs.readdirSync(dir).sort()) db.exec(fs.readFileSync(path.join(dir, f), 'utf8'))
+    db.pragma('foreign_keys = ON')
+    return db
+  }
   db.pragma('journal_mode = WAL')
   db.pragma('synchronous = NORMAL')
   db.pragma('foreign_keys = ON')
@@ -221,6 +228,10 @@ async function main() {
       }
     }
   }
+
+  const memoryAddon = await benchAddon('memory', { type: 'memory' })
+  const betterMemory = await benchBetter(':memory:')
+  add('memory', [['addon', memoryAddon], ['better-sqlite3', betterMemory]])
 
   const sqliteAddon = await benchAddon('sqlite', { type: 'sqlite', database: await freshSqliteFile('addon') })
   const better = await benchBetter(await freshSqliteFile('better'))
