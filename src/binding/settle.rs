@@ -224,7 +224,7 @@ where
     Ok(promise)
 }
 
-/// A promise for a future run on napi's tokio runtime.
+/// A promise for a future run on napi's tokio runtime, in one task.
 pub fn spawn<'env, T, R>(
     env: &'env Env,
     prefix: &'static str,
@@ -235,7 +235,30 @@ where
 {
     deferred(env, prefix, move |complete| {
         napi::bindgen_prelude::spawn(async move {
-            complete(crate::core::db::spawn_guarded(future).await);
+            let guard = Completion(Some(complete));
+            let result = future.await;
+            guard.finish(result);
         });
     })
+}
+
+/// Settles its promise exactly once: with the result, or — if the task unwinds before it has
+/// one — with `ERR_INTERNAL`, so that a panic never leaves a promise pending (and the process
+/// held open by it).
+struct Completion<T>(Option<Box<dyn FnOnce(Result<T>) + Send>>);
+
+impl<T> Completion<T> {
+    fn finish(mut self, result: Result<T>) {
+        if let Some(complete) = self.0.take() {
+            complete(result);
+        }
+    }
+}
+
+impl<T> Drop for Completion<T> {
+    fn drop(&mut self) {
+        if let Some(complete) = self.0.take() {
+            complete(Err(Error::internal("the operation panicked")));
+        }
+    }
 }

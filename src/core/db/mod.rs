@@ -6,7 +6,6 @@ pub mod sqlite;
 pub mod writer;
 
 use std::borrow::Cow;
-use std::future::Future;
 use std::sync::{Mutex, MutexGuard};
 
 use super::config::{ConnectConfig, Target};
@@ -239,13 +238,4 @@ pub async fn blocking<T: Send + 'static>(
 /// connections roll back their own transactions).
 pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Awaits `f`, turning a panic into `ERR_INTERNAL`. Used by callers that spawn core futures.
-pub async fn spawn_guarded<T: Send + 'static>(
-    f: impl Future<Output = Result<T>> + Send + 'static,
-) -> Result<T> {
-    tokio::spawn(f)
-        .await
-        .map_err(|_| Error::internal("a task panicked"))?
 }

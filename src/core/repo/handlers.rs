@@ -261,13 +261,8 @@ fn list(condition: &str, sort: Sort, page: &Page) -> Result<Call> {
         format!("WHERE {}", clauses.join(" AND "))
     };
     let dir = if sort.descending { "DESC" } else { "ASC" };
-    params.push(Value::Int(page.limit));
-    params.push(Value::Int(page.offset));
-    let n = params.len();
-    let sql = format!(
-        "SELECT {COLUMNS} FROM handler_registry {filter} ORDER BY {key} {dir}, handler_type ASC LIMIT ${} OFFSET ${n}",
-        n - 1
-    );
+    let tail = super::limit_offset(page, &mut params);
+    let sql = format!("SELECT {COLUMNS} FROM handler_registry {filter} ORDER BY {key} {dir}, handler_type ASC {tail}");
     let sort_key: &'static [&'static str] = SORTABLE
         .iter()
         .find(|s| s.1 == sort.column)
@@ -406,15 +401,12 @@ pub fn performance_summary(opts: &Input) -> Result<Call> {
             )
         );
     }
-    params.push(Value::Int(page.limit));
-    params.push(Value::Int(page.offset));
-    let n = params.len();
+    let tail = super::limit_offset(&page, &mut params);
     Ok(Call::scan(
         Statement::new(
             format!(
                 "SELECT {SUMMARY_COLUMNS} FROM handler_performance_summary {filter} \
-                 ORDER BY success_rate DESC, {average} ASC, handler_type ASC LIMIT ${} OFFSET ${n}",
-                n - 1
+                 ORDER BY success_rate DESC, {average} ASC, handler_type ASC {tail}"
             ),
             params,
         ),

@@ -231,15 +231,10 @@ pub(crate) fn newest_first(
     } else {
         format!("WHERE {}", clauses.join(" AND "))
     };
-    params.push(Value::Int(page.limit));
-    params.push(Value::Int(page.offset));
-    let n = params.len();
+    let tail = limit_offset(&page, &mut params);
     Ok(Call::scan(
         Statement::new(
-            format!(
-                "{select} {filter} ORDER BY {time} DESC, id DESC LIMIT ${} OFFSET ${n}",
-                n - 1
-            ),
+            format!("{select} {filter} ORDER BY {time} DESC, id DESC {tail}"),
             params,
         ),
         Shape::Rows {
@@ -248,6 +243,13 @@ pub(crate) fn newest_first(
             id: "id",
         },
     ))
+}
+
+/// `LIMIT $n OFFSET $m` of a page, its values bound into `params`.
+pub(crate) fn limit_offset(page: &Page, params: &mut Vec<Value>) -> String {
+    params.push(Value::Int(page.limit));
+    params.push(Value::Int(page.offset));
+    format!("LIMIT ${} OFFSET ${}", params.len() - 1, params.len())
 }
 
 /// Row ids are UUIDs: bound as such so PostgreSQL compares them as its own type.
