@@ -1,12 +1,12 @@
 'use strict'
 const util = require('node:util')
-const { addon, backends, dropCreatedDatabases, freshPgDatabase, freshSqlitePath, PASSWORD_ROLE, PG_HOST, PG_PORT, pgAvailable, psql, runNode, CI, fs } = require('./helpers')
+const { addon, backends, cleanup, freshPgDatabase, freshSqlitePath, PASSWORD_ROLE, PG_HOST, PG_PORT, pgAvailable, psql, runNode, CI, fs } = require('./helpers')
 
 const { WorkflowDatabase } = addon
 const ADDON = JSON.stringify(require('node:path').join(__dirname, '..'))
 const TABLES = ['workflow_executions', 'workflow_metrics', 'handler_registry', 'handler_usage_history']
 
-afterAll(dropCreatedDatabases)
+afterAll(cleanup)
 
 test('error codes are exported as constants', () => {
   for (const code of ['ERR_VALIDATION', 'ERR_NOT_FOUND', 'ERR_CONFLICT', 'ERR_DB_UNAVAILABLE', 'ERR_DB', 'ERR_CLOSED', 'ERR_MIGRATION', 'ERR_TIMEOUT', 'ERR_INTERNAL']) {

@@ -41,6 +41,7 @@ function pgAvailable() {
 
 let counter = 0
 const created = []
+const createdDirs = []
 
 function uniqueName(prefix) {
   return `${prefix}_${process.pid}_${Date.now()}_${counter++}`
@@ -54,7 +55,9 @@ function freshPgDatabase() {
   return `postgres://${PG_USER}@${PG_HOST}:${PG_PORT}/${name}`
 }
 
-function dropCreatedDatabases() {
+/** Drops the PostgreSQL databases and removes the SQLite directories this run created. */
+function cleanup() {
+  while (createdDirs.length) fs.rmSync(createdDirs.pop(), { recursive: true, force: true })
   while (created.length) {
     const name = created.pop()
     try {
@@ -67,7 +70,9 @@ function dropCreatedDatabases() {
 
 /** A path for a fresh SQLite file in a new directory (the directory does not exist yet). */
 function freshSqlitePath() {
-  return path.join(os.tmpdir(), uniqueName('wfi_jest'), 'nested', 'workflow.db')
+  const dir = path.join(os.tmpdir(), uniqueName('wfi_jest'))
+  createdDirs.push(dir)
+  return path.join(dir, 'nested', 'workflow.db')
 }
 
 /** The backends, each with a function giving a config for a fresh, empty database. */
@@ -108,7 +113,7 @@ module.exports = {
   addon,
   backends,
   CI,
-  dropCreatedDatabases,
+  cleanup,
   freshPgDatabase,
   freshSqlitePath,
   PASSWORD_ROLE,

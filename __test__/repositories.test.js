@@ -1,11 +1,11 @@
 'use strict'
 const util = require('node:util')
-const { addon, backends, dropCreatedDatabases } = require('./helpers')
+const { addon, backends, cleanup } = require('./helpers')
 const { mean, stddev, percentile } = require('./stats')
 
 const { WorkflowDatabase, WorkflowExecutionRepository, WorkflowMetricsRepository, HandlerRegistryRepository } = addon
 
-afterAll(dropCreatedDatabases)
+afterAll(cleanup)
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 const close = (a, b, digits = 6) => expect(a).toBeCloseTo(b, digits)

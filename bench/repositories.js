@@ -187,8 +187,11 @@ async function benchSqlite3(file) {
 
 // ---- setup and report ---------------------------------------------------------------------------
 
+const benchDirs = []
 async function freshSqliteFile(tag) {
-  const file = path.join(os.tmpdir(), `wfi-bench-${process.pid}-${tag}`, 'bench.db')
+  const dir = path.join(os.tmpdir(), `wfi-bench-${process.pid}-${tag}`)
+  benchDirs.push(dir)
+  const file = path.join(dir, 'bench.db')
   const db = await addon.WorkflowDatabase.connect({ type: 'sqlite', database: file }) // same schema for every contender
   await db.close()
   return file
@@ -259,6 +262,7 @@ async function main() {
       dropPg(b.name)
     }
   }
+  for (const dir of benchDirs) fs.rmSync(dir, { recursive: true, force: true })
   printTable(table)
   if (process.env.BENCH_JSON) fs.writeFileSync(process.env.BENCH_JSON, JSON.stringify(table, null, 2))
 }

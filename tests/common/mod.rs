@@ -93,10 +93,32 @@ impl Drop for PgScratch {
     }
 }
 
-/// A temporary SQLite file path in a fresh directory.
-pub fn sqlite_path() -> PathBuf {
-    let dir = std::env::temp_dir().join(unique("wfi_sqlite"));
-    dir.join("nested").join("workflow.db")
+/// A temporary SQLite file path in a fresh directory (which does not exist yet), removed with
+/// everything in it when this value is dropped.
+pub struct TempPath {
+    root: PathBuf,
+    path: PathBuf,
+}
+
+impl std::ops::Deref for TempPath {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.path
+    }
+}
+
+impl Drop for TempPath {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+pub fn sqlite_path() -> TempPath {
+    let root = std::env::temp_dir().join(unique("wfi_sqlite"));
+    TempPath {
+        path: root.join("nested").join("workflow.db"),
+        root,
+    }
 }
 
 pub fn url_config(url: &str) -> ConnectConfig {
@@ -116,6 +138,7 @@ pub struct Backend {
     pub db: Database,
     pub url: String,
     _pg: Option<PgScratch>,
+    _file: Option<TempPath>,
 }
 
 /// Every backend available here: SQLite file, memory, and PostgreSQL when reachable.
@@ -128,6 +151,7 @@ pub async fn all_backends() -> Vec<Backend> {
         db: Database::connect(&url_config(&url)).await.unwrap(),
         url,
         _pg: None,
+        _file: Some(path),
     });
     out.push(Backend {
         name: "memory",
@@ -136,6 +160,7 @@ pub async fn all_backends() -> Vec<Backend> {
             .unwrap(),
         url: "sqlite::memory:".into(),
         _pg: None,
+        _file: None,
     });
     if let Some(pg) = PgScratch::create().await {
         let url = pg.url.clone();
@@ -144,6 +169,7 @@ pub async fn all_backends() -> Vec<Backend> {
             db: Database::connect(&url_config(&url)).await.unwrap(),
             url,
             _pg: Some(pg),
+            _file: None,
         });
     }
     out
