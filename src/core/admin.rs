@@ -1,6 +1,6 @@
 //! What `status` reports: the backend, the migrations, and the tables with their row counts.
 
-use super::db::{Backend, Database};
+use super::db::Database;
 use super::error::Result;
 use super::migrate::{self, MigrationState};
 use super::value::Value;
@@ -24,34 +24,11 @@ pub struct TableCount {
 pub async fn table_counts(db: &Database) -> Result<Vec<TableCount>> {
     let mut out = Vec::new();
     for name in TABLES {
-        let exists = match db.backend() {
-            Backend::Postgres(pg) => {
-                let rows = pg
-                    .query(
-                        "SELECT to_regclass($1) IS NOT NULL AS present",
-                        vec![Value::from(name)],
-                    )
-                    .await?;
-                matches!(
-                    rows.first().and_then(|r| r.get("present")),
-                    Some(Value::Bool(true))
-                )
-            }
-            Backend::Sqlite(s) => {
-                s.scan(move |c| migrate::sqlite_table_exists(c, name))
-                    .await?
-            }
-        };
-        let rows = if exists {
+        let rows = if db.table_exists(name).await? {
             // The name comes from TABLES above, never from input.
-            let sql = format!("SELECT COUNT(*) AS n FROM {name}");
-            let rows = match db.backend() {
-                Backend::Postgres(pg) => pg.query(&sql, vec![]).await?,
-                Backend::Sqlite(s) => {
-                    s.scan(move |c| super::db::sqlite::query(c, &sql, vec![]))
-                        .await?
-                }
-            };
+            let rows = db
+                .fetch(format!("SELECT COUNT(*) AS n FROM {name}"), vec![])
+                .await?;
             rows.first()
                 .and_then(|r| r.get("n"))
                 .and_then(Value::as_i64)

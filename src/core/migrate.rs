@@ -6,7 +6,7 @@
 use rusqlite::{Connection, OptionalExtension};
 use sqlx::migrate::Migrator;
 
-use super::db::{sqlite, Backend, Database};
+use super::db::{Backend, Database};
 use super::error::{Error, Result};
 use super::value::{millis_to_iso, now_millis, Value};
 
@@ -115,41 +115,18 @@ pub fn migrate_sqlite(conn: &mut Connection) -> Result<()> {
 
 /// Every embedded migration, with whether and when this database applied it.
 pub async fn status(db: &Database) -> Result<Vec<MigrationState>> {
-    let (known, rows) = match db.backend() {
-        Backend::Postgres(pg) => {
-            let exists = pg
-                .query(
-                    &format!("SELECT to_regclass('{MIGRATIONS_TABLE}') IS NOT NULL AS present"),
-                    vec![],
-                )
-                .await?;
-            let present = matches!(
-                exists.first().and_then(|r| r.get("present")),
-                Some(Value::Bool(true))
-            );
-            let rows = if present {
-                pg.query(&format!("SELECT version, installed_on, checksum FROM {MIGRATIONS_TABLE} WHERE success"), vec![])
-                    .await?
-            } else {
-                Vec::new()
-            };
-            (&POSTGRES, rows)
-        }
-        Backend::Sqlite(s) => {
-            let rows = s
-                .scan(|conn| {
-                    if !sqlite_table_exists(conn, MIGRATIONS_TABLE)? {
-                        return Ok(Vec::new());
-                    }
-                    sqlite::query(
-                        conn,
-                        &format!("SELECT version, installed_on, checksum FROM {MIGRATIONS_TABLE}"),
-                        vec![],
-                    )
-                })
-                .await?;
-            (&SQLITE, rows)
-        }
+    let known = match db.backend() {
+        Backend::Postgres(_) => &POSTGRES,
+        Backend::Sqlite(_) => &SQLITE,
+    };
+    let rows = if db.table_exists(MIGRATIONS_TABLE).await? {
+        db.fetch(
+            format!("SELECT version, installed_on, checksum FROM {MIGRATIONS_TABLE} WHERE success"),
+            vec![],
+        )
+        .await?
+    } else {
+        Vec::new()
     };
     Ok(known
         .iter()
@@ -172,13 +149,4 @@ pub async fn status(db: &Database) -> Result<Vec<MigrationState>> {
             }
         })
         .collect())
-}
-
-/// Whether a table exists (the scan connection is read-only, so it cannot create it).
-pub fn sqlite_table_exists(conn: &Connection, table: &str) -> Result<bool> {
-    Ok(conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
-        [table],
-        |r| r.get(0),
-    )?)
 }

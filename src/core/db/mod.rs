@@ -187,11 +187,41 @@ impl Database {
     }
 
     /// Runs a read query. On SQLite it runs on the scan connection off the calling thread.
-    pub async fn fetch(&self, sql: &'static str, params: Vec<Value>) -> Result<Vec<Row>> {
+    pub async fn fetch(
+        &self,
+        sql: impl Into<Cow<'static, str>>,
+        params: Vec<Value>,
+    ) -> Result<Vec<Row>> {
+        let statement = Statement::new(sql, params);
         match &self.backend {
-            Backend::Postgres(pg) => pg.query(sql, params).await,
-            Backend::Sqlite(db) => db.scan(move |conn| sqlite::query(conn, sql, params)).await,
+            Backend::Postgres(pg) => pg.query(&statement).await,
+            Backend::Sqlite(db) => {
+                db.scan(move |conn| {
+                    Ok(
+                        sqlite::run_statements(conn, std::slice::from_ref(&statement))?
+                            .remove(0)
+                            .rows,
+                    )
+                })
+                .await
+            }
         }
+    }
+
+    /// Whether `table` exists (the catalogs are the one dialect difference here).
+    pub async fn table_exists(&self, table: &'static str) -> Result<bool> {
+        let sql = match self.kind {
+            DbKind::Postgres => "SELECT to_regclass($1) IS NOT NULL AS present",
+            DbKind::Sqlite | DbKind::Memory => {
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = $1) AS present"
+            }
+        };
+        let rows = self.fetch(sql, vec![Value::from(table)]).await?;
+        Ok(match rows.first().and_then(|r| r.get("present")) {
+            Some(Value::Bool(b)) => *b,
+            Some(Value::Int(i)) => *i != 0,
+            _ => false,
+        })
     }
 
     /// Runs statements in one transaction and returns what each produced.

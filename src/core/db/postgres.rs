@@ -71,21 +71,15 @@ impl PgDb {
         &self.options
     }
 
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
-    }
-
     /// A connection of its own, outside the pool (migrations hold a session-level lock on it).
     pub async fn dedicated(&self) -> Result<PgConnection> {
         Ok(PgConnection::connect_with(&self.options).await?)
     }
 
     /// Runs one query on the pool and returns its rows.
-    pub async fn query(&self, sql: &str, params: Vec<Value>) -> Result<Vec<Row>> {
+    pub async fn query(&self, statement: &Statement) -> Result<Vec<Row>> {
         let mut conn = self.pool.acquire().await?;
-        Ok(run_one(&mut conn, &Statement::new(sql.to_string(), params))
-            .await?
-            .rows)
+        Ok(run_one(&mut conn, statement).await?.rows)
     }
 
     /// Runs statements in one transaction (a single statement runs without BEGIN/COMMIT).

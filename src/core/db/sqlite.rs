@@ -330,11 +330,6 @@ fn run_sql(conn: &Connection, sql: &str, params: &[Value]) -> Result<StmtResult>
     Ok(StmtResult { rows, affected })
 }
 
-/// Runs one query on `conn` and returns its rows.
-pub fn query(conn: &Connection, sql: &str, params: Vec<Value>) -> Result<Vec<Row>> {
-    Ok(run_sql(conn, sql, &params)?.rows)
-}
-
 fn decode(value: ValueRef<'_>, kind: ColumnKind) -> Result<Value> {
     Ok(match (value, kind) {
         (ValueRef::Null, _) => Value::Null,

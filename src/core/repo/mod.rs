@@ -191,12 +191,12 @@ impl Database {
     async fn run_op(&self, op: Op) -> Result<Vec<StmtResult>> {
         match (op, self.backend()) {
             (Op::Write(statements), _) => self.write(statements).await,
-            (Op::Read(s) | Op::Scan(s), Backend::Postgres(pg)) => pg.write(vec![s]).await,
-            (Op::Read(s) | Op::Scan(s), Backend::Sqlite(db)) => {
-                db.scan(move |conn| {
-                    super::db::sqlite::run_statements(conn, std::slice::from_ref(&s))
-                })
-                .await
+            (Op::Read(s) | Op::Scan(s), _) => {
+                let rows = self.fetch(s.sql, s.params).await?;
+                Ok(vec![StmtResult {
+                    affected: rows.len() as u64,
+                    rows,
+                }])
             }
         }
     }
