@@ -85,6 +85,7 @@ impl DatabaseConfig {
 #[napi]
 pub struct WorkflowDatabase {
     db: DbSlot,
+    // Copied at open: `close()` empties the slot, and getType()/getConnectionStatus() still answer.
     kind: DbKind,
     used_fallback: bool,
     description: Vec<(&'static str, Value)>,

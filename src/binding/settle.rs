@@ -213,12 +213,11 @@ where
     let settler = Settler::current(env.raw())?;
     let (pending, promise) = Pending::new(env, prefix)?;
     settler.started(env.raw());
-    let s = settler.clone();
     start(Box::new(move |result: Result<T>| {
-        let s2 = s.clone();
-        s.send(Box::new(move |env| {
+        let on_js_thread = settler.clone();
+        settler.send(Box::new(move |env| {
             pending.settle(env, result);
-            s2.finished(env);
+            on_js_thread.finished(env);
         }));
     }));
     Ok(promise)
