@@ -391,6 +391,108 @@ export declare const InMemoryWorkflowExecutionRepository: typeof WorkflowExecuti
 export declare const InMemoryWorkflowMetricsRepository: typeof WorkflowMetricsRepository
 export declare const InMemoryHandlerRegistryRepository: typeof HandlerRegistryRepository
 
+/** Any object with these methods (PIDEA's loggers, winston, `console`). */
+export interface Logger {
+  info(message: string, meta?: Record<string, unknown>): unknown
+  debug(message: string, meta?: Record<string, unknown>): unknown
+  warn(message: string, meta?: Record<string, unknown>): unknown
+  error(message: string, meta?: Record<string, unknown>): unknown
+}
+
+/** `cleanupOldExecutions` options: at most `limit` executions (and metrics) per call. */
+export interface CleanupOptions {
+  limit?: number
+}
+
+/** `findWorkflowExecutions` filters, in order of precedence; none: every execution. */
+export interface ExecutionFilters {
+  workflowId?: string
+  taskId?: string
+  userId?: string
+  status?: ExecutionStatus
+}
+
+/** An execution row with its 100 newest metrics. */
+export type ExecutionWithMetrics = WorkflowExecutionRow & { metrics: WorkflowMetricRow[] }
+
+/** `getExecutionStatistics` / `getWorkflowStatistics`. */
+export interface WorkflowStatistics {
+  executions: ExecutionStatistics
+  metrics: MetricAggregateRow[]
+}
+
+/** The per-item result of the bulk methods. */
+export type BulkResult<Done extends string, Row, Item extends string> = {
+  [K in Done]: Row[]
+} & {
+  errors: Array<{ [K in Item]: JsonValue } & { error: string }>
+  summary: { total: number; failed: number } & { [K in Done]: number }
+}
+
+/** `exportWorkflowData`. */
+export interface WorkflowExport {
+  metadata: {
+    exportedAt: string
+    filters: JsonValue
+    options: JsonValue
+    summary: { executions: number; statistics: WorkflowStatistics; metrics: number }
+  }
+  executions: WorkflowExecutionRow[]
+  statistics: WorkflowStatistics
+  aggregatedMetrics: MetricAggregateRow[]
+}
+
+/** `WorkflowCache` keys: strings and numbers (kept apart). */
+export type CacheKey = string | number
+
+/** `WorkflowCache` options: `maxSize` ≥ 1 (1000), `ttl` ms (300000; 0 or Infinity: none). */
+export interface WorkflowCacheOptions {
+  maxSize?: number
+  ttl?: number
+  logger?: Logger | null
+}
+
+export interface CacheSetOptions {
+  ttl?: number
+  metadata?: Record<string, unknown>
+}
+
+export interface CacheEntryMetadata {
+  timestamp: number
+  /** Epoch ms; Infinity for entries that do not expire. */
+  expiresAt: number
+  metadata: Record<string, unknown>
+}
+
+export interface CacheEntry extends CacheEntryMetadata {
+  key: CacheKey
+  value: unknown
+}
+
+/** `WorkflowCacheService` options: `maxEntries` (10000), `ttl` ms (300000). */
+export interface CacheServiceOptions {
+  maxEntries?: number
+  ttl?: number
+}
+
+/** `WorkflowEventService` options. */
+export interface EventServiceOptions {
+  /** PostgreSQL only: deliver to the services of every process on the database. */
+  distributed?: boolean
+  /** Where failing subscribers are reported (default: the addon's log). */
+  logger?: Logger | null
+}
+
+export type EventHandler = (eventData: any) => unknown
+
+/** What `WorkflowEventHandlers` subscribes to: PIDEA's EventBus, a `WorkflowEventService`… */
+export interface EventBusLike {
+  subscribe(eventName: string, handler: EventHandler): unknown
+  unsubscribe?(eventName: string, handler: EventHandler): unknown
+  publish?(eventName: string, eventData?: unknown): unknown
+  emit?(eventName: string, eventData?: unknown): unknown
+}
+
 /**
  * Which binding artifact the generated loader actually loaded: `'native'` for
  * a native addon, otherwise the `platformArchABI` of the WASI flavor. Every
@@ -451,6 +553,81 @@ export declare class HandlerRegistryRepository {
   toSnakeCase(str: string): string
 }
 
+/** An in-process cache with the planned synchronous API. */
+export declare class WorkflowCache {
+  /**
+   * `maxSize` (default 1000), `ttl` in ms (default 300000; 0 or Infinity: no expiry),
+   * `logger` (default: `tracing`).
+   */
+  constructor(options?: WorkflowCacheOptions)
+  /**
+   * Stores `value` (options: `ttl`, `metadata`); false when the value cannot be kept as data
+   * (a function, a symbol, a bigint).
+   */
+  set(key: CacheKey, value: unknown, options?: CacheSetOptions): boolean
+  /** The value, or null on a miss (use `has` to tell a stored null apart). */
+  get(key: CacheKey): unknown
+  /** Removes an entry; true when it existed. */
+  delete(key: CacheKey): boolean
+  /** Whether a live entry exists (a stored null or undefined counts). */
+  has(key: CacheKey): boolean
+  /** Removes every entry (counted as deletes; stats are kept). */
+  clear(): void
+  /** Counters; `sets = size + deletes + evictions + expirations + rewrites of a live key`. */
+  getStats(): WorkflowCacheStats
+  /** Live keys. */
+  keys(): CacheKey[]
+  /** Live values. */
+  values(): unknown[]
+  /** Live entries: `{key, value, timestamp, expiresAt, metadata}`. */
+  entries(): CacheEntry[]
+  /** Removes expired entries now; returns how many (they also go at every other call). */
+  cleanup(): number
+  /**
+   * Changes `maxSize` (a smaller size evicts at once), the default `ttl` of later sets, and
+   * the `logger`.
+   */
+  setConfig(config: WorkflowCacheOptions): void
+  /** The number of live entries. */
+  size(): number
+  /** `size() >= maxSize`. */
+  isFull(): boolean
+  /** `{timestamp, expiresAt, metadata}` of a live entry, or null. */
+  getMetadata(key: CacheKey): CacheEntryMetadata | null
+  /** Merges `metadata` into a live entry's metadata; false when there is no such entry. */
+  updateMetadata(key: CacheKey, metadata: Record<string, unknown>): boolean
+  /**
+   * Sets a live entry's expiry to `ttl` ms from now (0 or Infinity: never); false when there
+   * is no such entry.
+   */
+  setExpirationTimer(key: CacheKey, ttl: number): boolean
+  /** Makes a live entry never expire; false when there is no such entry. */
+  clearExpirationTimer(key: CacheKey): boolean
+  /** Evicts the entry the cache values least (the least recent of those read once). */
+  evictOldest(): void
+}
+
+/** A read-through cache of executions and handlers. */
+export declare class WorkflowCacheService {
+  /** Options: `maxEntries` (default 10000), `ttl` in ms (default 300000). */
+  constructor(db: WorkflowDatabase, options?: CacheServiceOptions)
+  /**
+   * Resolves once the cache is live (on PostgreSQL: listening for other processes' writes;
+   * until then every read goes to the database).
+   */
+  ready(): Promise<void>
+  /** The execution row, or null. */
+  getExecution(executionId: string): Promise<WorkflowExecutionRow | null>
+  /** The handler row, or null. */
+  getHandler(handlerType: string): Promise<HandlerRow | null>
+  /** The best active handler of the type, or null. */
+  getBestHandler(handlerType: string): Promise<HandlerRow | null>
+  /** Hits, misses, invalidations, flushes and size. */
+  getStats(): CacheServiceStats
+  /** Drops every entry. */
+  clear(): void
+}
+
 /** The workflow database: PostgreSQL, an SQLite file, or memory. */
 export declare class WorkflowDatabase {
   /**
@@ -477,6 +654,70 @@ export declare class WorkflowDatabase {
    * closing twice is harmless.
    */
   close(): Promise<void>
+}
+
+/** The workflow event handlers, as planned. */
+export declare class WorkflowEventHandlers {
+  /**
+   * Writes through `workflowRepository`'s database; subscribes to `eventBus` (PIDEA's
+   * EventBus, a `WorkflowEventService`, or any object with `subscribe(type, fn)`).
+   */
+  constructor(workflowRepository: WorkflowRepository, eventBus: EventBusLike, logger?: Logger)
+  /** Whether `initialize()` subscribed the handlers (and `dispose()` has not run since). */
+  get isInitialized(): boolean
+  /** The event names handled: the 14 planned ones, then the colon-style aliases. */
+  get eventTypes(): Array<string>
+  /**
+   * Subscribes every handler (once; later calls do nothing). Resolves when the bus accepted
+   * them all (its `subscribe` may return a promise).
+   */
+  initialize(): Promise<void>
+  /**
+   * Handles one event as the subscribed handler would (`eventType` may be a colon alias);
+   * never rejects.
+   */
+  handle(eventType: string, event: Record<string, unknown>): Promise<void>
+  /** Unsubscribes every handler from the bus (with its `unsubscribe`, when it has one). */
+  dispose(): void
+  /**
+   * Sends this object's log lines to `logger` (null: back to `tracing`). Handlers already
+   * subscribed keep the logger they were created with until the next `initialize()`.
+   */
+  setLogger(logger: Logger | null): void
+}
+
+/** An EventBus-compatible event service. */
+export declare class WorkflowEventService {
+  /**
+   * `options.distributed` (with a PostgreSQL `db`): deliver to every process on the database.
+   * `options.logger`: where failing subscribers are reported (default: `tracing`).
+   */
+  constructor(db?: WorkflowDatabase | null, options?: EventServiceOptions)
+  /**
+   * Resolves once events from other processes are being received (at once when the service
+   * is not distributed).
+   */
+  ready(): Promise<void>
+  /** Adds `handler` for `eventName` (duplicates allowed, as in PIDEA's EventBus). */
+  subscribe(eventName: string, handler: EventHandler): void
+  /** Alias of `subscribe`. */
+  on(eventName: string, handler: EventHandler): void
+  /** Removes the first subscription of `handler` to `eventName`; true when there was one. */
+  unsubscribe(eventName: string, handler: EventHandler): boolean
+  /**
+   * Calls every subscriber of `eventName` with `eventData`, in subscription order; resolves
+   * once all of them finished (failures are logged, never thrown). Distributed: also sends
+   * the event to the other processes (`eventData` as JSON) and rejects if that fails.
+   */
+  publish(eventName: string, eventData?: unknown): Promise<void>
+  /** Alias of `publish`. */
+  emit(eventName: string, eventData?: unknown): Promise<void>
+  /** How many subscriptions `eventName` has. */
+  getHandlerCount(eventName: string): number
+  /** Removes every subscription. */
+  clear(): void
+  /** Removes every subscription and stops receiving events from other processes. */
+  dispose(): void
 }
 
 /** Workflow executions, on the database it was built with. */
@@ -549,6 +790,111 @@ export declare class WorkflowMetricsRepository {
   cleanupOldMetrics(daysOld?: number): Promise<number>
 }
 
+/** The planned persistence service, over a `WorkflowRepository`. */
+export declare class WorkflowPersistenceService {
+  /** Over `workflowRepository`'s database; logs to `logger` (default: `tracing`). */
+  constructor(workflowRepository: WorkflowRepository, logger?: Logger)
+  /** Sends this object's log lines to `logger` (null: back to `tracing`). */
+  setLogger(logger: Logger | null): void
+  /** Creates the execution (and its `execution_started` metric). */
+  createWorkflowExecution(executionData: CreateExecutionInput): Promise<WorkflowExecutionRow>
+  /** Updates the execution (and records its status metrics); null when it does not exist. */
+  updateWorkflowExecution(executionId: string, updates: ExecutionUpdates): Promise<WorkflowExecutionRow | null>
+  /** The execution with its metrics, or null. */
+  getWorkflowExecution(executionId: string): Promise<ExecutionWithMetrics | null>
+  /**
+   * By `workflowId`, else `taskId`, else `userId`, else `status`; with no filter, every
+   * execution (paged: `limit` 50).
+   */
+  findWorkflowExecutions(filters?: ExecutionFilters, options?: ExecutionListOptions): Promise<Page<WorkflowExecutionRow>>
+  /** Deletes the execution and its metrics; true when it existed. */
+  deleteWorkflowExecution(executionId: string): Promise<boolean>
+  /** Records a metric of the execution. */
+  recordWorkflowMetric(executionId: string, metric: Omit<MetricInput, 'executionId'> & { executionId?: string }): Promise<WorkflowMetricRow>
+  /** Metrics of an execution, newest first. */
+  getWorkflowMetrics(executionId: string, options?: MetricListOptions): Promise<Page<WorkflowMetricRow>>
+  /** `{executions, metrics}` statistics. */
+  getWorkflowStatistics(filters?: ExecutionStatisticsFilters & MetricFilters): Promise<WorkflowStatistics>
+  /** Per (name, type, category) aggregates. */
+  getAggregatedMetrics(filters?: MetricFilters): Promise<MetricAggregateRow[]>
+  /** Statistics over the metrics. */
+  getMetricsStatistics(filters?: MetricFilters): Promise<MetricStatistics>
+  /** Removes old finished executions and old metrics; resolves the executions count. */
+  cleanupOldExecutions(daysOld?: number, options?: CleanupOptions): Promise<number>
+  /**
+   * Creates every valid execution in one transaction; invalid items and existing ids are
+   * reported per item: `{created, errors: [{executionData, error}], summary}`.
+   */
+  bulkCreateWorkflowExecutions(executions: CreateExecutionInput[]): Promise<BulkResult<'created', WorkflowExecutionRow, 'executionData'>>
+  /**
+   * Applies every valid `{executionId, ...updates}` in one transaction; invalid items and
+   * missing executions are reported per item: `{updated, errors: [{update, error}], summary}`.
+   */
+  bulkUpdateWorkflowExecutions(updates: Array<ExecutionUpdates & { executionId: string }>): Promise<BulkResult<'updated', WorkflowExecutionRow, 'update'>>
+  /** Up to 10,000 executions with statistics and aggregates, and a `metadata` header. */
+  exportWorkflowData(filters?: ExecutionFilters, options?: ExecutionListOptions): Promise<WorkflowExport>
+}
+
+/** Executions and their metrics together, over the executions repository's database. */
+export declare class WorkflowRepository {
+  /**
+   * Over `executions`' database. The metrics repository is expected on the same database
+   * (the multi-step writes are one transaction there); when it is elsewhere (two planned
+   * `InMemory…` repositories each have their own), the executions' database holds both.
+   */
+  constructor(executions: WorkflowExecutionRepository, metrics: WorkflowMetricsRepository)
+  /** Sends this object's log lines to `logger` (null: back to `tracing`). */
+  setLogger(logger: Logger | null): void
+  /** Creates the execution and its `execution_started` metric in one transaction. */
+  saveExecution(execution: CreateExecutionInput): Promise<WorkflowExecutionRow>
+  /**
+   * Updates the execution and records the planned status metrics, in one transaction;
+   * null when there is no such execution.
+   */
+  updateExecution(executionId: string, updates: ExecutionUpdates): Promise<WorkflowExecutionRow | null>
+  /** Records a metric of the execution (`metric.executionId`, when given, wins). */
+  recordExecutionMetrics(executionId: string, metric: Omit<MetricInput, 'executionId'> & { executionId?: string }): Promise<WorkflowMetricRow>
+  /** The execution with `metrics` (its 100 newest), or null. */
+  getExecutionWithMetrics(executionId: string): Promise<ExecutionWithMetrics | null>
+  /** `{executions: getStatistics(filters), metrics: getAggregatedMetrics(filters)}`. */
+  getExecutionStatistics(filters?: ExecutionStatisticsFilters & MetricFilters): Promise<WorkflowStatistics>
+  /** Executions of a workflow, newest first. */
+  findExecutionsByWorkflowId(workflowId: string, options?: ExecutionListOptions): Promise<Page<WorkflowExecutionRow>>
+  /** Executions of a task, newest first. */
+  findExecutionsByTaskId(taskId: string, options?: ExecutionListOptions): Promise<Page<WorkflowExecutionRow>>
+  /** Executions of a user, newest first. */
+  findExecutionsByUserId(userId: string, options?: ExecutionListOptions): Promise<Page<WorkflowExecutionRow>>
+  /** Executions with a status, newest first. */
+  findExecutionsByStatus(status: ExecutionStatus, options?: ExecutionListOptions): Promise<Page<WorkflowExecutionRow>>
+  /** Deletes the execution and its metrics in one transaction; true when it existed. */
+  deleteExecution(executionId: string): Promise<boolean>
+  /**
+   * Removes finished executions older than `daysOld` (30) days and older metrics, in one
+   * transaction (at most `options.limit` rows of each); resolves the number of executions
+   * removed (the metric count is logged).
+   */
+  cleanupOldExecutions(daysOld?: number, options?: CleanupOptions): Promise<number>
+  /** Metrics of an execution, newest first (`limit` 100). */
+  getMetricsForExecution(executionId: string, options?: MetricListOptions): Promise<Page<WorkflowMetricRow>>
+  /** Per (name, type, category) aggregates, percentiles included. */
+  getAggregatedMetrics(filters?: MetricFilters): Promise<MetricAggregateRow[]>
+  /** Statistics over the metrics. */
+  getMetricsStatistics(filters?: MetricFilters): Promise<MetricStatistics>
+}
+
+/** What `getStats()` returns. */
+export interface CacheServiceStats {
+  hits: number
+  misses: number
+  /** Entries dropped because a write touched them. */
+  invalidations: number
+  /** Times everything was dropped (`clear()`, a lost notification connection). */
+  flushes: number
+  size: number
+  /** Percent of reads that hit, 0–100, two decimals. */
+  hitRate: number
+}
+
 /** Where a database lives, in PIDEA's DatabaseConnection shape, or as a URL. */
 export interface DatabaseConfig {
   /** `'postgresql'`, `'sqlite'` or `'memory'`. */
@@ -606,4 +952,26 @@ export interface FallbackConfig {
   type?: 'sqlite' | 'memory'
   /** The SQLite file path. */
   database?: string
+}
+
+/**
+ * Sends the addon's log events to `logger` (`null` restores stderr). The level filter is
+ * `WORKFLOW_INFRA_LOG`, or `info` when it is not set.
+ */
+export declare function setLogger(logger: Logger | null): void
+
+/** What `getStats()` returns. */
+export interface WorkflowCacheStats {
+  hits: number
+  misses: number
+  sets: number
+  deletes: number
+  evictions: number
+  /** Entries removed because their TTL passed. */
+  expirations: number
+  size: number
+  maxSize: number
+  /** Percent of reads that hit, 0–100, two decimals. */
+  hitRate: number
+  totalRequests: number
 }

@@ -390,3 +390,105 @@ export declare const PostgreSQLHandlerRegistryRepository: typeof HandlerRegistry
 export declare const InMemoryWorkflowExecutionRepository: typeof WorkflowExecutionRepository
 export declare const InMemoryWorkflowMetricsRepository: typeof WorkflowMetricsRepository
 export declare const InMemoryHandlerRegistryRepository: typeof HandlerRegistryRepository
+
+/** Any object with these methods (PIDEA's loggers, winston, `console`). */
+export interface Logger {
+  info(message: string, meta?: Record<string, unknown>): unknown
+  debug(message: string, meta?: Record<string, unknown>): unknown
+  warn(message: string, meta?: Record<string, unknown>): unknown
+  error(message: string, meta?: Record<string, unknown>): unknown
+}
+
+/** `cleanupOldExecutions` options: at most `limit` executions (and metrics) per call. */
+export interface CleanupOptions {
+  limit?: number
+}
+
+/** `findWorkflowExecutions` filters, in order of precedence; none: every execution. */
+export interface ExecutionFilters {
+  workflowId?: string
+  taskId?: string
+  userId?: string
+  status?: ExecutionStatus
+}
+
+/** An execution row with its 100 newest metrics. */
+export type ExecutionWithMetrics = WorkflowExecutionRow & { metrics: WorkflowMetricRow[] }
+
+/** `getExecutionStatistics` / `getWorkflowStatistics`. */
+export interface WorkflowStatistics {
+  executions: ExecutionStatistics
+  metrics: MetricAggregateRow[]
+}
+
+/** The per-item result of the bulk methods. */
+export type BulkResult<Done extends string, Row, Item extends string> = {
+  [K in Done]: Row[]
+} & {
+  errors: Array<{ [K in Item]: JsonValue } & { error: string }>
+  summary: { total: number; failed: number } & { [K in Done]: number }
+}
+
+/** `exportWorkflowData`. */
+export interface WorkflowExport {
+  metadata: {
+    exportedAt: string
+    filters: JsonValue
+    options: JsonValue
+    summary: { executions: number; statistics: WorkflowStatistics; metrics: number }
+  }
+  executions: WorkflowExecutionRow[]
+  statistics: WorkflowStatistics
+  aggregatedMetrics: MetricAggregateRow[]
+}
+
+/** `WorkflowCache` keys: strings and numbers (kept apart). */
+export type CacheKey = string | number
+
+/** `WorkflowCache` options: `maxSize` ≥ 1 (1000), `ttl` ms (300000; 0 or Infinity: none). */
+export interface WorkflowCacheOptions {
+  maxSize?: number
+  ttl?: number
+  logger?: Logger | null
+}
+
+export interface CacheSetOptions {
+  ttl?: number
+  metadata?: Record<string, unknown>
+}
+
+export interface CacheEntryMetadata {
+  timestamp: number
+  /** Epoch ms; Infinity for entries that do not expire. */
+  expiresAt: number
+  metadata: Record<string, unknown>
+}
+
+export interface CacheEntry extends CacheEntryMetadata {
+  key: CacheKey
+  value: unknown
+}
+
+/** `WorkflowCacheService` options: `maxEntries` (10000), `ttl` ms (300000). */
+export interface CacheServiceOptions {
+  maxEntries?: number
+  ttl?: number
+}
+
+/** `WorkflowEventService` options. */
+export interface EventServiceOptions {
+  /** PostgreSQL only: deliver to the services of every process on the database. */
+  distributed?: boolean
+  /** Where failing subscribers are reported (default: the addon's log). */
+  logger?: Logger | null
+}
+
+export type EventHandler = (eventData: any) => unknown
+
+/** What `WorkflowEventHandlers` subscribes to: PIDEA's EventBus, a `WorkflowEventService`… */
+export interface EventBusLike {
+  subscribe(eventName: string, handler: EventHandler): unknown
+  unsubscribe?(eventName: string, handler: EventHandler): unknown
+  publish?(eventName: string, eventData?: unknown): unknown
+  emit?(eventName: string, eventData?: unknown): unknown
+}

@@ -6,6 +6,7 @@ use std::ptr;
 use napi::{check_status, sys};
 
 use crate::core::error::Error;
+use crate::core::input::Input;
 use crate::core::repo::Output;
 use crate::core::value::{Row, Value};
 
@@ -208,6 +209,28 @@ impl IntoJs for Output {
             Output::Bool(b) => value(env, &Value::Bool(b)),
             Output::Count(n) => value(env, &Value::Int(n as i64)),
             Output::Row(r) => r.into_js(env),
+            Output::Value(v) => value(env, &v),
+            Output::List(items) => {
+                let mut array = ptr::null_mut();
+                check_status!(unsafe {
+                    sys::napi_create_array_with_length(env, items.len(), &mut array)
+                })?;
+                for (i, item) in items.into_iter().enumerate() {
+                    let v = item.into_js(env)?;
+                    check_status!(unsafe { sys::napi_set_element(env, array, i as u32, v) })?;
+                }
+                Ok(array)
+            }
+            Output::Object(fields) => {
+                let mut obj = ptr::null_mut();
+                check_status!(unsafe { sys::napi_create_object(env, &mut obj) })?;
+                for (name, field) in fields {
+                    let v = field.into_js(env)?;
+                    let key = string(env, &name)?;
+                    check_status!(unsafe { sys::napi_set_property(env, obj, key, v) })?;
+                }
+                Ok(obj)
+            }
             Output::Rows { rows, next } => {
                 let array = rows_array(env, &rows)?;
                 // The keyset cursor rides on the array as a non-enumerable property, so the
@@ -246,4 +269,68 @@ fn rows_array(env: sys::napi_env, rows: &[Row]) -> JsResult {
         check_status!(unsafe { sys::napi_set_element(env, array, i as u32, obj) })?;
     }
     Ok(array)
+}
+
+/// Throws a coded error (as a rejection would carry it) from a synchronous method: the returned
+/// error tells napi an exception is already pending.
+pub fn throw(env: sys::napi_env, prefix: &str, err: &Error) -> napi::Error {
+    unsafe { sys::napi_throw(env, make_error(env, prefix, err)) };
+    napi::Error::from_status(napi::Status::PendingException)
+}
+
+/// A stored [`Input`] back as a JS value (the cache's values and metadata).
+pub fn input_value(env: sys::napi_env, input: &Input) -> JsResult {
+    let mut out = ptr::null_mut();
+    match input {
+        Input::Undefined | Input::Unsupported(_) => {
+            check_status!(unsafe { sys::napi_get_undefined(env, &mut out) })?
+        }
+        Input::Null => check_status!(unsafe { sys::napi_get_null(env, &mut out) })?,
+        Input::Bool(b) => check_status!(unsafe { sys::napi_get_boolean(env, *b, &mut out) })?,
+        Input::Number(n) => check_status!(unsafe { sys::napi_create_double(env, *n, &mut out) })?,
+        Input::Text(s) => return string(env, s),
+        Input::Date(ms) => check_status!(unsafe { sys::napi_create_date(env, *ms, &mut out) })?,
+        Input::Array(items) => {
+            check_status!(unsafe {
+                sys::napi_create_array_with_length(env, items.len(), &mut out)
+            })?;
+            for (i, item) in items.iter().enumerate() {
+                let v = input_value(env, item)?;
+                check_status!(unsafe { sys::napi_set_element(env, out, i as u32, v) })?;
+            }
+        }
+        Input::Object(fields) => {
+            check_status!(unsafe { sys::napi_create_object(env, &mut out) })?;
+            for (k, item) in fields {
+                let key = string(env, k)?;
+                let v = input_value(env, item)?;
+                if k == "__proto__" {
+                    // An own data property, as stored (assigning would set the prototype).
+                    let property = sys::napi_property_descriptor {
+                        utf8name: ptr::null(),
+                        name: key,
+                        method: None,
+                        getter: None,
+                        setter: None,
+                        value: v,
+                        attributes: sys::PropertyAttributes::writable
+                            | sys::PropertyAttributes::enumerable
+                            | sys::PropertyAttributes::configurable,
+                        data: ptr::null_mut(),
+                    };
+                    check_status!(unsafe { sys::napi_define_properties(env, out, 1, &property) })?;
+                } else {
+                    check_status!(unsafe { sys::napi_set_property(env, out, key, v) })?;
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `undefined`.
+pub fn undefined(env: sys::napi_env) -> JsResult {
+    let mut u = ptr::null_mut();
+    check_status!(unsafe { sys::napi_get_undefined(env, &mut u) })?;
+    Ok(u)
 }

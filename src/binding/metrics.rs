@@ -13,7 +13,7 @@ use crate::core::repo::metrics as q;
 /// Workflow metrics, on the database it was built with.
 #[napi]
 pub struct WorkflowMetricsRepository {
-    db: DbSlot,
+    pub(crate) db: DbSlot,
 }
 
 #[napi]

@@ -1,14 +1,21 @@
 //! The napi binding: one file per JavaScript class; conversion and promise plumbing only.
 
+mod cache;
+mod cache_service;
 mod database;
 mod errors;
+mod event_handlers;
+mod events;
 mod executions;
 mod handlers;
 mod input;
 mod js;
+mod jsref;
+mod logger;
 mod metrics;
 mod repository;
 mod settle;
+mod workflow;
 
 use napi::bindgen_prelude::JsObjectValue;
 use napi::bindgen_prelude::Object;

@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 use napi::bindgen_prelude::PromiseRaw;
 use napi::Env;
 
-use super::settle;
+use super::settle::{self, Then};
 use crate::core::db::{Backend, Database};
 use crate::core::error::{Error, Result};
 use crate::core::repo::{Call, Dialect, Op, Output};
@@ -30,19 +30,57 @@ pub fn run<'env>(
     prefix: &'static str,
     build: impl FnOnce(&Dialect) -> Result<Call>,
 ) -> napi::Result<PromiseRaw<'env, ()>> {
+    run_then(
+        env,
+        slot,
+        prefix,
+        build,
+        Box::new(|env, r| r.and_then(|o| settle::to_js(env, o))),
+    )
+}
+
+/// [`run`], with `then` turning the outcome into the settlement on the JS thread.
+pub fn run_then<'env>(
+    env: &'env Env,
+    slot: &DbSlot,
+    prefix: &'static str,
+    build: impl FnOnce(&Dialect) -> Result<Call>,
+    then: Then<Output>,
+) -> napi::Result<PromiseRaw<'env, ()>> {
     let prepared = open_db(slot).and_then(|db| Ok((build(&Dialect::of(&db))?, db)));
     let (call, db) = match prepared {
         Ok(p) => p,
-        Err(e) => return settle::settled::<Output, _>(env, prefix, Err(e)),
+        Err(e) => return settle::settled_then(env, prefix, Err(e), then),
     };
     if let Some(result) = db.call_now(&call) {
-        return settle::settled(env, prefix, result);
+        return settle::settled_then(env, prefix, result, then);
     }
     match (&call.op, db.backend()) {
-        (Op::Write(_), Backend::Sqlite(_)) => {
-            settle::deferred(env, prefix, move |complete| db.call_with(call, complete))
-        }
-        _ => settle::spawn(env, prefix, async move { db.call(call).await }),
+        (Op::Write(_), Backend::Sqlite(_)) => settle::deferred_then(
+            env,
+            prefix,
+            move |complete| db.call_with(call, complete),
+            then,
+        ),
+        _ => settle::spawn_then(env, prefix, async move { db.call(call).await }, then),
+    }
+}
+
+/// Runs an async core function (several calls in sequence) on the runtime.
+pub fn run_async<'env, F, Fut>(
+    env: &'env Env,
+    slot: &DbSlot,
+    prefix: &'static str,
+    work: F,
+    then: Then<Output>,
+) -> napi::Result<PromiseRaw<'env, ()>>
+where
+    F: FnOnce(Arc<Database>) -> Fut,
+    Fut: std::future::Future<Output = Result<Output>> + Send + 'static,
+{
+    match open_db(slot) {
+        Ok(db) => settle::spawn_then(env, prefix, work(db), then),
+        Err(e) => settle::settled_then(env, prefix, Err(e), then),
     }
 }
 

@@ -174,10 +174,11 @@ impl Pending {
 
     /// Resolves or rejects, on the JS thread.
     pub fn settle<T: IntoJs>(self, env: sys::napi_env, result: Result<T>) {
-        let value = result.and_then(|v| {
-            v.into_js(env)
-                .map_err(|e| Error::internal(format!("cannot build the result: {e}")))
-        });
+        self.settle_value(env, result.and_then(|v| to_js(env, v)));
+    }
+
+    /// Resolves with a JS value (a promise is adopted) or rejects, on the JS thread.
+    pub fn settle_value(self, env: sys::napi_env, value: Result<sys::napi_value>) {
         unsafe {
             match value {
                 Ok(v) => sys::napi_resolve_deferred(env, self.deferred, v),
@@ -187,6 +188,69 @@ impl Pending {
             };
         }
     }
+}
+
+/// A result as a JS value.
+pub fn to_js<T: IntoJs>(env: sys::napi_env, v: T) -> Result<sys::napi_value> {
+    v.into_js(env)
+        .map_err(|e| Error::internal(format!("cannot build the result: {e}")))
+}
+
+/// What runs on the JS thread when an operation finished: it receives the outcome and returns
+/// what the promise settles with (it may log, publish, or turn a failure into a value).
+pub type Then<T> = Box<dyn FnOnce(sys::napi_env, Result<T>) -> Result<sys::napi_value> + Send>;
+
+/// A promise for work that finishes on another thread, settled through `then` on the JS thread.
+pub fn deferred_then<'env, T: Send + 'static, R>(
+    env: &'env Env,
+    prefix: &'static str,
+    start: impl FnOnce(Box<dyn FnOnce(Result<T>) + Send>),
+    then: Then<T>,
+) -> napi::Result<PromiseRaw<'env, R>> {
+    let settler = Settler::current(env.raw())?;
+    let (pending, promise) = Pending::new(env, prefix)?;
+    settler.started(env.raw());
+    start(Box::new(move |result: Result<T>| {
+        let on_js_thread = settler.clone();
+        settler.send(Box::new(move |env| {
+            pending.settle_value(env, then(env, result));
+            on_js_thread.finished(env);
+        }));
+    }));
+    Ok(promise)
+}
+
+/// A promise for a future on napi's tokio runtime, settled through `then` on the JS thread.
+pub fn spawn_then<'env, T: Send + 'static, R>(
+    env: &'env Env,
+    prefix: &'static str,
+    future: impl Future<Output = Result<T>> + Send + 'static,
+    then: Then<T>,
+) -> napi::Result<PromiseRaw<'env, R>> {
+    deferred_then(
+        env,
+        prefix,
+        move |complete| {
+            napi::bindgen_prelude::spawn(async move {
+                let guard = Completion(Some(complete));
+                let result = future.await;
+                guard.finish(result);
+            });
+        },
+        then,
+    )
+}
+
+/// A promise settled now through `then` (work done on the JS thread).
+pub fn settled_then<'env, T, R>(
+    env: &'env Env,
+    prefix: &'static str,
+    result: Result<T>,
+    then: Then<T>,
+) -> napi::Result<PromiseRaw<'env, R>> {
+    let (pending, promise) = Pending::new(env, prefix)?;
+    pending.settle_value(env.raw(), then(env.raw(), result));
+    Ok(promise)
 }
 
 /// A promise already settled with `result` (for work done on the JS thread: no thread hop).

@@ -1,24 +1,113 @@
-//! Logging through `tracing`, filtered by `WORKFLOW_INFRA_LOG` (default `warn`), to stderr.
+//! Logging through `tracing`. By default to stderr, filtered by `WORKFLOW_INFRA_LOG` (default
+//! `warn`). A sink (the binding's `setLogger`) can take the events instead: then they go there,
+//! filtered by `WORKFLOW_INFRA_LOG` or `info`, and stderr stays quiet.
 //! Messages never carry credentials or parameter values.
 
-use std::sync::Once;
+use std::sync::{Arc, Once, RwLock};
 
-use tracing_subscriber::EnvFilter;
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::filter::filter_fn;
+use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
 /// The environment variable that sets the log filter (`error`, `warn`, `info`, `debug`, `trace`,
 /// or any `tracing` filter directive).
 pub const LOG_ENV: &str = "WORKFLOW_INFRA_LOG";
 
-/// Installs the stderr subscriber once per process. Later calls do nothing, and a subscriber
-/// another library installed first is left alone.
+/// Where events go instead of stderr: `(level, message, fields)`.
+pub type Sink = Arc<dyn Fn(Level, String, serde_json::Map<String, serde_json::Value>) + Send + Sync>;
+
+static SINK: RwLock<Option<Sink>> = RwLock::new(None);
+
+/// Sends the events to `sink` (None: back to stderr).
+pub fn set_sink(sink: Option<Sink>) {
+    *SINK.write().unwrap_or_else(|e| e.into_inner()) = sink;
+}
+
+fn sink() -> Option<Sink> {
+    SINK.read().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+fn has_sink() -> bool {
+    SINK.read().map(|s| s.is_some()).unwrap_or(false)
+}
+
+/// Installs the subscriber once per process. Later calls do nothing, and a subscriber another
+/// library installed first is left alone.
 pub fn init() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        let filter = EnvFilter::try_from_env(LOG_ENV).unwrap_or_else(|_| EnvFilter::new("warn"));
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(filter)
+        let filter = |default: &str| {
+            EnvFilter::try_from_env(LOG_ENV).unwrap_or_else(|_| EnvFilter::new(default))
+        };
+        let stderr = tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
             .with_target(false)
+            .with_filter(filter_fn(|_| !has_sink()))
+            .with_filter(filter("warn"));
+        let _ = tracing_subscriber::registry()
+            .with(stderr)
+            .with(SinkLayer.with_filter(filter("info")))
             .try_init();
     });
+}
+
+struct SinkLayer;
+
+impl<S: Subscriber> Layer<S> for SinkLayer {
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        let Some(sink) = sink() else { return };
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        sink(*event.metadata().level(), fields.message, fields.rest);
+    }
+}
+
+#[derive(Default)]
+struct Fields {
+    message: String,
+    rest: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Visit for Fields {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        let text = format!("{value:?}");
+        if field.name() == "message" {
+            self.message = text;
+        } else {
+            self.rest
+                .insert(field.name().to_string(), serde_json::Value::String(text));
+        }
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.message = value.to_string();
+        } else {
+            self.rest
+                .insert(field.name().to_string(), serde_json::Value::from(value));
+        }
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.rest
+            .insert(field.name().to_string(), serde_json::Value::from(value));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.rest
+            .insert(field.name().to_string(), serde_json::Value::from(value));
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.rest
+            .insert(field.name().to_string(), serde_json::Value::from(value));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.rest
+            .insert(field.name().to_string(), serde_json::Value::from(value));
+    }
 }

@@ -90,6 +90,13 @@ pub struct Row {
 }
 
 impl Row {
+    pub fn new(columns: Vec<String>, values: Vec<Value>) -> Row {
+        Row {
+            columns: columns.into(),
+            values,
+        }
+    }
+
     pub fn get(&self, column: &str) -> Option<&Value> {
         self.columns
             .iter()

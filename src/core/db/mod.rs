@@ -6,10 +6,13 @@ pub mod sqlite;
 pub mod writer;
 
 use std::borrow::Cow;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::config::{ConnectConfig, Target};
 use super::error::{Error, ErrorCode, Result};
+use super::invalidate::{Invalidate, Watchers};
+use super::notify::Hub;
+use super::repo::Touch;
 use super::value::{Row, Value};
 use postgres::PgDb;
 use sqlite::SqliteDb;
@@ -19,6 +22,9 @@ use sqlite::SqliteDb;
 pub struct Statement {
     pub sql: Cow<'static, str>,
     pub params: Vec<Value>,
+    /// Run only when statement `n` of the same transaction touched a row (otherwise it is
+    /// skipped and touches nothing): the follow-up writes of a guarded update.
+    pub only_if: Option<usize>,
 }
 
 impl Statement {
@@ -26,7 +32,20 @@ impl Statement {
         Statement {
             sql: sql.into(),
             params,
+            only_if: None,
         }
+    }
+
+    /// This statement, run only when statement `n` touched a row.
+    pub fn only_if(mut self, n: usize) -> Self {
+        self.only_if = Some(n);
+        self
+    }
+
+    /// Whether an earlier result says to skip this statement.
+    pub fn skipped(&self, earlier: &[StmtResult]) -> bool {
+        self.only_if
+            .is_some_and(|n| earlier.get(n).is_none_or(|r| r.affected == 0))
     }
 
     /// Whether the statement yields rows (a query, or a write with `RETURNING`).
@@ -73,6 +92,10 @@ pub struct Database {
     backend: Backend,
     kind: DbKind,
     used_fallback: bool,
+    /// The caches built on this database.
+    watchers: Arc<Watchers>,
+    /// The LISTEN side (PostgreSQL), started on first need.
+    hub: tokio::sync::OnceCell<Arc<Hub>>,
 }
 
 impl Database {
@@ -127,11 +150,7 @@ impl Database {
             }
             Target::Memory => (Backend::Sqlite(SqliteDb::open_memory()?), DbKind::Memory),
         };
-        Ok(Database {
-            backend,
-            kind,
-            used_fallback: false,
-        })
+        Ok(Database::new(backend, kind))
     }
 
     /// Opens and migrates a private in-memory database without a runtime (blocks the caller
@@ -143,11 +162,45 @@ impl Database {
             let _ = tx.send(r);
         });
         rx.recv().map_err(|_| Error::closed())??;
-        Ok(Database {
-            backend: Backend::Sqlite(db),
-            kind: DbKind::Memory,
+        Ok(Database::new(Backend::Sqlite(db), DbKind::Memory))
+    }
+
+    fn new(backend: Backend, kind: DbKind) -> Database {
+        Database {
+            backend,
+            kind,
             used_fallback: false,
-        })
+            watchers: Arc::default(),
+            hub: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// Registers a cache to be told what writes change.
+    pub fn watch(&self, watcher: std::sync::Weak<dyn Invalidate>) {
+        self.watchers.add(watcher);
+    }
+
+    /// Tells this process's caches what a write changed.
+    pub fn invalidate(&self, touches: &[Touch]) {
+        self.watchers.invalidate(touches);
+    }
+
+    /// The LISTEN/NOTIFY hub of a PostgreSQL database (started on first call); None on SQLite,
+    /// where one process owns the data.
+    pub async fn hub(&self) -> Result<Option<Arc<Hub>>> {
+        let Backend::Postgres(pg) = &self.backend else {
+            return Ok(None);
+        };
+        let hub = self
+            .hub
+            .get_or_try_init(|| Hub::start(pg.pool().clone(), self.watchers.clone()))
+            .await?;
+        Ok(Some(hub.clone()))
+    }
+
+    /// The hub, if it was started.
+    pub fn started_hub(&self) -> Option<&Arc<Hub>> {
+        self.hub.get()
     }
 
     pub fn kind(&self) -> DbKind {
@@ -240,6 +293,9 @@ impl Database {
 
     /// Closes the pool or the connections, after every queued write committed.
     pub async fn close(&self) {
+        if let Some(hub) = self.hub.get() {
+            hub.stop();
+        }
         match &self.backend {
             Backend::Postgres(pg) => pg.close().await,
             Backend::Sqlite(db) => {

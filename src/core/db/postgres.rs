@@ -67,6 +67,10 @@ impl PgDb {
         Ok(PgDb { pool, options })
     }
 
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     pub fn options(&self) -> &PgConnectOptions {
         &self.options
     }
@@ -91,7 +95,12 @@ impl PgDb {
         let mut tx = self.pool.begin().await?;
         let mut out = Vec::with_capacity(statements.len());
         for statement in &statements {
-            out.push(run_one(&mut tx, statement).await?);
+            let result = if statement.skipped(&out) {
+                StmtResult::default()
+            } else {
+                run_one(&mut tx, statement).await?
+            };
+            out.push(result);
         }
         tx.commit().await?;
         Ok(out)

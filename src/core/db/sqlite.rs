@@ -238,7 +238,16 @@ pub fn sqlite_sql(sql: &str) -> Cow<'_, str> {
 
 /// Runs statements in order on `conn`, collecting rows and affected counts.
 pub fn run_statements(conn: &Connection, statements: &[Statement]) -> Result<Vec<StmtResult>> {
-    statements.iter().map(|s| run_one(conn, s)).collect()
+    let mut out = Vec::with_capacity(statements.len());
+    for s in statements {
+        let result = if s.skipped(&out) {
+            StmtResult::default()
+        } else {
+            run_one(conn, s)?
+        };
+        out.push(result);
+    }
+    Ok(out)
 }
 
 fn run_one(conn: &Connection, statement: &Statement) -> Result<StmtResult> {

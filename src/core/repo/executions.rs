@@ -1,6 +1,6 @@
 //! `WorkflowExecutionRepository`: the `workflow_executions` table.
 
-use super::{Call, Dialect, Shape};
+use super::{Call, Dialect, Shape, Touch};
 use crate::core::db::Statement;
 use crate::core::error::{Error, Result};
 use crate::core::input::{self, Fields, Input, Page};
@@ -143,7 +143,7 @@ pub fn insert(execution: &Input, now: i64) -> Result<Statement> {
     Ok(Statement::new(INSERT_SQL.as_str(), params))
 }
 
-fn execution_id(id: &Input) -> Result<Value> {
+pub(crate) fn execution_id(id: &Input) -> Result<Value> {
     Ok(Value::Text(input::required_text(id, "executionId", 255)?))
 }
 
@@ -216,7 +216,8 @@ pub fn update(id: &Input, updates: &Input) -> Result<Call> {
             params,
         )],
         Shape::RowOrNull,
-    ))
+    )
+    .touching(touch_execution(&id)))
 }
 
 /// A list of executions matching `filters` (column = value), newest first, paged.
@@ -342,22 +343,31 @@ pub fn statistics(d: &Dialect, filters: &Input) -> Result<Call> {
 
 /// `delete(executionId)`: true when a row was removed (its metrics and usage rows go with it).
 pub fn delete(id: &Input) -> Result<Call> {
+    let id = execution_id(id)?;
+    let touch = touch_execution(&id);
     Ok(Call::write(
         vec![Statement::new(
             "DELETE FROM workflow_executions WHERE execution_id = $1",
-            vec![execution_id(id)?],
+            vec![id],
         )],
         Shape::Touched(0),
-    ))
+    )
+    .touching(touch))
 }
 
 /// `cleanupOldExecutions(daysOld = 30)`: removes finished executions created more than
 /// `daysOld` days ago; resolves how many.
 pub fn cleanup(days_old: &Input) -> Result<Call> {
-    super::delete_older_than(
-        "DELETE FROM workflow_executions WHERE created_at < $1 AND status IN ('completed', 'failed', 'cancelled')",
-        days_old,
-    )
+    Ok(super::delete_older_than(CLEANUP_SQL, days_old)?.touching(Touch::Executions))
+}
+
+/// Finished executions created before `$1`.
+pub(crate) const CLEANUP_SQL: &str =
+    "DELETE FROM workflow_executions WHERE created_at < $1 AND status IN ('completed', 'failed', 'cancelled')";
+
+/// The cache entry a write to execution `id` changes.
+pub(crate) fn touch_execution(id: &Value) -> Touch {
+    Touch::Execution(id.as_str().unwrap_or_default().to_string())
 }
 
 /// `toSnakeCase(str)`, as planned: `_` + lowercase in place of each uppercase ASCII letter.

@@ -1,7 +1,7 @@
 //! `HandlerRegistryRepository`: `handler_registry` and `handler_usage_history`.
 
 use super::usage::{execution_time, usage_status};
-use super::{Call, Shape};
+use super::{Call, Shape, Touch};
 use crate::core::db::Statement;
 use crate::core::error::{Error, Result};
 use crate::core::input::{self, Fields, Input, Page};
@@ -90,6 +90,11 @@ pub(crate) fn handler_type(t: &Input) -> Result<Value> {
     Ok(Value::Text(input::required_text(t, "handlerType", 255)?))
 }
 
+/// The cache entries a write to handler `t` changes.
+pub(crate) fn touch_handler(t: &Value) -> Touch {
+    Touch::Handler(t.as_str().unwrap_or_default().to_string())
+}
+
 fn json_or(f: &Fields<'_>, key: &str, default: serde_json::Value) -> Result<Value> {
     Ok(Value::Json(
         f.json(key)?.filter(|j| !j.is_null()).unwrap_or(default),
@@ -101,8 +106,10 @@ fn json_or(f: &Fields<'_>, key: &str, default: serde_json::Value) -> Result<Valu
 pub fn register(handler: &Input) -> Result<Call> {
     let f = Fields::of(handler, "handler")?;
     let now = Value::Timestamp(now_millis());
+    let t = f.required_text("handlerType", 255)?;
+    let touch = Touch::Handler(t.clone());
     let params = vec![
-        f.required_text("handlerType", 255)?.into(),
+        t.into(),
         f.required_text("handlerName", 255)?.into(),
         f.text("handlerClass", 255)?.into(),
         f.text("handlerPath", 500)?.into(),
@@ -133,7 +140,7 @@ pub fn register(handler: &Input) -> Result<Call> {
          is_active = excluded.is_active, is_default = excluded.is_default, priority = excluded.priority, \
          updated_at = excluded.updated_at RETURNING {COLUMNS}"
     );
-    Ok(Call::write(vec![Statement::new(sql, params)], Shape::Row))
+    Ok(Call::write(vec![Statement::new(sql, params)], Shape::Row).touching(touch))
 }
 
 /// `getHandlerByType(handlerType)`: the row or null.
@@ -197,7 +204,8 @@ pub fn update(t: &Input, updates: &Input) -> Result<Call> {
             params,
         )],
         Shape::RowOrNull,
-    ))
+    )
+    .touching(touch_handler(&t)))
 }
 
 /// `sortBy` from the allow-list: a column (camelCase or snake_case), optionally `ASC`/`DESC`.
@@ -359,6 +367,7 @@ pub fn update_statistics(t: &Input, statistics: &Input) -> Result<Call> {
     let t = handler_type(t)?;
     let f = Fields::of(statistics, "statistics")?;
     let status = usage_status(&f)?;
+    let touch = touch_handler(&t);
     Ok(Call::write(
         vec![statistics_statement(
             t,
@@ -367,7 +376,8 @@ pub fn update_statistics(t: &Input, statistics: &Input) -> Result<Call> {
             now_millis(),
         )],
         Shape::RowOrNull,
-    ))
+    )
+    .touching(touch))
 }
 
 /// `getHandlerPerformanceSummary({limit = 100, offset = 0, after})`: the view, best success rate
@@ -420,13 +430,16 @@ pub fn performance_summary(opts: &Input) -> Result<Call> {
 
 /// `deleteHandler(handlerType)`: true when a handler was removed.
 pub fn delete(t: &Input) -> Result<Call> {
+    let t = handler_type(t)?;
+    let touch = touch_handler(&t);
     Ok(Call::write(
         vec![Statement::new(
             "DELETE FROM handler_registry WHERE handler_type = $1",
-            vec![handler_type(t)?],
+            vec![t],
         )],
         Shape::Touched(0),
-    ))
+    )
+    .touching(touch))
 }
 
 static BY_TYPE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {

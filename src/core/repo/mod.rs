@@ -35,6 +35,44 @@ pub enum Output {
         rows: Vec<Row>,
         next: Option<String>,
     },
+    /// A scalar.
+    Value(Value),
+    /// A list of outputs.
+    List(Vec<Output>),
+    /// An object of named outputs, in order (the services' composite results).
+    Object(Vec<(String, Output)>),
+}
+
+impl Output {
+    /// An object with `row`'s columns followed by `extra`.
+    pub fn row_with(row: Row, extra: Vec<(String, Output)>) -> Output {
+        let Row { columns, values } = row;
+        let mut fields: Vec<(String, Output)> = columns
+            .iter()
+            .cloned()
+            .zip(values.into_iter().map(Output::Value))
+            .collect();
+        fields.extend(extra);
+        Output::Object(fields)
+    }
+
+    /// The rows of a list output (empty for anything else).
+    pub fn into_rows(self) -> Vec<Row> {
+        match self {
+            Output::Rows { rows, .. } => rows,
+            Output::Row(r) => vec![r],
+            _ => Vec::new(),
+        }
+    }
+
+    /// The count of a count output (0 for anything else).
+    pub fn count(&self) -> u64 {
+        match self {
+            Output::Count(n) => *n,
+            Output::Value(Value::Int(n)) => *n as u64,
+            _ => 0,
+        }
+    }
 }
 
 /// How the results become the [`Output`].
@@ -59,6 +97,24 @@ pub enum Shape {
     Touched(usize),
     /// How many rows statement `n` touched.
     Count(usize),
+    /// The first row of statement `n`, or null (a guarded update and its follow-ups).
+    RowOrNullAt(usize),
+    /// How many rows each statement touched, as one row with these names.
+    Counts(&'static [&'static str]),
+}
+
+/// What a write changes that a cache may hold: the cache service drops those entries when the
+/// write ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Touch {
+    /// One execution, by `execution_id`.
+    Execution(String),
+    /// Any number of executions.
+    Executions,
+    /// One handler, by `handler_type`.
+    Handler(String),
+    /// Any number of handlers.
+    Handlers,
 }
 
 /// A validated repository call.
@@ -66,26 +122,32 @@ pub enum Shape {
 pub struct Call {
     pub op: Op,
     pub shape: Shape,
+    /// What the write changes (empty for reads and for writes no cache holds).
+    pub touches: Vec<Touch>,
 }
 
 impl Call {
     pub fn read(statement: Statement, shape: Shape) -> Call {
-        Call {
-            op: Op::Read(statement),
-            shape,
-        }
+        Call::new(Op::Read(statement), shape)
     }
     pub fn scan(statement: Statement, shape: Shape) -> Call {
-        Call {
-            op: Op::Scan(statement),
-            shape,
-        }
+        Call::new(Op::Scan(statement), shape)
     }
     pub fn write(statements: Vec<Statement>, shape: Shape) -> Call {
+        Call::new(Op::Write(statements), shape)
+    }
+    fn new(op: Op, shape: Shape) -> Call {
         Call {
-            op: Op::Write(statements),
+            op,
             shape,
+            touches: Vec::new(),
         }
+    }
+
+    /// This call, marked as changing `touch`.
+    pub fn touching(mut self, touch: Touch) -> Call {
+        self.touches.push(touch);
+        self
     }
 }
 
@@ -137,6 +199,19 @@ pub fn shape(results: Vec<StmtResult>, shape: Shape) -> Result<Output> {
         },
         Shape::Touched(n) => Output::Bool(results.get(n).is_some_and(|r| r.affected > 0)),
         Shape::Count(n) => Output::Count(results.get(n).map_or(0, |r| r.affected)),
+        Shape::RowOrNullAt(n) => results
+            .into_iter()
+            .nth(n)
+            .and_then(|r| r.rows.into_iter().next())
+            .map_or(Output::Null, Output::Row),
+        Shape::Counts(names) => Output::Row(Row::new(
+            names.iter().map(|n| n.to_string()).collect(),
+            names
+                .iter()
+                .enumerate()
+                .map(|(i, _)| Value::Int(results.get(i).map_or(0, |r| r.affected as i64)))
+                .collect(),
+        )),
     })
 }
 
@@ -162,16 +237,25 @@ impl Database {
         call: Call,
         done: impl FnOnce(Result<Output>) + Send + 'static,
     ) {
-        let Call { op, shape: how } = call;
+        let Call {
+            op,
+            shape: how,
+            touches,
+        } = call;
         match (op, self.backend()) {
-            (Op::Write(statements), Backend::Sqlite(db)) => {
-                db.write_with(statements, move |r| done(r.and_then(|r| shape(r, how))));
+            (Op::Write(statements), Backend::Sqlite(sqlite)) => {
+                let db = self.clone();
+                sqlite.write_with(statements, move |r| {
+                    db.invalidate(&touches);
+                    done(r.and_then(|r| shape(r, how)))
+                });
             }
             (op, _) => match tokio::runtime::Handle::try_current() {
                 Ok(runtime) => {
                     let db = self.clone();
                     runtime.spawn(async move {
                         let r = db.run_op(op).await;
+                        db.invalidate(&touches);
                         done(r.and_then(|r| shape(r, how)));
                     });
                 }
@@ -184,8 +268,15 @@ impl Database {
 
     /// Runs a call to completion (tests, services).
     pub async fn call(&self, call: Call) -> Result<Output> {
-        let Call { op, shape: how } = call;
-        shape(self.run_op(op).await?, how)
+        let Call {
+            op,
+            shape: how,
+            touches,
+        } = call;
+        let results = self.run_op(op).await;
+        // Whatever the outcome (a failed COMMIT may still have landed), caches forget it.
+        self.invalidate(&touches);
+        shape(results?, how)
     }
 
     async fn run_op(&self, op: Op) -> Result<Vec<StmtResult>> {
@@ -308,6 +399,27 @@ impl Dialect {
             format!("percentile_cont({p}) WITHIN GROUP (ORDER BY {col})")
         } else {
             format!("percentile_cont({col}, {p})")
+        }
+    }
+
+    /// Whole milliseconds from the timestamp column `start` to the timestamp parameter `now`
+    /// (never negative; null when `start` is null).
+    pub fn millis_between(&self, start: &str, now: &str) -> String {
+        if self.pg() {
+            format!(
+                "CAST(GREATEST(0, ROUND(EXTRACT(EPOCH FROM ({now} - {start})) * 1000)) AS BIGINT)"
+            )
+        } else {
+            format!("CAST(MAX(0, ROUND((julianday({now}) - julianday({start})) * 86400000.0)) AS INTEGER)")
+        }
+    }
+
+    /// The JSON object column `col` with the keys of the JSON parameter `patch` set.
+    pub fn json_merge(&self, col: &str, patch: &str) -> String {
+        if self.pg() {
+            format!("(COALESCE({col}, '{{}}'::jsonb) || {patch})")
+        } else {
+            format!("json_patch(COALESCE({col}, '{{}}'), {patch})")
         }
     }
 

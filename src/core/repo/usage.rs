@@ -1,8 +1,8 @@
 //! `HandlerRegistryRepository`'s usage history: one row per handler run, written together with
 //! the run's count on the handler (one transaction), so history and counters never diverge.
 
-use super::handlers::{handler_type, list_options, statistics_statement};
-use super::{Call, Shape};
+use super::handlers::{handler_type, list_options, statistics_statement, touch_handler};
+use super::{Call, Shape, Touch};
 use crate::core::db::Statement;
 use crate::core::error::{Error, Result};
 use crate::core::input::{self, Fields, Input, Page};
@@ -67,10 +67,9 @@ pub fn usage_statements(usage: &Input, now: i64) -> Result<[Statement; 2]> {
 /// `recordHandlerUsage(usage)`: the usage row plus the handler's counters, in one transaction;
 /// resolves the usage row.
 pub fn record_usage(usage: &Input) -> Result<Call> {
-    Ok(Call::write(
-        usage_statements(usage, now_millis())?.into(),
-        Shape::RowAt(0),
-    ))
+    let statements = usage_statements(usage, now_millis())?;
+    let touch = touch_handler(&statements[1].params[0]);
+    Ok(Call::write(statements.into(), Shape::RowAt(0)).touching(touch))
 }
 
 /// `recordHandlerUsages(usages)`: every usage row and counter update in one transaction;
@@ -84,7 +83,7 @@ pub fn record_usages(usages: &Input) -> Result<Call> {
     for usage in items {
         statements.extend(usage_statements(usage, now)?);
     }
-    Ok(Call::write(statements, Shape::FirstRows { step: 2 }))
+    Ok(Call::write(statements, Shape::FirstRows { step: 2 }).touching(Touch::Handlers))
 }
 
 /// `getHandlerUsageHistory(handlerType, {limit = 100, offset = 0, status, after})`, newest first.

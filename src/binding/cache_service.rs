@@ -1,0 +1,181 @@
+//! `WorkflowCacheService(db, options)`: executions by id, handlers by type and the best handler
+//! per type, read through a moka cache (`core::cache_service`). A hit resolves at once, without
+//! the database; writes through the addon, and on PostgreSQL those of every process on the
+//! database, remove what they touch.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use napi::bindgen_prelude::{PromiseRaw, Unknown};
+use napi::{Env, JsValue};
+use napi_derive::napi;
+
+use super::database::WorkflowDatabase;
+use super::input::{input, optional};
+use super::js::throw;
+use super::repository::{open_db, run_then, DbSlot};
+use super::settle::{self, to_js, Then};
+use crate::core::cache_service::{CacheService, Key};
+use crate::core::db::DbKind;
+use crate::core::error::{Error, Result};
+use crate::core::input::{self as inp, Fields, Input};
+use crate::core::invalidate::Invalidate;
+use crate::core::repo::{executions, handlers, Call, Output};
+
+type Started = Arc<tokio::sync::OnceCell<std::result::Result<(), Error>>>;
+
+/// A read-through cache of executions and handlers.
+#[napi]
+pub struct WorkflowCacheService {
+    db: DbSlot,
+    inner: Arc<CacheService>,
+    started: Option<Started>,
+}
+
+/// What `getStats()` returns.
+#[napi(object)]
+pub struct CacheServiceStats {
+    pub hits: f64,
+    pub misses: f64,
+    /// Entries dropped because a write touched them.
+    pub invalidations: f64,
+    /// Times everything was dropped (`clear()`, a lost notification connection).
+    pub flushes: f64,
+    pub size: f64,
+    /// Percent of reads that hit, 0–100, two decimals.
+    pub hit_rate: f64,
+}
+
+#[napi]
+impl WorkflowCacheService {
+    /// Options: `maxEntries` (default 10000), `ttl` in ms (default 300000).
+    #[napi(constructor, ts_args_type = "db: WorkflowDatabase, options?: CacheServiceOptions")]
+    pub fn new(env: &Env, db: &WorkflowDatabase, options: Option<Unknown>) -> napi::Result<Self> {
+        let raw = optional(env.raw(), options.map(|o| o.raw()));
+        let fail = |e: Error| throw(env.raw(), "Failed to create cache service", &e);
+        let f = Fields::of_optional(&raw, "options").map_err(fail)?;
+        f.only(&["maxEntries", "ttl"]).map_err(fail)?;
+        let max = f.integer("maxEntries", 1, 100_000_000).map_err(fail)?.unwrap_or(10_000);
+        let ttl = f.integer("ttl", 1, i64::MAX / 2).map_err(fail)?.unwrap_or(300_000);
+        let slot = db.slot();
+        let database = open_db(&slot).map_err(fail)?;
+        let pg = database.kind() == DbKind::Postgres;
+        let inner = Arc::new(CacheService::new(max as u64, Duration::from_millis(ttl as u64), pg));
+        let watcher: Arc<dyn Invalidate> = inner.clone();
+        database.watch(Arc::downgrade(&watcher));
+        let started = pg.then(|| {
+            let started: Started = Arc::default();
+            let (s, db, inner) = (started.clone(), database.clone(), inner.clone());
+            napi::bindgen_prelude::spawn(async move {
+                let _ = start(&s, &db, &inner).await;
+            });
+            started
+        });
+        Ok(WorkflowCacheService {
+            db: slot,
+            inner,
+            started,
+        })
+    }
+
+    /// Resolves once the cache is live (on PostgreSQL: listening for other processes' writes;
+    /// until then every read goes to the database).
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn ready<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
+        let prefix = "Failed to start the cache service";
+        let Some(started) = self.started.clone() else {
+            return settle::settled(env, prefix, Ok(Output::Null));
+        };
+        let (db, inner) = match open_db(&self.db) {
+            Ok(db) => (db, self.inner.clone()),
+            Err(e) => return settle::settled::<Output, _>(env, prefix, Err(e)),
+        };
+        settle::spawn(env, prefix, async move {
+            start(&started, &db, &inner).await.map(|_| Output::Null)
+        })
+    }
+
+    /// The execution row, or null.
+    #[napi(ts_args_type = "executionId: string", ts_return_type = "Promise<WorkflowExecutionRow | null>")]
+    pub fn get_execution<'env>(&self, env: &'env Env, execution_id: Unknown) -> napi::Result<PromiseRaw<'env, ()>> {
+        let id = input(env.raw(), execution_id.raw());
+        self.read(env, "Failed to find workflow execution", &id, "executionId", Key::Execution, executions::find_by_execution_id)
+    }
+
+    /// The handler row, or null.
+    #[napi(ts_args_type = "handlerType: string", ts_return_type = "Promise<HandlerRow | null>")]
+    pub fn get_handler<'env>(&self, env: &'env Env, handler_type: Unknown) -> napi::Result<PromiseRaw<'env, ()>> {
+        let t = input(env.raw(), handler_type.raw());
+        self.read(env, "Failed to get handler by type", &t, "handlerType", Key::Handler, handlers::by_type)
+    }
+
+    /// The best active handler of the type, or null.
+    #[napi(ts_args_type = "handlerType: string", ts_return_type = "Promise<HandlerRow | null>")]
+    pub fn get_best_handler<'env>(&self, env: &'env Env, handler_type: Unknown) -> napi::Result<PromiseRaw<'env, ()>> {
+        let t = input(env.raw(), handler_type.raw());
+        self.read(env, "Failed to get best handler", &t, "handlerType", Key::BestHandler, handlers::best)
+    }
+
+    /// Hits, misses, invalidations, flushes and size.
+    #[napi]
+    pub fn get_stats(&self) -> CacheServiceStats {
+        let s = self.inner.stats();
+        let total = s.hits + s.misses;
+        CacheServiceStats {
+            hits: s.hits as f64,
+            misses: s.misses as f64,
+            invalidations: s.invalidations as f64,
+            flushes: s.flushes as f64,
+            size: s.size as f64,
+            hit_rate: if total == 0 { 0.0 } else { (s.hits as f64 * 10_000.0 / total as f64).round() / 100.0 },
+        }
+    }
+
+    /// Drops every entry.
+    #[napi]
+    pub fn clear(&self) {
+        self.inner.flush();
+    }
+}
+
+impl WorkflowCacheService {
+    fn read<'env>(
+        &self,
+        env: &'env Env,
+        prefix: &'static str,
+        arg: &Input,
+        field: &str,
+        key: fn(String) -> Key,
+        call: fn(&Input) -> Result<Call>,
+    ) -> napi::Result<PromiseRaw<'env, ()>> {
+        let text = match inp::required_text(arg, field, 255) {
+            Ok(t) => t,
+            Err(e) => return settle::settled::<Output, _>(env, prefix, Err(e)),
+        };
+        let key = key(text);
+        let generation = match self.inner.lookup(&key) {
+            Ok(row) => return settle::settled(env, prefix, Ok(Output::Row((*row).clone()))),
+            Err(generation) => generation,
+        };
+        let inner = self.inner.clone();
+        let then: Then<Output> = Box::new(move |env, r| {
+            if let Ok(Output::Row(row)) = &r {
+                inner.store(key, row.clone(), generation);
+            }
+            r.and_then(|o| to_js(env, o))
+        });
+        let arg = arg.clone();
+        run_then(env, &self.db, prefix, move |_| call(&arg), then)
+    }
+}
+
+async fn start(started: &Started, db: &crate::core::db::Database, inner: &Arc<CacheService>) -> Result<()> {
+    started
+        .get_or_init(|| async {
+            let hub = db.hub().await?.ok_or_else(|| Error::internal("no hub on PostgreSQL"))?;
+            inner.attach(hub);
+            Ok(())
+        })
+        .await
+        .clone()
+}

@@ -1,0 +1,473 @@
+//! `WorkflowEventService(db?, options)`: an EventBus with PIDEA's API — `subscribe`/`on`,
+//! `unsubscribe`, `publish`/`emit` resolving once every subscriber ran (called in order; one
+//! that throws or rejects is logged and the others still run). With `distributed: true` on
+//! PostgreSQL, events also reach the services of every process on the same database.
+//!
+//! Subscribers are JS functions, so they live on the JS thread: in a thread-local table keyed by
+//! the service's id, which is all an event arriving from another process carries to that thread.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::ptr;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use napi::bindgen_prelude::{PromiseRaw, Unknown};
+use napi::{check_status, sys, Env, JsValue};
+use napi_derive::napi;
+use serde_json::json;
+
+use super::database::WorkflowDatabase;
+use super::input::{input, optional};
+use super::js::{throw, value, JsResult};
+use super::jsref::{call, describe, function, is_function, method, JsRef, Level, Logger};
+use super::repository::{open_db, DbSlot};
+use super::settle::{self, Settler};
+use crate::core::error::{Error, Result};
+use crate::core::input::{Fields, Input};
+use crate::core::notify::{self, Hub, RemoteEvent};
+use crate::core::value::Value;
+
+/// Events from other processes waiting for the JS thread, per service; beyond this they are
+/// dropped (and logged) rather than queued without bound.
+const REMOTE_QUEUE_MAX: usize = 10_000;
+
+type Subscribers = Vec<(String, Rc<JsRef>)>;
+
+thread_local! {
+    static BUSES: RefCell<HashMap<u64, Subscribers>> = RefCell::new(HashMap::new());
+}
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// The distributed side: started once, in the background; `ready()` waits for it.
+type Remote = Arc<tokio::sync::OnceCell<std::result::Result<(Arc<Hub>, u64), Error>>>;
+
+/// An EventBus-compatible event service.
+#[napi]
+pub struct WorkflowEventService {
+    id: u64,
+    logger: Logger,
+    origin: String,
+    db: Option<DbSlot>,
+    remote: Option<Remote>,
+}
+
+#[napi]
+impl WorkflowEventService {
+    /// `options.distributed` (with a PostgreSQL `db`): deliver to every process on the database.
+    /// `options.logger`: where failing subscribers are reported (default: `tracing`).
+    #[napi(
+        constructor,
+        ts_args_type = "db?: WorkflowDatabase | null, options?: EventServiceOptions"
+    )]
+    pub fn new(
+        env: &Env,
+        db: Option<&WorkflowDatabase>,
+        options: Option<Unknown>,
+    ) -> napi::Result<Self> {
+        let raw = optional(env.raw(), options.map(|o| o.raw()));
+        let fail = |e: Error| throw(env.raw(), "Failed to create event service", &e);
+        let f = Fields::of_optional(&raw, "options").map_err(fail)?;
+        f.only(&["distributed", "logger"]).map_err(fail)?;
+        let distributed = f.boolean("distributed").map_err(fail)?.unwrap_or(false);
+        let logger = match options {
+            Some(o) if !f.get("logger").is_absent() => {
+                let mut l = ptr::null_mut();
+                unsafe {
+                    sys::napi_get_named_property(env.raw(), o.raw(), c"logger".as_ptr(), &mut l)
+                };
+                Logger::from_arg(env.raw(), Some(l))?
+            }
+            _ => Logger::Tracing,
+        };
+        if distributed && db.is_none() {
+            return Err(fail(Error::validation(
+                "a distributed event service needs a PostgreSQL database",
+            )));
+        }
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        BUSES.with(|b| b.borrow_mut().insert(id, Vec::new()));
+        let mut service = WorkflowEventService {
+            id,
+            logger,
+            origin: uuid::Uuid::new_v4().to_string(),
+            db: db.map(|d| d.slot()),
+            remote: None,
+        };
+        if distributed {
+            let slot = service.db.clone().expect("checked above");
+            let kind = open_db(&slot).map_err(fail)?.kind();
+            if kind != crate::core::db::DbKind::Postgres {
+                return Err(fail(Error::validation(
+                    "distributed events need PostgreSQL (SQLite is one process)",
+                )));
+            }
+            let remote: Remote = Arc::default();
+            let start = service.starter(env, slot, remote.clone())?;
+            napi::bindgen_prelude::spawn(async move {
+                // A failure is reported by ready(); until then events stay local.
+                let _ = start().await;
+            });
+            service.remote = Some(remote);
+        }
+        Ok(service)
+    }
+
+    /// Resolves once events from other processes are being received (at once when the service
+    /// is not distributed).
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn ready<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
+        let Some(remote) = self.remote.clone() else {
+            return settle::settled(env, "Failed to listen for events", Ok(Value::Null));
+        };
+        let slot = self.db.clone().expect("a distributed service has a database");
+        let start = self.starter(env, slot, remote)?;
+        settle::spawn(env, "Failed to listen for events", async move {
+            start().await.map(|_| Value::Null)
+        })
+    }
+
+    /// Adds `handler` for `eventName` (duplicates allowed, as in PIDEA's EventBus).
+    #[napi(ts_args_type = "eventName: string, handler: EventHandler")]
+    pub fn subscribe(&self, env: &Env, event_name: Unknown, handler: Unknown) -> napi::Result<()> {
+        let raw = env.raw();
+        let fail = |e: Error| throw(raw, "Failed to subscribe", &e);
+        let name = event_name_of(raw, &event_name).map_err(fail)?;
+        if !is_function(raw, handler.raw()) {
+            return Err(fail(Error::validation("handler must be a function")));
+        }
+        let handler = Rc::new(JsRef::new(raw, handler.raw())?);
+        BUSES.with(|b| {
+            if let Some(subs) = b.borrow_mut().get_mut(&self.id) {
+                subs.push((name, handler));
+            }
+        });
+        Ok(())
+    }
+
+    /// Alias of `subscribe`.
+    #[napi(ts_args_type = "eventName: string, handler: EventHandler")]
+    pub fn on(&self, env: &Env, event_name: Unknown, handler: Unknown) -> napi::Result<()> {
+        self.subscribe(env, event_name, handler)
+    }
+
+    /// Removes the first subscription of `handler` to `eventName`; true when there was one.
+    #[napi(ts_args_type = "eventName: string, handler: EventHandler")]
+    pub fn unsubscribe(
+        &self,
+        env: &Env,
+        event_name: Unknown,
+        handler: Unknown,
+    ) -> napi::Result<bool> {
+        let raw = env.raw();
+        let name = event_name_of(raw, &event_name)
+            .map_err(|e| throw(raw, "Failed to unsubscribe", &e))?;
+        Ok(BUSES.with(|b| {
+            let mut b = b.borrow_mut();
+            let Some(subs) = b.get_mut(&self.id) else {
+                return false;
+            };
+            match subs
+                .iter()
+                .position(|(n, f)| *n == name && f.is(raw, handler.raw()))
+            {
+                Some(i) => {
+                    subs.remove(i);
+                    true
+                }
+                None => false,
+            }
+        }))
+    }
+
+    /// Calls every subscriber of `eventName` with `eventData`, in subscription order; resolves
+    /// once all of them finished (failures are logged, never thrown). Distributed: also sends
+    /// the event to the other processes (`eventData` as JSON) and rejects if that fails.
+    #[napi(
+        ts_args_type = "eventName: string, eventData?: unknown",
+        ts_return_type = "Promise<void>"
+    )]
+    pub fn publish<'env>(
+        &self,
+        env: &'env Env,
+        event_name: Unknown,
+        event_data: Option<Unknown>,
+    ) -> napi::Result<PromiseRaw<'env, ()>> {
+        let raw = env.raw();
+        let prefix = "Failed to publish event";
+        let name = match event_name_of(raw, &event_name) {
+            Ok(n) => n,
+            Err(e) => return settle::settled::<Value, _>(env, prefix, Err(e)),
+        };
+        let data = match event_data {
+            Some(d) => d.raw(),
+            None => value(raw, &Value::Null)?,
+        };
+        let local = deliver(raw, self.id, &name, data, &self.logger)?;
+        let (Some(remote), Some(slot)) = (&self.remote, &self.db) else {
+            return Ok(PromiseRaw::new(raw, local));
+        };
+        let json = match input(raw, data).to_json("eventData") {
+            Ok(j) => j,
+            Err(e) => return settle::settled::<Value, _>(env, prefix, Err(e)),
+        };
+        let (origin, slot) = (self.origin.clone(), slot.clone());
+        let _listening = remote; // sending does not wait for this process to listen
+        let local = JsRef::new(raw, local)?;
+        settle::spawn_then(
+            env,
+            prefix,
+            async move {
+                let db = open_db(&slot)?;
+                let Backend(pool) = pg_pool(&db)?;
+                notify::publish(&pool, &origin, &name, &json).await
+            },
+            Box::new(move |env, r: Result<()>| {
+                r.and_then(|_| local.get(env).map_err(|e| Error::internal(e.to_string())))
+            }),
+        )
+    }
+
+    /// Alias of `publish`.
+    #[napi(
+        ts_args_type = "eventName: string, eventData?: unknown",
+        ts_return_type = "Promise<void>"
+    )]
+    pub fn emit<'env>(
+        &self,
+        env: &'env Env,
+        event_name: Unknown,
+        event_data: Option<Unknown>,
+    ) -> napi::Result<PromiseRaw<'env, ()>> {
+        self.publish(env, event_name, event_data)
+    }
+
+    /// How many subscriptions `eventName` has.
+    #[napi]
+    pub fn get_handler_count(&self, event_name: String) -> u32 {
+        BUSES.with(|b| {
+            b.borrow()
+                .get(&self.id)
+                .map_or(0, |s| s.iter().filter(|(n, _)| *n == event_name).count() as u32)
+        })
+    }
+
+    /// Removes every subscription.
+    #[napi]
+    pub fn clear(&self) {
+        BUSES.with(|b| {
+            if let Some(subs) = b.borrow_mut().get_mut(&self.id) {
+                subs.clear();
+            }
+        });
+    }
+
+    /// Removes every subscription and stops receiving events from other processes.
+    #[napi]
+    pub fn dispose(&mut self) {
+        self.clear();
+        if let Some(remote) = self.remote.take() {
+            if let Some(Ok((hub, sink))) = remote.get() {
+                hub.remove_sink(*sink);
+            }
+        }
+    }
+}
+
+impl Drop for WorkflowEventService {
+    fn drop(&mut self) {
+        self.dispose();
+        let _ = BUSES.try_with(|b| b.borrow_mut().remove(&self.id));
+    }
+}
+
+impl WorkflowEventService {
+    /// The start of the distributed side (run once, whoever asks first): the database's hub
+    /// and a sink that forwards other processes' events to this service on the JS thread.
+    fn starter(
+        &self,
+        env: &Env,
+        slot: DbSlot,
+        remote: Remote,
+    ) -> napi::Result<impl FnOnce() -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send>>>
+    {
+        let settler = Settler::current(env.raw())?;
+        let (id, origin, logger) = (self.id, self.origin.clone(), self.logger.clone());
+        Ok(move || {
+            Box::pin(async move {
+                let r = remote
+                    .get_or_init(|| async move {
+                        let db = open_db(&slot)?;
+                        let hub = db
+                            .hub()
+                            .await?
+                            .ok_or_else(|| Error::validation("distributed events need PostgreSQL"))?;
+                        let pending = Arc::new(AtomicUsize::new(0));
+                        let sink = hub.add_sink(Arc::new(move |event: RemoteEvent| {
+                            if event.origin == origin {
+                                return;
+                            }
+                            if pending.fetch_add(1, Ordering::AcqRel) >= REMOTE_QUEUE_MAX {
+                                pending.fetch_sub(1, Ordering::AcqRel);
+                                tracing::warn!(event = %event.event_type, "event queue full; event dropped");
+                                return;
+                            }
+                            let (pending, logger) = (pending.clone(), logger.clone());
+                            settler.send(Box::new(move |env| {
+                                pending.fetch_sub(1, Ordering::AcqRel);
+                                if let Ok(data) = value(env, &Value::Json(event.data)) {
+                                    let _ = deliver(env, id, &event.event_type, data, &logger);
+                                }
+                            }));
+                        }));
+                        Ok((hub, sink))
+                    })
+                    .await;
+                r.as_ref().map(|_| ()).map_err(Clone::clone)
+            }) as std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send>>
+        })
+    }
+}
+
+struct Backend(sqlx::PgPool);
+
+fn pg_pool(db: &crate::core::db::Database) -> Result<Backend> {
+    match db.backend() {
+        crate::core::db::Backend::Postgres(pg) => Ok(Backend(pg.pool().clone())),
+        _ => Err(Error::validation("distributed events need PostgreSQL")),
+    }
+}
+
+fn event_name_of(env: sys::napi_env, name: &Unknown) -> Result<String> {
+    match input(env, name.raw()) {
+        Input::Text(s) if !s.is_empty() && s.len() <= 255 => Ok(s),
+        _ => Err(Error::validation(
+            "eventName must be a non-empty string of at most 255 characters",
+        )),
+    }
+}
+
+/// Calls the subscribers of `name` on service `id` with `data`, in order; returns a promise that
+/// resolves once every one settled (rejections and throws are logged).
+pub(crate) fn deliver(
+    env: sys::napi_env,
+    id: u64,
+    name: &str,
+    data: sys::napi_value,
+    logger: &Logger,
+) -> JsResult {
+    let subs: Vec<Rc<JsRef>> = BUSES.with(|b| {
+        b.borrow().get(&id).map_or(Vec::new(), |s| {
+            s.iter()
+                .filter(|(n, _)| n == name)
+                .map(|(_, f)| f.clone())
+                .collect()
+        })
+    });
+    let mut undefined = ptr::null_mut();
+    check_status!(unsafe { sys::napi_get_undefined(env, &mut undefined) })?;
+    let mut results = Vec::with_capacity(subs.len());
+    for f in subs {
+        match call(env, undefined, f.get(env)?, &[data]) {
+            Ok(r) if is_promise(env, r) => results.push(r),
+            Ok(_) => {}
+            Err(message) => subscriber_failed(env, logger, name, &message),
+        }
+    }
+    settle_all(env, results, logger.clone(), name.to_string())
+}
+
+fn subscriber_failed(env: sys::napi_env, logger: &Logger, name: &str, message: &str) {
+    logger.log(
+        env,
+        Level::Error,
+        "WorkflowEventService: subscriber failed",
+        json!({"eventName": name, "error": message}),
+    );
+}
+
+pub(crate) fn is_promise(env: sys::napi_env, v: sys::napi_value) -> bool {
+    let mut is = false;
+    unsafe { sys::napi_is_promise(env, v, &mut is) };
+    is
+}
+
+/// `Promise.allSettled(promises)`, its rejections logged; resolves undefined.
+fn settle_all(
+    env: sys::napi_env,
+    promises: Vec<sys::napi_value>,
+    logger: Logger,
+    name: String,
+) -> JsResult {
+    if promises.is_empty() {
+        return resolved(env, None);
+    }
+    let settled = promise_static(env, "allSettled", &promises)?;
+    let on_settled = function(env, "logRejections", move |ctx| {
+        let env = ctx.env.raw();
+        if ctx.length() > 0 {
+            let results: Unknown = ctx.get(0)?;
+            let mut len = 0u32;
+            unsafe { sys::napi_get_array_length(env, results.raw(), &mut len) };
+            for i in 0..len {
+                let mut item = ptr::null_mut();
+                let mut reason = ptr::null_mut();
+                unsafe {
+                    sys::napi_get_element(env, results.raw(), i, &mut item);
+                    sys::napi_get_named_property(env, item, c"reason".as_ptr(), &mut reason);
+                }
+                let mut status = ptr::null_mut();
+                unsafe { sys::napi_get_named_property(env, item, c"status".as_ptr(), &mut status) };
+                if describe(env, status) == "rejected" {
+                    subscriber_failed(env, &logger, &name, &describe(env, reason));
+                }
+            }
+        }
+        let mut undefined = ptr::null_mut();
+        unsafe { sys::napi_get_undefined(env, &mut undefined) };
+        Ok(undefined)
+    })?;
+    let then = method(env, settled, "then")?
+        .ok_or_else(|| napi::Error::from_reason("Promise.allSettled returned no promise"))?;
+    call(env, settled, then, &[on_settled]).map_err(napi::Error::from_reason)
+}
+
+/// `Promise[name](values)`.
+pub(crate) fn promise_static(
+    env: sys::napi_env,
+    name: &str,
+    values: &[sys::napi_value],
+) -> JsResult {
+    let mut global = ptr::null_mut();
+    let mut promise = ptr::null_mut();
+    check_status!(unsafe { sys::napi_get_global(env, &mut global) })?;
+    check_status!(unsafe {
+        sys::napi_get_named_property(env, global, c"Promise".as_ptr(), &mut promise)
+    })?;
+    let f = method(env, promise, name)?
+        .ok_or_else(|| napi::Error::from_reason(format!("Promise.{name} is missing")))?;
+    let mut array = ptr::null_mut();
+    check_status!(unsafe { sys::napi_create_array_with_length(env, values.len(), &mut array) })?;
+    for (i, v) in values.iter().enumerate() {
+        check_status!(unsafe { sys::napi_set_element(env, array, i as u32, *v) })?;
+    }
+    call(env, promise, f, &[array]).map_err(napi::Error::from_reason)
+}
+
+/// A promise resolved with `v` (undefined when None).
+pub(crate) fn resolved(env: sys::napi_env, v: Option<sys::napi_value>) -> JsResult {
+    let mut deferred = ptr::null_mut();
+    let mut promise = ptr::null_mut();
+    check_status!(unsafe { sys::napi_create_promise(env, &mut deferred, &mut promise) })?;
+    let v = match v {
+        Some(v) => v,
+        None => {
+            let mut u = ptr::null_mut();
+            check_status!(unsafe { sys::napi_get_undefined(env, &mut u) })?;
+            u
+        }
+    };
+    check_status!(unsafe { sys::napi_resolve_deferred(env, deferred, v) })?;
+    Ok(promise)
+}

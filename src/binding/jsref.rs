@@ -1,0 +1,234 @@
+//! JS values kept across calls (subscribers, loggers, event buses), and calling them.
+//!
+//! A [`JsRef`] may travel to other threads inside a completion, but is only ever used on the JS
+//! thread that made it: it is dereferenced there, and deleted there — dropped anywhere else (a
+//! settlement dropped at environment teardown) it is left to the environment's own cleanup.
+
+use std::ptr;
+use std::thread::ThreadId;
+
+use napi::{check_status, sys};
+
+use super::js::{string, value};
+use crate::core::value::Value;
+
+pub struct JsRef {
+    env: sys::napi_env,
+    inner: sys::napi_ref,
+    thread: ThreadId,
+}
+
+// Only dereferenced and deleted on the thread that created it (checked).
+unsafe impl Send for JsRef {}
+unsafe impl Sync for JsRef {}
+
+impl JsRef {
+    pub fn new(env: sys::napi_env, value: sys::napi_value) -> napi::Result<JsRef> {
+        let mut inner = ptr::null_mut();
+        check_status!(unsafe { sys::napi_create_reference(env, value, 1, &mut inner) })?;
+        Ok(JsRef {
+            env,
+            inner,
+            thread: std::thread::current().id(),
+        })
+    }
+
+    pub fn get(&self, env: sys::napi_env) -> napi::Result<sys::napi_value> {
+        if std::thread::current().id() != self.thread {
+            return Err(napi::Error::from_reason(
+                "a JS value was used off its thread",
+            ));
+        }
+        let mut v = ptr::null_mut();
+        check_status!(unsafe { sys::napi_get_reference_value(env, self.inner, &mut v) })?;
+        Ok(v)
+    }
+
+    /// Whether this refers to the same JS value as `other`.
+    pub fn is(&self, env: sys::napi_env, other: sys::napi_value) -> bool {
+        let Ok(mine) = self.get(env) else {
+            return false;
+        };
+        let mut same = false;
+        unsafe { sys::napi_strict_equals(env, mine, other, &mut same) };
+        same
+    }
+}
+
+impl Drop for JsRef {
+    fn drop(&mut self) {
+        if std::thread::current().id() == self.thread {
+            unsafe { sys::napi_delete_reference(self.env, self.inner) };
+        }
+    }
+}
+
+/// `typeof value === 'function'`.
+pub fn is_function(env: sys::napi_env, value: sys::napi_value) -> bool {
+    let mut kind = 0;
+    unsafe { sys::napi_typeof(env, value, &mut kind) };
+    kind == sys::ValueType::napi_function
+}
+
+/// `obj[name]`, when it is a function.
+pub fn method(
+    env: sys::napi_env,
+    obj: sys::napi_value,
+    name: &str,
+) -> napi::Result<Option<sys::napi_value>> {
+    let key = string(env, name)?;
+    let mut f = ptr::null_mut();
+    check_status!(unsafe { sys::napi_get_property(env, obj, key, &mut f) })?;
+    Ok(is_function(env, f).then_some(f))
+}
+
+/// Calls `f` with `this` and `args`. A throw becomes `Err` carrying the thrown value's text
+/// (the exception is cleared).
+pub fn call(
+    env: sys::napi_env,
+    this: sys::napi_value,
+    f: sys::napi_value,
+    args: &[sys::napi_value],
+) -> std::result::Result<sys::napi_value, String> {
+    let mut out = ptr::null_mut();
+    let status =
+        unsafe { sys::napi_call_function(env, this, f, args.len(), args.as_ptr(), &mut out) };
+    if status == sys::Status::napi_ok {
+        return Ok(out);
+    }
+    let mut pending = false;
+    unsafe { sys::napi_is_exception_pending(env, &mut pending) };
+    if !pending {
+        return Err(format!("call failed ({status})"));
+    }
+    let mut thrown = ptr::null_mut();
+    unsafe { sys::napi_get_and_clear_last_exception(env, &mut thrown) };
+    Err(describe(env, thrown))
+}
+
+/// `String(value)` or, for an Error, its message.
+pub fn describe(env: sys::napi_env, value: sys::napi_value) -> String {
+    let mut message = ptr::null_mut();
+    let mut has = false;
+    unsafe {
+        sys::napi_has_named_property(env, value, c"message".as_ptr(), &mut has);
+    }
+    let target = if has {
+        unsafe { sys::napi_get_named_property(env, value, c"message".as_ptr(), &mut message) };
+        message
+    } else {
+        value
+    };
+    let mut text = ptr::null_mut();
+    if unsafe { sys::napi_coerce_to_string(env, target, &mut text) } != sys::Status::napi_ok {
+        let mut pending = false;
+        unsafe { sys::napi_is_exception_pending(env, &mut pending) };
+        if pending {
+            let mut ignored = ptr::null_mut();
+            unsafe { sys::napi_get_and_clear_last_exception(env, &mut ignored) };
+        }
+        return "unprintable value".into();
+    }
+    let mut len = 0;
+    unsafe { sys::napi_get_value_string_utf8(env, text, ptr::null_mut(), 0, &mut len) };
+    let mut buf = vec![0u8; len + 1];
+    let mut written = 0;
+    unsafe {
+        sys::napi_get_value_string_utf8(env, text, buf.as_mut_ptr().cast(), buf.len(), &mut written)
+    };
+    buf.truncate(written);
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// Where a service logs: a JS logger (`info/debug/warn/error(message, meta)`), or `tracing`
+/// (stderr, or the `setLogger` logger).
+#[derive(Clone, Default)]
+pub enum Logger {
+    #[default]
+    Tracing,
+    Js(std::sync::Arc<JsRef>),
+}
+
+/// Log levels, as the logger methods are named.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    Error,
+    Warn,
+    Info,
+    Debug,
+}
+
+impl Level {
+    pub fn method(self) -> &'static str {
+        match self {
+            Level::Error => "error",
+            Level::Warn => "warn",
+            Level::Info => "info",
+            Level::Debug => "debug",
+        }
+    }
+}
+
+impl Logger {
+    /// The logger argument: an object with logging methods, or (undefined/null) `tracing`.
+    pub fn from_arg(env: sys::napi_env, logger: Option<sys::napi_value>) -> napi::Result<Logger> {
+        let Some(logger) = logger else {
+            return Ok(Logger::Tracing);
+        };
+        let mut kind = 0;
+        unsafe { sys::napi_typeof(env, logger, &mut kind) };
+        match kind {
+            sys::ValueType::napi_undefined | sys::ValueType::napi_null => Ok(Logger::Tracing),
+            sys::ValueType::napi_object => Ok(Logger::Js(std::sync::Arc::new(JsRef::new(
+                env, logger,
+            )?))),
+            _ => Err(napi::Error::new(
+                napi::Status::InvalidArg,
+                "logger must be an object with info/debug/warn/error methods",
+            )),
+        }
+    }
+
+    /// Logs on the JS thread. A logger that throws or lacks the method is skipped (a logging
+    /// failure must never fail the operation it describes).
+    pub fn log(&self, env: sys::napi_env, level: Level, message: &str, meta: serde_json::Value) {
+        match self {
+            Logger::Tracing => match level {
+                Level::Error => tracing::error!(meta = %meta, "{message}"),
+                Level::Warn => tracing::warn!(meta = %meta, "{message}"),
+                Level::Info => tracing::info!(meta = %meta, "{message}"),
+                Level::Debug => tracing::debug!(meta = %meta, "{message}"),
+            },
+            Logger::Js(logger) => {
+                let _ = call_logger(env, logger, level, message, &meta);
+            }
+        }
+    }
+}
+
+pub fn call_logger(
+    env: sys::napi_env,
+    logger: &JsRef,
+    level: Level,
+    message: &str,
+    meta: &serde_json::Value,
+) -> napi::Result<()> {
+    let obj = logger.get(env)?;
+    let Some(f) = method(env, obj, level.method())? else {
+        return Ok(());
+    };
+    let args = [string(env, message)?, value(env, &Value::Json(meta.clone()))?];
+    let _ = call(env, obj, f, &args);
+    Ok(())
+}
+
+/// A JS function running `f` (freed with the function).
+pub fn function(
+    env: sys::napi_env,
+    name: &str,
+    f: impl Fn(napi::bindgen_prelude::FunctionCallContext) -> napi::Result<sys::napi_value> + 'static,
+) -> napi::Result<sys::napi_value> {
+    let env = napi::Env::from_raw(env);
+    let f = env.create_function_from_closure::<sys::napi_value, sys::napi_value, _>(name, f)?;
+    Ok(napi::JsValue::raw(&f))
+}

@@ -1,0 +1,444 @@
+//! `WorkflowCache`'s store: a segmented LRU (new entries on probation, entries read again move
+//! to a protected segment of 80 %), so eviction weighs recency and frequency, and a one-off
+//! scan cannot push out what is read often. `max_size` is exact. Time-to-live needs no timer:
+//! an ordered index of expiry times is swept at every operation, so nothing keeps a process
+//! alive and an expired entry is never returned.
+
+use std::collections::{BTreeSet, HashMap};
+
+use super::input::Input;
+
+/// A cache key: JS strings and numbers (kept apart, as a `Map` keeps them).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Key {
+    Text(String),
+    /// A number's bits (`-0` normalised to `0`).
+    Number(u64),
+}
+
+impl Key {
+    pub fn number(n: f64) -> Key {
+        Key::Number(if n == 0.0 { 0.0f64 } else { n }.to_bits())
+    }
+}
+
+/// One entry as `entries()` and `getMetadata()` show it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub key: Key,
+    pub value: Input,
+    /// Epoch ms of the last `set`.
+    pub timestamp: i64,
+    /// Epoch ms after which it is gone (None: never).
+    pub expires_at: Option<i64>,
+    pub metadata: Input,
+}
+
+/// Counters; every entry that leaves is counted once, as a delete, an eviction or an expiry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub hits: u64,
+    pub misses: u64,
+    pub sets: u64,
+    pub deletes: u64,
+    pub evictions: u64,
+    pub expirations: u64,
+}
+
+const NONE: usize = usize::MAX;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Segment {
+    Probation,
+    Protected,
+}
+
+struct Node {
+    entry: Entry,
+    segment: Segment,
+    prev: usize,
+    next: usize,
+}
+
+#[derive(Clone, Copy)]
+struct List {
+    head: usize, // most recent
+    tail: usize, // least recent
+    len: usize,
+}
+
+impl List {
+    const EMPTY: List = List {
+        head: NONE,
+        tail: NONE,
+        len: 0,
+    };
+}
+
+/// The store. Not thread-safe by itself: the binding owns it on the JS thread.
+pub struct Cache {
+    nodes: Vec<Option<Node>>,
+    free: Vec<usize>,
+    index: HashMap<Key, usize>,
+    expiry: BTreeSet<(i64, usize)>,
+    probation: List,
+    protected: List,
+    max_size: usize,
+    /// Default time-to-live in ms (None: entries do not expire).
+    ttl: Option<i64>,
+    pub stats: Stats,
+}
+
+impl Cache {
+    pub fn new(max_size: usize, ttl: Option<i64>) -> Cache {
+        Cache {
+            nodes: Vec::new(),
+            free: Vec::new(),
+            index: HashMap::new(),
+            expiry: BTreeSet::new(),
+            probation: List::EMPTY,
+            protected: List::EMPTY,
+            max_size: max_size.max(1),
+            ttl,
+            stats: Stats::default(),
+        }
+    }
+
+    pub fn max_size(&self) -> usize {
+        self.max_size
+    }
+
+    pub fn ttl(&self) -> Option<i64> {
+        self.ttl
+    }
+
+    /// Live entries (expired ones are swept first).
+    pub fn len(&mut self, now: i64) -> usize {
+        self.sweep(now);
+        self.index.len()
+    }
+
+    pub fn is_empty(&mut self, now: i64) -> bool {
+        self.len(now) == 0
+    }
+
+    /// New limits; a smaller `max_size` evicts at once.
+    pub fn configure(&mut self, max_size: Option<usize>, ttl: Option<Option<i64>>, now: i64) {
+        if let Some(ttl) = ttl {
+            self.ttl = ttl;
+        }
+        if let Some(max) = max_size {
+            self.max_size = max.max(1);
+            self.sweep(now);
+            while self.index.len() > self.max_size {
+                self.evict_one();
+            }
+        }
+    }
+
+    /// The value (a hit refreshes its recency and promotes it), or None (a miss).
+    pub fn get(&mut self, key: &Key, now: i64) -> Option<&Input> {
+        self.sweep(now);
+        let Some(&i) = self.index.get(key) else {
+            self.stats.misses += 1;
+            return None;
+        };
+        self.stats.hits += 1;
+        self.touch(i);
+        self.nodes[i].as_ref().map(|n| &n.entry.value)
+    }
+
+    /// Whether a live entry exists (a stored null counts); no effect on stats or recency.
+    pub fn has(&mut self, key: &Key, now: i64) -> bool {
+        self.sweep(now);
+        self.index.contains_key(key)
+    }
+
+    /// Stores `value` for `ttl` ms (None: the cache's default; Some(None): never expires).
+    pub fn set(
+        &mut self,
+        key: Key,
+        value: Input,
+        ttl: Option<Option<i64>>,
+        metadata: Input,
+        now: i64,
+    ) {
+        self.sweep(now);
+        self.stats.sets += 1;
+        let ttl = ttl.unwrap_or(self.ttl);
+        let expires_at = ttl.map(|t| now.saturating_add(t));
+        if let Some(&i) = self.index.get(&key) {
+            let node = self.nodes[i].as_mut().expect("indexed node");
+            if let Some(old) = node.entry.expires_at {
+                self.expiry.remove(&(old, i));
+            }
+            node.entry.value = value;
+            node.entry.timestamp = now;
+            node.entry.expires_at = expires_at;
+            node.entry.metadata = metadata;
+            if let Some(at) = expires_at {
+                self.expiry.insert((at, i));
+            }
+            self.touch(i);
+            return;
+        }
+        if self.index.len() >= self.max_size {
+            self.evict_one();
+        }
+        let node = Node {
+            entry: Entry {
+                key: key.clone(),
+                value,
+                timestamp: now,
+                expires_at,
+                metadata,
+            },
+            segment: Segment::Probation,
+            prev: NONE,
+            next: NONE,
+        };
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.nodes[i] = Some(node);
+                i
+            }
+            None => {
+                self.nodes.push(Some(node));
+                self.nodes.len() - 1
+            }
+        };
+        self.index.insert(key, i);
+        if let Some(at) = expires_at {
+            self.expiry.insert((at, i));
+        }
+        self.push_front(Segment::Probation, i);
+    }
+
+    /// Removes an entry; true when it existed.
+    pub fn delete(&mut self, key: &Key, now: i64) -> bool {
+        self.sweep(now);
+        match self.index.get(key) {
+            Some(&i) => {
+                self.remove(i);
+                self.stats.deletes += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Removes everything (counted as deletes); returns how many entries there were.
+    pub fn clear(&mut self, now: i64) -> usize {
+        self.sweep(now);
+        let n = self.index.len();
+        self.stats.deletes += n as u64;
+        self.nodes.clear();
+        self.free.clear();
+        self.index.clear();
+        self.expiry.clear();
+        self.probation = List::EMPTY;
+        self.protected = List::EMPTY;
+        n
+    }
+
+    /// Removes expired entries now; returns how many.
+    pub fn cleanup(&mut self, now: i64) -> usize {
+        let before = self.stats.expirations;
+        self.sweep(now);
+        (self.stats.expirations - before) as usize
+    }
+
+    /// Live entries, most valuable first (protected, then probation, each most recent first).
+    pub fn entries(&mut self, now: i64) -> Vec<&Entry> {
+        self.sweep(now);
+        let mut out = Vec::with_capacity(self.index.len());
+        for list in [self.protected, self.probation] {
+            let mut i = list.head;
+            while i != NONE {
+                let node = self.nodes[i].as_ref().expect("listed node");
+                out.push(&node.entry);
+                i = node.next;
+            }
+        }
+        out
+    }
+
+    /// The entry, without touching stats or recency.
+    pub fn peek(&mut self, key: &Key, now: i64) -> Option<&mut Entry> {
+        self.sweep(now);
+        let i = *self.index.get(key)?;
+        self.nodes[i].as_mut().map(|n| &mut n.entry)
+    }
+
+    fn sweep(&mut self, now: i64) {
+        while let Some(&(at, i)) = self.expiry.first() {
+            if at >= now {
+                break;
+            }
+            self.remove(i);
+            self.stats.expirations += 1;
+        }
+    }
+
+    /// Evicts the entry valued least now (after sweeping expired ones); false when empty.
+    pub fn evict(&mut self, now: i64) -> bool {
+        self.sweep(now);
+        let before = self.stats.evictions;
+        self.evict_one();
+        self.stats.evictions > before
+    }
+
+    fn evict_one(&mut self) {
+        let victim = if self.probation.tail != NONE {
+            self.probation.tail
+        } else {
+            self.protected.tail
+        };
+        if victim != NONE {
+            self.remove(victim);
+            self.stats.evictions += 1;
+        }
+    }
+
+    /// A read or rewrite: probation entries are promoted; the protected segment keeps 80 % of
+    /// the room, its least recent entry going back on probation.
+    fn touch(&mut self, i: usize) {
+        let segment = self.nodes[i].as_ref().expect("node").segment;
+        self.unlink(i);
+        self.push_front(Segment::Protected, i);
+        if segment == Segment::Probation {
+            let room = (self.max_size * 4 / 5).max(1);
+            if self.protected.len > room {
+                let demoted = self.protected.tail;
+                self.unlink(demoted);
+                self.push_front(Segment::Probation, demoted);
+            }
+        }
+    }
+
+    fn remove(&mut self, i: usize) {
+        self.unlink(i);
+        if let Some(node) = self.nodes[i].take() {
+            self.index.remove(&node.entry.key);
+            if let Some(at) = node.entry.expires_at {
+                self.expiry.remove(&(at, i));
+            }
+            self.free.push(i);
+        }
+    }
+
+    fn list(&mut self, segment: Segment) -> &mut List {
+        match segment {
+            Segment::Probation => &mut self.probation,
+            Segment::Protected => &mut self.protected,
+        }
+    }
+
+    fn unlink(&mut self, i: usize) {
+        let (segment, prev, next) = {
+            let n = self.nodes[i].as_ref().expect("node");
+            (n.segment, n.prev, n.next)
+        };
+        if prev != NONE {
+            self.nodes[prev].as_mut().expect("prev").next = next;
+        }
+        if next != NONE {
+            self.nodes[next].as_mut().expect("next").prev = prev;
+        }
+        let list = self.list(segment);
+        if list.head == i {
+            list.head = next;
+        }
+        if list.tail == i {
+            list.tail = prev;
+        }
+        list.len -= 1;
+        let n = self.nodes[i].as_mut().expect("node");
+        n.prev = NONE;
+        n.next = NONE;
+    }
+
+    fn push_front(&mut self, segment: Segment, i: usize) {
+        let head = self.list(segment).head;
+        {
+            let n = self.nodes[i].as_mut().expect("node");
+            n.segment = segment;
+            n.prev = NONE;
+            n.next = head;
+        }
+        if head != NONE {
+            self.nodes[head].as_mut().expect("head").prev = i;
+        }
+        let list = self.list(segment);
+        list.head = i;
+        if list.tail == NONE {
+            list.tail = i;
+        }
+        list.len += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn k(s: &str) -> Key {
+        Key::Text(s.into())
+    }
+
+    fn v(n: f64) -> Input {
+        Input::Number(n)
+    }
+
+    #[test]
+    fn max_size_is_exact_and_frequent_entries_survive_a_scan() {
+        let mut c = Cache::new(10, None);
+        for i in 0..5 {
+            c.set(k(&format!("hot{i}")), v(i as f64), None, Input::Null, 0);
+            assert!(c.get(&k(&format!("hot{i}")), 0).is_some());
+        }
+        for i in 0..1000 {
+            c.set(k(&format!("scan{i}")), v(i as f64), None, Input::Null, 0);
+            assert!(c.len(0) <= 10);
+        }
+        assert_eq!(c.len(0), 10);
+        for i in 0..5 {
+            assert!(c.has(&k(&format!("hot{i}")), 0), "hot{i} was evicted");
+        }
+        assert_eq!(c.stats.evictions, 1005 - 10);
+    }
+
+    #[test]
+    fn ttl_expires_without_timers_and_stats_add_up() {
+        let mut c = Cache::new(100, Some(1000));
+        c.set(k("a"), Input::Null, None, Input::Null, 0);
+        c.set(k("b"), v(1.0), Some(None), Input::Null, 0);
+        c.set(k("c"), v(2.0), Some(Some(10)), Input::Null, 0);
+        assert!(c.has(&k("a"), 500), "a stored null is present");
+        assert_eq!(c.get(&k("a"), 500), Some(&Input::Null));
+        assert!(c.get(&k("c"), 11).is_none());
+        assert!(c.get(&k("a"), 1001).is_none());
+        assert!(c.has(&k("b"), i64::MAX - 1));
+        assert!(c.delete(&k("b"), 2000));
+        assert!(!c.delete(&k("b"), 2000));
+        let s = c.stats;
+        assert_eq!((s.hits, s.misses, s.sets), (1, 2, 3));
+        assert_eq!(s.sets, s.deletes + s.evictions + s.expirations + c.len(2000) as u64);
+    }
+
+    #[test]
+    fn rewriting_a_key_in_a_full_cache_evicts_nothing() {
+        let mut c = Cache::new(2, None);
+        c.set(k("a"), v(1.0), None, Input::Null, 0);
+        c.set(k("b"), v(2.0), None, Input::Null, 0);
+        c.set(k("a"), v(3.0), None, Input::Null, 0);
+        assert_eq!(c.len(0), 2);
+        assert_eq!(c.stats.evictions, 0);
+        assert_eq!(c.get(&k("a"), 0), Some(&v(3.0)));
+        c.configure(Some(1), None, 0);
+        assert_eq!(c.len(0), 1);
+        assert!(c.has(&k("a"), 0), "the protected entry stays");
+        assert_eq!(c.clear(0), 1);
+        assert_eq!(Key::number(-0.0), Key::number(0.0));
+    }
+}

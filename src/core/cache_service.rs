@@ -1,0 +1,176 @@
+//! `WorkflowCacheService`: a read-through cache (moka) of executions by id, handlers by type and
+//! the best handler per type, in front of the repositories. Writes through the addon drop what
+//! they touch before their Promise settles ([`super::invalidate`]); on PostgreSQL, changes made
+//! by other processes arrive through LISTEN/NOTIFY ([`super::notify`]), and nothing is kept
+//! while that channel is down.
+//!
+//! A read that raced a write must not put the old row back: every invalidation bumps a
+//! generation counter, and a row read under an older generation is not kept.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use super::invalidate::Invalidate;
+use super::notify::Hub;
+use super::repo::Touch;
+use super::value::Row;
+
+/// What is cached.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Key {
+    Execution(String),
+    Handler(String),
+    BestHandler(String),
+}
+
+/// Counters of the cache service.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub hits: u64,
+    pub misses: u64,
+    pub invalidations: u64,
+    pub flushes: u64,
+    pub size: u64,
+}
+
+pub struct CacheService {
+    cache: moka::sync::Cache<Key, Arc<Row>>,
+    generation: AtomicU64,
+    hits: AtomicU64,
+    misses: AtomicU64,
+    invalidations: AtomicU64,
+    flushes: AtomicU64,
+    /// PostgreSQL: the hub whose connection vouches for the cache (unset until it is up).
+    hub: OnceLock<Arc<Hub>>,
+    needs_hub: bool,
+}
+
+impl CacheService {
+    /// A cache of at most `max_entries` rows, each kept at most `ttl`. With `needs_hub`
+    /// (PostgreSQL) nothing is kept until [`CacheService::attach`] gives it a live hub.
+    pub fn new(max_entries: u64, ttl: Duration, needs_hub: bool) -> CacheService {
+        CacheService {
+            cache: moka::sync::Cache::builder()
+                .max_capacity(max_entries)
+                .time_to_live(ttl)
+                .build(),
+            generation: AtomicU64::new(0),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            invalidations: AtomicU64::new(0),
+            flushes: AtomicU64::new(0),
+            hub: OnceLock::new(),
+            needs_hub,
+        }
+    }
+
+    pub fn attach(&self, hub: Arc<Hub>) {
+        let _ = self.hub.set(hub);
+        self.flush();
+    }
+
+    /// The cached row (a hit), or None with the generation to hand back to [`Self::store`].
+    pub fn lookup(&self, key: &Key) -> Result<Arc<Row>, u64> {
+        let generation = self.generation.load(Ordering::Acquire);
+        match self.cache.get(key) {
+            Some(row) => {
+                self.hits.fetch_add(1, Ordering::Relaxed);
+                Ok(row)
+            }
+            None => {
+                self.misses.fetch_add(1, Ordering::Relaxed);
+                Err(generation)
+            }
+        }
+    }
+
+    /// Keeps a row read under `generation`, unless something was invalidated since.
+    pub fn store(&self, key: Key, row: Row, generation: u64) {
+        if !self.live() || self.generation.load(Ordering::Acquire) != generation {
+            return;
+        }
+        self.cache.insert(key.clone(), Arc::new(row));
+        // An invalidation that slipped in between the check and the insert removes it again.
+        if self.generation.load(Ordering::Acquire) != generation {
+            self.cache.invalidate(&key);
+        }
+    }
+
+    fn live(&self) -> bool {
+        !self.needs_hub || self.hub.get().is_some_and(|h| h.connected())
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.cache.run_pending_tasks();
+        Stats {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            invalidations: self.invalidations.load(Ordering::Relaxed),
+            flushes: self.flushes.load(Ordering::Relaxed),
+            size: self.cache.entry_count(),
+        }
+    }
+
+    fn bump(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+impl Invalidate for CacheService {
+    fn invalidate(&self, touch: &Touch) {
+        self.bump();
+        self.invalidations.fetch_add(1, Ordering::Relaxed);
+        match touch {
+            Touch::Execution(id) => self.cache.invalidate(&Key::Execution(id.clone())),
+            Touch::Handler(t) => {
+                self.cache.invalidate(&Key::Handler(t.clone()));
+                self.cache.invalidate(&Key::BestHandler(t.clone()));
+            }
+            Touch::Executions | Touch::Handlers => self.cache.invalidate_all(),
+        }
+    }
+
+    fn flush(&self) {
+        self.bump();
+        self.flushes.fetch_add(1, Ordering::Relaxed);
+        self.cache.invalidate_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row() -> Row {
+        Row::new(vec!["id".into()], vec![super::super::value::Value::Int(1)])
+    }
+
+    #[test]
+    fn a_read_that_raced_a_write_is_not_kept() {
+        let c = CacheService::new(100, Duration::from_secs(60), false);
+        let key = Key::Execution("e1".into());
+        let generation = c.lookup(&key).unwrap_err();
+        c.invalidate(&Touch::Execution("e1".into()));
+        c.store(key.clone(), row(), generation);
+        assert!(c.lookup(&key).is_err());
+        let generation = c.lookup(&key).unwrap_err();
+        c.store(key.clone(), row(), generation);
+        assert!(c.lookup(&key).is_ok());
+        c.invalidate(&Touch::Handler("x".into()));
+        assert!(c.lookup(&key).is_ok(), "other keys stay");
+        c.invalidate(&Touch::Execution("e1".into()));
+        assert!(c.lookup(&key).is_err());
+        let s = c.stats();
+        assert_eq!((s.hits, s.misses, s.invalidations), (2, 4, 3));
+    }
+
+    #[test]
+    fn nothing_is_kept_without_a_live_hub() {
+        let c = CacheService::new(100, Duration::from_secs(60), true);
+        let key = Key::Handler("h".into());
+        let generation = c.lookup(&key).unwrap_err();
+        c.store(key.clone(), row(), generation);
+        assert!(c.lookup(&key).is_err());
+    }
+}
