@@ -86,13 +86,13 @@ function backends() {
 }
 
 /** Runs a Node script in a child process; resolves {code, stdout, stderr, ms}. */
-function runNode(script, { timeoutMs = 15000 } = {}) {
+function runNode(script, { timeoutMs = 15000, env = {} } = {}) {
   const { spawn } = require('node:child_process')
   return new Promise((resolve, reject) => {
     const started = Date.now()
     const child = spawn(process.execPath, ['-e', script], {
       cwd: path.join(__dirname, '..'),
-      env: { ...process.env, WORKFLOW_INFRA_LOG: 'error' },
+      env: { ...process.env, WORKFLOW_INFRA_LOG: 'error', ...env },
     })
     let stdout = ''
     let stderr = ''

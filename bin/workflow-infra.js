@@ -1,11 +1,15 @@
 #!/usr/bin/env node
 'use strict'
 
-// workflow-infra: migrate, inspect and seed the workflow database from the command line.
+// workflow-infra: migrate, inspect, seed, clean up and demonstrate the workflow database.
 // The database comes from --database-url, else WORKFLOW_DATABASE_URL, else ./data/workflow.db.
 
 const path = require('node:path')
-const { WorkflowDatabase } = require(path.join(__dirname, '..'))
+const { WorkflowDatabase, WorkflowRepository, WorkflowExecutionRepository, WorkflowMetricsRepository } = require(
+  path.join(__dirname, '..'),
+)
+const summary = require(path.join(__dirname, '..', 'lib', 'summary.js'))
+const demo = require(path.join(__dirname, '..', 'lib', 'demo.js'))
 
 const USAGE = `Usage: workflow-infra <command> [--database-url URL] [--json]
 
@@ -13,20 +17,33 @@ Commands:
   migrate   apply pending migrations
   status    backend, migrations, and tables with their row counts
   seed      write the deterministic seed fixture (replaces a previous seed)
-  demo      seed the embedded default and show its status
+  stats     executions by status, duration percentiles, top handlers, metric aggregates
+  cleanup   remove finished executions and metrics older than --days N (default 30),
+            in chunks of --batch N (default 5000), showing progress
+  demo      run a simulated load through the event handlers and print the summary
 
 Options:
   --database-url URL   postgres://user:pass@host:5432/db, sqlite://path/to/file.db or sqlite::memory:
                        (default: WORKFLOW_DATABASE_URL, else ./data/workflow.db)
+  --days N             cleanup: age in days (default 30)
+  --batch N            cleanup: rows per transaction (default 5000)
+  --workflows N        demo: workflows to run (default 200)
   --json               print JSON instead of text
   -h, --help           show this help
 `
 
 function parseArgs(argv) {
-  const args = { command: null, url: undefined, json: false }
+  const args = { command: null, url: undefined, json: false, days: 30, batch: 5000, workflows: 200 }
+  const count = (name, v) => {
+    const n = Number(v)
+    if (!Number.isInteger(n) || n < 0 || (name !== 'days' && n === 0)) throw usageError(`--${name} needs a whole number`)
+    return n
+  }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
-    if (a === '--json') args.json = true
+    const flag = /^--(days|batch|workflows)(?:=(.*))?$/.exec(a)
+    if (flag) args[flag[1]] = count(flag[1], flag[2] ?? argv[++i])
+    else if (a === '--json') args.json = true
     else if (a === '-h' || a === '--help') args.command = 'help'
     else if (a === '--database-url') args.url = argv[++i]
     else if (a.startsWith('--database-url=')) args.url = a.slice('--database-url='.length)
@@ -66,15 +83,18 @@ async function main(argv) {
     process.stdout.write(USAGE)
     return args.command === 'help' ? 0 : 2
   }
-  const commands = ['migrate', 'status', 'seed', 'demo']
+  const commands = ['migrate', 'status', 'seed', 'stats', 'cleanup', 'demo']
   if (!commands.includes(args.command)) throw usageError(`unknown command '${args.command}'`)
 
   const config = args.url ? { url: args.url } : undefined
   // `status` reports pending migrations rather than applying them.
   const db = await WorkflowDatabase.connect({ ...config, migrate: args.command !== 'status' })
   try {
+    if (args.command === 'stats') return await stats(db, args)
+    if (args.command === 'cleanup') return await cleanup(db, args)
+    if (args.command === 'demo') return await runDemo(db, args)
     const out = {}
-    if (args.command === 'seed' || args.command === 'demo') out.seeded = await db.seed()
+    if (args.command === 'seed') out.seeded = await db.seed()
     if (args.command === 'migrate') out.migrations = await db.migrationStatus()
     if (args.command !== 'migrate' && args.command !== 'seed') out.status = await db.status()
     if (args.json) {
@@ -93,6 +113,50 @@ async function main(argv) {
   } finally {
     await db.close()
   }
+}
+
+async function stats(db, args) {
+  const data = await summary.collect(db)
+  if (args.json) console.log(JSON.stringify(data, null, 2))
+  else summary.print(data)
+  return 0
+}
+
+async function cleanup(db, args) {
+  const repository = new WorkflowRepository(new WorkflowExecutionRepository(db), new WorkflowMetricsRepository(db))
+  // Each chunk reports both counts in its log line; the loop ends when neither filled a chunk.
+  let last = { deletedExecutions: 0, deletedMetrics: 0 }
+  const quiet = () => {}
+  repository.setLogger({ info: (_m, meta) => (last = meta), debug: quiet, warn: quiet, error: quiet })
+  const total = { executions: 0, metrics: 0, chunks: 0 }
+  for (;;) {
+    await repository.cleanupOldExecutions(args.days, { limit: args.batch })
+    total.executions += last.deletedExecutions
+    total.metrics += last.deletedMetrics
+    total.chunks++
+    if (!args.json) process.stdout.write(`\rremoved ${total.executions} executions, ${total.metrics} metrics (${total.chunks} chunks)`)
+    if (last.deletedExecutions < args.batch && last.deletedMetrics < args.batch) break
+  }
+  if (args.json) console.log(JSON.stringify({ daysOld: args.days, ...total }))
+  else process.stdout.write('\n')
+  return 0
+}
+
+async function runDemo(db, args) {
+  const where = db.getConnectionStatus()
+  if (!args.json) console.log(`demo        ${args.workflows} workflows on ${where.type} (${where.database}), 16 in flight`)
+  const run = await demo.run(db, { workflows: args.workflows })
+  const data = await summary.collect(db)
+  if (args.json) {
+    console.log(JSON.stringify({ run, ...data }, null, 2))
+    return 0
+  }
+  console.log(
+    `ran         ${run.workflows} workflows, ${run.events} events in ${run.seconds.toFixed(2)} s ` +
+      `(${Math.round(run.events / run.seconds)} events/s); handler lookups: ${run.cache.hits} cache hits, ${run.cache.misses} misses`,
+  )
+  summary.print(data)
+  return 0
 }
 
 main(process.argv.slice(2)).then(

@@ -78,8 +78,7 @@ fn entry_object(env: sys::napi_env, e: &Entry, with_key_value: bool) -> JsResult
         "expiresAt",
         value(
             env,
-            &e.expires_at
-                .map_or(Value::Float(f64::INFINITY), Value::Int),
+            &e.expires_at.map_or(Value::Float(f64::INFINITY), Value::Int),
         )?,
     )?;
     set("metadata", input_value(env, &e.metadata)?)?;
@@ -297,7 +296,10 @@ impl WorkflowCache {
     }
 
     /// `{timestamp, expiresAt, metadata}` of a live entry, or null.
-    #[napi(ts_args_type = "key: CacheKey", ts_return_type = "CacheEntryMetadata | null")]
+    #[napi(
+        ts_args_type = "key: CacheKey",
+        ts_return_type = "CacheEntryMetadata | null"
+    )]
     pub fn get_metadata(&mut self, env: &Env, key: Unknown) -> napi::Result<Unknown<'_>> {
         let raw = env.raw();
         let key = key_of(raw, &key).map_err(|e| throw(raw, "Failed to read cache entry", &e))?;
@@ -404,8 +406,6 @@ fn logger_of(env: &Env, f: &Fields<'_>, raw: Option<Unknown>) -> napi::Result<Op
     }
     let Some(obj) = raw else { return Ok(None) };
     let mut logger = std::ptr::null_mut();
-    unsafe {
-        sys::napi_get_named_property(env.raw(), obj.raw(), c"logger".as_ptr(), &mut logger)
-    };
+    unsafe { sys::napi_get_named_property(env.raw(), obj.raw(), c"logger".as_ptr(), &mut logger) };
     Logger::from_arg(env.raw(), Some(logger)).map(Some)
 }

@@ -49,18 +49,31 @@ pub struct CacheServiceStats {
 #[napi]
 impl WorkflowCacheService {
     /// Options: `maxEntries` (default 10000), `ttl` in ms (default 300000).
-    #[napi(constructor, ts_args_type = "db: WorkflowDatabase, options?: CacheServiceOptions")]
+    #[napi(
+        constructor,
+        ts_args_type = "db: WorkflowDatabase, options?: CacheServiceOptions"
+    )]
     pub fn new(env: &Env, db: &WorkflowDatabase, options: Option<Unknown>) -> napi::Result<Self> {
         let raw = optional(env.raw(), options.map(|o| o.raw()));
         let fail = |e: Error| throw(env.raw(), "Failed to create cache service", &e);
         let f = Fields::of_optional(&raw, "options").map_err(fail)?;
         f.only(&["maxEntries", "ttl"]).map_err(fail)?;
-        let max = f.integer("maxEntries", 1, 100_000_000).map_err(fail)?.unwrap_or(10_000);
-        let ttl = f.integer("ttl", 1, i64::MAX / 2).map_err(fail)?.unwrap_or(300_000);
+        let max = f
+            .integer("maxEntries", 1, 100_000_000)
+            .map_err(fail)?
+            .unwrap_or(10_000);
+        let ttl = f
+            .integer("ttl", 1, i64::MAX / 2)
+            .map_err(fail)?
+            .unwrap_or(300_000);
         let slot = db.slot();
         let database = open_db(&slot).map_err(fail)?;
         let pg = database.kind() == DbKind::Postgres;
-        let inner = Arc::new(CacheService::new(max as u64, Duration::from_millis(ttl as u64), pg));
+        let inner = Arc::new(CacheService::new(
+            max as u64,
+            Duration::from_millis(ttl as u64),
+            pg,
+        ));
         let watcher: Arc<dyn Invalidate> = inner.clone();
         database.watch(Arc::downgrade(&watcher));
         let started = pg.then(|| {
@@ -96,24 +109,66 @@ impl WorkflowCacheService {
     }
 
     /// The execution row, or null.
-    #[napi(ts_args_type = "executionId: string", ts_return_type = "Promise<WorkflowExecutionRow | null>")]
-    pub fn get_execution<'env>(&self, env: &'env Env, execution_id: Unknown) -> napi::Result<PromiseRaw<'env, ()>> {
+    #[napi(
+        ts_args_type = "executionId: string",
+        ts_return_type = "Promise<WorkflowExecutionRow | null>"
+    )]
+    pub fn get_execution<'env>(
+        &self,
+        env: &'env Env,
+        execution_id: Unknown,
+    ) -> napi::Result<PromiseRaw<'env, ()>> {
         let id = input(env.raw(), execution_id.raw());
-        self.read(env, "Failed to find workflow execution", &id, "executionId", Key::Execution, executions::find_by_execution_id)
+        self.read(
+            env,
+            "Failed to find workflow execution",
+            &id,
+            "executionId",
+            Key::Execution,
+            executions::find_by_execution_id,
+        )
     }
 
     /// The handler row, or null.
-    #[napi(ts_args_type = "handlerType: string", ts_return_type = "Promise<HandlerRow | null>")]
-    pub fn get_handler<'env>(&self, env: &'env Env, handler_type: Unknown) -> napi::Result<PromiseRaw<'env, ()>> {
+    #[napi(
+        ts_args_type = "handlerType: string",
+        ts_return_type = "Promise<HandlerRow | null>"
+    )]
+    pub fn get_handler<'env>(
+        &self,
+        env: &'env Env,
+        handler_type: Unknown,
+    ) -> napi::Result<PromiseRaw<'env, ()>> {
         let t = input(env.raw(), handler_type.raw());
-        self.read(env, "Failed to get handler by type", &t, "handlerType", Key::Handler, handlers::by_type)
+        self.read(
+            env,
+            "Failed to get handler by type",
+            &t,
+            "handlerType",
+            Key::Handler,
+            handlers::by_type,
+        )
     }
 
     /// The best active handler of the type, or null.
-    #[napi(ts_args_type = "handlerType: string", ts_return_type = "Promise<HandlerRow | null>")]
-    pub fn get_best_handler<'env>(&self, env: &'env Env, handler_type: Unknown) -> napi::Result<PromiseRaw<'env, ()>> {
+    #[napi(
+        ts_args_type = "handlerType: string",
+        ts_return_type = "Promise<HandlerRow | null>"
+    )]
+    pub fn get_best_handler<'env>(
+        &self,
+        env: &'env Env,
+        handler_type: Unknown,
+    ) -> napi::Result<PromiseRaw<'env, ()>> {
         let t = input(env.raw(), handler_type.raw());
-        self.read(env, "Failed to get best handler", &t, "handlerType", Key::BestHandler, handlers::best)
+        self.read(
+            env,
+            "Failed to get best handler",
+            &t,
+            "handlerType",
+            Key::BestHandler,
+            handlers::best,
+        )
     }
 
     /// Hits, misses, invalidations, flushes and size.
@@ -127,7 +182,11 @@ impl WorkflowCacheService {
             invalidations: s.invalidations as f64,
             flushes: s.flushes as f64,
             size: s.size as f64,
-            hit_rate: if total == 0 { 0.0 } else { (s.hits as f64 * 10_000.0 / total as f64).round() / 100.0 },
+            hit_rate: if total == 0 {
+                0.0
+            } else {
+                (s.hits as f64 * 10_000.0 / total as f64).round() / 100.0
+            },
         }
     }
 
@@ -169,10 +228,17 @@ impl WorkflowCacheService {
     }
 }
 
-async fn start(started: &Started, db: &crate::core::db::Database, inner: &Arc<CacheService>) -> Result<()> {
+async fn start(
+    started: &Started,
+    db: &crate::core::db::Database,
+    inner: &Arc<CacheService>,
+) -> Result<()> {
     started
         .get_or_init(|| async {
-            let hub = db.hub().await?.ok_or_else(|| Error::internal("no hub on PostgreSQL"))?;
+            let hub = db
+                .hub()
+                .await?
+                .ok_or_else(|| Error::internal("no hub on PostgreSQL"))?;
             inner.attach(hub);
             Ok(())
         })

@@ -248,7 +248,8 @@ fn finish(
             return resolved(env, None);
         }
     };
-    if matches!(out, Output::Null | Output::Bool(false)) && name.starts_with("workflow.execution.") {
+    if matches!(out, Output::Null | Output::Bool(false)) && name.starts_with("workflow.execution.")
+    {
         logger.log(
             env,
             Level::Warn,

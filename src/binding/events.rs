@@ -121,7 +121,10 @@ impl WorkflowEventService {
         let Some(remote) = self.remote.clone() else {
             return settle::settled(env, "Failed to listen for events", Ok(Value::Null));
         };
-        let slot = self.db.clone().expect("a distributed service has a database");
+        let slot = self
+            .db
+            .clone()
+            .expect("a distributed service has a database");
         let start = self.starter(env, slot, remote)?;
         settle::spawn(env, "Failed to listen for events", async move {
             start().await.map(|_| Value::Null)
@@ -161,8 +164,8 @@ impl WorkflowEventService {
         handler: Unknown,
     ) -> napi::Result<bool> {
         let raw = env.raw();
-        let name = event_name_of(raw, &event_name)
-            .map_err(|e| throw(raw, "Failed to unsubscribe", &e))?;
+        let name =
+            event_name_of(raw, &event_name).map_err(|e| throw(raw, "Failed to unsubscribe", &e))?;
         Ok(BUSES.with(|b| {
             let mut b = b.borrow_mut();
             let Some(subs) = b.get_mut(&self.id) else {
@@ -247,9 +250,9 @@ impl WorkflowEventService {
     #[napi]
     pub fn get_handler_count(&self, event_name: String) -> u32 {
         BUSES.with(|b| {
-            b.borrow()
-                .get(&self.id)
-                .map_or(0, |s| s.iter().filter(|(n, _)| *n == event_name).count() as u32)
+            b.borrow().get(&self.id).map_or(0, |s| {
+                s.iter().filter(|(n, _)| *n == event_name).count() as u32
+            })
         })
     }
 
@@ -290,8 +293,9 @@ impl WorkflowEventService {
         env: &Env,
         slot: DbSlot,
         remote: Remote,
-    ) -> napi::Result<impl FnOnce() -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send>>>
-    {
+    ) -> napi::Result<
+        impl FnOnce() -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send>>,
+    > {
         let settler = Settler::current(env.raw())?;
         let (id, origin, logger) = (self.id, self.origin.clone(), self.logger.clone());
         Ok(move || {
@@ -325,7 +329,8 @@ impl WorkflowEventService {
                     })
                     .await;
                 r.as_ref().map(|_| ()).map_err(Clone::clone)
-            }) as std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send>>
+            })
+                as std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send>>
         })
     }
 }

@@ -79,6 +79,22 @@ fn object(env: sys::napi_env, value: sys::napi_value, depth: usize) -> Input {
         unsafe { sys::napi_get_date_value(env, value, &mut ms) };
         return Input::Date(ms);
     }
+    unsafe { sys::napi_is_error(env, value, &mut is) };
+    if is {
+        // An Error's own properties are not enumerable: keep its name and message.
+        let text = |name: &std::ffi::CStr| {
+            let mut v = ptr::null_mut();
+            unsafe { sys::napi_get_named_property(env, value, name.as_ptr(), &mut v) };
+            match walk(env, v, depth + 1) {
+                Input::Text(s) => Input::Text(s),
+                _ => Input::Undefined,
+            }
+        };
+        return Input::Object(vec![
+            ("name".into(), text(c"name")),
+            ("message".into(), text(c"message")),
+        ]);
+    }
     unsafe { sys::napi_is_array(env, value, &mut is) };
     if is {
         let mut len = 0u32;

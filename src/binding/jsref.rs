@@ -179,9 +179,9 @@ impl Logger {
         unsafe { sys::napi_typeof(env, logger, &mut kind) };
         match kind {
             sys::ValueType::napi_undefined | sys::ValueType::napi_null => Ok(Logger::Tracing),
-            sys::ValueType::napi_object => Ok(Logger::Js(std::sync::Arc::new(JsRef::new(
-                env, logger,
-            )?))),
+            sys::ValueType::napi_object => {
+                Ok(Logger::Js(std::sync::Arc::new(JsRef::new(env, logger)?)))
+            }
             _ => Err(napi::Error::new(
                 napi::Status::InvalidArg,
                 "logger must be an object with info/debug/warn/error methods",
@@ -217,7 +217,10 @@ pub fn call_logger(
     let Some(f) = method(env, obj, level.method())? else {
         return Ok(());
     };
-    let args = [string(env, message)?, value(env, &Value::Json(meta.clone()))?];
+    let args = [
+        string(env, message)?,
+        value(env, &Value::Json(meta.clone()))?,
+    ];
     let _ = call(env, obj, f, &args);
     Ok(())
 }

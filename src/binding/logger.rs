@@ -40,7 +40,13 @@ pub fn set_logger(env: &Env, logger: Option<Unknown>) -> napi::Result<()> {
         let (logger, pending) = (logger.clone(), pending.clone());
         settler.send(Box::new(move |env| {
             pending.fetch_sub(1, Ordering::AcqRel);
-            let _ = call_logger(env, &logger, level, &message, &serde_json::Value::Object(fields));
+            let _ = call_logger(
+                env,
+                &logger,
+                level,
+                &message,
+                &serde_json::Value::Object(fields),
+            );
         }));
     })));
     Ok(())

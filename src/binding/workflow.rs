@@ -49,17 +49,34 @@ fn log_outcome(
     match r {
         Ok(Output::Null) if level == Level::Info => logger.log(
             env,
-            Level::Warn,
+            notice_level(logger),
             &format!("{source}: {done}: not found"),
             json!({}),
         ),
         Ok(_) => logger.log(env, level, &format!("{source}: {done}"), json!({})),
         Err(e) => logger.log(
             env,
-            Level::Error,
+            failure_level(logger),
             &format!("{source}: Failed to {failed}"),
             json!({"error": e.message, "code": e.code.as_str()}),
         ),
+    }
+}
+
+/// "Not found": `warn` for a logger the caller gave (as planned), `debug` in the addon's log.
+fn notice_level(logger: &Logger) -> Level {
+    match logger {
+        Logger::Tracing => Level::Debug,
+        Logger::Js(_) => Level::Warn,
+    }
+}
+
+/// A failure the caller also receives as a rejection: `error` for a logger the caller gave (as
+/// planned), `debug` in the addon's own log (stderr stays for what nobody else reports).
+fn failure_level(logger: &Logger) -> Level {
+    match logger {
+        Logger::Tracing => Level::Debug,
+        Logger::Js(_) => Level::Error,
     }
 }
 
@@ -140,7 +157,8 @@ impl WorkflowRepository {
             input(env.raw(), execution_id.raw()),
             input(env.raw(), updates.raw()),
         );
-        self.facade.update(env, "Failed to update workflow execution", id, u)
+        self.facade
+            .update(env, "Failed to update workflow execution", id, u)
     }
 
     /// Records a metric of the execution (`metric.executionId`, when given, wins).
@@ -285,7 +303,10 @@ impl WorkflowRepository {
     }
 
     /// Deletes the execution and its metrics in one transaction; true when it existed.
-    #[napi(ts_args_type = "executionId: string", ts_return_type = "Promise<boolean>")]
+    #[napi(
+        ts_args_type = "executionId: string",
+        ts_return_type = "Promise<boolean>"
+    )]
     pub fn delete_execution<'env>(
         &self,
         env: &'env Env,
@@ -504,7 +525,7 @@ impl Facade {
             match &r {
                 Ok(Output::Bool(false)) => logger.log(
                     env,
-                    Level::Warn,
+                    notice_level(&logger),
                     &format!("{source}: Workflow execution not found for deletion"),
                     json!({}),
                 ),
@@ -542,7 +563,7 @@ impl Facade {
                 ),
                 Err(e) => logger.log(
                     env,
-                    Level::Error,
+                    failure_level(&logger),
                     &format!("{source}: Failed to cleanup old executions"),
                     json!({"error": e.message, "code": e.code.as_str()}),
                 ),
@@ -582,7 +603,10 @@ pub struct WorkflowPersistenceService {
 #[napi]
 impl WorkflowPersistenceService {
     /// Over `workflowRepository`'s database; logs to `logger` (default: `tracing`).
-    #[napi(constructor, ts_args_type = "workflowRepository: WorkflowRepository, logger?: Logger")]
+    #[napi(
+        constructor,
+        ts_args_type = "workflowRepository: WorkflowRepository, logger?: Logger"
+    )]
     pub fn new(
         env: &Env,
         workflow_repository: &WorkflowRepository,
@@ -688,7 +712,10 @@ impl WorkflowPersistenceService {
     }
 
     /// Deletes the execution and its metrics; true when it existed.
-    #[napi(ts_args_type = "executionId: string", ts_return_type = "Promise<boolean>")]
+    #[napi(
+        ts_args_type = "executionId: string",
+        ts_return_type = "Promise<boolean>"
+    )]
     pub fn delete_workflow_execution<'env>(
         &self,
         env: &'env Env,

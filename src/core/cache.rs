@@ -423,7 +423,10 @@ mod tests {
         assert!(!c.delete(&k("b"), 2000));
         let s = c.stats;
         assert_eq!((s.hits, s.misses, s.sets), (1, 2, 3));
-        assert_eq!(s.sets, s.deletes + s.evictions + s.expirations + c.len(2000) as u64);
+        assert_eq!(
+            s.sets,
+            s.deletes + s.evictions + s.expirations + c.len(2000) as u64
+        );
     }
 
     #[test]

@@ -46,10 +46,15 @@ pub enum FollowUp {
     Alert(J),
     /// `workflow.cleanup.completed` with `{deletedCount, metricsDeletedCount, daysOld, timestamp}`
     /// (the counts come from the call's result).
-    CleanupCompleted { days_old: i64 },
+    CleanupCompleted {
+        days_old: i64,
+    },
     /// `workflow.maintenance.completed` with `{maintenanceType, timestamp}`, after a
     /// cleanup when `cleanup` is set.
-    Maintenance { kind: String, cleanup: Option<i64> },
+    Maintenance {
+        kind: String,
+        cleanup: Option<i64>,
+    },
 }
 
 /// The work of one event.
@@ -64,12 +69,16 @@ pub struct EventWork {
 
 /// The planned event an event name stands for (colon aliases included).
 pub fn canonical(event_type: &str) -> Option<&'static str> {
-    EVENTS.iter().copied().find(|e| *e == event_type).or_else(|| {
-        ALIASES
-            .iter()
-            .find(|(alias, _)| *alias == event_type)
-            .map(|(_, e)| *e)
-    })
+    EVENTS
+        .iter()
+        .copied()
+        .find(|e| *e == event_type)
+        .or_else(|| {
+            ALIASES
+                .iter()
+                .find(|(alias, _)| *alias == event_type)
+                .map(|(_, e)| *e)
+        })
 }
 
 /// The writes of `event_type` for `event`.
@@ -118,7 +127,11 @@ pub fn plan(d: &Dialect, event_type: &str, event: &Input) -> Result<EventWork> {
                         set: vec![("result_data", result)],
                         merge_metadata: None,
                         metrics: vec![
-                            Derived::Duration("execution_duration", "execution_time", json!({"status": "completed"})),
+                            Derived::Duration(
+                                "execution_duration",
+                                "execution_time",
+                                json!({"status": "completed"}),
+                            ),
                             Derived::Fixed(MetricRow {
                                 name: "execution_completed",
                                 value: Value::Int(1),
@@ -133,7 +146,11 @@ pub fn plan(d: &Dialect, event_type: &str, event: &Input) -> Result<EventWork> {
                                 category: "timing",
                                 metadata: json!({"event": "execution_completed"}),
                             }),
-                            Derived::Duration("workflow_total_duration", "duration", json!({"event": "execution_completed"})),
+                            Derived::Duration(
+                                "workflow_total_duration",
+                                "duration",
+                                json!({"event": "execution_completed"}),
+                            ),
                         ],
                     },
                 ),
@@ -234,7 +251,9 @@ pub fn plan(d: &Dialect, event_type: &str, event: &Input) -> Result<EventWork> {
             }
             work(metric_call(id.clone(), rows, now), id)
         }
-        "handler.execution.started" | "handler.execution.completed" | "handler.execution.failed" => {
+        "handler.execution.started"
+        | "handler.execution.completed"
+        | "handler.execution.failed" => {
             let id = id()?;
             let handler_type = text("handlerType")?;
             let what = event_type.rsplit('.').next().unwrap_or_default();
@@ -324,7 +343,11 @@ pub fn plan(d: &Dialect, event_type: &str, event: &Input) -> Result<EventWork> {
             let days = days_or_30(&f)?;
             let cleanup = kind == "cleanup";
             EventWork {
-                call: if cleanup { Some(cleanup_call(days)?) } else { None },
+                call: if cleanup {
+                    Some(cleanup_call(days)?)
+                } else {
+                    None
+                },
                 follow_up: FollowUp::Maintenance {
                     kind,
                     cleanup: cleanup.then_some(days),

@@ -17,7 +17,8 @@ use tracing_subscriber::{EnvFilter, Layer};
 pub const LOG_ENV: &str = "WORKFLOW_INFRA_LOG";
 
 /// Where events go instead of stderr: `(level, message, fields)`.
-pub type Sink = Arc<dyn Fn(Level, String, serde_json::Map<String, serde_json::Value>) + Send + Sync>;
+pub type Sink =
+    Arc<dyn Fn(Level, String, serde_json::Map<String, serde_json::Value>) + Send + Sync>;
 
 static SINK: RwLock<Option<Sink>> = RwLock::new(None);
 
@@ -76,6 +77,12 @@ impl Visit for Fields {
         let text = format!("{value:?}");
         if field.name() == "message" {
             self.message = text;
+        } else if let Some(serde_json::Value::Object(meta)) = (field.name() == "meta")
+            .then(|| serde_json::from_str(&text).ok())
+            .flatten()
+        {
+            // The services' structured `meta` (JSON) becomes the logger's meta object.
+            self.rest.extend(meta);
         } else {
             self.rest
                 .insert(field.name().to_string(), serde_json::Value::String(text));

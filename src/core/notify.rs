@@ -175,7 +175,12 @@ pub fn event_payload(origin: &str, event_type: &str, data: &serde_json::Value) -
 async fn read_event(pool: &PgPool, payload: &str) -> Result<RemoteEvent> {
     let v: serde_json::Value = serde_json::from_str(payload)
         .map_err(|e| Error::internal(format!("unreadable event payload: {e}")))?;
-    let text = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or_default().to_string();
+    let text = |k: &str| {
+        v.get(k)
+            .and_then(|x| x.as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
     let data = match v.get("p").and_then(|p| p.as_i64()) {
         Some(id) => {
             let (stored,): (String,) =

@@ -170,7 +170,11 @@ pub async fn bulk_update(db: &Database, updates: &Input) -> Result<Output> {
     for (item, at) in written {
         match results[at].rows.first() {
             Some(row) => updated.push(Output::Row(row.clone())),
-            None => errors.push(item_error("update", item, "no execution with this executionId")),
+            None => errors.push(item_error(
+                "update",
+                item,
+                "no execution with this executionId",
+            )),
         }
     }
     Ok(summary("updated", updated, errors, items.len()))
@@ -349,7 +353,9 @@ pub async fn execution_with_metrics(db: &Database, id: &Input) -> Result<Output>
         Output::Row(row) => row,
         _ => return Ok(Output::Null),
     };
-    let metrics = db.call(metrics::for_execution(id, &Input::Undefined)?).await?;
+    let metrics = db
+        .call(metrics::for_execution(id, &Input::Undefined)?)
+        .await?;
     Ok(Output::row_with(row, vec![("metrics".into(), metrics)]))
 }
 
