@@ -1,0 +1,390 @@
+//! The services' core on every backend: the workflow facade's transactions, the event plans,
+//! cache invalidation through writes, and (PostgreSQL) notifications between connections.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use serde_json::json;
+use workflow_infra::core::cache_service::{CacheService, Key};
+use workflow_infra::core::db::{Database, DbKind};
+use workflow_infra::core::error::ErrorCode;
+use workflow_infra::core::events::{self, FollowUp};
+use workflow_infra::core::input::Input;
+use workflow_infra::core::invalidate::Invalidate;
+use workflow_infra::core::repo::{executions, metrics, Dialect, Output};
+use workflow_infra::core::value::{Row, Value};
+use workflow_infra::core::{notify, workflow};
+
+fn i(j: serde_json::Value) -> Input {
+    Input::from(j)
+}
+
+async fn row(db: &Database, id: &str) -> Option<Row> {
+    match db
+        .call(executions::find_by_execution_id(&i(json!(id))).unwrap())
+        .await
+        .unwrap()
+    {
+        Output::Row(r) => Some(r),
+        _ => None,
+    }
+}
+
+async fn metric_names(db: &Database, id: &str) -> Vec<String> {
+    let out = db
+        .call(metrics::for_execution(&i(json!(id)), &Input::Undefined).unwrap())
+        .await
+        .unwrap();
+    let mut names: Vec<String> = out
+        .into_rows()
+        .iter()
+        .map(|r| r.get("metric_name").unwrap().as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+async fn event(db: &Database, name: &str, payload: serde_json::Value) -> (Output, FollowUp) {
+    let work = events::plan(&Dialect::of(db), name, &i(payload)).unwrap();
+    let out = match work.call {
+        Some(call) => db.call(call).await.unwrap(),
+        None => Output::Null,
+    };
+    (out, work.follow_up)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_facade_writes_each_change_with_its_metrics_in_one_transaction() {
+    for b in all_backends().await {
+        let db = &b.db;
+        let saved = db
+            .call(
+                workflow::save_execution(&i(
+                    json!({"workflowId": "w", "workflowName": "W", "executionId": "e1"}),
+                ))
+                .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert!(matches!(saved, Output::Row(_)), "{}", b.name);
+        assert_eq!(metric_names(db, "e1").await, ["execution_started"]);
+        // The second save conflicts: neither the row nor a second metric is written.
+        let err = db
+            .call(
+                workflow::save_execution(&i(
+                    json!({"workflowId": "w", "workflowName": "W", "executionId": "e1"}),
+                ))
+                .unwrap(),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::Conflict, "{}", b.name);
+        assert_eq!(metric_names(db, "e1").await, ["execution_started"]);
+
+        let updated = db
+            .call(
+                workflow::update_execution(
+                    &i(json!("e1")),
+                    &i(json!({"status": "completed", "actualDuration": 5})),
+                )
+                .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert!(matches!(updated, Output::Row(_)));
+        assert_eq!(
+            metric_names(db, "e1").await,
+            [
+                "execution_completed",
+                "execution_duration",
+                "execution_started"
+            ]
+        );
+        let missing = db
+            .call(
+                workflow::update_execution(&i(json!("nope")), &i(json!({"status": "failed"})))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(missing, Output::Null);
+        assert!(workflow::update_execution(&i(json!("e1")), &i(json!({"bogus": 1}))).is_err());
+        let found = db
+            .call(workflow::find_executions(&Input::Undefined, &i(json!({"limit": 10}))).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(found.into_rows().len(), 1);
+        let with = workflow::execution_with_metrics(db, &i(json!("e1")))
+            .await
+            .unwrap();
+        let Output::Object(fields) = with else {
+            panic!("{with:?}")
+        };
+        assert!(fields.iter().any(|(k, _)| k == "metrics"));
+        let stats = workflow::execution_statistics(db, &Input::Undefined)
+            .await
+            .unwrap();
+        assert!(matches!(stats, Output::Object(_)));
+        let export = workflow::export(db, &Input::Undefined, &Input::Undefined)
+            .await
+            .unwrap();
+        let Output::Object(parts) = export else {
+            panic!()
+        };
+        assert_eq!(
+            parts.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+            ["metadata", "executions", "statistics", "aggregatedMetrics"]
+        );
+
+        let bulk = workflow::bulk_create(
+            db,
+            &i(json!([
+                {"workflowId": "w", "workflowName": "W", "executionId": "b1"},
+                {"workflowId": "w", "workflowName": "W", "executionId": "e1"},
+                {"workflowName": "no id"}
+            ])),
+        )
+        .await
+        .unwrap();
+        let Output::Object(parts) = bulk else {
+            panic!()
+        };
+        let summary = format!("{:?}", parts[2].1);
+        assert!(
+            summary.contains("Int(3)") && summary.contains("Int(1)") && summary.contains("Int(2)"),
+            "{summary}"
+        );
+        let bulk = workflow::bulk_update(
+            db,
+            &i(json!([{"executionId": "b1", "status": "failed"}, {"executionId": "zz", "status": "failed"}, 7])),
+        )
+        .await
+        .unwrap();
+        let Output::Object(parts) = bulk else {
+            panic!()
+        };
+        assert!(format!("{:?}", parts[1].1).contains("no execution with this executionId"));
+        assert_eq!(
+            metric_names(db, "b1").await,
+            ["execution_failed", "execution_started"]
+        );
+
+        let deleted = db
+            .call(workflow::delete_execution(&i(json!("e1"))).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(deleted, Output::Bool(true));
+        assert!(metric_names(db, "e1").await.is_empty());
+        let counts = db
+            .call(workflow::cleanup(&i(json!(0)), &i(json!({"limit": 10}))).unwrap())
+            .await
+            .unwrap();
+        assert!(matches!(counts, Output::Row(_)));
+        assert!(workflow::cleanup(&i(json!(0)), &i(json!({"limit": 0}))).is_err());
+        assert!(workflow::record_execution_metric(&i(json!("b1")), &i(json!(5))).is_err());
+        db.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_compute_durations_in_sql_and_finish_an_execution_once() {
+    for b in all_backends().await {
+        let db = &b.db;
+        for id in ["a", "c"] {
+            db.call(workflow::save_execution(&i(json!({"workflowId": "w", "workflowName": "W", "executionId": id, "taskId": "t"}))).unwrap())
+                .await
+                .unwrap();
+        }
+        event(
+            db,
+            "workflow.execution.started",
+            json!({"executionId": "a"}),
+        )
+        .await;
+        event(
+            db,
+            "workflow.execution.started",
+            json!({"executionId": "c"}),
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(12)).await;
+        let (done, _) = event(
+            db,
+            "workflow.execution.completed",
+            json!({"executionId": "a", "result": {"n": 1}}),
+        )
+        .await;
+        let Output::Row(r) = done else {
+            panic!("{}: {done:?}", b.name)
+        };
+        let ms = |k: &str| match r.get(k) {
+            Some(Value::Timestamp(t)) => *t,
+            other => panic!("{k}: {other:?}"),
+        };
+        let duration = r.get("actual_duration").and_then(Value::as_f64).unwrap() as i64;
+        assert_eq!(duration, ms("end_time") - ms("start_time"), "{}", b.name);
+        assert!(duration >= 12, "{}: {duration}", b.name);
+        // A second finishing event changes nothing and writes no metric.
+        let (again, _) = event(
+            db,
+            "workflow.execution.cancelled",
+            json!({"executionId": "a", "reason": "late"}),
+        )
+        .await;
+        assert_eq!(again, Output::Null, "{}", b.name);
+        assert_eq!(
+            metric_names(db, "a").await,
+            [
+                "execution_completed",
+                "execution_duration",
+                "execution_started",
+                "workflow_completion_time",
+                "workflow_start_time",
+                "workflow_total_duration"
+            ]
+        );
+        // The task form completes the task's running execution.
+        let (by_task, _) = event(db, "workflow.execution.completed", json!({"taskId": "t"})).await;
+        assert!(matches!(by_task, Output::Row(_)), "{}", b.name);
+        assert_eq!(
+            row(db, "c").await.unwrap().get("status"),
+            Some(&Value::from("completed"))
+        );
+        assert!(metric_names(db, "c")
+            .await
+            .contains(&"workflow_total_duration".to_string()));
+        let (_, follow) = event(
+            db,
+            "workflow.maintenance.required",
+            json!({"maintenanceType": "cleanup", "daysOld": 1}),
+        )
+        .await;
+        assert_eq!(
+            follow,
+            FollowUp::Maintenance {
+                kind: "cleanup".into(),
+                cleanup: Some(1)
+            }
+        );
+        let (_, follow) = event(db, "workflow.cleanup.required", json!({})).await;
+        assert_eq!(follow, FollowUp::CleanupCompleted { days_old: 30 });
+        assert!(events::plan(&Dialect::of(db), "nope", &Input::Undefined).is_err());
+        assert!(events::plan(
+            &Dialect::of(db),
+            "workflow.execution.completed",
+            &i(json!({}))
+        )
+        .is_err());
+        assert_eq!(
+            events::canonical("handler:execution:failed"),
+            Some("handler.execution.failed")
+        );
+        db.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_invalidate_the_cache_service_before_they_return() {
+    for b in all_backends().await {
+        let db = &b.db;
+        let pg = db.kind() == DbKind::Postgres;
+        let cache = Arc::new(CacheService::new(100, Duration::from_secs(60), pg));
+        let watcher: Arc<dyn Invalidate> = cache.clone();
+        db.watch(Arc::downgrade(&watcher));
+        if pg {
+            cache.attach(db.hub().await.unwrap().unwrap());
+        } else {
+            assert!(db.hub().await.unwrap().is_none());
+        }
+        db.call(
+            workflow::save_execution(&i(
+                json!({"workflowId": "w", "workflowName": "W", "executionId": "x"}),
+            ))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+        let key = Key::Execution("x".into());
+        let generation = cache.lookup(&key).unwrap_err();
+        cache.store(key.clone(), row(db, "x").await.unwrap(), generation);
+        assert!(cache.lookup(&key).is_ok(), "{}", b.name);
+        db.call(executions::update(&i(json!("x")), &i(json!({"priority": 3}))).unwrap())
+            .await
+            .unwrap();
+        assert!(
+            cache.lookup(&key).is_err(),
+            "{}: stale after a write",
+            b.name
+        );
+        db.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgresql_connections_hear_each_others_changes_and_events() {
+    let Some(scratch) = PgScratch::create().await else {
+        return;
+    };
+    let a = Database::connect(&url_config(&scratch.url)).await.unwrap();
+    let b = Database::connect(&url_config(&scratch.url)).await.unwrap();
+    let cache = Arc::new(CacheService::new(100, Duration::from_secs(60), true));
+    let watcher: Arc<dyn Invalidate> = cache.clone();
+    b.watch(Arc::downgrade(&watcher));
+    let hub = b.hub().await.unwrap().unwrap();
+    cache.attach(hub.clone());
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    hub.add_sink(Arc::new(move |e: notify::RemoteEvent| {
+        let _ = tx.send(e);
+    }));
+    a.call(
+        workflow::save_execution(&i(
+            json!({"workflowId": "w", "workflowName": "W", "executionId": "p"}),
+        ))
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    let key = Key::Execution("p".into());
+    let generation = cache.lookup(&key).unwrap_err();
+    cache.store(key.clone(), row(&b, "p").await.unwrap(), generation);
+    a.call(executions::update(&i(json!("p")), &i(json!({"status": "running"}))).unwrap())
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(1);
+    while cache.lookup(&key).is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no invalidation within 1 s"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let workflow_infra::core::db::Backend::Postgres(pg) = a.backend() else {
+        panic!()
+    };
+    notify::publish(pg.pool(), "origin-a", "small", &json!({"n": 1}))
+        .await
+        .unwrap();
+    notify::publish(
+        pg.pool(),
+        "origin-a",
+        "big",
+        &json!({"s": "y".repeat(9000)}),
+    )
+    .await
+    .unwrap();
+    for expected in ["small", "big"] {
+        let e = tokio::time::timeout(Duration::from_secs(1), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (e.origin.as_str(), e.event_type.as_str()),
+            ("origin-a", expected)
+        );
+    }
+    a.close().await;
+    b.close().await;
+}
