@@ -56,3 +56,45 @@ export async function repositories(db: WorkflowDatabase): Promise<void> {
   const scratch = new InMemoryWorkflowExecutionRepository()
   console.log(updated?.status, next.length, p95, aggregates[0]?.standard_deviation, best?.usage_count, scratch.tableName)
 }
+
+import {
+  WorkflowRepository,
+  WorkflowPersistenceService,
+  WorkflowCache,
+  WorkflowCacheService,
+  WorkflowEventService,
+  WorkflowEventHandlers,
+  setLogger,
+  type Logger,
+  type WorkflowStatistics,
+} from '..'
+
+export async function services(db: WorkflowDatabase, logger: Logger): Promise<void> {
+  const repo = new WorkflowRepository(new WorkflowExecutionRepository(db), new WorkflowMetricsRepository(db))
+  const persistence = new WorkflowPersistenceService(repo, logger)
+  const saved = await persistence.createWorkflowExecution({ workflowId: 'wf', workflowName: 'Refactor', taskId: 'task_p_1_x' })
+  const bulk = await persistence.bulkCreateWorkflowExecutions([{ workflowId: 'wf', workflowName: 'Refactor' }])
+  const all = await persistence.findWorkflowExecutions({}, { limit: 100 })
+  const stats: WorkflowStatistics = await repo.getExecutionStatistics({ workflowId: 'wf' })
+  const exported = await persistence.exportWorkflowData({ workflowId: 'wf' })
+
+  const bus = new WorkflowEventService(db, { distributed: db.getType() === 'postgresql' })
+  await bus.ready()
+  const handlers = new WorkflowEventHandlers(repo, bus, logger)
+  await handlers.initialize()
+  bus.subscribe('workflow.cleanup.completed', (e: { deletedCount: number }) => console.log(e.deletedCount))
+  await bus.publish('workflow.execution.started', { executionId: saved.execution_id })
+  await bus.publish('workflow.execution.completed', { taskId: 'task_p_1_x', result: { ok: true } })
+  handlers.dispose()
+
+  const cache = new WorkflowCache({ maxSize: 500, ttl: 60_000 })
+  cache.set('wf', { steps: 3 }, { metadata: { source: 'example' } })
+  const hit = cache.get('wf') as { steps: number } | null
+  const cached = new WorkflowCacheService(db, { maxEntries: 1000 })
+  await cached.ready()
+  const row = await cached.getExecution(saved.execution_id)
+  setLogger(logger)
+  console.log(bulk.summary.created, all.length, stats.executions.p50_duration, exported.metadata.exportedAt, hit?.steps, row?.status, cache.getStats().hitRate, cached.getStats().hits)
+  setLogger(null)
+  bus.dispose()
+}

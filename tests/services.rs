@@ -361,6 +361,42 @@ async fn postgresql_connections_hear_each_others_changes_and_events() {
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    // A dropped listening connection: everything cached is flushed, the listener reconnects
+    // and invalidations flow again.
+    let flushes = cache.stats().flushes;
+    a.fetch(
+        "SELECT pg_terminate_backend(pid) AS gone FROM pg_stat_activity \
+         WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+        vec![],
+    )
+    .await
+    .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    while cache.stats().flushes < flushes + 1 || !hub.connected() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no flush after the connection dropped"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let generation = cache.lookup(&key).unwrap_err();
+    cache.store(key.clone(), row(&b, "p").await.unwrap(), generation);
+    assert!(
+        cache.lookup(&key).is_ok(),
+        "caching resumes once reconnected"
+    );
+    a.call(executions::update(&i(json!("p")), &i(json!({"priority": 9}))).unwrap())
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(1);
+    while cache.lookup(&key).is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no invalidation after reconnecting"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
     let workflow_infra::core::db::Backend::Postgres(pg) = a.backend() else {
         panic!()
     };

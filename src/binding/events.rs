@@ -259,7 +259,8 @@ impl WorkflowEventService {
     /// Removes every subscription.
     #[napi]
     pub fn clear(&self) {
-        BUSES.with(|b| {
+        // `try_with`: this also runs from Drop, possibly while the thread is being torn down.
+        let _ = BUSES.try_with(|b| {
             if let Some(subs) = b.borrow_mut().get_mut(&self.id) {
                 subs.clear();
             }

@@ -138,13 +138,10 @@ async fn listen(
                 tracing::warn!(error = %Error::from(e).message, "the notification connection is down; retrying");
                 drop(hub);
                 tokio::time::sleep(Duration::from_millis(250)).await;
-                // Reconnect and listen again; on success the news flows and caches start afresh.
-                let _ = listener.unlisten_all().await;
-                if listener
-                    .listen_all([CACHE_CHANNEL, EVENT_CHANNEL])
-                    .await
-                    .is_ok()
-                {
+                // Reconnect (sqlx listens on every channel again when it connects); LISTEN on a
+                // channel already listened to changes nothing. On success the news flows again
+                // and caches start afresh.
+                if listener.listen(CACHE_CHANNEL).await.is_ok() {
                     watchers.each(|w| w.flush());
                     if let Some(hub) = weak.upgrade() {
                         hub.connected.store(true, Ordering::Release);
