@@ -219,9 +219,11 @@ fn register_functions(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
-/// PostgreSQL-style `$n` placeholders as SQLite's numbered `?n`, so both backends bind by number.
+/// PostgreSQL-style `$n` placeholders as SQLite's numbered `?n`, so both backends bind by number;
+/// and every `updated_at = <value>` an update sets made strictly later than the stored one (see
+/// [`later_stamp`]).
 pub fn sqlite_sql(sql: &str) -> Cow<'_, str> {
-    if !sql.contains('$') {
+    if !sql.contains('$') && !sql.contains(STAMPED) {
         return Cow::Borrowed(sql);
     }
     let mut out = String::with_capacity(sql.len());
@@ -233,7 +235,44 @@ pub fn sqlite_sql(sql: &str) -> Cow<'_, str> {
             out.push(c);
         }
     }
-    Cow::Owned(out)
+    Cow::Owned(later_stamp(&out))
+}
+
+const STAMPED: &str = "updated_at = ";
+
+/// SQLite runs the `updated_at` trigger (which stamps rows an update left unstamped: `WHEN
+/// NEW.updated_at IS OLD.updated_at`) after `RETURNING`. An update of ours that stamps a row in
+/// the same millisecond as its previous write would set the same value, fire the trigger, and
+/// return a row that differs from the stored one. So the stamp we set is never earlier than the
+/// stored one plus a millisecond: the trigger never fires for our writes.
+fn later_stamp(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 64);
+    let mut rest = sql;
+    while let Some(at) = rest.find(STAMPED) {
+        let (head, tail) = rest.split_at(at + STAMPED.len());
+        out.push_str(head);
+        let value_len = if tail.starts_with('?') {
+            1 + tail[1..].chars().take_while(char::is_ascii_digit).count()
+        } else if tail.starts_with("excluded.updated_at") {
+            "excluded.updated_at".len()
+        } else {
+            0
+        };
+        let standalone = head.len() == STAMPED.len()
+            || !head[..head.len() - STAMPED.len()]
+                .ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+        if value_len == 0 || !standalone {
+            rest = tail;
+            continue;
+        }
+        let value = &tail[..value_len];
+        out.push_str(&format!(
+            "MAX({value}, COALESCE(strftime('%Y-%m-%dT%H:%M:%fZ', updated_at, '+0.001 seconds'), {value}))"
+        ));
+        rest = &tail[value_len..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Runs statements in order on `conn`, collecting rows and affected counts.
@@ -381,6 +420,36 @@ impl ToSql for Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn update_stamps_never_repeat_the_stored_one() {
+        assert_eq!(
+            sqlite_sql("UPDATE t SET a = $2, updated_at = $3, last_used_at = $3 WHERE id = $1"),
+            "UPDATE t SET a = ?2, updated_at = MAX(?3, COALESCE(strftime('%Y-%m-%dT%H:%M:%fZ', \
+             updated_at, '+0.001 seconds'), ?3)), last_used_at = ?3 WHERE id = ?1"
+        );
+        let upsert = sqlite_sql("ON CONFLICT (k) DO UPDATE SET updated_at = excluded.updated_at");
+        assert!(
+            upsert.contains("MAX(excluded.updated_at, COALESCE("),
+            "{upsert}"
+        );
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, updated_at TEXT); \
+             INSERT INTO t VALUES (1, '2026-01-01T00:00:00.999Z'), (2, NULL);",
+        )
+        .unwrap();
+        let stamp = |id: i64| -> String {
+            conn.query_row(
+                &sqlite_sql("UPDATE t SET updated_at = $2 WHERE id = $1 RETURNING updated_at"),
+                rusqlite::params![id, "2026-01-01T00:00:00.999Z"],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        assert_eq!(stamp(1), "2026-01-01T00:00:01.000Z");
+        assert_eq!(stamp(2), "2026-01-01T00:00:00.999Z");
+    }
 
     #[test]
     fn placeholders_become_numbered() {
