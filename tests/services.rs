@@ -22,6 +22,15 @@ fn i(j: serde_json::Value) -> Input {
     Input::from(j)
 }
 
+/// Waits until `done()` holds, failing with `what` after `within`.
+async fn wait_until(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + within;
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 async fn row(db: &Database, id: &str) -> Option<Row> {
     match db
         .call(executions::find_by_execution_id(&i(json!(id))).unwrap())
@@ -371,14 +380,12 @@ async fn postgresql_connections_hear_each_others_changes_and_events() {
     )
     .await
     .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(3);
-    while cache.stats().flushes < flushes + 1 || !hub.connected() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no flush after the connection dropped"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_until(
+        "no flush and reconnection after the connection dropped",
+        Duration::from_secs(3),
+        || cache.stats().flushes > flushes && hub.connected(),
+    )
+    .await;
     let generation = cache.lookup(&key).unwrap_err();
     cache.store(key.clone(), row(&b, "p").await.unwrap(), generation);
     assert!(
@@ -388,14 +395,12 @@ async fn postgresql_connections_hear_each_others_changes_and_events() {
     a.call(executions::update(&i(json!("p")), &i(json!({"priority": 9}))).unwrap())
         .await
         .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(1);
-    while cache.lookup(&key).is_ok() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no invalidation after reconnecting"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_until(
+        "no invalidation after reconnecting",
+        Duration::from_secs(1),
+        || cache.lookup(&key).is_err(),
+    )
+    .await;
 
     let workflow_infra::core::db::Backend::Postgres(pg) = a.backend() else {
         panic!()

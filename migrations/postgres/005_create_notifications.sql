@@ -6,17 +6,19 @@
 -- 2. Distributed events: payloads too long for NOTIFY (8000 bytes) are stored here and the
 --    notification carries the row id; rows older than a minute are removed by publishers.
 
-CREATE FUNCTION workflow_infra_notify_executions() RETURNS trigger AS $$
+-- One trigger function for both tables: TG_ARGV[0] is the payload prefix, TG_ARGV[1] the key
+-- column.
+CREATE FUNCTION workflow_infra_notify_changes() RETURNS trigger AS $$
 DECLARE
     changed bigint;
-    r record;
+    key text;
 BEGIN
     SELECT count(*) INTO changed FROM changed_rows;
     IF changed > 100 THEN
-        PERFORM pg_notify('workflow_infra_cache', 'e:*');
+        PERFORM pg_notify('workflow_infra_cache', TG_ARGV[0] || ':*');
     ELSE
-        FOR r IN SELECT DISTINCT execution_id FROM changed_rows LOOP
-            PERFORM pg_notify('workflow_infra_cache', 'e:' || r.execution_id);
+        FOR key IN EXECUTE format('SELECT DISTINCT %I::text FROM changed_rows', TG_ARGV[1]) LOOP
+            PERFORM pg_notify('workflow_infra_cache', TG_ARGV[0] || ':' || key);
         END LOOP;
     END IF;
     RETURN NULL;
@@ -26,44 +28,27 @@ $$ LANGUAGE plpgsql;
 CREATE TRIGGER workflow_infra_executions_updated
     AFTER UPDATE ON workflow_executions
     REFERENCING NEW TABLE AS changed_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION workflow_infra_notify_executions();
+    FOR EACH STATEMENT EXECUTE FUNCTION workflow_infra_notify_changes('e', 'execution_id');
 
 CREATE TRIGGER workflow_infra_executions_deleted
     AFTER DELETE ON workflow_executions
     REFERENCING OLD TABLE AS changed_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION workflow_infra_notify_executions();
-
-CREATE FUNCTION workflow_infra_notify_handlers() RETURNS trigger AS $$
-DECLARE
-    changed bigint;
-    r record;
-BEGIN
-    SELECT count(*) INTO changed FROM changed_rows;
-    IF changed > 100 THEN
-        PERFORM pg_notify('workflow_infra_cache', 'h:*');
-    ELSE
-        FOR r IN SELECT DISTINCT handler_type FROM changed_rows LOOP
-            PERFORM pg_notify('workflow_infra_cache', 'h:' || r.handler_type);
-        END LOOP;
-    END IF;
-    RETURN NULL;
-END;
-$$ LANGUAGE plpgsql;
+    FOR EACH STATEMENT EXECUTE FUNCTION workflow_infra_notify_changes('e', 'execution_id');
 
 CREATE TRIGGER workflow_infra_handlers_inserted
     AFTER INSERT ON handler_registry
     REFERENCING NEW TABLE AS changed_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION workflow_infra_notify_handlers();
+    FOR EACH STATEMENT EXECUTE FUNCTION workflow_infra_notify_changes('h', 'handler_type');
 
 CREATE TRIGGER workflow_infra_handlers_updated
     AFTER UPDATE ON handler_registry
     REFERENCING NEW TABLE AS changed_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION workflow_infra_notify_handlers();
+    FOR EACH STATEMENT EXECUTE FUNCTION workflow_infra_notify_changes('h', 'handler_type');
 
 CREATE TRIGGER workflow_infra_handlers_deleted
     AFTER DELETE ON handler_registry
     REFERENCING OLD TABLE AS changed_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION workflow_infra_notify_handlers();
+    FOR EACH STATEMENT EXECUTE FUNCTION workflow_infra_notify_changes('h', 'handler_type');
 
 CREATE TABLE workflow_infra_events (
     id BIGSERIAL PRIMARY KEY,

@@ -208,23 +208,22 @@ impl WorkflowEventService {
             None => value(raw, &Value::Null)?,
         };
         let local = deliver(raw, self.id, &name, data, &self.logger)?;
-        let (Some(remote), Some(slot)) = (&self.remote, &self.db) else {
+        let (Some(_), Some(slot)) = (&self.remote, &self.db) else {
             return Ok(PromiseRaw::new(raw, local));
         };
         let json = match input(raw, data).to_json("eventData") {
             Ok(j) => j,
             Err(e) => return settle::settled::<Value, _>(env, prefix, Err(e)),
         };
+        // Sending does not wait for this process to listen (`ready()`).
         let (origin, slot) = (self.origin.clone(), slot.clone());
-        let _listening = remote; // sending does not wait for this process to listen
         let local = JsRef::new(raw, local)?;
         settle::spawn_then(
             env,
             prefix,
             async move {
                 let db = open_db(&slot)?;
-                let Backend(pool) = pg_pool(&db)?;
-                notify::publish(&pool, &origin, &name, &json).await
+                notify::publish(&pg_pool(&db)?, &origin, &name, &json).await
             },
             Box::new(move |env, r: Result<()>| {
                 r.and_then(|_| local.get(env).map_err(|e| Error::internal(e.to_string())))
@@ -336,11 +335,9 @@ impl WorkflowEventService {
     }
 }
 
-struct Backend(sqlx::PgPool);
-
-fn pg_pool(db: &crate::core::db::Database) -> Result<Backend> {
+fn pg_pool(db: &crate::core::db::Database) -> Result<sqlx::PgPool> {
     match db.backend() {
-        crate::core::db::Backend::Postgres(pg) => Ok(Backend(pg.pool().clone())),
+        crate::core::db::Backend::Postgres(pg) => Ok(pg.pool().clone()),
         _ => Err(Error::validation("distributed events need PostgreSQL")),
     }
 }

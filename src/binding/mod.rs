@@ -13,6 +13,7 @@ mod js;
 mod jsref;
 mod logger;
 mod metrics;
+mod persistence;
 mod repository;
 mod settle;
 mod workflow;

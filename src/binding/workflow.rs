@@ -23,12 +23,17 @@ use crate::core::workflow as wf;
 pub(crate) struct Facade {
     pub db: DbSlot,
     pub logger: Logger,
-    source: &'static str,
+    pub(crate) source: &'static str,
 }
 
 impl Facade {
     /// Logs the outcome (`done` at `level`, or the failure at error) and settles with the output.
-    fn logged(&self, level: Level, done: &'static str, failed: &'static str) -> Then<Output> {
+    pub(crate) fn logged(
+        &self,
+        level: Level,
+        done: &'static str,
+        failed: &'static str,
+    ) -> Then<Output> {
         let (logger, source) = (self.logger.clone(), self.source);
         Box::new(move |env, r| {
             log_outcome(&logger, env, source, level, done, failed, &r);
@@ -153,12 +158,12 @@ impl WorkflowRepository {
         execution_id: Unknown,
         updates: Unknown,
     ) -> napi::Result<PromiseRaw<'env, ()>> {
-        let (id, u) = (
-            input(env.raw(), execution_id.raw()),
-            input(env.raw(), updates.raw()),
-        );
-        self.facade
-            .update(env, "Failed to update workflow execution", id, u)
+        self.facade.update(
+            env,
+            "Failed to update workflow execution",
+            execution_id,
+            updates,
+        )
     }
 
     /// Records a metric of the execution (`metric.executionId`, when given, wins).
@@ -172,12 +177,12 @@ impl WorkflowRepository {
         execution_id: Unknown,
         metric: Unknown,
     ) -> napi::Result<PromiseRaw<'env, ()>> {
-        let (id, m) = (
-            input(env.raw(), execution_id.raw()),
-            input(env.raw(), metric.raw()),
-        );
-        self.facade
-            .record_metric(env, "Failed to record execution metrics", id, m)
+        self.facade.record_metric(
+            env,
+            "Failed to record execution metrics",
+            execution_id,
+            metric,
+        )
     }
 
     /// The execution with `metrics` (its 100 newest), or null.
@@ -190,9 +195,8 @@ impl WorkflowRepository {
         env: &'env Env,
         execution_id: Unknown,
     ) -> napi::Result<PromiseRaw<'env, ()>> {
-        let id = input(env.raw(), execution_id.raw());
         self.facade
-            .with_metrics(env, "Failed to get execution with metrics", id)
+            .with_metrics(env, "Failed to get execution with metrics", execution_id)
     }
 
     /// `{executions: getStatistics(filters), metrics: getAggregatedMetrics(filters)}`.
@@ -205,9 +209,8 @@ impl WorkflowRepository {
         env: &'env Env,
         filters: Option<Unknown>,
     ) -> napi::Result<PromiseRaw<'env, ()>> {
-        let f = optional(env.raw(), filters.map(|v| v.raw()));
         self.facade
-            .statistics(env, "Failed to get execution statistics", f)
+            .statistics(env, "Failed to get execution statistics", filters)
     }
 
     /// Executions of a workflow, newest first.
@@ -221,15 +224,12 @@ impl WorkflowRepository {
         workflow_id: Unknown,
         options: Option<Unknown>,
     ) -> napi::Result<PromiseRaw<'env, ()>> {
-        let (w, o) = (
-            input(env.raw(), workflow_id.raw()),
-            optional(env.raw(), options.map(|v| v.raw())),
-        );
-        self.facade.read(
+        self.facade.list(
             env,
             "Failed to find executions by workflow ID",
             "find executions by workflow ID",
-            move || ex::find_by_workflow_id(&w, &o),
+            (Some(workflow_id), options),
+            ex::find_by_workflow_id,
         )
     }
 
@@ -244,15 +244,12 @@ impl WorkflowRepository {
         task_id: Unknown,
         options: Option<Unknown>,
     ) -> napi::Result<PromiseRaw<'env, ()>> {
-        let (t, o) = (
-            input(env.raw(), task_id.raw()),
-            optional(env.raw(), options.map(|v| v.raw())),
-        );
-        self.facade.read(
+        self.facade.list(
             env,
             "Failed to find executions by task ID",
             "find executions by task ID",
-            move || ex::find_by_task_id(&t, &o),
+            (Some(task_id), options),
+            ex::find_by_task_id,
         )
     }
 
@@ -267,15 +264,12 @@ impl WorkflowRepository {
         user_id: Unknown,
         options: Option<Unknown>,
     ) -> napi::Result<PromiseRaw<'env, ()>> {
-        let (u, o) = (
-            input(env.raw(), user_id.raw()),
-            optional(env.raw(), options.map(|v| v.raw())),
-        );
-        self.facade.read(
+        self.facade.list(
             env,
             "Failed to find executions by user ID",
             "find executions by user ID",
-            move || ex::find_by_user_id(&u, &o),
+            (Some(user_id), options),
+            ex::find_by_user_id,
         )
     }
 
@@ -290,15 +284,12 @@ impl WorkflowRepository {
         status: Unknown,
         options: Option<Unknown>,
     ) -> napi::Result<PromiseRaw<'env, ()>> {
-        let (s, o) = (
-            input(env.raw(), status.raw()),
-            optional(env.raw(), options.map(|v| v.raw())),
-        );
-        self.facade.read(
+        self.facade.list(
             env,
             "Failed to find executions by status",
             "find executions by status",
-            move || ex::find_by_status(&s, &o),
+            (Some(status), options),
+            ex::find_by_status,
         )
     }
 
@@ -312,9 +303,8 @@ impl WorkflowRepository {
         env: &'env Env,
         execution_id: Unknown,
     ) -> napi::Result<PromiseRaw<'env, ()>> {
-        let id = input(env.raw(), execution_id.raw());
         self.facade
-            .delete(env, "Failed to delete workflow execution", id)
+            .delete(env, "Failed to delete workflow execution", execution_id)
     }
 
     /// Removes finished executions older than `daysOld` (30) days and older metrics, in one
@@ -330,12 +320,8 @@ impl WorkflowRepository {
         days_old: Option<Unknown>,
         options: Option<Unknown>,
     ) -> napi::Result<PromiseRaw<'env, ()>> {
-        let (d, o) = (
-            optional(env.raw(), days_old.map(|v| v.raw())),
-            optional(env.raw(), options.map(|v| v.raw())),
-        );
         self.facade
-            .cleanup(env, "Failed to cleanup old executions", d, o)
+            .cleanup(env, "Failed to cleanup old executions", days_old, options)
     }
 
     /// Metrics of an execution, newest first (`limit` 100).
@@ -349,15 +335,12 @@ impl WorkflowRepository {
         execution_id: Unknown,
         options: Option<Unknown>,
     ) -> napi::Result<PromiseRaw<'env, ()>> {
-        let (id, o) = (
-            input(env.raw(), execution_id.raw()),
-            optional(env.raw(), options.map(|v| v.raw())),
-        );
-        self.facade.read(
+        self.facade.list(
             env,
             "Failed to get metrics for execution",
             "get metrics for execution",
-            move || me::for_execution(&id, &o),
+            (Some(execution_id), options),
+            me::for_execution,
         )
     }
 
@@ -371,9 +354,8 @@ impl WorkflowRepository {
         env: &'env Env,
         filters: Option<Unknown>,
     ) -> napi::Result<PromiseRaw<'env, ()>> {
-        let f = optional(env.raw(), filters.map(|v| v.raw()));
         self.facade
-            .aggregated(env, "Failed to get aggregated metrics", f)
+            .aggregated(env, "Failed to get aggregated metrics", filters)
     }
 
     /// Statistics over the metrics.
@@ -386,31 +368,46 @@ impl WorkflowRepository {
         env: &'env Env,
         filters: Option<Unknown>,
     ) -> napi::Result<PromiseRaw<'env, ()>> {
-        let f = optional(env.raw(), filters.map(|v| v.raw()));
         self.facade
-            .metrics_statistics(env, "Failed to get metrics statistics", f)
+            .metrics_statistics(env, "Failed to get metrics statistics", filters)
     }
 }
 
+/// A JS argument as input.
+fn arg(env: &Env, v: Unknown) -> Input {
+    input(env.raw(), v.raw())
+}
+
+/// An optional JS argument as input (undefined when missing).
+fn opt(env: &Env, v: Option<Unknown>) -> Input {
+    optional(env.raw(), v.map(|v| v.raw()))
+}
+
+/// A list read by a key and options (`findExecutionsBy…`, `getMetricsForExecution`).
+type ListCall = fn(&Input, &Input) -> crate::core::error::Result<crate::core::repo::Call>;
+
 impl Facade {
-    fn read<'env>(
+    pub(crate) fn list<'env>(
         &self,
         env: &'env Env,
         prefix: &'static str,
         what: &'static str,
-        build: impl FnOnce() -> crate::core::error::Result<crate::core::repo::Call>,
+        (key, options): (Option<Unknown>, Option<Unknown>),
+        build: ListCall,
     ) -> napi::Result<PromiseRaw<'env, ()>> {
+        let (key, options) = (opt(env, key), opt(env, options));
         let then = self.logged(Level::Debug, what, what);
-        run_then(env, &self.db, prefix, |_| build(), then)
+        run_then(env, &self.db, prefix, move |_| build(&key, &options), then)
     }
 
-    fn update<'env>(
+    pub(crate) fn update<'env>(
         &self,
         env: &'env Env,
         prefix: &'static str,
-        id: Input,
-        updates: Input,
+        id: Unknown,
+        updates: Unknown,
     ) -> napi::Result<PromiseRaw<'env, ()>> {
+        let (id, updates) = (arg(env, id), arg(env, updates));
         let then = self.logged(
             Level::Info,
             "Workflow execution updated",
@@ -425,13 +422,14 @@ impl Facade {
         )
     }
 
-    fn record_metric<'env>(
+    pub(crate) fn record_metric<'env>(
         &self,
         env: &'env Env,
         prefix: &'static str,
-        id: Input,
-        metric: Input,
+        id: Unknown,
+        metric: Unknown,
     ) -> napi::Result<PromiseRaw<'env, ()>> {
+        let (id, metric) = (arg(env, id), arg(env, metric));
         let then = self.logged(
             Level::Debug,
             "Execution metric recorded",
@@ -446,12 +444,13 @@ impl Facade {
         )
     }
 
-    fn with_metrics<'env>(
+    pub(crate) fn with_metrics<'env>(
         &self,
         env: &'env Env,
         prefix: &'static str,
-        id: Input,
+        id: Unknown,
     ) -> napi::Result<PromiseRaw<'env, ()>> {
+        let id = arg(env, id);
         let then = self.logged(
             Level::Info,
             "Execution with metrics read",
@@ -466,12 +465,13 @@ impl Facade {
         )
     }
 
-    fn statistics<'env>(
+    pub(crate) fn statistics<'env>(
         &self,
         env: &'env Env,
         prefix: &'static str,
-        filters: Input,
+        filters: Option<Unknown>,
     ) -> napi::Result<PromiseRaw<'env, ()>> {
+        let filters = opt(env, filters);
         let then = self.logged(
             Level::Debug,
             "Execution statistics read",
@@ -486,12 +486,13 @@ impl Facade {
         )
     }
 
-    fn aggregated<'env>(
+    pub(crate) fn aggregated<'env>(
         &self,
         env: &'env Env,
         prefix: &'static str,
-        filters: Input,
+        filters: Option<Unknown>,
     ) -> napi::Result<PromiseRaw<'env, ()>> {
+        let filters = opt(env, filters);
         let then = self.logged(
             Level::Debug,
             "Aggregated metrics read",
@@ -500,12 +501,13 @@ impl Facade {
         run_then(env, &self.db, prefix, |d| me::aggregated(d, &filters), then)
     }
 
-    fn metrics_statistics<'env>(
+    pub(crate) fn metrics_statistics<'env>(
         &self,
         env: &'env Env,
         prefix: &'static str,
-        filters: Input,
+        filters: Option<Unknown>,
     ) -> napi::Result<PromiseRaw<'env, ()>> {
+        let filters = opt(env, filters);
         let then = self.logged(
             Level::Debug,
             "Metrics statistics read",
@@ -514,12 +516,13 @@ impl Facade {
         run_then(env, &self.db, prefix, |d| me::statistics(d, &filters), then)
     }
 
-    fn delete<'env>(
+    pub(crate) fn delete<'env>(
         &self,
         env: &'env Env,
         prefix: &'static str,
-        id: Input,
+        id: Unknown,
     ) -> napi::Result<PromiseRaw<'env, ()>> {
+        let id = arg(env, id);
         let (logger, source) = (self.logger.clone(), self.source);
         let then: Then<Output> = Box::new(move |env, r| {
             match &r {
@@ -544,13 +547,14 @@ impl Facade {
         run_then(env, &self.db, prefix, |_| wf::delete_execution(&id), then)
     }
 
-    fn cleanup<'env>(
+    pub(crate) fn cleanup<'env>(
         &self,
         env: &'env Env,
         prefix: &'static str,
-        days: Input,
-        options: Input,
+        days: Option<Unknown>,
+        options: Option<Unknown>,
     ) -> napi::Result<PromiseRaw<'env, ()>> {
+        let (days, options) = (opt(env, days), opt(env, options));
         let (logger, source) = (self.logger.clone(), self.source);
         let then: Then<Output> = Box::new(move |env, r| {
             let counts = r.map(|o| cleanup_counts(&o));
@@ -591,325 +595,5 @@ pub(crate) fn cleanup_counts(o: &Output) -> (u64, u64) {
             (n("executions"), n("metrics"))
         }
         _ => (0, 0),
-    }
-}
-
-/// The planned persistence service, over a `WorkflowRepository`.
-#[napi]
-pub struct WorkflowPersistenceService {
-    facade: Facade,
-}
-
-#[napi]
-impl WorkflowPersistenceService {
-    /// Over `workflowRepository`'s database; logs to `logger` (default: `tracing`).
-    #[napi(
-        constructor,
-        ts_args_type = "workflowRepository: WorkflowRepository, logger?: Logger"
-    )]
-    pub fn new(
-        env: &Env,
-        workflow_repository: &WorkflowRepository,
-        logger: Option<Unknown>,
-    ) -> napi::Result<Self> {
-        Ok(WorkflowPersistenceService {
-            facade: Facade {
-                db: workflow_repository.facade.db.clone(),
-                logger: Logger::from_arg(env.raw(), logger.map(|l| l.raw()))?,
-                source: "WorkflowPersistenceService",
-            },
-        })
-    }
-
-    /// Sends this object's log lines to `logger` (null: back to `tracing`).
-    #[napi(ts_args_type = "logger: Logger | null")]
-    pub fn set_logger(&mut self, env: &Env, logger: Option<Unknown>) -> napi::Result<()> {
-        self.facade.logger = Logger::from_arg(env.raw(), logger.map(|l| l.raw()))?;
-        Ok(())
-    }
-
-    /// Creates the execution (and its `execution_started` metric).
-    #[napi(
-        ts_args_type = "executionData: CreateExecutionInput",
-        ts_return_type = "Promise<WorkflowExecutionRow>"
-    )]
-    pub fn create_workflow_execution<'env>(
-        &self,
-        env: &'env Env,
-        execution_data: Unknown,
-    ) -> napi::Result<PromiseRaw<'env, ()>> {
-        let e = input(env.raw(), execution_data.raw());
-        let then = self.facade.logged(
-            Level::Info,
-            "Workflow execution created",
-            "create workflow execution",
-        );
-        run_then(
-            env,
-            &self.facade.db,
-            "Failed to create workflow execution",
-            |_| wf::save_execution(&e),
-            then,
-        )
-    }
-
-    /// Updates the execution (and records its status metrics); null when it does not exist.
-    #[napi(
-        ts_args_type = "executionId: string, updates: ExecutionUpdates",
-        ts_return_type = "Promise<WorkflowExecutionRow | null>"
-    )]
-    pub fn update_workflow_execution<'env>(
-        &self,
-        env: &'env Env,
-        execution_id: Unknown,
-        updates: Unknown,
-    ) -> napi::Result<PromiseRaw<'env, ()>> {
-        let (id, u) = (
-            input(env.raw(), execution_id.raw()),
-            input(env.raw(), updates.raw()),
-        );
-        self.facade
-            .update(env, "Failed to update workflow execution", id, u)
-    }
-
-    /// The execution with its metrics, or null.
-    #[napi(
-        ts_args_type = "executionId: string",
-        ts_return_type = "Promise<ExecutionWithMetrics | null>"
-    )]
-    pub fn get_workflow_execution<'env>(
-        &self,
-        env: &'env Env,
-        execution_id: Unknown,
-    ) -> napi::Result<PromiseRaw<'env, ()>> {
-        let id = input(env.raw(), execution_id.raw());
-        self.facade
-            .with_metrics(env, "Failed to get workflow execution", id)
-    }
-
-    /// By `workflowId`, else `taskId`, else `userId`, else `status`; with no filter, every
-    /// execution (paged: `limit` 50).
-    #[napi(
-        ts_args_type = "filters?: ExecutionFilters, options?: ExecutionListOptions",
-        ts_return_type = "Promise<Page<WorkflowExecutionRow>>"
-    )]
-    pub fn find_workflow_executions<'env>(
-        &self,
-        env: &'env Env,
-        filters: Option<Unknown>,
-        options: Option<Unknown>,
-    ) -> napi::Result<PromiseRaw<'env, ()>> {
-        let (f, o) = (
-            optional(env.raw(), filters.map(|v| v.raw())),
-            optional(env.raw(), options.map(|v| v.raw())),
-        );
-        self.facade.read(
-            env,
-            "Failed to find workflow executions",
-            "find workflow executions",
-            move || wf::find_executions(&f, &o),
-        )
-    }
-
-    /// Deletes the execution and its metrics; true when it existed.
-    #[napi(
-        ts_args_type = "executionId: string",
-        ts_return_type = "Promise<boolean>"
-    )]
-    pub fn delete_workflow_execution<'env>(
-        &self,
-        env: &'env Env,
-        execution_id: Unknown,
-    ) -> napi::Result<PromiseRaw<'env, ()>> {
-        let id = input(env.raw(), execution_id.raw());
-        self.facade
-            .delete(env, "Failed to delete workflow execution", id)
-    }
-
-    /// Records a metric of the execution.
-    #[napi(
-        ts_args_type = "executionId: string, metric: Omit<MetricInput, 'executionId'> & { executionId?: string }",
-        ts_return_type = "Promise<WorkflowMetricRow>"
-    )]
-    pub fn record_workflow_metric<'env>(
-        &self,
-        env: &'env Env,
-        execution_id: Unknown,
-        metric: Unknown,
-    ) -> napi::Result<PromiseRaw<'env, ()>> {
-        let (id, m) = (
-            input(env.raw(), execution_id.raw()),
-            input(env.raw(), metric.raw()),
-        );
-        self.facade
-            .record_metric(env, "Failed to record workflow metric", id, m)
-    }
-
-    /// Metrics of an execution, newest first.
-    #[napi(
-        ts_args_type = "executionId: string, options?: MetricListOptions",
-        ts_return_type = "Promise<Page<WorkflowMetricRow>>"
-    )]
-    pub fn get_workflow_metrics<'env>(
-        &self,
-        env: &'env Env,
-        execution_id: Unknown,
-        options: Option<Unknown>,
-    ) -> napi::Result<PromiseRaw<'env, ()>> {
-        let (id, o) = (
-            input(env.raw(), execution_id.raw()),
-            optional(env.raw(), options.map(|v| v.raw())),
-        );
-        self.facade.read(
-            env,
-            "Failed to get workflow metrics",
-            "get workflow metrics",
-            move || me::for_execution(&id, &o),
-        )
-    }
-
-    /// `{executions, metrics}` statistics.
-    #[napi(
-        ts_args_type = "filters?: ExecutionStatisticsFilters & MetricFilters",
-        ts_return_type = "Promise<WorkflowStatistics>"
-    )]
-    pub fn get_workflow_statistics<'env>(
-        &self,
-        env: &'env Env,
-        filters: Option<Unknown>,
-    ) -> napi::Result<PromiseRaw<'env, ()>> {
-        let f = optional(env.raw(), filters.map(|v| v.raw()));
-        self.facade
-            .statistics(env, "Failed to get workflow statistics", f)
-    }
-
-    /// Per (name, type, category) aggregates.
-    #[napi(
-        ts_args_type = "filters?: MetricFilters",
-        ts_return_type = "Promise<MetricAggregateRow[]>"
-    )]
-    pub fn get_aggregated_metrics<'env>(
-        &self,
-        env: &'env Env,
-        filters: Option<Unknown>,
-    ) -> napi::Result<PromiseRaw<'env, ()>> {
-        let f = optional(env.raw(), filters.map(|v| v.raw()));
-        self.facade
-            .aggregated(env, "Failed to get aggregated metrics", f)
-    }
-
-    /// Statistics over the metrics.
-    #[napi(
-        ts_args_type = "filters?: MetricFilters",
-        ts_return_type = "Promise<MetricStatistics>"
-    )]
-    pub fn get_metrics_statistics<'env>(
-        &self,
-        env: &'env Env,
-        filters: Option<Unknown>,
-    ) -> napi::Result<PromiseRaw<'env, ()>> {
-        let f = optional(env.raw(), filters.map(|v| v.raw()));
-        self.facade
-            .metrics_statistics(env, "Failed to get metrics statistics", f)
-    }
-
-    /// Removes old finished executions and old metrics; resolves the executions count.
-    #[napi(
-        ts_args_type = "daysOld?: number, options?: CleanupOptions",
-        ts_return_type = "Promise<number>"
-    )]
-    pub fn cleanup_old_executions<'env>(
-        &self,
-        env: &'env Env,
-        days_old: Option<Unknown>,
-        options: Option<Unknown>,
-    ) -> napi::Result<PromiseRaw<'env, ()>> {
-        let (d, o) = (
-            optional(env.raw(), days_old.map(|v| v.raw())),
-            optional(env.raw(), options.map(|v| v.raw())),
-        );
-        self.facade
-            .cleanup(env, "Failed to cleanup old executions", d, o)
-    }
-
-    /// Creates every valid execution in one transaction; invalid items and existing ids are
-    /// reported per item: `{created, errors: [{executionData, error}], summary}`.
-    #[napi(
-        ts_args_type = "executions: CreateExecutionInput[]",
-        ts_return_type = "Promise<BulkResult<'created', WorkflowExecutionRow, 'executionData'>>"
-    )]
-    pub fn bulk_create_workflow_executions<'env>(
-        &self,
-        env: &'env Env,
-        executions: Unknown,
-    ) -> napi::Result<PromiseRaw<'env, ()>> {
-        let items = input(env.raw(), executions.raw());
-        let then = self.facade.logged(
-            Level::Info,
-            "Bulk creation finished",
-            "bulk create workflow executions",
-        );
-        run_async(
-            env,
-            &self.facade.db,
-            "Failed to bulk create workflow executions",
-            |db| async move { wf::bulk_create(&db, &items).await },
-            then,
-        )
-    }
-
-    /// Applies every valid `{executionId, ...updates}` in one transaction; invalid items and
-    /// missing executions are reported per item: `{updated, errors: [{update, error}], summary}`.
-    #[napi(
-        ts_args_type = "updates: Array<ExecutionUpdates & { executionId: string }>",
-        ts_return_type = "Promise<BulkResult<'updated', WorkflowExecutionRow, 'update'>>"
-    )]
-    pub fn bulk_update_workflow_executions<'env>(
-        &self,
-        env: &'env Env,
-        updates: Unknown,
-    ) -> napi::Result<PromiseRaw<'env, ()>> {
-        let items = input(env.raw(), updates.raw());
-        let then = self.facade.logged(
-            Level::Info,
-            "Bulk update finished",
-            "bulk update workflow executions",
-        );
-        run_async(
-            env,
-            &self.facade.db,
-            "Failed to bulk update workflow executions",
-            |db| async move { wf::bulk_update(&db, &items).await },
-            then,
-        )
-    }
-
-    /// Up to 10,000 executions with statistics and aggregates, and a `metadata` header.
-    #[napi(
-        ts_args_type = "filters?: ExecutionFilters, options?: ExecutionListOptions",
-        ts_return_type = "Promise<WorkflowExport>"
-    )]
-    pub fn export_workflow_data<'env>(
-        &self,
-        env: &'env Env,
-        filters: Option<Unknown>,
-        options: Option<Unknown>,
-    ) -> napi::Result<PromiseRaw<'env, ()>> {
-        let (f, o) = (
-            optional(env.raw(), filters.map(|v| v.raw())),
-            optional(env.raw(), options.map(|v| v.raw())),
-        );
-        let then = self.facade.logged(
-            Level::Info,
-            "Workflow data exported",
-            "export workflow data",
-        );
-        run_async(
-            env,
-            &self.facade.db,
-            "Failed to export workflow data",
-            |db| async move { wf::export(&db, &f, &o).await },
-            then,
-        )
     }
 }
