@@ -429,3 +429,110 @@ async fn postgresql_connections_hear_each_others_changes_and_events() {
     a.close().await;
     b.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_planned_event_writes_its_metrics() {
+    let cases = [
+        (
+            "workflow.step.started",
+            json!({"executionId": "s", "stepId": "1", "stepName": "Lint"}),
+            "step_started",
+        ),
+        (
+            "workflow.step.completed",
+            json!({"executionId": "s", "stepId": "1", "stepName": "Lint", "duration": 4}),
+            "step_duration",
+        ),
+        (
+            "workflow.step.failed",
+            json!({"executionId": "s", "stepId": "2", "stepName": "Test", "error": "red"}),
+            "step_failed",
+        ),
+        (
+            "handler.execution.started",
+            json!({"executionId": "s", "handlerType": "lint"}),
+            "handler_started",
+        ),
+        (
+            "handler:execution:completed",
+            json!({"executionId": "s", "handlerType": "lint", "duration": 3}),
+            "handler_duration",
+        ),
+        (
+            "handler.execution.failed",
+            json!({"executionId": "s", "handlerType": "lint", "error": {"name": "Error", "message": "bad"}}),
+            "handler_failed",
+        ),
+        (
+            "workflow.performance.metric",
+            json!({"executionId": "s", "metricName": "tokens", "metricValue": 9}),
+            "tokens",
+        ),
+        (
+            "workflow.performance.alert",
+            json!({"executionId": "s", "alertType": "slow", "threshold": 1, "actualValue": 2, "metricUnit": "ms", "severity": "low"}),
+            "performance_alert",
+        ),
+        (
+            "workflow.execution.failed",
+            json!({"executionId": "f", "error": "boom", "stack": "at x"}),
+            "execution_failed",
+        ),
+        (
+            "workflow.execution.cancelled",
+            json!({"executionId": "c", "cancelledBy": "ann", "reason": "why"}),
+            "workflow_cancellation_time",
+        ),
+    ];
+    for b in all_backends().await {
+        let db = &b.db;
+        for id in ["s", "f", "c"] {
+            db.call(workflow::save_execution(&i(json!({"workflowId": "w", "workflowName": "W", "executionId": id, "metadata": {"keep": 1}}))).unwrap())
+                .await
+                .unwrap();
+        }
+        for (name, payload, metric) in &cases {
+            let id = payload["executionId"].as_str().unwrap();
+            let (_, follow) = event(db, name, payload.clone()).await;
+            assert!(
+                metric_names(db, id).await.contains(&metric.to_string()),
+                "{}: {name} wrote no {metric}",
+                b.name
+            );
+            if *name == "workflow.performance.alert" {
+                let FollowUp::Alert(alert) = follow else {
+                    panic!("{follow:?}")
+                };
+                assert_eq!(
+                    (alert["executionId"].as_str(), alert["actualValue"].as_f64()),
+                    (Some("s"), Some(2.0))
+                );
+            }
+        }
+        let cancelled = row(db, "c").await.unwrap();
+        assert_eq!(
+            cancelled.get("metadata"),
+            Some(&Value::Json(
+                json!({"keep": 1.0, "cancelledBy": "ann", "cancellationReason": "why"})
+            )),
+            "{}",
+            b.name
+        );
+        let failed = row(db, "f").await.unwrap();
+        assert_eq!(failed.get("status"), Some(&Value::from("failed")));
+        let (_, follow) = event(
+            db,
+            "workflow.maintenance.required",
+            json!({"maintenanceType": "optimize"}),
+        )
+        .await;
+        assert_eq!(
+            follow,
+            FollowUp::Maintenance {
+                kind: "optimize".into(),
+                cleanup: None
+            }
+        );
+        db.close().await;
+    }
+}

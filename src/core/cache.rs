@@ -444,4 +444,36 @@ mod tests {
         assert_eq!(c.clear(0), 1);
         assert_eq!(Key::number(-0.0), Key::number(0.0));
     }
+
+    #[test]
+    fn entries_peek_evict_and_configure() {
+        let mut c = Cache::new(4, Some(100));
+        for (n, key) in ["a", "b", "c"].iter().enumerate() {
+            c.set(k(key), v(n as f64), None, Input::Object(vec![]), 0);
+        }
+        assert!(c.get(&k("a"), 1).is_some());
+        let order: Vec<Key> = c.entries(1).iter().map(|e| e.key.clone()).collect();
+        assert_eq!(
+            order,
+            [k("a"), k("c"), k("b")],
+            "protected first, then most recent"
+        );
+        let entry = c.peek(&k("b"), 1).unwrap();
+        entry.metadata = Input::Object(vec![("tier".into(), v(2.0))]);
+        assert_eq!(c.peek(&k("b"), 1).unwrap().expires_at, Some(100));
+        assert!(c.evict(1));
+        assert!(
+            !c.has(&k("b"), 1),
+            "the least recent entry on probation goes first"
+        );
+        c.configure(None, Some(None), 1);
+        c.set(k("d"), v(9.0), None, Input::Null, 1);
+        assert_eq!(c.peek(&k("d"), 1).unwrap().expires_at, None);
+        assert_eq!(c.ttl(), None);
+        assert_eq!(c.cleanup(150), 2, "a and c expire; d never does");
+        assert!(!c.is_empty(150));
+        assert_eq!(c.clear(150), 1);
+        assert!(!c.evict(150));
+        assert!(c.is_empty(150));
+    }
 }

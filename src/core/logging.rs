@@ -118,3 +118,43 @@ impl Visit for Fields {
             .insert(field.name().to_string(), serde_json::Value::from(value));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    #[test]
+    fn a_sink_takes_the_events_with_their_fields() {
+        init();
+        let seen: Arc<Mutex<Vec<(Level, String, serde_json::Value)>>> = Arc::default();
+        let into = seen.clone();
+        set_sink(Some(Arc::new(move |level, message, fields| {
+            into.lock()
+                .unwrap()
+                .push((level, message, serde_json::Value::Object(fields)));
+        })));
+        let meta = serde_json::json!({"executionId": "e1"});
+        tracing::warn!(meta = %meta, "WorkflowRepository: saved");
+        tracing::error!(
+            count = 3_u64,
+            delta = -1_i64,
+            ratio = 0.5,
+            ok = true,
+            note = "x",
+            "failed"
+        );
+        tracing::debug!("below the sink's level");
+        set_sink(None);
+        tracing::warn!("to stderr again");
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 2, "{seen:?}");
+        assert_eq!(seen[0].0, Level::WARN);
+        assert_eq!(seen[0].1, "WorkflowRepository: saved");
+        assert_eq!(seen[0].2, serde_json::json!({"executionId": "e1"}));
+        assert_eq!(
+            seen[1].2,
+            serde_json::json!({"count": 3, "delta": -1, "ratio": 0.5, "ok": true, "note": "x"})
+        );
+    }
+}
