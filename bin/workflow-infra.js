@@ -153,7 +153,8 @@ async function runDemo(db, args) {
   }
   console.log(
     `ran         ${run.workflows} workflows, ${run.events} events in ${run.seconds.toFixed(2)} s ` +
-      `(${Math.round(run.events / run.seconds)} events/s); handler lookups: ${run.cache.hits} cache hits, ${run.cache.misses} misses`,
+      `(${Math.round(run.events / run.seconds)} events/s), ${run.alerts} performance alerts; ` +
+      `handler lookups: ${run.cache.hits} cache hits, ${run.cache.misses} misses`,
   )
   summary.print(data)
   return 0
