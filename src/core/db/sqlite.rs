@@ -251,8 +251,8 @@ fn later_stamp(sql: &str) -> String {
     while let Some(at) = rest.find(STAMPED) {
         let (head, tail) = rest.split_at(at + STAMPED.len());
         out.push_str(head);
-        let value_len = if tail.starts_with('?') {
-            1 + tail[1..].chars().take_while(char::is_ascii_digit).count()
+        let value_len = if let Some(number) = tail.strip_prefix('?') {
+            1 + number.chars().take_while(char::is_ascii_digit).count()
         } else if tail.starts_with("excluded.updated_at") {
             "excluded.updated_at".len()
         } else {
