@@ -56,7 +56,7 @@ pub fn run_then<'env>(
         return settle::settled_then(env, prefix, result, then);
     }
     match (&call.op, db.backend()) {
-        (Op::Write(_), Backend::Sqlite(_)) => settle::deferred_then(
+        (Op::Write(_) | Op::Batch { .. }, Backend::Sqlite(_)) => settle::deferred_then(
             env,
             prefix,
             move |complete| db.call_with(call, complete),

@@ -150,7 +150,7 @@ pub async fn bulk_update(db: &Database, updates: &Input) -> Result<Output> {
             Ok(call) => {
                 touches.extend(call.touches);
                 let mut own = match call.op {
-                    super::repo::Op::Write(s) => s,
+                    super::repo::Op::Write(s) | super::repo::Op::Batch { statements: s, .. } => s,
                     super::repo::Op::Read(s) | super::repo::Op::Scan(s) => vec![s],
                 };
                 let base = statements.len();

@@ -56,6 +56,25 @@ impl Statement {
     }
 }
 
+/// Rows to append to `table` in bulk (PostgreSQL: one binary `COPY`).
+#[derive(Debug, Clone)]
+pub struct CopyIn {
+    pub table: &'static str,
+    /// The columns sent, in order, with their PostgreSQL types.
+    pub columns: &'static [(&'static str, CopyType)],
+    pub rows: Vec<Vec<Value>>,
+}
+
+/// How a column travels in binary `COPY`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CopyType {
+    Uuid,
+    Text,
+    Float8,
+    Jsonb,
+    Timestamptz,
+}
+
 /// What one statement produced: its rows, and how many rows it touched.
 #[derive(Debug, Clone, Default)]
 pub struct StmtResult {

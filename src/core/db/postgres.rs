@@ -16,7 +16,7 @@ use sqlx::{
 
 use super::super::error::{Error, ErrorCode, Result};
 use super::super::value::{Row, Value};
-use super::{Statement, StmtResult};
+use super::{CopyIn, CopyType, Statement, StmtResult};
 
 /// An open PostgreSQL pool.
 pub struct PgDb {
@@ -246,4 +246,85 @@ fn decode(row: &PgRow, i: usize, type_name: &str) -> Result<Value> {
         _ => get::<String>(row, i)?.map(Value::Text),
     }
     .unwrap_or(Value::Null))
+}
+
+impl PgDb {
+    /// Appends `copy.rows` with one binary `COPY … FROM STDIN` (atomic: all rows or none);
+    /// each result is one row as sent.
+    pub async fn copy_in(&self, copy: CopyIn) -> Result<Vec<StmtResult>> {
+        if copy.rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let names: Vec<&str> = copy.columns.iter().map(|(n, _)| *n).collect();
+        let data = binary_copy(&copy)?;
+        let mut conn = self.pool.acquire().await?;
+        let mut sink = conn
+            .copy_in_raw(&format!(
+                "COPY {} ({}) FROM STDIN (FORMAT binary)",
+                copy.table,
+                names.join(", ")
+            ))
+            .await?;
+        if let Err(e) = sink.send(data).await {
+            let _ = sink.abort("send failed").await;
+            return Err(e.into());
+        }
+        sink.finish().await?;
+        let columns: Arc<[String]> = names.iter().map(|n| n.to_string()).collect();
+        Ok(copy
+            .rows
+            .into_iter()
+            .map(|values| StmtResult {
+                rows: vec![Row {
+                    columns: columns.clone(),
+                    values,
+                }],
+                affected: 1,
+            })
+            .collect())
+    }
+}
+
+/// PostgreSQL's binary `COPY` format: a signature and header, each row as a field count and
+/// length-prefixed fields (-1 for NULL), then -1.
+fn binary_copy(copy: &CopyIn) -> Result<Vec<u8>> {
+    const PG_EPOCH_MS: i64 = 946_684_800_000;
+    let mut out = Vec::with_capacity(64 + copy.rows.len() * 160);
+    out.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
+    out.extend_from_slice(&0i32.to_be_bytes()); // flags
+    out.extend_from_slice(&0i32.to_be_bytes()); // header extension
+    for row in &copy.rows {
+        out.extend_from_slice(&(copy.columns.len() as i16).to_be_bytes());
+        for ((name, ty), value) in copy.columns.iter().zip(row) {
+            let field: Option<Vec<u8>> = match (ty, value) {
+                (_, Value::Null) => None,
+                (CopyType::Uuid, Value::Uuid(u)) => Some(u.as_bytes().to_vec()),
+                (CopyType::Text, Value::Text(s)) => Some(s.as_bytes().to_vec()),
+                (CopyType::Float8, Value::Float(f)) => Some(f.to_be_bytes().to_vec()),
+                (CopyType::Float8, Value::Int(i)) => Some((*i as f64).to_be_bytes().to_vec()),
+                (CopyType::Jsonb, Value::Json(j)) => {
+                    let mut b = vec![1u8]; // jsonb binary format version
+                    b.extend_from_slice(j.to_string().as_bytes());
+                    Some(b)
+                }
+                (CopyType::Timestamptz, Value::Timestamp(ms)) => {
+                    Some(((ms - PG_EPOCH_MS) * 1000).to_be_bytes().to_vec())
+                }
+                (ty, v) => {
+                    return Err(Error::internal(format!(
+                        "cannot send {v:?} as {ty:?} for column {name}"
+                    )))
+                }
+            };
+            match field {
+                None => out.extend_from_slice(&(-1i32).to_be_bytes()),
+                Some(bytes) => {
+                    out.extend_from_slice(&(bytes.len() as i32).to_be_bytes());
+                    out.extend_from_slice(&bytes);
+                }
+            }
+        }
+    }
+    out.extend_from_slice(&(-1i16).to_be_bytes());
+    Ok(out)
 }

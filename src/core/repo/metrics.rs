@@ -1,7 +1,7 @@
 //! `WorkflowMetricsRepository`: the `workflow_metrics` table.
 
-use super::{Call, Dialect, Shape};
-use crate::core::db::Statement;
+use super::{Call, Dialect, Op, Shape};
+use crate::core::db::{CopyIn, CopyType, Statement};
 use crate::core::error::{Error, Result};
 use crate::core::input::{self, Fields, Input, Page};
 use crate::core::value::{now_millis, Value};
@@ -43,7 +43,8 @@ pub fn record(metric: &Input) -> Result<Call> {
     Ok(Call::write(vec![insert(metric, now_millis())?], Shape::Row))
 }
 
-/// `recordMetrics(metrics)`: all rows in one transaction (all or none); resolves the rows.
+/// `recordMetrics(metrics)`: all rows in one transaction (all or none) — on PostgreSQL one
+/// binary `COPY` — ; resolves the rows.
 pub fn record_many(metrics: &Input) -> Result<Call> {
     let Input::Array(items) = metrics else {
         return Err(Error::validation("metrics must be an array"));
@@ -53,8 +54,42 @@ pub fn record_many(metrics: &Input) -> Result<Call> {
         .iter()
         .map(|m| insert(m, now))
         .collect::<Result<Vec<_>>>()?;
-    Ok(Call::write(statements, Shape::FirstRows { step: 1 }))
+    // The row as COPY sends it: a fresh id, then the INSERT's values, in COLUMNS order.
+    let rows = statements
+        .iter()
+        .map(|s| {
+            let mut row = Vec::with_capacity(s.params.len() + 1);
+            row.push(Value::Uuid(uuid::Uuid::new_v4()));
+            row.extend(s.params.iter().cloned());
+            row
+        })
+        .collect();
+    Ok(Call {
+        op: Op::Batch {
+            statements,
+            copy: CopyIn {
+                table: "workflow_metrics",
+                columns: &COPY_COLUMNS,
+                rows,
+            },
+        },
+        shape: Shape::FirstRows { step: 1 },
+        touches: Vec::new(),
+    })
 }
+
+/// `COLUMNS`, with how each travels in `COPY`.
+const COPY_COLUMNS: [(&str, CopyType); 9] = [
+    ("id", CopyType::Uuid),
+    ("execution_id", CopyType::Text),
+    ("metric_name", CopyType::Text),
+    ("metric_value", CopyType::Float8),
+    ("metric_unit", CopyType::Text),
+    ("metric_type", CopyType::Text),
+    ("metric_category", CopyType::Text),
+    ("metadata", CopyType::Jsonb),
+    ("recorded_at", CopyType::Timestamptz),
+];
 
 fn list(filters: Vec<(&'static str, Value)>, page: Page) -> Result<Call> {
     super::newest_first(&SELECT_SQL, &["recorded_at"], filters, page)
