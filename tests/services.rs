@@ -536,3 +536,69 @@ async fn every_planned_event_writes_its_metrics() {
         db.close().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writes_commit_together_and_a_bad_one_fails_alone() {
+    for b in all_backends().await {
+        let db = Arc::new(b.db);
+        db.call(
+            workflow::save_execution(&i(
+                json!({"workflowId": "w", "workflowName": "W", "executionId": "g"}),
+            ))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+        let mut tasks = tokio::task::JoinSet::new();
+        for n in 0..64 {
+            let db = db.clone();
+            tasks.spawn(async move {
+                // Every 16th names an execution that does not exist (a foreign-key violation).
+                let execution = if n % 16 == 5 { "missing" } else { "g" };
+                let metric = json!({"executionId": execution, "metricName": format!("m{n}"), "metricValue": n});
+                let single = db.call(metrics::record(&i(metric)).unwrap()).await;
+                let event = json!({"executionId": "g", "stepId": n.to_string(), "stepName": "s", "duration": n + 1});
+                let (plan_db, name) = (db.clone(), "workflow.step.completed");
+                let work = events::plan(&Dialect::of(&plan_db), name, &i(event)).unwrap();
+                let evented = db.call(work.call.unwrap()).await;
+                (n, execution, single, evented)
+            });
+        }
+        let mut ok = 0;
+        while let Some(done) = tasks.join_next().await {
+            let (n, execution, single, evented) = done.unwrap();
+            assert!(evented.is_ok(), "{}: {evented:?}", b.name);
+            match (execution, single) {
+                ("g", Ok(Output::Row(row))) => {
+                    assert_eq!(
+                        row.get("metric_name"),
+                        Some(&Value::from(format!("m{n}"))),
+                        "{}",
+                        b.name
+                    );
+                    assert_eq!(
+                        row.get("metric_value").and_then(Value::as_f64),
+                        Some(n as f64)
+                    );
+                    ok += 1;
+                }
+                ("missing", Err(e)) => assert_eq!(e.code, ErrorCode::Conflict, "{}", b.name),
+                (_, other) => panic!("{}: metric {n}: {other:?}", b.name),
+            }
+        }
+        assert_eq!(ok, 60, "{}", b.name);
+        // 60 single metrics, 64 × (step_completed + step_duration), and the execution_started.
+        let stats = db
+            .call(metrics::statistics(&Dialect::of(&db), &i(json!({"executionId": "g"}))).unwrap())
+            .await
+            .unwrap();
+        let Output::Row(stats) = stats else { panic!() };
+        assert_eq!(
+            stats.get("total_metrics").and_then(Value::as_f64),
+            Some(60.0 + 128.0 + 1.0),
+            "{}",
+            b.name
+        );
+        db.close().await;
+    }
+}

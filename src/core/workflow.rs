@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::db::{Database, Statement, StmtResult};
+use super::db::{pg_group::renumber as renumbered, Database, Merge, Statement, StmtResult};
 use super::error::{Error, Result};
 use super::input::{self, Fields, Input};
 use super::repo::executions::{self, execution_id, touch_execution};
@@ -27,12 +27,24 @@ impl MetricRow {
     }
 }
 
-/// One INSERT of several metric rows (type `performance`), recorded at `now`.
+/// A metric row written beside an execution change (type `performance`).
+static METRIC_ROW: Merge = Merge {
+    head: "INSERT INTO workflow_metrics (execution_id, metric_name, metric_value, metric_unit, metric_type, \
+           metric_category, metadata, recorded_at)",
+    tuple: "($1, $2, CAST($3 AS DOUBLE PRECISION), $4, 'performance', $5, $6, $7)",
+    tail: "",
+    width: 7,
+    key: None,
+    key_param: 0,
+};
+
+/// One INSERT of several metric rows (type `performance`), recorded at `now`; mergeable with
+/// other such INSERTs by PostgreSQL's group commit.
 pub fn metrics_insert(rows: Vec<(Value, MetricRow)>, now: i64) -> Statement {
-    let mut params = vec![Value::Timestamp(now)];
+    let mut params = Vec::with_capacity(rows.len() * METRIC_ROW.width);
     let mut tuples = Vec::with_capacity(rows.len());
     for (id, m) in rows {
-        let n = params.len();
+        tuples.push(renumbered(METRIC_ROW.tuple, params.len()));
         params.extend([
             id,
             Value::from(m.name),
@@ -40,25 +52,14 @@ pub fn metrics_insert(rows: Vec<(Value, MetricRow)>, now: i64) -> Statement {
             m.unit,
             Value::from(m.category),
             Value::Json(m.metadata),
+            Value::Timestamp(now),
         ]);
-        tuples.push(format!(
-            "(${}, ${}, CAST(${} AS DOUBLE PRECISION), ${}, 'performance', ${}, ${}, $1)",
-            n + 1,
-            n + 2,
-            n + 3,
-            n + 4,
-            n + 5,
-            n + 6
-        ));
     }
     Statement::new(
-        format!(
-            "INSERT INTO workflow_metrics (execution_id, metric_name, metric_value, metric_unit, metric_type, \
-             metric_category, metadata, recorded_at) VALUES {}",
-            tuples.join(", ")
-        ),
+        format!("{} VALUES {}", METRIC_ROW.head, tuples.join(", ")),
         params,
     )
+    .merging(&METRIC_ROW)
 }
 
 /// `saveExecution(execution)`: the execution and its `execution_started` metric, in one

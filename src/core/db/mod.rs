@@ -1,6 +1,7 @@
 //! The backend seam. Repositories and services talk to [`Database`]: statements written once
 //! (PostgreSQL dialect with `$n` placeholders), run by whichever backend is open.
 
+pub mod pg_group;
 pub mod postgres;
 pub mod sqlite;
 pub mod writer;
@@ -25,6 +26,25 @@ pub struct Statement {
     /// Run only when statement `n` of the same transaction touched a row (otherwise it is
     /// skipped and touches nothing): the follow-up writes of a guarded update.
     pub only_if: Option<usize>,
+    /// For an `INSERT … VALUES` of rows of this shape (`params` is `width` values a row):
+    /// PostgreSQL's group commit may merge it with others of the same shape.
+    pub merge: Option<&'static Merge>,
+}
+
+/// The shape of a mergeable `INSERT … VALUES`: `{head} VALUES {tuple}, {tuple}…{tail}`.
+#[derive(Debug)]
+pub struct Merge {
+    /// `INSERT INTO table (columns)`.
+    pub head: &'static str,
+    /// One row's values, with `$1 … $width`.
+    pub tuple: &'static str,
+    /// `""`, or ` RETURNING …`.
+    pub tail: &'static str,
+    pub width: usize,
+    /// With `RETURNING`: the returned column that identifies a row, and which parameter of the
+    /// tuple it was sent as.
+    pub key: Option<&'static str>,
+    pub key_param: usize,
 }
 
 impl Statement {
@@ -33,7 +53,14 @@ impl Statement {
             sql: sql.into(),
             params,
             only_if: None,
+            merge: None,
         }
+    }
+
+    /// This statement, mergeable under `merge`.
+    pub fn merging(mut self, merge: &'static Merge) -> Self {
+        self.merge = Some(merge);
+        self
     }
 
     /// This statement, run only when statement `n` touched a row.

@@ -22,6 +22,7 @@ use super::{CopyIn, CopyType, Statement, StmtResult};
 pub struct PgDb {
     pool: PgPool,
     options: PgConnectOptions,
+    group: super::pg_group::Grouper,
 }
 
 impl PgDb {
@@ -64,7 +65,12 @@ impl PgDb {
             .acquire_timeout(timeout.max(Duration::from_secs(5)))
             .test_before_acquire(false)
             .connect_lazy_with(options.clone());
-        Ok(PgDb { pool, options })
+        let group = super::pg_group::Grouper::start(pool.clone());
+        Ok(PgDb {
+            pool,
+            options,
+            group,
+        })
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -87,23 +93,9 @@ impl PgDb {
     }
 
     /// Runs statements in one transaction (a single statement runs without BEGIN/COMMIT).
+    /// Concurrent writes are committed in groups (see [`super::pg_group`]).
     pub async fn write(&self, statements: Vec<Statement>) -> Result<Vec<StmtResult>> {
-        if statements.len() == 1 {
-            let mut conn = self.pool.acquire().await?;
-            return Ok(vec![run_one(&mut conn, &statements[0]).await?]);
-        }
-        let mut tx = self.pool.begin().await?;
-        let mut out = Vec::with_capacity(statements.len());
-        for statement in &statements {
-            let result = if statement.skipped(&out) {
-                StmtResult::default()
-            } else {
-                run_one(&mut tx, statement).await?
-            };
-            out.push(result);
-        }
-        tx.commit().await?;
-        Ok(out)
+        self.group.write(statements).await
     }
 
     pub async fn close(&self) {

@@ -1,7 +1,7 @@
 //! `WorkflowMetricsRepository`: the `workflow_metrics` table.
 
 use super::{Call, Dialect, Op, Shape};
-use crate::core::db::{CopyIn, CopyType, Statement};
+use crate::core::db::{CopyIn, CopyType, Merge, Statement};
 use crate::core::error::{Error, Result};
 use crate::core::input::{self, Fields, Input, Page};
 use crate::core::value::{now_millis, Value};
@@ -9,10 +9,23 @@ use crate::core::value::{now_millis, Value};
 pub const COLUMNS: &str =
     "id, execution_id, metric_name, metric_value, metric_unit, metric_type, metric_category, metadata, recorded_at";
 
+/// One metric row, id included (so rows merged into one INSERT by PostgreSQL's group commit
+/// are told apart by it).
+static INSERT_ROW: Merge = Merge {
+    head: "INSERT INTO workflow_metrics (id, execution_id, metric_name, metric_value, metric_unit, metric_type, \
+           metric_category, metadata, recorded_at)",
+    tuple: "($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    tail: " RETURNING id, execution_id, metric_name, metric_value, metric_unit, metric_type, metric_category, \
+           metadata, recorded_at",
+    width: 9,
+    key: Some("id"),
+    key_param: 0,
+};
+
 static INSERT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
-        "INSERT INTO workflow_metrics (execution_id, metric_name, metric_value, metric_unit, metric_type, \
-         metric_category, metadata, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {COLUMNS}"
+        "{} VALUES {}{}",
+        INSERT_ROW.head, INSERT_ROW.tuple, INSERT_ROW.tail
     )
 });
 
@@ -20,6 +33,7 @@ static INSERT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
 pub fn insert(metric: &Input, now: i64) -> Result<Statement> {
     let f = Fields::of(metric, "metric")?;
     let params = vec![
+        Value::Uuid(uuid::Uuid::new_v4()),
         f.text("executionId", 255)?.into(),
         f.required_text("metricName", 255)?.into(),
         f.number("metricValue")?.into(),
@@ -35,7 +49,7 @@ pub fn insert(metric: &Input, now: i64) -> Result<Statement> {
         ),
         Value::Timestamp(f.timestamp("recordedAt")?.unwrap_or(now)),
     ];
-    Ok(Statement::new(INSERT.as_str(), params))
+    Ok(Statement::new(INSERT.as_str(), params).merging(&INSERT_ROW))
 }
 
 /// `recordMetric(metric)`: resolves the row.
@@ -54,16 +68,8 @@ pub fn record_many(metrics: &Input) -> Result<Call> {
         .iter()
         .map(|m| insert(m, now))
         .collect::<Result<Vec<_>>>()?;
-    // The row as COPY sends it: a fresh id, then the INSERT's values, in COLUMNS order.
-    let rows = statements
-        .iter()
-        .map(|s| {
-            let mut row = Vec::with_capacity(s.params.len() + 1);
-            row.push(Value::Uuid(uuid::Uuid::new_v4()));
-            row.extend(s.params.iter().cloned());
-            row
-        })
-        .collect();
+    // The row as COPY sends it: the INSERT's values, which are in COLUMNS order.
+    let rows = statements.iter().map(|s| s.params.clone()).collect();
     Ok(Call {
         op: Op::Batch {
             statements,
