@@ -154,6 +154,64 @@ async function cachedReads(backend, config) {
   rows.push({ part: 'cached read', backend, op: 'getExecution', subject: 'findByExecutionId', ...read, ratio: hit.opsPerSec / read.opsPerSec })
 }
 
+// ---- 4. concurrent single writes (group commit) -----------------------------------------------------
+
+const CONCURRENT = arg('concurrent', 64)
+const WRITES = arg('writes', 4000)
+
+/** `WRITES` calls of `write(i)`, `inFlight` at a time. */
+function inFlight(n, write) {
+  return timed(WRITES, async () => {
+    let next = 0
+    await Promise.all(
+      Array.from({ length: n }, async () => {
+        while (next < WRITES) await write(next++)
+      }),
+    )
+  })
+}
+
+async function concurrentWrites(backend, addonConfig, baseline) {
+  const db = await addon.WorkflowDatabase.connect(addonConfig)
+  const executions = new addon.WorkflowExecutionRepository(db)
+  const metrics = new addon.WorkflowMetricsRepository(db)
+  await executions.create({ workflowId: 'bench_w', workflowName: 'W', executionId: 'bench_e' })
+  const metric = (i) => ({ executionId: 'bench_e', metricName: 'step_duration', metricValue: i, metricUnit: 'ms', metricCategory: 'timing', metadata: { i } })
+  const sequential = await inFlight(1, (i) => metrics.recordMetric(metric(i)))
+  const concurrent = await inFlight(CONCURRENT, (i) => metrics.recordMetric(metric(i)))
+  await db.close()
+  const theirs = await baseline(metric)
+  rows.push({ part: 'recordMetric', backend, op: '1 in flight', subject: 'addon', ...sequential })
+  rows.push({ part: 'recordMetric', backend, op: `${CONCURRENT} in flight`, subject: 'addon', ...concurrent, ratio: concurrent.opsPerSec / sequential.opsPerSec })
+  rows.push({ part: 'recordMetric', backend, op: `${CONCURRENT} in flight`, subject: theirs.name, ...theirs.r, ratio: concurrent.opsPerSec / theirs.r.opsPerSec })
+}
+
+const METRIC_SQL = `INSERT INTO workflow_metrics (execution_id, metric_name, metric_value, metric_unit, metric_type, metric_category, metadata)
+  VALUES ($1, $2, $3, $4, 'performance', $5, $6) RETURNING *`
+
+async function pgBaseline(url, metric) {
+  const pool = new pg.Pool({ connectionString: url, max: 10 })
+  await pool.query(`INSERT INTO workflow_executions (execution_id, workflow_id, workflow_name) VALUES ('bench_e', 'w', 'W')`)
+  const r = await inFlight(CONCURRENT, (i) => {
+    const m = metric(i)
+    return pool.query(METRIC_SQL, [m.executionId, m.metricName, m.metricValue, m.metricUnit, m.metricCategory, JSON.stringify(m.metadata)])
+  })
+  await pool.end()
+  return { name: 'node-postgres', r }
+}
+
+async function betterBaseline(file, metric) {
+  const db = openBetter(file)
+  db.prepare(`INSERT INTO workflow_executions (execution_id, workflow_id, workflow_name) VALUES ('bench_e', 'w', 'W')`).run()
+  const st = db.prepare(METRIC_SQL.replace(/\$\d+/g, '?'))
+  const r = await inFlight(CONCURRENT, async (i) => {
+    const m = metric(i)
+    return st.get(m.executionId, m.metricName, m.metricValue, m.metricUnit, m.metricCategory, JSON.stringify(m.metadata))
+  })
+  db.close()
+  return { name: 'better-sqlite3', r }
+}
+
 // ---- setup --------------------------------------------------------------------------------------------
 
 const dirs = []
@@ -240,6 +298,13 @@ async function main() {
     for (const c of cases) {
       rows.push({ part: 'cache', backend: 'memory', op, subject: c.name, ...c[op], ratio: c === cases[0] ? undefined : cases[0][op].opsPerSec / c[op].opsPerSec })
     }
+  }
+
+  // 4. Concurrent single writes.
+  await concurrentWrites('sqlite', { type: 'sqlite', database: await freshSqliteFile('writes') }, async (metric) => betterBaseline(await freshSqliteFile('writes-better'), metric))
+  if (pgReachable()) {
+    const theirs = await freshPg('writes_pg')
+    await concurrentWrites('postgresql', { url: await freshPg('writes') }, (metric) => pgBaseline(theirs, metric))
   }
 
   // 3. Cached reads.

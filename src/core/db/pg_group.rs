@@ -147,6 +147,9 @@ async fn together(
     pool: &PgPool,
     group: &[Job],
 ) -> std::result::Result<Vec<Vec<StmtResult>>, Failure> {
+    if let Some(results) = one_statement(pool, group).await? {
+        return Ok(results);
+    }
     let mut conn = pool.acquire().await.map_err(|_| Failure::Statement)?;
     let mut tx = conn.begin().await.map_err(|_| Failure::Statement)?;
     let mut results: Vec<Option<Vec<StmtResult>>> = vec![None; group.len()];
@@ -184,8 +187,47 @@ async fn together(
         }
     }
     tx.commit().await.map_err(|e| Failure::Commit(e.into()))?;
-    tracing::debug!(writes = group.len(), merged = merged_writes, "group committed");
+    tracing::debug!(
+        writes = group.len(),
+        merged = merged_writes,
+        "group committed"
+    );
     Ok(results.into_iter().map(Option::unwrap_or_default).collect())
+}
+
+/// A group that merges into one INSERT of at most [`MAX_MERGED_ROWS`] rows runs as that one
+/// statement, without BEGIN/COMMIT (a statement is atomic): one round trip for the whole group.
+async fn one_statement(
+    pool: &PgPool,
+    group: &[Job],
+) -> std::result::Result<Option<Vec<Vec<StmtResult>>>, Failure> {
+    let Some(merge) = mergeable(&group[0].statements) else {
+        return Ok(None);
+    };
+    let same = group
+        .iter()
+        .all(|j| mergeable(&j.statements).is_some_and(|m| std::ptr::eq(m, merge)));
+    let members: Vec<usize> = (0..group.len()).collect();
+    if !same || chunks(group, &members).len() != 1 {
+        return Ok(None);
+    }
+    let statement = merged(merge, group.iter().map(|j| &j.statements[0]));
+    let mut conn = pool.acquire().await.map_err(|_| Failure::Statement)?;
+    let out = match run_one(&mut conn, &statement).await {
+        Ok(out) => out,
+        // A refused statement wrote nothing: retried write by write. A lost connection leaves
+        // the outcome unknown: reported, not retried.
+        Err(e) if e.code == super::super::error::ErrorCode::DbUnavailable => {
+            return Err(Failure::Commit(e))
+        }
+        Err(_) => return Err(Failure::Statement),
+    };
+    let mut results = vec![Vec::new(); group.len()];
+    for (i, r) in share(merge, group, &members, out) {
+        results[i] = vec![r];
+    }
+    tracing::debug!(writes = group.len(), "group written as one statement");
+    Ok(Some(results))
 }
 
 /// The shape a single-statement write can merge under.
@@ -260,7 +302,12 @@ fn share(
     members: &[usize],
     out: StmtResult,
 ) -> Vec<(usize, StmtResult)> {
-    let key_of = |v: &Value| format!("{v:?}");
+    // PostgreSQL returns a uuid as text: compare keys as text.
+    let key_of = |v: &Value| match v {
+        Value::Uuid(u) => u.hyphenated().to_string(),
+        Value::Text(t) => t.clone(),
+        other => format!("{other:?}"),
+    };
     let mut by_key: HashMap<String, super::super::value::Row> = match merge.key {
         Some(column) => out
             .rows
@@ -305,6 +352,44 @@ mod tests {
         key: Some("a"),
         key_param: 0,
     };
+
+    #[test]
+    fn returned_rows_go_back_to_the_write_that_sent_them() {
+        let id = |n: u8| uuid::Uuid::from_bytes([n; 16]);
+        let (done, _) = oneshot::channel();
+        let (done2, _) = oneshot::channel();
+        let job = |params: Vec<Value>, done| Job {
+            statements: vec![Statement::new("x", params).merging(&M)],
+            done,
+        };
+        let group = vec![
+            job(vec![Value::Uuid(id(1)), Value::Int(10)], done),
+            job(
+                vec![
+                    Value::Uuid(id(2)),
+                    Value::Int(20),
+                    Value::Uuid(id(3)),
+                    Value::Int(30),
+                ],
+                done2,
+            ),
+        ];
+        let row = |n: u8, b: i64| {
+            super::super::super::value::Row::new(
+                vec!["a".into(), "b".into()],
+                vec![Value::Text(id(n).hyphenated().to_string()), Value::Int(b)],
+            )
+        };
+        // Returned in another order than sent.
+        let out = StmtResult {
+            rows: vec![row(3, 30), row(1, 10), row(2, 20)],
+            affected: 3,
+        };
+        let shared = share(&M, &group, &[0, 1], out);
+        assert_eq!(shared[0].1.rows, vec![row(1, 10)]);
+        assert_eq!(shared[1].1.rows, vec![row(2, 20), row(3, 30)]);
+        assert_eq!((shared[0].1.affected, shared[1].1.affected), (1, 2));
+    }
 
     #[test]
     fn members_merge_into_one_insert_with_renumbered_parameters() {
