@@ -181,7 +181,7 @@ async fn together(
             let out = run_one(&mut tx, &statement)
                 .await
                 .map_err(|_| Failure::Statement)?;
-            for (i, r) in share(merge, &group, chunk, out) {
+            for (i, r) in share(merge, group, chunk, out) {
                 results[i] = Some(vec![r]);
             }
         }
