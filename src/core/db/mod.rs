@@ -83,18 +83,18 @@ impl Statement {
     }
 }
 
-/// Rows to append to `table` in bulk (PostgreSQL: one binary `COPY`).
+/// Rows to append to `table` in bulk (PostgreSQL: one `INSERT … SELECT FROM UNNEST`).
 #[derive(Debug, Clone)]
-pub struct CopyIn {
+pub struct Bulk {
     pub table: &'static str,
     /// The columns sent, in order, with their PostgreSQL types.
-    pub columns: &'static [(&'static str, CopyType)],
+    pub columns: &'static [(&'static str, BulkType)],
     pub rows: Vec<Vec<Value>>,
 }
 
-/// How a column travels in binary `COPY`.
+/// The PostgreSQL array type a column travels as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CopyType {
+pub enum BulkType {
     Uuid,
     Text,
     Float8,

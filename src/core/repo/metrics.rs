@@ -1,7 +1,7 @@
 //! `WorkflowMetricsRepository`: the `workflow_metrics` table.
 
 use super::{Call, Dialect, Op, Shape};
-use crate::core::db::{CopyIn, CopyType, Merge, Statement};
+use crate::core::db::{Bulk, BulkType, Merge, Statement};
 use crate::core::error::{Error, Result};
 use crate::core::input::{self, Fields, Input, Page};
 use crate::core::value::{now_millis, Value};
@@ -58,7 +58,7 @@ pub fn record(metric: &Input) -> Result<Call> {
 }
 
 /// `recordMetrics(metrics)`: all rows in one transaction (all or none) — on PostgreSQL one
-/// binary `COPY` — ; resolves the rows.
+/// `INSERT … SELECT FROM UNNEST` —; resolves the rows.
 pub fn record_many(metrics: &Input) -> Result<Call> {
     let Input::Array(items) = metrics else {
         return Err(Error::validation("metrics must be an array"));
@@ -68,12 +68,12 @@ pub fn record_many(metrics: &Input) -> Result<Call> {
         .iter()
         .map(|m| insert(m, now))
         .collect::<Result<Vec<_>>>()?;
-    // The row as COPY sends it: the INSERT's values, which are in COLUMNS order.
+    // The row as the bulk INSERT sends it: the INSERT's values, which are in COLUMNS order.
     let rows = statements.iter().map(|s| s.params.clone()).collect();
     Ok(Call {
         op: Op::Batch {
             statements,
-            copy: CopyIn {
+            bulk: Bulk {
                 table: "workflow_metrics",
                 columns: &COPY_COLUMNS,
                 rows,
@@ -84,17 +84,17 @@ pub fn record_many(metrics: &Input) -> Result<Call> {
     })
 }
 
-/// `COLUMNS`, with how each travels in `COPY`.
-const COPY_COLUMNS: [(&str, CopyType); 9] = [
-    ("id", CopyType::Uuid),
-    ("execution_id", CopyType::Text),
-    ("metric_name", CopyType::Text),
-    ("metric_value", CopyType::Float8),
-    ("metric_unit", CopyType::Text),
-    ("metric_type", CopyType::Text),
-    ("metric_category", CopyType::Text),
-    ("metadata", CopyType::Jsonb),
-    ("recorded_at", CopyType::Timestamptz),
+/// `COLUMNS`, with the array type each travels as.
+const COPY_COLUMNS: [(&str, BulkType); 9] = [
+    ("id", BulkType::Uuid),
+    ("execution_id", BulkType::Text),
+    ("metric_name", BulkType::Text),
+    ("metric_value", BulkType::Float8),
+    ("metric_unit", BulkType::Text),
+    ("metric_type", BulkType::Text),
+    ("metric_category", BulkType::Text),
+    ("metadata", BulkType::Jsonb),
+    ("recorded_at", BulkType::Timestamptz),
 ];
 
 fn list(filters: Vec<(&'static str, Value)>, page: Page) -> Result<Call> {

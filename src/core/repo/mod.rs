@@ -7,7 +7,7 @@ pub mod handlers;
 pub mod metrics;
 pub mod usage;
 
-use super::db::{Backend, CopyIn, Database, DbKind, Statement, StmtResult};
+use super::db::{Backend, Bulk, Database, DbKind, Statement, StmtResult};
 use super::error::{Error, ErrorCode, Result};
 use super::input::{self, Cursor, Input, Page};
 use super::value::{now_millis, Row, Value};
@@ -22,11 +22,11 @@ pub enum Op {
     /// Writes, in one transaction; each statement's rows and count are kept.
     Write(Vec<Statement>),
     /// Rows appended in bulk: SQLite runs the INSERT statements (one transaction, through the
-    /// writer); PostgreSQL sends the rows as one binary `COPY` and each statement's result is
-    /// the row as sent.
+    /// writer); PostgreSQL sends the rows as one `INSERT … SELECT FROM UNNEST` and each
+    /// statement's result is the row as sent.
     Batch {
         statements: Vec<Statement>,
-        copy: CopyIn,
+        bulk: Bulk,
     },
 }
 
@@ -289,7 +289,7 @@ impl Database {
     async fn run_op(&self, op: Op) -> Result<Vec<StmtResult>> {
         match (op, self.backend()) {
             (Op::Write(statements), _) => self.write(statements).await,
-            (Op::Batch { copy, .. }, Backend::Postgres(pg)) => pg.copy_in(copy).await,
+            (Op::Batch { bulk, .. }, Backend::Postgres(pg)) => pg.insert_bulk(bulk).await,
             (Op::Batch { statements, .. }, _) => self.write(statements).await,
             (Op::Read(s) | Op::Scan(s), _) => {
                 let rows = self.fetch(s.sql, s.params).await?;
