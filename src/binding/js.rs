@@ -106,13 +106,28 @@ fn keys(env: sys::napi_env, columns: &[String]) -> napi::Result<Vec<sys::napi_va
     columns.iter().map(|c| string(env, c)).collect()
 }
 
+/// One row object: every property defined in one call.
 fn row(env: sys::napi_env, r: &Row, names: &[sys::napi_value]) -> JsResult {
     let mut obj = ptr::null_mut();
     check_status!(unsafe { sys::napi_create_object(env, &mut obj) })?;
+    let mut properties = Vec::with_capacity(names.len());
     for (k, v) in names.iter().zip(&r.values) {
-        let v = value(env, v)?;
-        check_status!(unsafe { sys::napi_set_property(env, obj, *k, v) })?;
+        properties.push(sys::napi_property_descriptor {
+            utf8name: ptr::null(),
+            name: *k,
+            method: None,
+            getter: None,
+            setter: None,
+            value: value(env, v)?,
+            attributes: sys::PropertyAttributes::writable
+                | sys::PropertyAttributes::enumerable
+                | sys::PropertyAttributes::configurable,
+            data: ptr::null_mut(),
+        });
     }
+    check_status!(unsafe {
+        sys::napi_define_properties(env, obj, properties.len(), properties.as_ptr())
+    })?;
     Ok(obj)
 }
 
