@@ -106,7 +106,7 @@ pub fn plan(d: &Dialect, event_type: &str, event: &Input) -> Result<EventWork> {
     Ok(match event_type {
         "workflow.execution.started" => {
             let id = required_id(&f)?;
-            work(started(&id, now), Some(id))
+            work(started(d, &id, now), Some(id))
         }
         "workflow.execution.completed" => {
             let target = match id()? {
@@ -409,23 +409,32 @@ fn metric_call(id: Option<String>, rows: Vec<MetricRow>, now: i64) -> Call {
 
 /// `workflow.execution.started`: a pending execution becomes running from now, with its
 /// `workflow_start_time` metric.
-fn started(id: &str, now: i64) -> Call {
+fn started(d: &Dialect, id: &str, now: i64) -> Call {
     let id = Value::from(id);
-    let update = crate::core::db::Statement::new(
-        "UPDATE workflow_executions SET status = 'running', start_time = $2, updated_at = $2 \
-         WHERE execution_id = $1 AND status = 'pending'",
-        vec![id.clone(), Value::Timestamp(now)],
-    );
+    let touch = touch_execution(&id);
     let metric = MetricRow {
         name: "workflow_start_time",
         value: Value::Int(now),
         unit: Value::from("timestamp"),
         category: "timing",
         metadata: json!({"event": "execution_started"}),
+    };
+    let update =
+        "UPDATE workflow_executions SET status = 'running', start_time = $1, updated_at = $1 \
+                  WHERE execution_id = $2 AND status = 'pending'";
+    if d.is_postgres() {
+        // One statement: the metric is inserted only if the update happened.
+        let mut params = vec![Value::Timestamp(now), id];
+        let selects = metric_selects(vec![Derived::Fixed(metric)], &mut params, "u", "");
+        let statement = crate::core::db::Statement::new(
+            format!("WITH u AS ({update} RETURNING execution_id) {METRICS_INSERT} {selects}"),
+            params,
+        );
+        return Call::write(vec![statement], Shape::Touched(0)).touching(touch);
     }
-    .statement(id.clone(), now)
-    .only_if(0);
-    Call::write(vec![update, metric], Shape::Touched(0)).touching(touch_execution(&id))
+    let update = crate::core::db::Statement::new(update, vec![Value::Timestamp(now), id.clone()]);
+    let metric = metric.statement(id, now).only_if(0);
+    Call::write(vec![update, metric], Shape::Touched(0)).touching(touch)
 }
 
 /// Which execution a finishing event is about.
@@ -456,6 +465,53 @@ struct Finish {
     set: Vec<(&'static str, Value)>,
     merge_metadata: Option<J>,
     metrics: Vec<Derived>,
+}
+
+const METRICS_INSERT: &str =
+    "INSERT INTO workflow_metrics (execution_id, metric_name, metric_value, \
+    metric_unit, metric_type, metric_category, metadata, recorded_at)";
+
+/// `SELECT … FROM {from} … UNION ALL …`: one metric row per derived metric, read from the
+/// finished row (`$1` is the event's time); their values are bound into `params`. A duration
+/// metric is left out when the row has no duration (`{and}` joins that condition on).
+fn metric_selects(metrics: Vec<Derived>, params: &mut Vec<Value>, from: &str, and: &str) -> String {
+    let mut selects = Vec::new();
+    for m in metrics {
+        let (name, value, unit, category, metadata, extra) = match m {
+            Derived::Duration(name, category, metadata) => (
+                name,
+                "actual_duration".to_string(),
+                Value::from("milliseconds"),
+                category,
+                metadata,
+                format!("{and}actual_duration IS NOT NULL"),
+            ),
+            Derived::Fixed(row) => {
+                params.push(row.value);
+                (
+                    row.name,
+                    format!("${}", params.len()),
+                    row.unit,
+                    row.category,
+                    row.metadata,
+                    String::new(),
+                )
+            }
+        };
+        params.push(Value::from(name));
+        let n_name = params.len();
+        params.push(unit);
+        let n_unit = params.len();
+        params.push(Value::from(category));
+        let n_category = params.len();
+        params.push(Value::Json(metadata));
+        let n_meta = params.len();
+        selects.push(format!(
+            "SELECT execution_id, ${n_name}, CAST({value} AS DOUBLE PRECISION), ${n_unit}, 'performance', \
+             ${n_category}, ${n_meta}, $1 FROM {from}{extra}"
+        ));
+    }
+    selects.join(" UNION ALL ")
 }
 
 /// The guarded update of a finishing event and its metrics, one transaction: the execution
@@ -501,15 +557,26 @@ fn finish(d: &Dialect, target: Target, now: i64, f: Finish) -> Call {
             )
         }
     };
-    let update = crate::core::db::Statement::new(
-        format!(
-            "UPDATE workflow_executions SET {} WHERE {which} AND status IN ('pending', 'running') \
-             RETURNING {}",
-            sets.join(", "),
-            super::repo::executions::COLUMNS
-        ),
-        params,
+    let update_sql = format!(
+        "UPDATE workflow_executions SET {} WHERE {which} AND status IN ('pending', 'running') \
+         RETURNING {}",
+        sets.join(", "),
+        super::repo::executions::COLUMNS
     );
+    if d.is_postgres() {
+        // One statement: the metrics are inserted from the updated row itself (none when no row
+        // was updated), and the row is what the statement returns.
+        let selects = metric_selects(f.metrics, &mut params, "u", " WHERE ");
+        let statement = crate::core::db::Statement::new(
+            format!(
+                "WITH u AS ({update_sql}), m AS ({METRICS_INSERT} {selects}) SELECT {} FROM u",
+                super::repo::executions::COLUMNS
+            ),
+            params,
+        );
+        return Call::write(vec![statement], Shape::RowOrNullAt(0)).touching(touch);
+    }
+    let update = crate::core::db::Statement::new(update_sql, params);
     // The follow-up metrics select from the row just finished: by id, or (task form) by the
     // task, the new status and this event's end time.
     let (row_filter, mut mparams) = match target {
@@ -520,50 +587,13 @@ fn finish(d: &Dialect, target: Target, now: i64, f: Finish) -> Call {
         ),
     };
     mparams.insert(0, Value::Timestamp(now));
-    let mut selects = Vec::new();
-    for m in f.metrics {
-        let (name, value, unit, category, metadata, extra) = match m {
-            Derived::Duration(name, category, metadata) => (
-                name,
-                "actual_duration".to_string(),
-                Value::from("milliseconds"),
-                category,
-                metadata,
-                " AND actual_duration IS NOT NULL",
-            ),
-            Derived::Fixed(row) => {
-                mparams.push(row.value);
-                (
-                    row.name,
-                    format!("${}", mparams.len()),
-                    row.unit,
-                    row.category,
-                    row.metadata,
-                    "",
-                )
-            }
-        };
-        mparams.push(Value::from(name));
-        let n_name = mparams.len();
-        mparams.push(unit);
-        let n_unit = mparams.len();
-        mparams.push(Value::from(category));
-        let n_category = mparams.len();
-        mparams.push(Value::Json(metadata));
-        let n_meta = mparams.len();
-        selects.push(format!(
-            "SELECT execution_id, ${n_name}, CAST({value} AS DOUBLE PRECISION), ${n_unit}, 'performance', \
-             ${n_category}, ${n_meta}, $1 FROM workflow_executions WHERE {row_filter}{extra}"
-        ));
-    }
-    let metrics = crate::core::db::Statement::new(
-        format!(
-            "INSERT INTO workflow_metrics (execution_id, metric_name, metric_value, metric_unit, metric_type, \
-             metric_category, metadata, recorded_at) {}",
-            selects.join(" UNION ALL ")
-        ),
-        mparams,
-    )
-    .only_if(0);
+    let selects = metric_selects(
+        f.metrics,
+        &mut mparams,
+        &format!("workflow_executions WHERE {row_filter}"),
+        " AND ",
+    );
+    let metrics =
+        crate::core::db::Statement::new(format!("{METRICS_INSERT} {selects}"), mparams).only_if(0);
     Call::write(vec![update, metrics], Shape::RowOrNullAt(0)).touching(touch)
 }

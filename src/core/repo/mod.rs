@@ -402,6 +402,11 @@ impl Dialect {
         self.0 == DbKind::Postgres
     }
 
+    /// Whether statements run on PostgreSQL (which allows writes in `WITH`).
+    pub fn is_postgres(&self) -> bool {
+        self.pg()
+    }
+
     /// Continuous percentile `p` (0–1) of `col`.
     pub fn percentile(&self, col: &str, p: f64) -> String {
         if self.pg() {
