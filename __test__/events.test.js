@@ -122,6 +122,8 @@ describe.each(backends())('%s', (name, freshConfig) => {
       await bus.publish('workflow.execution.failed', { executionId: 'e2', error: 'boom', stack: 'at x' })
       await bus.publish('workflow.execution.cancelled', { executionId: 'e3', cancelledBy: 'ann', reason: 'no longer needed' })
 
+      // Every event found its execution (a handler that misjudged its own write would warn).
+      expect(lines.filter((l) => /not found|Failed/.test(l.message))).toEqual([])
       const e1 = await executions.findByExecutionId('e1')
       expect(e1).toMatchObject({ status: 'completed', result_data: { ok: true } })
       expect(e1.actual_duration).toBe(e1.end_time.getTime() - e1.start_time.getTime())

@@ -427,7 +427,10 @@ fn started(d: &Dialect, id: &str, now: i64) -> Call {
         let mut params = vec![Value::Timestamp(now), id];
         let selects = metric_selects(vec![Derived::Fixed(metric)], &mut params, "u", "");
         let statement = crate::core::db::Statement::new(
-            format!("WITH u AS ({update} RETURNING execution_id) {METRICS_INSERT} {selects}"),
+            // RETURNING: the statement's row count is how the handler knows the update happened.
+            format!(
+                "WITH u AS ({update} RETURNING execution_id) {METRICS_INSERT} {selects} RETURNING execution_id"
+            ),
             params,
         );
         return Call::write(vec![statement], Shape::Touched(0)).touching(touch);
