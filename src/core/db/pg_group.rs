@@ -1,8 +1,8 @@
 //! PostgreSQL group commit: writes that arrive while others are running are committed together.
 //!
-//! A dispatcher task takes every queued write, up to [`MAX_GROUP`], and runs them on one pooled
-//! connection in one transaction, at most [`LANES`] groups at a time (a lone write runs at once,
-//! alone). Single-statement `INSERT … VALUES` writes of the same shape ([`Merge`]) — metrics,
+//! A write that finds no other in progress runs at once, alone. Otherwise it queues: a
+//! dispatcher task takes every queued write, up to [`MAX_GROUP`], and runs them on one pooled
+//! connection in one transaction, at most [`LANES`] groups at a time. Single-statement `INSERT … VALUES` writes of the same shape ([`Merge`]) — metrics,
 //! mostly — become one multi-row INSERT. Every write's result is sent only after its group
 //! committed. If a statement fails, the group is rolled back and each of its writes runs again
 //! alone, so one bad write fails alone; a failed COMMIT is reported to every write of the group
@@ -35,12 +35,16 @@ struct Job {
 /// The queue in front of the pool.
 pub struct Grouper {
     queue: mpsc::UnboundedSender<Job>,
+    pool: PgPool,
+    /// Writes in progress: a write that finds none runs at once, without the queue's hop.
+    busy: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Grouper {
     /// Starts the dispatcher on the current runtime.
     pub fn start(pool: PgPool) -> Grouper {
         let (queue, mut jobs) = mpsc::unbounded_channel::<Job>();
+        let dispatcher_pool = pool.clone();
         tokio::spawn(async move {
             let lanes = Arc::new(Semaphore::new(LANES));
             while let Some(first) = jobs.recv().await {
@@ -55,18 +59,34 @@ impl Grouper {
                         Err(_) => break,
                     }
                 }
-                let pool = pool.clone();
+                let pool = dispatcher_pool.clone();
                 tokio::spawn(async move {
                     run_group(&pool, group).await;
                     drop(lane);
                 });
             }
         });
-        Grouper { queue }
+        Grouper {
+            queue,
+            pool,
+            busy: Arc::default(),
+        }
     }
 
     /// Runs `statements` in one transaction (alone or with others), returning what each produced.
     pub async fn write(&self, statements: Vec<Statement>) -> Result<Vec<StmtResult>> {
+        use std::sync::atomic::Ordering;
+        struct Busy<'a>(&'a std::sync::atomic::AtomicUsize);
+        impl Drop for Busy<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+        let alone_now = self.busy.fetch_add(1, Ordering::AcqRel) == 0;
+        let _busy = Busy(&self.busy);
+        if alone_now {
+            return alone(&self.pool, &statements).await;
+        }
         let (done, result) = oneshot::channel();
         self.queue
             .send(Job { statements, done })
