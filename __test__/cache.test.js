@@ -183,3 +183,23 @@ describe('command line', () => {
     expect((await run('cleanup', '--days', 'x')).code).toBe(2)
   })
 })
+
+describe('WORKFLOW_INFRA_WORKERS', () => {
+  const script = `
+    const w = require('.')
+    ;(async () => {
+      const db = await w.WorkflowDatabase.connect({ type: 'sqlite', database: ${JSON.stringify(freshSqlitePath())} })
+      const repo = new w.WorkflowRepository(new w.WorkflowExecutionRepository(db), new w.WorkflowMetricsRepository(db))
+      const row = await repo.saveExecution({ workflowId: 'wf', workflowName: 'W' })
+      console.log((await repo.getExecutionWithMetrics(row.execution_id)).metrics.length)
+      await db.close()
+    })()
+  `
+  test('a runtime of one worker runs everything; a bad value is ignored with a warning', async () => {
+    const one = await runNode(script, { env: { WORKFLOW_INFRA_WORKERS: '1' } })
+    expect([one.code, one.stdout.trim(), one.stderr]).toEqual([0, '1', ''])
+    const bad = await runNode(script, { env: { WORKFLOW_INFRA_WORKERS: 'many', WORKFLOW_INFRA_LOG: 'warn' } })
+    expect([bad.code, bad.stdout.trim()]).toEqual([0, '1'])
+    expect(bad.stderr).toMatch(/WORKFLOW_INFRA_WORKERS must be a positive whole number/)
+  })
+})

@@ -22,9 +22,25 @@ use napi::bindgen_prelude::JsObjectValue;
 use napi::bindgen_prelude::Object;
 use napi_derive::napi;
 
+/// Sets the tokio runtime's worker threads (default: napi's runtime, one per core).
+const WORKERS_ENV: &str = "WORKFLOW_INFRA_WORKERS";
+
 #[napi_derive::module_init]
 fn init() {
     crate::core::logging::init();
+    let workers = std::env::var(WORKERS_ENV).ok();
+    match workers.as_deref().map(str::parse::<usize>) {
+        None => {}
+        Some(Ok(n)) if n > 0 => match tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n)
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => napi::bindgen_prelude::create_custom_tokio_runtime(rt),
+            Err(e) => tracing::warn!(error = %e, "{WORKERS_ENV}: cannot build the runtime"),
+        },
+        Some(_) => tracing::warn!("{WORKERS_ENV} must be a positive whole number; ignored"),
+    }
 }
 
 /// The planned module names, as aliases of the same classes: `PostgreSQL…` take a database,
