@@ -2,11 +2,12 @@
 //!
 //! A write that finds no other in progress runs at once, alone. Otherwise it queues: a
 //! dispatcher task takes every queued write, up to [`MAX_GROUP`], and runs them on one pooled
-//! connection in one transaction, at most [`LANES`] groups at a time. Single-statement `INSERT … VALUES` writes of the same shape ([`Merge`]) — metrics,
-//! mostly — become one multi-row INSERT. Every write's result is sent only after its group
-//! committed. If a statement fails, the group is rolled back and each of its writes runs again
-//! alone, so one bad write fails alone; a failed COMMIT is reported to every write of the group
-//! (it may or may not have landed, so nothing is retried).
+//! connection in one transaction, at most [`LANES`] groups at a time. Single-statement
+//! `INSERT … VALUES` writes of the same shape ([`Merge`]) — metrics, mostly — become one
+//! multi-row INSERT. Every write's result is sent only after its group committed. If a
+//! statement fails, the group is rolled back and each of its writes runs again alone, so one bad
+//! write fails alone; a failed COMMIT is reported to every write of the group (it may or may not
+//! have landed, so nothing is retried).
 
 use std::collections::HashMap;
 use std::sync::Arc;
