@@ -112,7 +112,7 @@ impl WorkflowCache {
         let fail = |e: Error| throw(env.raw(), "Failed to create workflow cache", &e);
         let f = Fields::of_optional(&raw, "options").map_err(fail)?;
         let (max, ttl) = limits(&f).map_err(fail)?;
-        let logger = logger_of(env, &f, options)?;
+        let logger = Logger::from_option(env.raw(), options.map(|o| o.raw()))?;
         Ok(WorkflowCache {
             cache: Cache::new(
                 max.unwrap_or(DEFAULT_MAX_SIZE),
@@ -276,7 +276,7 @@ impl WorkflowCache {
         let fail = |e: Error| throw(env.raw(), "Failed to configure workflow cache", &e);
         let f = Fields::of(&raw, "config").map_err(fail)?;
         let (max, ttl) = limits(&f).map_err(fail)?;
-        if let Some(logger) = logger_of(env, &f, Some(config))? {
+        if let Some(logger) = Logger::from_option(env.raw(), Some(config.raw()))? {
             self.logger = logger;
         }
         self.cache.configure(max, ttl, now_millis());
@@ -397,15 +397,4 @@ fn unstorable(v: &Input) -> Option<&'static str> {
         Input::Object(fields) => fields.iter().find_map(|(_, v)| unstorable(v)),
         _ => None,
     }
-}
-
-/// The `logger` option: Some(logger) when present.
-fn logger_of(env: &Env, f: &Fields<'_>, raw: Option<Unknown>) -> napi::Result<Option<Logger>> {
-    if f.get("logger").is_absent() {
-        return Ok(None);
-    }
-    let Some(obj) = raw else { return Ok(None) };
-    let mut logger = std::ptr::null_mut();
-    unsafe { sys::napi_get_named_property(env.raw(), obj.raw(), c"logger".as_ptr(), &mut logger) };
-    Logger::from_arg(env.raw(), Some(logger)).map(Some)
 }

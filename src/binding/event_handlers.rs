@@ -96,7 +96,7 @@ impl WorkflowEventHandlers {
     pub fn initialize<'env>(&mut self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
         let raw = env.raw();
         if self.initialized {
-            return Ok(PromiseRaw::new(raw, resolved(raw, None)?));
+            return Ok(PromiseRaw::new(raw, resolved(raw)?));
         }
         let bus = self.shared.bus.get(raw)?;
         let subscribe = method(raw, bus, "subscribe")?
@@ -156,7 +156,7 @@ impl WorkflowEventHandlers {
                 "WorkflowEventHandlers: Unknown event type",
                 json!({"eventType": event_type}),
             );
-            return Ok(PromiseRaw::new(env.raw(), resolved(env.raw(), None)?));
+            return Ok(PromiseRaw::new(env.raw(), resolved(env.raw())?));
         }
         Ok(PromiseRaw::new(
             env.raw(),
@@ -198,7 +198,7 @@ fn handle(env: &Env, shared: &Shared, name: &'static str, event: Input) -> JsRes
         Ok(w) => w,
         Err(e) => {
             failed(raw, &shared.logger, name, &e);
-            return resolved(raw, None);
+            return resolved(raw);
         }
     };
     let (logger, bus, subject) = (shared.logger.clone(), shared.bus.clone(), work.subject);
@@ -245,7 +245,7 @@ fn finish(
         Ok(out) => out,
         Err(e) => {
             failed(env, logger, name, &e);
-            return resolved(env, None);
+            return resolved(env);
         }
     };
     if matches!(out, Output::Null | Output::Bool(false)) && name.starts_with("workflow.execution.")
@@ -314,11 +314,11 @@ fn finish(
         }
     }
     if publish.is_empty() {
-        return resolved(env, None);
+        return resolved(env);
     }
     let bus_obj = bus.get(env)?;
     let Some(f) = method(env, bus_obj, "publish")?.or(method(env, bus_obj, "emit")?) else {
-        return resolved(env, None);
+        return resolved(env);
     };
     let mut results = Vec::new();
     for (event, payload) in publish {

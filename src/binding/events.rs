@@ -20,7 +20,7 @@ use serde_json::json;
 
 use super::database::WorkflowDatabase;
 use super::input::{input, optional};
-use super::js::{throw, value, JsResult};
+use super::js::{throw, undefined, value, JsResult};
 use super::jsref::{call, describe, function, is_function, method, JsRef, Level, Logger};
 use super::repository::{open_db, DbSlot};
 use super::settle::{self, Settler};
@@ -71,16 +71,7 @@ impl WorkflowEventService {
         let f = Fields::of_optional(&raw, "options").map_err(fail)?;
         f.only(&["distributed", "logger"]).map_err(fail)?;
         let distributed = f.boolean("distributed").map_err(fail)?.unwrap_or(false);
-        let logger = match options {
-            Some(o) if !f.get("logger").is_absent() => {
-                let mut l = ptr::null_mut();
-                unsafe {
-                    sys::napi_get_named_property(env.raw(), o.raw(), c"logger".as_ptr(), &mut l)
-                };
-                Logger::from_arg(env.raw(), Some(l))?
-            }
-            _ => Logger::Tracing,
-        };
+        let logger = Logger::from_option(env.raw(), options.map(|o| o.raw()))?.unwrap_or_default();
         if distributed && db.is_none() {
             return Err(fail(Error::validation(
                 "a distributed event service needs a PostgreSQL database",
@@ -368,8 +359,7 @@ pub(crate) fn deliver(
                 .collect()
         })
     });
-    let mut undefined = ptr::null_mut();
-    check_status!(unsafe { sys::napi_get_undefined(env, &mut undefined) })?;
+    let undefined = undefined(env)?;
     let mut results = Vec::with_capacity(subs.len());
     for f in subs {
         match call(env, undefined, f.get(env)?, &[data]) {
@@ -404,7 +394,7 @@ fn settle_all(
     name: String,
 ) -> JsResult {
     if promises.is_empty() {
-        return resolved(env, None);
+        return resolved(env);
     }
     let settled = promise_static(env, "allSettled", &promises)?;
     let on_settled = function(env, "logRejections", move |ctx| {
@@ -427,9 +417,7 @@ fn settle_all(
                 }
             }
         }
-        let mut undefined = ptr::null_mut();
-        unsafe { sys::napi_get_undefined(env, &mut undefined) };
-        Ok(undefined)
+        undefined(env)
     })?;
     let then = method(env, settled, "then")?
         .ok_or_else(|| napi::Error::from_reason("Promise.allSettled returned no promise"))?;
@@ -458,19 +446,11 @@ pub(crate) fn promise_static(
     call(env, promise, f, &[array]).map_err(napi::Error::from_reason)
 }
 
-/// A promise resolved with `v` (undefined when None).
-pub(crate) fn resolved(env: sys::napi_env, v: Option<sys::napi_value>) -> JsResult {
+/// A promise resolved with undefined.
+pub(crate) fn resolved(env: sys::napi_env) -> JsResult {
     let mut deferred = ptr::null_mut();
     let mut promise = ptr::null_mut();
     check_status!(unsafe { sys::napi_create_promise(env, &mut deferred, &mut promise) })?;
-    let v = match v {
-        Some(v) => v,
-        None => {
-            let mut u = ptr::null_mut();
-            check_status!(unsafe { sys::napi_get_undefined(env, &mut u) })?;
-            u
-        }
-    };
-    check_status!(unsafe { sys::napi_resolve_deferred(env, deferred, v) })?;
+    check_status!(unsafe { sys::napi_resolve_deferred(env, deferred, undefined(env)?) })?;
     Ok(promise)
 }

@@ -49,7 +49,8 @@ fn walk(env: sys::napi_env, value: sys::napi_value, depth: usize) -> Input {
     }
 }
 
-fn string(env: sys::napi_env, value: sys::napi_value) -> Option<String> {
+/// A JS string's text (None if it is not a string or not UTF-8).
+pub(crate) fn string(env: sys::napi_env, value: sys::napi_value) -> Option<String> {
     let mut len = 0;
     if unsafe { sys::napi_get_value_string_utf8(env, value, ptr::null_mut(), 0, &mut len) }
         != sys::Status::napi_ok

@@ -129,15 +129,7 @@ pub fn describe(env: sys::napi_env, value: sys::napi_value) -> String {
         }
         return "unprintable value".into();
     }
-    let mut len = 0;
-    unsafe { sys::napi_get_value_string_utf8(env, text, ptr::null_mut(), 0, &mut len) };
-    let mut buf = vec![0u8; len + 1];
-    let mut written = 0;
-    unsafe {
-        sys::napi_get_value_string_utf8(env, text, buf.as_mut_ptr().cast(), buf.len(), &mut written)
-    };
-    buf.truncate(written);
-    String::from_utf8_lossy(&buf).into_owned()
+    super::input::string(env, text).unwrap_or_else(|| "unprintable value".into())
 }
 
 /// Where a service logs: a JS logger (`info/debug/warn/error(message, meta)`), or `tracing`
@@ -187,6 +179,28 @@ impl Logger {
                 "logger must be an object with info/debug/warn/error methods",
             )),
         }
+    }
+
+    /// The `logger` property of an options object: Some when it is given.
+    pub fn from_option(
+        env: sys::napi_env,
+        options: Option<sys::napi_value>,
+    ) -> napi::Result<Option<Logger>> {
+        let Some(options) = options.filter(|o| {
+            let mut kind = 0;
+            unsafe { sys::napi_typeof(env, *o, &mut kind) };
+            kind == sys::ValueType::napi_object
+        }) else {
+            return Ok(None);
+        };
+        let mut logger = ptr::null_mut();
+        unsafe { sys::napi_get_named_property(env, options, c"logger".as_ptr(), &mut logger) };
+        let mut kind = 0;
+        unsafe { sys::napi_typeof(env, logger, &mut kind) };
+        if kind == sys::ValueType::napi_undefined {
+            return Ok(None);
+        }
+        Logger::from_arg(env, Some(logger)).map(Some)
     }
 
     /// Logs on the JS thread. A logger that throws or lacks the method is skipped (a logging

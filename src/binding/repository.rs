@@ -30,13 +30,7 @@ pub fn run<'env>(
     prefix: &'static str,
     build: impl FnOnce(&Dialect) -> Result<Call>,
 ) -> napi::Result<PromiseRaw<'env, ()>> {
-    run_then(
-        env,
-        slot,
-        prefix,
-        build,
-        Box::new(|env, r| r.and_then(|o| settle::to_js(env, o))),
-    )
+    run_then(env, slot, prefix, build, settle::as_is())
 }
 
 /// [`run`], with `then` turning the outcome into the settlement on the JS thread.

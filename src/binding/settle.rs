@@ -264,27 +264,9 @@ pub fn settled<'env, T: IntoJs, R>(
     Ok(promise)
 }
 
-/// A promise for work that finishes on another thread and reports through `complete`.
-/// `start` receives the completion callback; it may call it from any thread, once.
-pub fn deferred<'env, T, R>(
-    env: &'env Env,
-    prefix: &'static str,
-    start: impl FnOnce(Box<dyn FnOnce(Result<T>) + Send>),
-) -> napi::Result<PromiseRaw<'env, R>>
-where
-    T: IntoJs,
-{
-    let settler = Settler::current(env.raw())?;
-    let (pending, promise) = Pending::new(env, prefix)?;
-    settler.started(env.raw());
-    start(Box::new(move |result: Result<T>| {
-        let on_js_thread = settler.clone();
-        settler.send(Box::new(move |env| {
-            pending.settle(env, result);
-            on_js_thread.finished(env);
-        }));
-    }));
-    Ok(promise)
+/// The settlement of a result as it is.
+pub fn as_is<T: IntoJs>() -> Then<T> {
+    Box::new(|env, r| r.and_then(|v| to_js(env, v)))
 }
 
 /// A promise for a future run on napi's tokio runtime, in one task.
@@ -296,13 +278,7 @@ pub fn spawn<'env, T, R>(
 where
     T: IntoJs,
 {
-    deferred(env, prefix, move |complete| {
-        napi::bindgen_prelude::spawn(async move {
-            let guard = Completion(Some(complete));
-            let result = future.await;
-            guard.finish(result);
-        });
-    })
+    spawn_then(env, prefix, future, as_is())
 }
 
 /// Settles its promise exactly once: with the result, or — if the task unwinds before it has

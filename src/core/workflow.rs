@@ -362,13 +362,23 @@ pub async fn execution_with_metrics(db: &Database, id: &Input) -> Result<Output>
 
 /// `getExecutionStatistics(filters)`: `{executions, metrics}` from the same filters.
 pub async fn execution_statistics(db: &Database, filters: &Input) -> Result<Output> {
+    let (executions, metrics) = statistics_parts(db, filters).await?;
+    Ok(statistics_object(executions, metrics))
+}
+
+/// `getStatistics(filters)` and `getAggregatedMetrics(filters)`.
+async fn statistics_parts(db: &Database, filters: &Input) -> Result<(Output, Output)> {
     let d = Dialect::of(db);
     let executions = db.call(executions::statistics(&d, filters)?).await?;
     let metrics = db.call(metrics::aggregated(&d, filters)?).await?;
-    Ok(Output::Object(vec![
+    Ok((executions, metrics))
+}
+
+fn statistics_object(executions: Output, metrics: Output) -> Output {
+    Output::Object(vec![
         ("executions".into(), executions),
         ("metrics".into(), metrics),
-    ]))
+    ])
 }
 
 /// `findWorkflowExecutions(filters, options)`: by `workflowId`, else `taskId`, else `userId`,
@@ -402,9 +412,9 @@ pub async fn export(db: &Database, filters: &Input, options: &Input) -> Result<O
     let executions = db
         .call(find_executions(filters, &Input::Object(page))?)
         .await?;
-    let statistics = execution_statistics(db, filters).await?;
-    let d = Dialect::of(db);
-    let aggregated = db.call(metrics::aggregated(&d, filters)?).await?;
+    // The aggregates are also the statistics' `metrics`: read once.
+    let (execution_stats, aggregated) = statistics_parts(db, filters).await?;
+    let statistics = statistics_object(execution_stats, aggregated.clone());
     let count = |o: &Output| match o {
         Output::Rows { rows, .. } => rows.len() as i64,
         _ => 0,
@@ -445,17 +455,9 @@ pub async fn export(db: &Database, filters: &Input, options: &Input) -> Result<O
     ]))
 }
 
+/// The execution INSERT that skips an existing `executionId` (no row comes back for it).
 static INSERT_IF_NEW: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    let insert = executions::insert(
-        &Input::Object(vec![
-            ("workflowId".into(), Input::Text("w".into())),
-            ("workflowName".into(), Input::Text("w".into())),
-        ]),
-        0,
-    )
-    .map(|s| s.sql.into_owned())
-    .unwrap_or_default();
-    insert.replacen(
+    executions::INSERT_SQL.replacen(
         " RETURNING",
         " ON CONFLICT (execution_id) DO NOTHING RETURNING",
         1,

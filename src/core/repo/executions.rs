@@ -388,7 +388,7 @@ static FIND_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!("SELECT {COLUMNS} FROM workflow_executions WHERE execution_id = $1")
 });
 
-static INSERT_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+pub(crate) static INSERT_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
             "INSERT INTO workflow_executions (execution_id, workflow_id, workflow_name, workflow_version, task_id, \
              user_id, status, strategy, priority, estimated_duration, actual_duration, start_time, end_time, \
