@@ -245,7 +245,7 @@ fn finish(
         Ok(out) => out,
         Err(e) => {
             failed(env, logger, name, &e);
-            return resolved(env);
+            return undefined(env);
         }
     };
     if matches!(out, Output::Null | Output::Bool(false)) && name.starts_with("workflow.execution.")
@@ -314,11 +314,11 @@ fn finish(
         }
     }
     if publish.is_empty() {
-        return resolved(env);
+        return undefined(env);
     }
     let bus_obj = bus.get(env)?;
     let Some(f) = method(env, bus_obj, "publish")?.or(method(env, bus_obj, "emit")?) else {
-        return resolved(env);
+        return undefined(env);
     };
     let mut results = Vec::new();
     for (event, payload) in publish {
