@@ -38,6 +38,9 @@ type EventSink = Arc<dyn Fn(RemoteEvent) + Send + Sync>;
 /// The listening side of one database.
 pub struct Hub {
     connected: AtomicBool,
+    /// Set by [`Hub::stop`] (the database is closing): the end of the connection is then no
+    /// news, and caches keep what they hold.
+    stopped: AtomicBool,
     sinks: Mutex<Vec<(u64, EventSink)>>,
     next_sink: AtomicU64,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -50,6 +53,7 @@ impl Hub {
         listener.listen_all([CACHE_CHANNEL, EVENT_CHANNEL]).await?;
         let hub = Arc::new(Hub {
             connected: AtomicBool::new(true),
+            stopped: AtomicBool::new(false),
             sinks: Mutex::new(Vec::new()),
             next_sink: AtomicU64::new(1),
             task: Mutex::new(None),
@@ -76,6 +80,7 @@ impl Hub {
     }
 
     pub fn stop(&self) {
+        self.stopped.store(true, Ordering::Release);
         if let Some(task) = lock(&self.task).take() {
             task.abort();
         }
@@ -105,6 +110,9 @@ async fn listen(
     loop {
         let next = listener.try_recv().await;
         let Some(hub) = weak.upgrade() else { return };
+        if hub.stopped.load(Ordering::Acquire) {
+            return;
+        }
         match next {
             Ok(Some(n)) if n.channel() == CACHE_CHANNEL => {
                 let touch = parse_touch(n.payload());
