@@ -213,7 +213,7 @@ impl WorkflowCacheService {
         };
         let key = key(text);
         let generation = match self.inner.lookup(&key) {
-            Ok(row) => return settle::settled(env, prefix, Ok(Output::Row((*row).clone()))),
+            Ok(row) => return settle::settled(env, prefix, Ok(row)),
             Err(generation) => generation,
         };
         let inner = self.inner.clone();

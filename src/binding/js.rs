@@ -2,8 +2,11 @@
 //! Runs on the JS thread only.
 
 use std::ptr;
+use std::sync::Arc;
 
 use napi::{check_status, sys};
+
+use super::shape;
 
 use crate::core::error::Error;
 use crate::core::input::Input;
@@ -39,7 +42,14 @@ impl IntoJs for Value {
 
 impl IntoJs for Row {
     fn into_js(self, env: sys::napi_env) -> JsResult {
-        row(env, &self, &keys(env, &self.columns)?)
+        Maker::of(env, &self.columns)?.row(env, &self)
+    }
+}
+
+/// A shared row (a cache hit) becomes an object without copying it first.
+impl IntoJs for Arc<Row> {
+    fn into_js(self, env: sys::napi_env) -> JsResult {
+        Maker::of(env, &self.columns)?.row(env, &self)
     }
 }
 
@@ -102,12 +112,42 @@ impl<T: IntoJs> IntoJs for Vec<T> {
     }
 }
 
-fn keys(env: sys::napi_env, columns: &[String]) -> napi::Result<Vec<sys::napi_value>> {
-    columns.iter().map(|c| string(env, c)).collect()
+/// How the rows of one column list become objects: through their compiled factory
+/// ([`shape`]), or key by key where there is none.
+enum Maker {
+    Factory(sys::napi_value),
+    Keys(Vec<sys::napi_value>),
 }
 
-/// One row object: every property defined in one call.
-fn row(env: sys::napi_env, r: &Row, names: &[sys::napi_value]) -> JsResult {
+impl Maker {
+    fn of(env: sys::napi_env, columns: &Arc<[String]>) -> napi::Result<Maker> {
+        Ok(match shape::factory(env, columns)? {
+            Some(f) => Maker::Factory(f),
+            None => Maker::Keys(
+                columns
+                    .iter()
+                    .map(|c| string(env, c))
+                    .collect::<napi::Result<_>>()?,
+            ),
+        })
+    }
+
+    fn row(&self, env: sys::napi_env, r: &Row) -> JsResult {
+        match self {
+            Maker::Factory(f) => {
+                let mut values = Vec::with_capacity(r.values.len());
+                for v in &r.values {
+                    values.push(value(env, v)?);
+                }
+                shape::build(env, *f, &values)
+            }
+            Maker::Keys(names) => keyed_row(env, r, names),
+        }
+    }
+}
+
+/// One row object, every property defined in one call.
+fn keyed_row(env: sys::napi_env, r: &Row, names: &[sys::napi_value]) -> JsResult {
     let mut obj = ptr::null_mut();
     check_status!(unsafe { sys::napi_create_object(env, &mut obj) })?;
     let mut properties = Vec::with_capacity(names.len());
@@ -274,13 +314,13 @@ impl IntoJs for Output {
 fn rows_array(env: sys::napi_env, rows: &[Row]) -> JsResult {
     let mut array = ptr::null_mut();
     check_status!(unsafe { sys::napi_create_array_with_length(env, rows.len(), &mut array) })?;
-    // Rows of one result share their column names: create the keys once.
-    let names = match rows.first() {
-        Some(first) => keys(env, &first.columns)?,
-        None => Vec::new(),
+    // Rows of one result share their column names: one maker for all.
+    let Some(first) = rows.first() else {
+        return Ok(array);
     };
+    let maker = Maker::of(env, &first.columns)?;
     for (i, r) in rows.iter().enumerate() {
-        let obj = row(env, r, &names)?;
+        let obj = maker.row(env, r)?;
         check_status!(unsafe { sys::napi_set_element(env, array, i as u32, obj) })?;
     }
     Ok(array)

@@ -16,6 +16,7 @@ mod metrics;
 mod persistence;
 mod repository;
 mod settle;
+mod shape;
 mod workflow;
 
 use napi::bindgen_prelude::JsObjectValue;
