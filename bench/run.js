@@ -64,6 +64,8 @@ const bar = [
   ['3 writes at 64 in flight, SQLite vs better-sqlite3', loopRow('sqlite', 'better-sqlite3').ratio, '≥ 1.5×', (v) => v >= 1.5],
   ['3 event-loop µs per write, SQLite, addon / better-sqlite3', loopRow('sqlite', 'addon').loopUsPerOp / loopRow('sqlite', 'better-sqlite3').loopUsPerOp, '≤ 0.5× (time)', (v) => v <= 0.5],
   ['3 event-loop stall max (ms), SQLite addon', loopRow('sqlite', 'addon').stallMaxMs, '≤ 1 ms', (v) => v <= 1],
+  ['3 event-loop stall p99 (ms), SQLite addon', loopRow('sqlite', 'addon').stallP99Ms, 'reported', () => true],
+  ['3 event-loop stall max (ms), idle loop (machine floor)', loopRow('-', 'idle loop').stallMaxMs, 'reported', () => true],
   ['4 WorkflowCacheService hit vs PostgreSQL read', hitRatio('postgresql'), '≥ 50×', (v) => v >= 50],
   ['4 WorkflowCacheService hit (µs)', hit('postgresql').usPerOp, '< 3 µs', (v) => v < 3],
   ['4 WorkflowCache get vs lru-cache', cacheRow('get', 'lru-cache').ratio, '≥ 0.2× (within 5×)', (v) => v >= 0.2],
