@@ -237,12 +237,23 @@ describe.each(backends())('%s', (name, freshConfig) => {
 
     test('recordMetrics writes a batch in one transaction: all or none', async () => {
       await exec({ executionId: 'e1' })
-      const rows = await metrics.recordMetrics(Array.from({ length: 50 }, (_, i) => ({ executionId: 'e1', metricName: `m${i % 5}`, metricValue: i })))
-      expect(rows.map((r) => r.metric_value)).toEqual(Array.from({ length: 50 }, (_, i) => i))
+      // 250 rows: several merged INSERTs on SQLite; rows come back in the order sent.
+      const batch = Array.from({ length: 250 }, (_, i) => ({ executionId: 'e1', metricName: `m${i % 5}`, metricValue: i, metadata: { i } }))
+      const rows = await metrics.recordMetrics(batch)
+      expect(rows.map((r) => r.metric_value)).toEqual(batch.map((m) => m.metricValue))
+      expect(rows.map((r) => r.metadata)).toEqual(batch.map((m) => m.metadata))
+      expect(new Set(rows.map((r) => r.id)).size).toBe(250)
       await rejectsWith(metrics.recordMetrics([{ executionId: 'e1', metricName: 'ok', metricValue: 1 }, { executionId: 'e1', metricValue: 2 }]), 'ERR_VALIDATION')
       await rejectsWith(metrics.recordMetrics([{ executionId: 'e1', metricName: 'ok', metricValue: 1 }, { executionId: 'missing', metricName: 'fk', metricValue: 2 }]), 'ERR_CONFLICT')
+      // A bad row in the last of several merged INSERTs undoes the ones before it.
+      const late = [...batch.slice(0, 230), { executionId: 'missing', metricName: 'fk', metricValue: 0 }]
+      await rejectsWith(metrics.recordMetrics(late), 'ERR_CONFLICT')
+      // The same while other writes share its transaction: they land, it does not.
+      const [bad, ...singles] = await Promise.allSettled([metrics.recordMetrics(late), ...Array.from({ length: 8 }, (_, i) => metrics.recordMetric({ executionId: 'e1', metricName: 'single', metricValue: i }))])
+      expect(bad.status).toBe('rejected')
+      expect(singles.every((s) => s.status === 'fulfilled')).toBe(true)
       await rejectsWith(metrics.recordMetrics({ not: 'an array' }), 'ERR_VALIDATION')
-      expect((await metrics.getMetricsStatistics()).total_metrics).toBe(50)
+      expect((await metrics.getMetricsStatistics()).total_metrics).toBe(258)
       expect(await metrics.recordMetrics([])).toEqual([])
     })
 

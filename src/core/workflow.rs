@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::db::{pg_group::renumber as renumbered, Database, Merge, Statement, StmtResult};
+use super::db::{merge::renumber as renumbered, Database, Merge, Statement, StmtResult};
 use super::error::{Error, Result};
 use super::input::{self, Fields, Input};
 use super::repo::executions::{self, execution_id, touch_execution};

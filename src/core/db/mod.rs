@@ -1,6 +1,7 @@
 //! The backend seam. Repositories and services talk to [`Database`]: statements written once
 //! (PostgreSQL dialect with `$n` placeholders), run by whichever backend is open.
 
+pub mod merge;
 pub mod pg_group;
 pub mod postgres;
 pub mod sqlite;

@@ -17,7 +17,7 @@ use sqlx::{Acquire, PgConnection};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use super::super::error::{Error, Result};
-use super::super::value::Value;
+use super::merge::{chunks, mergeable, merged, share};
 use super::postgres::run_one;
 use super::{Merge, Statement, StmtResult};
 
@@ -197,12 +197,16 @@ async fn together(
     let merged_writes: usize = merges.values().map(Vec::len).sum();
     for (key, merge) in merge_order {
         let members = &merges[&key];
-        for chunk in chunks(group, members) {
-            let statement = merged(merge, chunk.iter().map(|&i| &group[i].statements[0]));
+        let firsts: Vec<&Statement> = members.iter().map(|&i| &group[i].statements[0]).collect();
+        for range in chunks(&firsts, MAX_MERGED_ROWS) {
+            let statement = merged(merge, &firsts[range.clone()]);
             let out = run_one(&mut tx, &statement)
                 .await
                 .map_err(|_| Failure::Statement)?;
-            for (i, r) in share(merge, group, chunk, out) {
+            for (&i, r) in members[range.clone()]
+                .iter()
+                .zip(share(merge, &firsts[range], out))
+            {
                 results[i] = Some(vec![r]);
             }
         }
@@ -228,11 +232,11 @@ async fn one_statement(
     let same = group
         .iter()
         .all(|j| mergeable(&j.statements).is_some_and(|m| std::ptr::eq(m, merge)));
-    let members: Vec<usize> = (0..group.len()).collect();
-    if !same || chunks(group, &members).len() != 1 {
+    let firsts: Vec<&Statement> = group.iter().map(|j| &j.statements[0]).collect();
+    if !same || chunks(&firsts, MAX_MERGED_ROWS).len() != 1 {
         return Ok(None);
     }
-    let statement = merged(merge, group.iter().map(|j| &j.statements[0]));
+    let statement = merged(merge, &firsts);
     let mut conn = pool.acquire().await.map_err(|_| Failure::Statement)?;
     let out = match run_one(&mut conn, &statement).await {
         Ok(out) => out,
@@ -243,189 +247,10 @@ async fn one_statement(
         }
         Err(_) => return Err(Failure::Statement),
     };
-    let mut results = vec![Vec::new(); group.len()];
-    for (i, r) in share(merge, group, &members, out) {
-        results[i] = vec![r];
-    }
+    let results = share(merge, &firsts, out)
+        .into_iter()
+        .map(|r| vec![r])
+        .collect();
     tracing::debug!(writes = group.len(), "group written as one statement");
     Ok(Some(results))
-}
-
-/// The shape a single-statement write can merge under.
-fn mergeable(statements: &[Statement]) -> Option<&'static Merge> {
-    match statements {
-        [s] if s.only_if.is_none() => s.merge,
-        _ => None,
-    }
-}
-
-/// Members split so that no merged INSERT exceeds [`MAX_MERGED_ROWS`].
-fn chunks<'a>(group: &[Job], members: &'a [usize]) -> Vec<&'a [usize]> {
-    let mut out = Vec::new();
-    let (mut start, mut rows) = (0, 0);
-    for (n, &i) in members.iter().enumerate() {
-        let s = &group[i].statements[0];
-        let these = s.params.len() / s.merge.map_or(1, |m| m.width).max(1);
-        if rows + these > MAX_MERGED_ROWS && n > start {
-            out.push(&members[start..n]);
-            start = n;
-            rows = 0;
-        }
-        rows += these;
-    }
-    if start < members.len() {
-        out.push(&members[start..]);
-    }
-    out
-}
-
-/// One INSERT with every member's rows, parameters renumbered in order.
-fn merged<'a>(merge: &Merge, members: impl Iterator<Item = &'a Statement>) -> Statement {
-    let mut tuples = Vec::new();
-    let mut params = Vec::new();
-    for s in members {
-        for row in s.params.chunks(merge.width) {
-            tuples.push(renumber(merge.tuple, params.len()));
-            params.extend(row.iter().cloned());
-        }
-    }
-    Statement::new(
-        format!("{} VALUES {}{}", merge.head, tuples.join(", "), merge.tail),
-        params,
-    )
-}
-
-/// `template` with every `$n` moved up by `offset`.
-pub fn renumber(template: &str, offset: usize) -> String {
-    let mut out = String::with_capacity(template.len() + 8);
-    let mut chars = template.char_indices().peekable();
-    while let Some((_, c)) = chars.next() {
-        if c == '$' && chars.peek().is_some_and(|(_, d)| d.is_ascii_digit()) {
-            let mut n = 0usize;
-            while let Some((_, d)) = chars.peek().filter(|(_, d)| d.is_ascii_digit()) {
-                n = n * 10 + d.to_digit(10).unwrap_or(0) as usize;
-                chars.next();
-            }
-            out.push('$');
-            out.push_str(&(n + offset).to_string());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// The merged statement's result, per member: its rows (matched by the key parameter when the
-/// INSERT returns rows) and how many rows it added.
-fn share(
-    merge: &Merge,
-    group: &[Job],
-    members: &[usize],
-    out: StmtResult,
-) -> Vec<(usize, StmtResult)> {
-    // PostgreSQL returns a uuid as text: compare keys as text.
-    let key_of = |v: &Value| match v {
-        Value::Uuid(u) => u.hyphenated().to_string(),
-        Value::Text(t) => t.clone(),
-        other => format!("{other:?}"),
-    };
-    let mut by_key: HashMap<String, super::super::value::Row> = match merge.key {
-        Some(column) => out
-            .rows
-            .into_iter()
-            .filter_map(|r| Some((key_of(r.get(column)?), r.clone())))
-            .collect(),
-        None => HashMap::new(),
-    };
-    members
-        .iter()
-        .map(|&i| {
-            let s = &group[i].statements[0];
-            let added = (s.params.len() / merge.width.max(1)) as u64;
-            let rows = match merge.key {
-                Some(_) => s
-                    .params
-                    .chunks(merge.width)
-                    .filter_map(|row| by_key.remove(&key_of(&row[merge.key_param])))
-                    .collect(),
-                None => Vec::new(),
-            };
-            (
-                i,
-                StmtResult {
-                    rows,
-                    affected: added,
-                },
-            )
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    static M: Merge = Merge {
-        head: "INSERT INTO t (a, b)",
-        tuple: "($1, CAST($2 AS DOUBLE PRECISION))",
-        tail: " RETURNING a, b",
-        width: 2,
-        key: Some("a"),
-        key_param: 0,
-    };
-
-    #[test]
-    fn returned_rows_go_back_to_the_write_that_sent_them() {
-        let id = |n: u8| uuid::Uuid::from_bytes([n; 16]);
-        let (done, _) = oneshot::channel();
-        let (done2, _) = oneshot::channel();
-        let job = |params: Vec<Value>, done| Job {
-            statements: vec![Statement::new("x", params).merging(&M)],
-            done,
-        };
-        let group = vec![
-            job(vec![Value::Uuid(id(1)), Value::Int(10)], done),
-            job(
-                vec![
-                    Value::Uuid(id(2)),
-                    Value::Int(20),
-                    Value::Uuid(id(3)),
-                    Value::Int(30),
-                ],
-                done2,
-            ),
-        ];
-        let row = |n: u8, b: i64| {
-            super::super::super::value::Row::new(
-                vec!["a".into(), "b".into()],
-                vec![Value::Text(id(n).hyphenated().to_string()), Value::Int(b)],
-            )
-        };
-        // Returned in another order than sent.
-        let out = StmtResult {
-            rows: vec![row(3, 30), row(1, 10), row(2, 20)],
-            affected: 3,
-        };
-        let shared = share(&M, &group, &[0, 1], out);
-        assert_eq!(shared[0].1.rows, vec![row(1, 10)]);
-        assert_eq!(shared[1].1.rows, vec![row(2, 20), row(3, 30)]);
-        assert_eq!((shared[0].1.affected, shared[1].1.affected), (1, 2));
-    }
-
-    #[test]
-    fn members_merge_into_one_insert_with_renumbered_parameters() {
-        assert_eq!(renumber("($1, $2, $10)", 20), "($21, $22, $30)");
-        let one = Statement::new("x", vec![Value::Int(1), Value::Int(2)]);
-        let two = Statement::new(
-            "x",
-            vec![Value::Int(3), Value::Int(4), Value::Int(5), Value::Int(6)],
-        );
-        let s = merged(&M, [&one, &two].into_iter());
-        assert_eq!(
-            s.sql,
-            "INSERT INTO t (a, b) VALUES ($1, CAST($2 AS DOUBLE PRECISION)), ($3, CAST($4 AS DOUBLE PRECISION)), \
-             ($5, CAST($6 AS DOUBLE PRECISION)) RETURNING a, b"
-        );
-        assert_eq!(s.params.len(), 6);
-    }
 }

@@ -137,10 +137,13 @@ fn run(conn: Arc<Mutex<Connection>>, receiver: Receiver<Job>) {
             }
         }
         let mut conn = lock(&conn);
+        // A write alone in its group needs no savepoint: if it fails, the transaction is rolled
+        // back instead of committed.
+        let alone = batch.len() == 1;
         let mut group = Group::default();
         for job in batch {
             match job {
-                Job::Grouped(f) => group.run(&conn, f),
+                Job::Grouped(f) => group.run(&conn, f, !alone),
                 Job::Exclusive(f) => {
                     group.commit(&conn);
                     f(&mut conn);
@@ -155,42 +158,57 @@ fn run(conn: Arc<Mutex<Connection>>, receiver: Receiver<Job>) {
 #[derive(Default)]
 struct Group {
     open: Option<Result<()>>,
+    /// A write without its own savepoint failed: the transaction is rolled back, not committed.
+    failed: bool,
     finishes: Vec<(Finish, Option<Error>)>,
 }
 
+/// Runs one of the writer's own statements, prepared once per connection.
+fn control(conn: &Connection, sql: &str) -> Result<()> {
+    conn.prepare_cached(sql)?.execute([])?;
+    Ok(())
+}
+
 impl Group {
-    fn run(&mut self, conn: &Connection, f: GroupedFn) {
+    /// Runs one write, in its own savepoint when others share the transaction.
+    fn run(&mut self, conn: &Connection, f: GroupedFn, savepoint: bool) {
         let begun = self
             .open
-            .get_or_insert_with(|| conn.execute_batch("BEGIN IMMEDIATE").map_err(Error::from))
+            .get_or_insert_with(|| control(conn, "BEGIN IMMEDIATE"))
             .clone();
         if let Err(e) = begun {
             let (_, finish) = f(None);
             self.finishes.push((finish, Some(e)));
             return;
         }
-        if let Err(e) = conn.execute_batch("SAVEPOINT write") {
+        if !savepoint {
+            let (ok, finish) = f(Some(conn));
+            self.failed |= !ok;
+            self.finishes.push((finish, None));
+            return;
+        }
+        if let Err(e) = control(conn, "SAVEPOINT write") {
             let (_, finish) = f(None);
-            self.finishes.push((finish, Some(e.into())));
+            self.finishes.push((finish, Some(e)));
             return;
         }
         let (ok, finish) = f(Some(conn));
-        let end = if ok {
-            "RELEASE write"
+        let ended = if ok {
+            control(conn, "RELEASE write")
         } else {
-            "ROLLBACK TO write; RELEASE write"
+            control(conn, "ROLLBACK TO write").and_then(|()| control(conn, "RELEASE write"))
         };
-        let ended = conn.execute_batch(end).err().map(Error::from);
-        self.finishes.push((finish, ended));
+        self.finishes.push((finish, ended.err()));
     }
 
     fn commit(&mut self, conn: &Connection) {
         let outcome = match self.open.take() {
             None => return,
             Some(Err(e)) => Err(e),
-            Some(Ok(())) => conn.execute_batch("COMMIT").map_err(|e| {
-                let _ = conn.execute_batch("ROLLBACK");
-                Error::from(e)
+            // The failed write reports its own error (the others, if any, had savepoints).
+            Some(Ok(())) if std::mem::take(&mut self.failed) => control(conn, "ROLLBACK"),
+            Some(Ok(())) => control(conn, "COMMIT").inspect_err(|_| {
+                let _ = control(conn, "ROLLBACK");
             }),
         };
         for (finish, own) in self.finishes.drain(..) {
@@ -199,5 +217,75 @@ impl Group {
                 None => outcome.clone(),
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc::channel;
+
+    fn writer() -> (Writer, Arc<Mutex<Connection>>) {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (v INTEGER NOT NULL UNIQUE)")
+            .unwrap();
+        let conn = Arc::new(Mutex::new(conn));
+        (Writer::start(conn.clone()).unwrap(), conn)
+    }
+
+    fn insert(conn: &Connection, values: &[i64]) -> Result<()> {
+        for v in values {
+            conn.execute("INSERT INTO t (v) VALUES (?1)", [v])?;
+        }
+        Ok(())
+    }
+
+    fn stored(conn: &Arc<Mutex<Connection>>) -> Vec<i64> {
+        let conn = lock(conn);
+        let mut st = conn.prepare("SELECT v FROM t ORDER BY v").unwrap();
+        let rows = st.query_map([], |r| r.get(0)).unwrap();
+        rows.map(|r| r.unwrap()).collect()
+    }
+
+    #[test]
+    fn a_lone_write_that_fails_halfway_leaves_nothing() {
+        let (w, conn) = writer();
+        let (tx, rx) = channel();
+        let t = tx.clone();
+        w.write(|c| insert(c, &[1]), move |r| t.send(r.is_ok()).unwrap());
+        assert!(rx.recv().unwrap());
+        // Its first row goes in, its second breaks the UNIQUE constraint: all of it is undone.
+        let t = tx.clone();
+        w.write(|c| insert(c, &[2, 1]), move |r| t.send(r.is_ok()).unwrap());
+        assert!(!rx.recv().unwrap());
+        w.write(|c| insert(c, &[3]), move |r| tx.send(r.is_ok()).unwrap());
+        assert!(rx.recv().unwrap());
+        w.close();
+        assert_eq!(stored(&conn), vec![1, 3]);
+    }
+
+    #[test]
+    fn a_failing_write_in_a_group_fails_alone() {
+        let (w, conn) = writer();
+        let (tx, rx) = channel();
+        // Hold the connection so the writes queue up and commit as one group.
+        let held = lock(&conn);
+        for values in [vec![1], vec![2, 1], vec![3], vec![4, 4], vec![5]] {
+            let t = tx.clone();
+            let first = values[0];
+            w.write(
+                move |c| insert(c, &values),
+                move |r| t.send((first, r.is_ok())).unwrap(),
+            );
+        }
+        drop(held);
+        let mut outcomes: Vec<(i64, bool)> = (0..5).map(|_| rx.recv().unwrap()).collect();
+        outcomes.sort();
+        assert_eq!(
+            outcomes,
+            vec![(1, true), (2, false), (3, true), (4, false), (5, true)]
+        );
+        w.close();
+        assert_eq!(stored(&conn), vec![1, 3, 5]);
     }
 }
