@@ -76,6 +76,9 @@ const bar = [
     .filter((r) => r.ratio !== undefined)
     .map((r) => [`5 ${r.op} at scale, ${r.backend} (with percentiles) vs planned SQL`, r.ratio, 'reported', () => true]),
   ['6 RSS growth, first 10 % → all ops (%)', mem.growthPercent, '≤ 5 %', (v) => v <= 5],
+  ['6 … of it native memory (RSS − V8 heap), addon (%)', mem.nativeGrowthPercent, 'reported', () => true],
+  ['6 … V8 heap in use, addon (%)', mem.heapUsedGrowthPercent, 'reported', () => true],
+  ['6 RSS growth, same cycle on better-sqlite3 (%)', mem.baseline.growthPercent, 'reported', () => true],
 ]
 
 console.log(`\n=== the bar (${os.cpus().length} cores, Node ${process.version}) ===`)
