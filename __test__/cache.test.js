@@ -44,6 +44,24 @@ describe('WorkflowCache', () => {
     expect(() => new WorkflowCache({ ttl: -1 })).toThrow(expect.objectContaining({ code: 'ERR_VALIDATION' }))
   })
 
+  test('strings of every length and alphabet cross the boundary whole', () => {
+    const cache = new WorkflowCache({ logger: quiet })
+    // Around the 256-byte read buffer, with multi-byte characters straddling its end.
+    const texts = [
+      '',
+      'ascii',
+      'äöü €',
+      '😀'.repeat(3),
+      ...[248, 249, 250, 251, 252, 253, 254, 255, 256].flatMap((n) => ['a'.repeat(n), 'a'.repeat(n) + '€', 'a'.repeat(n) + '😀', 'é'.repeat(n)]),
+      'x'.repeat(100000),
+    ]
+    for (const text of texts) {
+      expect(cache.set(text, { text })).toBe(true)
+      expect(cache.get(text)).toEqual({ text })
+    }
+    expect(cache.size()).toBe(new Set(texts).size)
+  })
+
   test('maxSize is exact under churn, and frequently read entries survive a scan', () => {
     const cache = new WorkflowCache({ maxSize: 50, logger: quiet })
     for (let i = 0; i < 10; i++) {

@@ -51,6 +51,26 @@ fn walk(env: sys::napi_env, value: sys::napi_value, depth: usize) -> Input {
 
 /// A JS string's text (None if it is not a string or not UTF-8).
 pub(crate) fn string(env: sys::napi_env, value: sys::napi_value) -> Option<String> {
+    // Most strings (ids, names, types) are short: one call into a stack buffer. It is complete
+    // when the buffer kept room for any further character (up to 4 bytes in UTF-8); otherwise
+    // the length is asked for first.
+    let mut small = [0u8; 256];
+    let mut written = 0;
+    if unsafe {
+        sys::napi_get_value_string_utf8(
+            env,
+            value,
+            small.as_mut_ptr().cast(),
+            small.len(),
+            &mut written,
+        )
+    } != sys::Status::napi_ok
+    {
+        return None;
+    }
+    if written + 4 < small.len() {
+        return std::str::from_utf8(&small[..written]).ok().map(str::to_owned);
+    }
     let mut len = 0;
     if unsafe { sys::napi_get_value_string_utf8(env, value, ptr::null_mut(), 0, &mut len) }
         != sys::Status::napi_ok

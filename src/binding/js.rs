@@ -173,8 +173,13 @@ fn keyed_row(env: sys::napi_env, r: &Row, names: &[sys::napi_value]) -> JsResult
 
 pub fn string(env: sys::napi_env, s: &str) -> JsResult {
     let mut v = ptr::null_mut();
+    // ASCII is valid Latin-1: V8 copies it as it is instead of decoding UTF-8.
     check_status!(unsafe {
-        sys::napi_create_string_utf8(env, s.as_ptr().cast(), s.len() as isize, &mut v)
+        if s.is_ascii() {
+            sys::napi_create_string_latin1(env, s.as_ptr().cast(), s.len() as isize, &mut v)
+        } else {
+            sys::napi_create_string_utf8(env, s.as_ptr().cast(), s.len() as isize, &mut v)
+        }
     })?;
     Ok(v)
 }
