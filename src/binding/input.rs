@@ -69,7 +69,9 @@ pub(crate) fn string(env: sys::napi_env, value: sys::napi_value) -> Option<Strin
         return None;
     }
     if written + 4 < small.len() {
-        return std::str::from_utf8(&small[..written]).ok().map(str::to_owned);
+        return std::str::from_utf8(&small[..written])
+            .ok()
+            .map(str::to_owned);
     }
     let mut len = 0;
     if unsafe { sys::napi_get_value_string_utf8(env, value, ptr::null_mut(), 0, &mut len) }

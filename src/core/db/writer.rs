@@ -137,13 +137,10 @@ fn run(conn: Arc<Mutex<Connection>>, receiver: Receiver<Job>) {
             }
         }
         let mut conn = lock(&conn);
-        // A write alone in its group needs no savepoint: if it fails, the transaction is rolled
-        // back instead of committed.
-        let alone = batch.len() == 1;
         let mut group = Group::default();
         for job in batch {
             match job {
-                Job::Grouped(f) => group.run(&conn, f, !alone),
+                Job::Grouped(f) => group.run(&conn, f),
                 Job::Exclusive(f) => {
                     group.commit(&conn);
                     f(&mut conn);
@@ -158,8 +155,6 @@ fn run(conn: Arc<Mutex<Connection>>, receiver: Receiver<Job>) {
 #[derive(Default)]
 struct Group {
     open: Option<Result<()>>,
-    /// A write without its own savepoint failed: the transaction is rolled back, not committed.
-    failed: bool,
     finishes: Vec<(Finish, Option<Error>)>,
 }
 
@@ -170,8 +165,8 @@ fn control(conn: &Connection, sql: &str) -> Result<()> {
 }
 
 impl Group {
-    /// Runs one write, in its own savepoint when others share the transaction.
-    fn run(&mut self, conn: &Connection, f: GroupedFn, savepoint: bool) {
+    /// Runs one write in its own savepoint.
+    fn run(&mut self, conn: &Connection, f: GroupedFn) {
         let begun = self
             .open
             .get_or_insert_with(|| control(conn, "BEGIN IMMEDIATE"))
@@ -179,12 +174,6 @@ impl Group {
         if let Err(e) = begun {
             let (_, finish) = f(None);
             self.finishes.push((finish, Some(e)));
-            return;
-        }
-        if !savepoint {
-            let (ok, finish) = f(Some(conn));
-            self.failed |= !ok;
-            self.finishes.push((finish, None));
             return;
         }
         if let Err(e) = control(conn, "SAVEPOINT write") {
@@ -205,8 +194,6 @@ impl Group {
         let outcome = match self.open.take() {
             None => return,
             Some(Err(e)) => Err(e),
-            // The failed write reports its own error (the others, if any, had savepoints).
-            Some(Ok(())) if std::mem::take(&mut self.failed) => control(conn, "ROLLBACK"),
             Some(Ok(())) => control(conn, "COMMIT").inspect_err(|_| {
                 let _ = control(conn, "ROLLBACK");
             }),
