@@ -6,7 +6,9 @@
 //   npm run build && (cd bench && npm install) && node bench/repositories.js [--n 2000] [--batches 20]
 //
 // Prints ops/s, µs per op (wall) and CPU µs per op (user + system of the whole process, every
-// thread included), and the addon's ratio to each baseline. Release build required.
+// thread included), and the addon's ratio to each baseline. The addon and its main baseline run
+// twice, in the order addon, baseline, baseline, addon, each figure over both rounds. Release
+// build required.
 
 const fs = require('node:fs')
 const os = require('node:os')
@@ -37,6 +39,28 @@ async function measure(ops, fn) {
   const wallUs = Number(process.hrtime.bigint() - t0) / 1000
   const cpu = process.cpuUsage(cpu0)
   return { ops, opsPerSec: (ops / wallUs) * 1e6, usPerOp: wallUs / ops, cpuUsPerOp: (cpu.user + cpu.system) / ops }
+}
+
+/** Runs two contenders in the order A B B A and merges each one's two rounds (total time over
+ * total calls): a drift of the machine during the run (a checkpoint, another tenant) then weighs
+ * on both alike. */
+async function abba(runA, runB) {
+  const a1 = await runA()
+  const b1 = await runB()
+  const b2 = await runB()
+  const a2 = await runA()
+  return [merge(a1, a2), merge(b1, b2)]
+}
+
+function merge(x, y) {
+  const out = {}
+  for (const op of Object.keys(x)) {
+    const [p, q] = [x[op], y[op]]
+    const ops = p.ops + q.ops
+    const usPerOp = (p.usPerOp * p.ops + q.usPerOp * q.ops) / ops
+    out[op] = { ops, opsPerSec: 1e6 / usPerOp, usPerOp, cpuUsPerOp: (p.cpuUsPerOp * p.ops + q.cpuUsPerOp * q.ops) / ops }
+  }
+  return out
 }
 
 const rows = []
@@ -209,7 +233,7 @@ function dropPg(name) {
 
 function printTable(results) {
   const fmt = (x, d = 1) => x.toFixed(d).padStart(10)
-  console.log(`\nSingle operations: ${N} sequential calls each; batches: ${BATCHES} × recordMetrics(1,000 rows). Node ${process.version}, ${os.cpus().length} cores.`)
+  console.log(`\nSingle operations: ${N} sequential calls each, twice (addon, baseline, baseline, addon; sqlite3 once); batches: ${BATCHES} × recordMetrics(1,000 rows), as often. Node ${process.version}, ${os.cpus().length} cores.`)
   console.log('backend     operation       implementation          ops/s     µs/op  CPU µs/op   addon ×')
   console.log('-'.repeat(92))
   for (const { backend, op, subject, opsPerSec, usPerOp, cpuUsPerOp, ratio } of results) {
@@ -232,12 +256,11 @@ async function main() {
     }
   }
 
-  const memoryAddon = await benchAddon('memory', { type: 'memory' })
-  const betterMemory = await benchBetter(':memory:')
+  const [memoryAddon, betterMemory] = await abba(() => benchAddon('memory', { type: 'memory' }), () => benchBetter(':memory:'))
   add('memory', [['addon', memoryAddon], ['better-sqlite3', betterMemory]])
 
-  const sqliteAddon = await benchAddon('sqlite', { type: 'sqlite', database: await freshSqliteFile('addon') })
-  const better = await benchBetter(await freshSqliteFile('better'))
+  const [addonFile, betterFile] = [await freshSqliteFile('addon'), await freshSqliteFile('better')]
+  const [sqliteAddon, better] = await abba(() => benchAddon('sqlite', { type: 'sqlite', database: addonFile }), () => benchBetter(betterFile))
   const s3 = await benchSqlite3(await freshSqliteFile('sqlite3'))
   add('sqlite', [['addon', sqliteAddon], ['better-sqlite3', better], ['sqlite3', s3]])
 
@@ -252,10 +275,9 @@ async function main() {
     const a = freshPgDatabase('addon')
     const b = freshPgDatabase('pg')
     try {
-      const pgAddon = await benchAddon('postgresql', { url: a.url })
       // The baseline runs on a schema the addon migrated, like every contender.
       await (await addon.WorkflowDatabase.connect({ url: b.url })).close()
-      const nodePg = await benchPg(b.url)
+      const [pgAddon, nodePg] = await abba(() => benchAddon('postgresql', { url: a.url }), () => benchPg(b.url))
       add('postgresql', [['addon', pgAddon], ['node-postgres', nodePg]])
     } finally {
       dropPg(a.name)
