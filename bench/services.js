@@ -12,7 +12,8 @@
 //   npm run build && (cd bench && npm install) && node bench/services.js
 //
 // Release build required. Prints ops/s, µs/op and CPU µs/op (user + system of the process,
-// every thread included) and the addon's ratio to each baseline.
+// every thread included), on PostgreSQL the server processes' CPU µs/op (from /proc), and the
+// addon's ratio to each baseline.
 
 const fs = require('node:fs')
 const os = require('node:os')
@@ -43,12 +44,48 @@ const EVENTS_PER_WORKFLOW = 1 + 2 * STEPS + 2 * HANDLER_RUNS + 1
 const rows = []
 
 async function timed(ops, fn) {
+  const server0 = serverCpuUs()
   const cpu0 = process.cpuUsage()
   const t0 = process.hrtime.bigint()
   await fn()
   const wallUs = Number(process.hrtime.bigint() - t0) / 1000
   const cpu = process.cpuUsage(cpu0)
-  return { ops, opsPerSec: (ops / wallUs) * 1e6, usPerOp: wallUs / ops, cpuUsPerOp: (cpu.user + cpu.system) / ops }
+  const server1 = serverCpuUs()
+  return {
+    ops,
+    opsPerSec: (ops / wallUs) * 1e6,
+    usPerOp: wallUs / ops,
+    cpuUsPerOp: (cpu.user + cpu.system) / ops,
+    serverCpuUsPerOp: server0 === undefined || server1 === undefined ? undefined : (server1 - server0) / ops,
+  }
+}
+
+/** CPU time (user + system, µs) of every PostgreSQL server process on this machine so far, from
+ * /proc (Linux; undefined elsewhere): what the database spent on a run, beside this process. */
+const TICK_US = (() => {
+  try {
+    return 1e6 / Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim())
+  } catch {
+    return undefined
+  }
+})()
+function serverCpuUs() {
+  if (TICK_US === undefined || !fs.existsSync('/proc/self/stat')) return undefined
+  let ticks = 0
+  for (const pid of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue
+    let stat
+    try {
+      stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
+    } catch {
+      continue // gone meanwhile
+    }
+    const close = stat.lastIndexOf(')')
+    if (!stat.slice(stat.indexOf('(') + 1, close).startsWith('postgres')) continue
+    const fields = stat.slice(close + 2).split(' ')
+    ticks += Number(fields[11]) + Number(fields[12]) // utime, stime
+  }
+  return ticks * TICK_US
 }
 
 // ---- 1. lifecycle -------------------------------------------------------------------------------
@@ -263,14 +300,14 @@ function lifecycleRows(backend, ours, theirs, baseline) {
 function print() {
   const f = (x, d = 1) => (x === undefined ? '' : x.toFixed(d)).padStart(10)
   console.log(`\nNode ${process.version}, ${os.cpus().length} cores. Lifecycle: ${WORKFLOWS} workflows, ${IN_FLIGHT} in flight, ${EVENTS_PER_WORKFLOW} events + 1 create each (µs/op and CPU µs/op per workflow). Cache: ${CACHE_OPS} ops on 1,000 keys. Reads: ${READS} sequential.`)
-  console.log('part         backend     op            implementation                 ops/s      µs/op  CPU µs/op   events/s   addon ×')
-  console.log('-'.repeat(118))
+  console.log('part         backend     op            implementation                 ops/s      µs/op  CPU µs/op  server CPU   events/s   addon ×')
+  console.log('-'.repeat(130))
   for (const r of rows) {
     console.log(
-      `${r.part.padEnd(12)} ${r.backend.padEnd(11)} ${r.op.padEnd(13)} ${r.subject.padEnd(28)} ${f(r.opsPerSec, 0)} ${f(r.usPerOp, 2)} ${f(r.cpuUsPerOp, 2)} ${f(r.eventsPerSec, 0)} ${f(r.ratio, 2)}`,
+      `${r.part.padEnd(12)} ${r.backend.padEnd(11)} ${r.op.padEnd(13)} ${r.subject.padEnd(28)} ${f(r.opsPerSec, 0)} ${f(r.usPerOp, 2)} ${f(r.cpuUsPerOp, 2)} ${f(r.backend === 'postgresql' ? r.serverCpuUsPerOp : undefined, 2).padStart(11)} ${f(r.eventsPerSec, 0)} ${f(r.ratio, 2)}`,
     )
   }
-  console.log("\naddon × = the addon's throughput divided by that implementation's (above 1: the addon is faster).")
+  console.log("\naddon × = the addon's throughput divided by that implementation's (above 1: the addon is faster); server CPU = µs/op the PostgreSQL server processes spent meanwhile (from /proc).")
 }
 
 async function main() {
