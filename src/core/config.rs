@@ -124,7 +124,7 @@ fn whole_number(value: f64, name: &str, min: f64, max: f64) -> Result<u64> {
 
 fn parse_primary(raw: &RawConfig, env_url: Option<String>) -> Result<Target> {
     if let Some(url) = &raw.url {
-        return parse_url(url);
+        return parse_url(url).map(|t| default_ssl(t, url, raw.ssl));
     }
     match raw.kind.as_deref() {
         Some("postgresql") | Some("postgres") => postgres_from_fields(raw),
@@ -136,7 +136,7 @@ fn parse_primary(raw: &RawConfig, env_url: Option<String>) -> Result<Target> {
         ))),
         None if raw.host.is_some() => postgres_from_fields(raw),
         None => match env_url.filter(|u| !u.is_empty()) {
-            Some(url) => parse_url(&url),
+            Some(url) => parse_url(&url).map(|t| default_ssl(t, &url, raw.ssl)),
             None => Ok(Target::Sqlite(PathBuf::from(DEFAULT_SQLITE_PATH))),
         },
     }
@@ -211,6 +211,29 @@ fn postgres_from_fields(raw: &RawConfig) -> Result<Target> {
         PgSslMode::Disable
     });
     Ok(Target::Postgres(Box::new(options)))
+}
+
+/// A PostgreSQL URL that names no `sslmode` gets the `ssl` option's: TLS only when asked for, as
+/// with the fields (libpq's own default, `prefer`, would encrypt every local connection whose
+/// server offers TLS, without verifying anything).
+fn default_ssl(target: Target, url: &str, ssl: Option<bool>) -> Target {
+    let Target::Postgres(options) = target else {
+        return target;
+    };
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    let named = query.split('&').any(|pair| {
+        // The keys sqlx reads (case matters to it).
+        matches!(pair.split('=').next(), Some("sslmode" | "ssl-mode"))
+    });
+    if named {
+        return Target::Postgres(options);
+    }
+    let mode = if ssl == Some(true) {
+        PgSslMode::Require
+    } else {
+        PgSslMode::Disable
+    };
+    Target::Postgres(Box::new(options.ssl_mode(mode)))
 }
 
 /// Keeps user text short and free of control characters before it goes into a message.
@@ -324,5 +347,36 @@ mod tests {
             parse_url("postgres://u:p@localhost:5432/db").unwrap(),
             Target::Postgres(_)
         ));
+    }
+
+    #[test]
+    fn a_url_uses_tls_only_when_asked() {
+        let mode = |url: &str, ssl: Option<bool>| match cfg(RawConfig {
+            url: Some(url.into()),
+            ssl,
+            ..Default::default()
+        })
+        .unwrap()
+        .primary
+        {
+            Target::Postgres(o) => format!("{:?}", o.get_ssl_mode()),
+            _ => "not postgres".into(),
+        };
+        assert_eq!(mode("postgres://u@h/db", None), "Disable");
+        assert_eq!(mode("postgres://u@h/db", Some(true)), "Require");
+        assert_eq!(
+            mode("postgres://u@h/db?application_name=x", Some(false)),
+            "Disable"
+        );
+        // The URL's own sslmode wins.
+        assert_eq!(mode("postgres://u@h/db?sslmode=prefer", None), "Prefer");
+        assert_eq!(
+            mode("postgresql://u@h/db?x=1&sslmode=require", Some(false)),
+            "Require"
+        );
+        let env = ConnectConfig::from_raw(RawConfig::default(), Some("postgres://u@h/db".into()));
+        assert!(
+            matches!(env.unwrap().primary, Target::Postgres(o) if format!("{:?}", o.get_ssl_mode()) == "Disable")
+        );
     }
 }
