@@ -187,10 +187,13 @@ describe.each(backends())('%s', (name, freshConfig) => {
 
   describe('WorkflowCacheService', () => {
     test('a hit resolves without the database; a miss after close rejects ERR_CLOSED', async () => {
-      const cache = new WorkflowCacheService(db)
-      await cache.ready()
+      // Written before the cache listens: on PostgreSQL the news of a write also comes back
+      // through LISTEN a moment later, and news arriving while a row is read keeps that row out
+      // of the cache (it may be stale), which would turn the hits below into misses.
       await executions.create({ workflowId: 'wf', workflowName: 'W', executionId: 'c1' })
       await handlers.registerHandler({ handlerType: 'lint', handlerName: 'Lint' })
+      const cache = new WorkflowCacheService(db)
+      await cache.ready()
       expect((await cache.getExecution('c1')).execution_id).toBe('c1')
       expect((await cache.getHandler('lint')).handler_name).toBe('Lint')
       expect((await cache.getBestHandler('lint')).handler_type).toBe('lint')
