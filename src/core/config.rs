@@ -213,9 +213,9 @@ fn postgres_from_fields(raw: &RawConfig) -> Result<Target> {
     Ok(Target::Postgres(Box::new(options)))
 }
 
-/// A PostgreSQL URL that names no `sslmode` gets the `ssl` option's: TLS only when asked for, as
-/// with the fields (libpq's own default, `prefer`, would encrypt every local connection whose
-/// server offers TLS, without verifying anything).
+/// A PostgreSQL URL that names no `sslmode` (nor does `PGSSLMODE`) gets the `ssl` option's: TLS
+/// only when asked for, as with the fields (libpq's own default, `prefer`, would encrypt every
+/// local connection whose server offers TLS, without verifying anything).
 fn default_ssl(target: Target, url: &str, ssl: Option<bool>) -> Target {
     let Target::Postgres(options) = target else {
         return target;
@@ -225,7 +225,8 @@ fn default_ssl(target: Target, url: &str, ssl: Option<bool>) -> Target {
         // The keys sqlx reads (case matters to it).
         matches!(pair.split('=').next(), Some("sslmode" | "ssl-mode"))
     });
-    if named {
+    let from_env = std::env::var_os("PGSSLMODE").is_some_and(|v| !v.is_empty());
+    if named || from_env {
         return Target::Postgres(options);
     }
     let mode = if ssl == Some(true) {

@@ -275,11 +275,12 @@ fn later_stamp(sql: &str) -> String {
     out
 }
 
-/// Runs statements in order on `conn`, collecting rows and affected counts.
 /// The most rows in one merged INSERT on SQLite (9 columns a row stays far below SQLite's 32,766
 /// parameters, and the statement is small enough to stay prepared).
 const MAX_MERGED_ROWS: usize = 100;
 
+/// Runs statements in order on `conn`, collecting rows and affected counts (a batch of
+/// single-row INSERTs of one shape as merged INSERTs).
 pub fn run_statements(conn: &Connection, statements: &[Statement]) -> Result<Vec<StmtResult>> {
     if let Some(results) = run_merged(conn, statements)? {
         return Ok(results);
