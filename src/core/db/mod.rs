@@ -84,13 +84,13 @@ impl Statement {
     }
 }
 
-/// Rows to append to `table` in bulk (PostgreSQL: one `INSERT … SELECT FROM UNNEST`).
-#[derive(Debug, Clone)]
+/// How rows are appended to `table` in bulk (PostgreSQL: one `INSERT … SELECT FROM UNNEST`); the
+/// rows are the parameters of single-row INSERTs, in `columns` order.
+#[derive(Debug)]
 pub struct Bulk {
     pub table: &'static str,
     /// The columns sent, in order, with their PostgreSQL types.
     pub columns: &'static [(&'static str, BulkType)],
-    pub rows: Vec<Vec<Value>>,
 }
 
 /// The PostgreSQL array type a column travels as.

@@ -241,19 +241,24 @@ fn decode(row: &PgRow, i: usize, type_name: &str) -> Result<Value> {
 }
 
 impl PgDb {
-    /// Appends `bulk.rows` with one `INSERT … SELECT FROM UNNEST(…)`: one array parameter per
-    /// column, one statement, one round trip (atomic: all rows or none); each result is one row
-    /// as sent. (Binary `COPY` was measured slower here: sqlx sends its end-of-data message as a
+    /// Appends the rows of single-row INSERTs (their parameters) with one
+    /// `INSERT … SELECT FROM UNNEST(…)`: one array parameter per column, one statement, one round
+    /// trip (atomic: all rows or none); each result is one row as sent. (Binary `COPY` was measured slower here: sqlx sends its end-of-data message as a
     /// separate small write, which Nagle's algorithm holds for the server's delayed ACK, ~40 ms.)
-    pub async fn insert_bulk(&self, bulk: Bulk) -> Result<Vec<StmtResult>> {
-        if bulk.rows.is_empty() {
+    pub async fn insert_bulk(
+        &self,
+        bulk: &Bulk,
+        statements: Vec<Statement>,
+    ) -> Result<Vec<StmtResult>> {
+        if statements.is_empty() {
             return Ok(Vec::new());
         }
+        let rows: Vec<Vec<Value>> = statements.into_iter().map(|s| s.params).collect();
         let names: Vec<&str> = bulk.columns.iter().map(|(n, _)| *n).collect();
         let mut args = PgArguments::default();
         let mut casts = Vec::with_capacity(bulk.columns.len());
         for (c, (name, ty)) in bulk.columns.iter().enumerate() {
-            let column = bulk.rows.iter().map(|r| r.get(c).unwrap_or(&Value::Null));
+            let column = rows.iter().map(|r| r.get(c).unwrap_or(&Value::Null));
             let bad = |v: &Value| {
                 Error::internal(format!("cannot send {v:?} as {ty:?} for column {name}"))
             };
@@ -323,8 +328,7 @@ impl PgDb {
             .execute(&mut *conn)
             .await?;
         let columns: Arc<[String]> = names.iter().map(|n| n.to_string()).collect();
-        Ok(bulk
-            .rows
+        Ok(rows
             .into_iter()
             .map(|values| StmtResult {
                 rows: vec![Row {

@@ -68,34 +68,32 @@ pub fn record_many(metrics: &Input) -> Result<Call> {
         .iter()
         .map(|m| insert(m, now))
         .collect::<Result<Vec<_>>>()?;
-    // The row as the bulk INSERT sends it: the INSERT's values, which are in COLUMNS order.
-    let rows = statements.iter().map(|s| s.params.clone()).collect();
     Ok(Call {
         op: Op::Batch {
             statements,
-            bulk: Bulk {
-                table: "workflow_metrics",
-                columns: &COPY_COLUMNS,
-                rows,
-            },
+            bulk: &BULK,
         },
         shape: Shape::FirstRows { step: 1 },
         touches: Vec::new(),
     })
 }
 
-/// `COLUMNS`, with the array type each travels as.
-const COPY_COLUMNS: [(&str, BulkType); 9] = [
-    ("id", BulkType::Uuid),
-    ("execution_id", BulkType::Text),
-    ("metric_name", BulkType::Text),
-    ("metric_value", BulkType::Float8),
-    ("metric_unit", BulkType::Text),
-    ("metric_type", BulkType::Text),
-    ("metric_category", BulkType::Text),
-    ("metadata", BulkType::Jsonb),
-    ("recorded_at", BulkType::Timestamptz),
-];
+/// The bulk form of [`INSERT_ROW`]: its columns, in the order of its parameters, with the array
+/// type each travels as.
+static BULK: Bulk = Bulk {
+    table: "workflow_metrics",
+    columns: &[
+        ("id", BulkType::Uuid),
+        ("execution_id", BulkType::Text),
+        ("metric_name", BulkType::Text),
+        ("metric_value", BulkType::Float8),
+        ("metric_unit", BulkType::Text),
+        ("metric_type", BulkType::Text),
+        ("metric_category", BulkType::Text),
+        ("metadata", BulkType::Jsonb),
+        ("recorded_at", BulkType::Timestamptz),
+    ],
+};
 
 fn list(filters: Vec<(&'static str, Value)>, page: Page) -> Result<Call> {
     super::newest_first(&SELECT_SQL, &["recorded_at"], filters, page)

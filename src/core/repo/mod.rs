@@ -21,12 +21,12 @@ pub enum Op {
     Scan(Statement),
     /// Writes, in one transaction; each statement's rows and count are kept.
     Write(Vec<Statement>),
-    /// Rows appended in bulk: SQLite runs the INSERT statements (one transaction, through the
-    /// writer); PostgreSQL sends the rows as one `INSERT … SELECT FROM UNNEST` and each
-    /// statement's result is the row as sent.
+    /// Rows appended in bulk, one single-row INSERT each: SQLite runs them (merged, in one
+    /// transaction, through the writer); PostgreSQL sends their parameters as one
+    /// `INSERT … SELECT FROM UNNEST` and each statement's result is the row as sent.
     Batch {
         statements: Vec<Statement>,
-        bulk: Bulk,
+        bulk: &'static Bulk,
     },
 }
 
@@ -289,7 +289,9 @@ impl Database {
     async fn run_op(&self, op: Op) -> Result<Vec<StmtResult>> {
         match (op, self.backend()) {
             (Op::Write(statements), _) => self.write(statements).await,
-            (Op::Batch { bulk, .. }, Backend::Postgres(pg)) => pg.insert_bulk(bulk).await,
+            (Op::Batch { statements, bulk }, Backend::Postgres(pg)) => {
+                pg.insert_bulk(bulk, statements).await
+            }
             (Op::Batch { statements, .. }, _) => self.write(statements).await,
             (Op::Read(s) | Op::Scan(s), _) => {
                 let rows = self.fetch(s.sql, s.params).await?;
