@@ -17,6 +17,15 @@ pub fn mergeable(statements: &[Statement]) -> Option<&'static Merge> {
     }
 }
 
+/// The shape every one of `writes` merges under, when they all share one.
+pub fn one_shape<'a>(writes: impl IntoIterator<Item = &'a [Statement]>) -> Option<&'static Merge> {
+    let mut writes = writes.into_iter();
+    let shape = mergeable(writes.next()?)?;
+    writes
+        .all(|w| mergeable(w).is_some_and(|m| std::ptr::eq(m, shape)))
+        .then_some(shape)
+}
+
 /// The rows `s` inserts.
 fn rows_of(s: &Statement) -> usize {
     s.params.len() / s.merge.map_or(1, |m| m.width).max(1)
@@ -171,6 +180,28 @@ mod tests {
              ($5, CAST($6 AS DOUBLE PRECISION)) RETURNING a, b"
         );
         assert_eq!(s.params.len(), 6);
+    }
+
+    #[test]
+    fn writes_share_a_shape_only_when_each_is_one_unguarded_statement_of_it() {
+        static OTHER: Merge = Merge {
+            head: "INSERT INTO u (a)",
+            tuple: "($1)",
+            tail: "",
+            width: 1,
+            key: None,
+            key_param: 0,
+        };
+        let s = || Statement::new("x", vec![Value::Int(0); 2]).merging(&M);
+        let (a, b) = ([s()], [s()]);
+        assert!(one_shape([&a[..], &b[..]]).is_some_and(|m| std::ptr::eq(m, &M)));
+        let other = [Statement::new("y", vec![Value::Int(0)]).merging(&OTHER)];
+        assert!(one_shape([&a[..], &other[..]]).is_none());
+        let guarded = [s().only_if(0)];
+        assert!(one_shape([&a[..], &guarded[..]]).is_none());
+        let two = [s(), s()];
+        assert!(one_shape([&two[..]]).is_none());
+        assert!(one_shape(std::iter::empty::<&[Statement]>()).is_none());
     }
 
     #[test]

@@ -17,7 +17,7 @@ use sqlx::{Acquire, PgConnection};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use super::super::error::{Error, Result};
-use super::merge::{chunks, mergeable, merged, share};
+use super::merge::{chunks, mergeable, merged, one_shape, share};
 use super::postgres::run_one;
 use super::{Merge, Statement, StmtResult};
 
@@ -226,14 +226,11 @@ async fn one_statement(
     pool: &PgPool,
     group: &[Job],
 ) -> std::result::Result<Option<Vec<Vec<StmtResult>>>, Failure> {
-    let Some(merge) = mergeable(&group[0].statements) else {
+    let Some(merge) = one_shape(group.iter().map(|j| j.statements.as_slice())) else {
         return Ok(None);
     };
-    let same = group
-        .iter()
-        .all(|j| mergeable(&j.statements).is_some_and(|m| std::ptr::eq(m, merge)));
     let firsts: Vec<&Statement> = group.iter().map(|j| &j.statements[0]).collect();
-    if !same || chunks(&firsts, MAX_MERGED_ROWS).len() != 1 {
+    if chunks(&firsts, MAX_MERGED_ROWS).len() != 1 {
         return Ok(None);
     }
     let statement = merged(merge, &firsts);

@@ -301,18 +301,10 @@ pub fn run_statements(conn: &Connection, statements: &[Statement]) -> Result<Vec
 /// statement (and one statement journal) per [`MAX_MERGED_ROWS`] rows instead of one per row.
 /// `None` when the statements are not all of one mergeable shape.
 fn run_merged(conn: &Connection, statements: &[Statement]) -> Result<Option<Vec<StmtResult>>> {
-    let Some(merge) = statements
-        .first()
-        .and_then(|s| merge::mergeable(std::slice::from_ref(s)))
-    else {
+    let shape = merge::one_shape(statements.iter().map(std::slice::from_ref));
+    let Some(merge) = shape.filter(|_| statements.len() > 1) else {
         return Ok(None);
     };
-    let same = statements
-        .iter()
-        .all(|s| merge::mergeable(std::slice::from_ref(s)).is_some_and(|m| std::ptr::eq(m, merge)));
-    if statements.len() < 2 || !same {
-        return Ok(None);
-    }
     let members: Vec<&Statement> = statements.iter().collect();
     let mut out = Vec::with_capacity(statements.len());
     for range in merge::chunks(&members, MAX_MERGED_ROWS) {
