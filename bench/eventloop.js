@@ -12,21 +12,15 @@
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
-const { execFileSync } = require('node:child_process')
 const { performance, monitorEventLoopDelay } = require('node:perf_hooks')
 
 const addon = require('..')
 const BetterSqlite = require('better-sqlite3')
 const pg = require('pg')
+const { arg, pgReachable, freshPgDatabase, dropPgDatabase } = require('./common')
 
-const args = process.argv.slice(2)
-const arg = (name, dflt) => {
-  const i = args.indexOf(`--${name}`)
-  return i >= 0 ? Number(args[i + 1]) : dflt
-}
 const WRITES = arg('writes', 20000)
 const IN_FLIGHT = arg('in-flight', 64)
-const PG_URL_BASE = process.env.BENCH_PG_URL || 'postgres://postgres@127.0.0.1:5432'
 const rows = []
 
 const metric = (i) => ({ executionId: 'bench_e', metricName: 'step_duration', metricValue: i, metricUnit: 'ms', metricCategory: 'timing', metadata: { i } })
@@ -115,13 +109,8 @@ async function main() {
   rows.push({ backend: 'sqlite', subject: 'addon', ...ours }, { backend: 'sqlite', subject: 'better-sqlite3', ...theirs, ratio: ours.opsPerSec / theirs.opsPerSec })
   fs.rmSync(dir, { recursive: true, force: true })
 
-  try {
-    execFileSync('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-Atqc', 'SELECT 1'], { stdio: 'ignore' })
-    const name = `wfi_bench_loop_${process.pid}`
-    const psql = (sql) => execFileSync('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-d', 'postgres', '-qc', sql], { stdio: 'ignore' })
-    psql(`DROP DATABASE IF EXISTS ${name}`)
-    psql(`CREATE DATABASE ${name}`)
-    const url = `${PG_URL_BASE}/${name}`
+  if (pgReachable()) {
+    const { name, url } = freshPgDatabase('loop')
     try {
       const pgOurs = await addonRun({ url })
       const pool = new pg.Pool({ connectionString: url, max: 10 })
@@ -133,11 +122,8 @@ async function main() {
       await pool.end()
       rows.push({ backend: 'postgresql', subject: 'addon', ...pgOurs }, { backend: 'postgresql', subject: 'node-postgres', ...pgTheirs, ratio: pgOurs.opsPerSec / pgTheirs.opsPerSec })
     } finally {
-      psql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+      dropPgDatabase(name)
     }
-  } catch (e) {
-    if (e.status === undefined) throw e
-    console.warn('PostgreSQL unreachable at 127.0.0.1:5432: its rows are left out')
   }
 
   const f = (x, d = 1) => x.toFixed(d).padStart(10)

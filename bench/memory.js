@@ -13,12 +13,9 @@ const os = require('node:os')
 const path = require('node:path')
 const { spawnSync } = require('node:child_process')
 
-const args = process.argv.slice(2)
-const arg = (name, dflt) => {
-  const i = args.indexOf(`--${name}`)
-  return i >= 0 ? args[i + 1] : dflt
-}
-const OPS = Number(arg('ops', 1000000))
+const { arg } = require('./common')
+
+const OPS = arg('ops', 1000000)
 const IN_FLIGHT = 32
 const MiB = 2 ** 20
 

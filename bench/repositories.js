@@ -13,21 +13,15 @@
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
-const { execFileSync } = require('node:child_process')
 
 const addon = require('..')
 const Database = require('better-sqlite3')
 const sqlite3 = require('sqlite3')
 const pg = require('pg')
+const { arg, pgReachable, freshPgDatabase, dropPgDatabase } = require('./common')
 
-const args = process.argv.slice(2)
-const arg = (name, dflt) => {
-  const i = args.indexOf(`--${name}`)
-  return i >= 0 ? Number(args[i + 1]) : dflt
-}
 const N = arg('n', 2000)
 const BATCHES = arg('batches', 20)
-const PG_URL_BASE = process.env.BENCH_PG_URL || 'postgres://postgres@127.0.0.1:5432'
 
 // ---- measurement ------------------------------------------------------------------------------
 
@@ -221,16 +215,6 @@ async function freshSqliteFile(tag) {
   return file
 }
 
-function freshPgDatabase(tag) {
-  const name = `wfi_bench_${process.pid}_${tag}`
-  execFileSync('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-d', 'postgres', '-qc', `DROP DATABASE IF EXISTS ${name}`, '-c', `CREATE DATABASE ${name}`], { stdio: 'ignore' })
-  return { name, url: `${PG_URL_BASE}/${name}` }
-}
-
-function dropPg(name) {
-  execFileSync('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-d', 'postgres', '-qc', `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`], { stdio: 'ignore' })
-}
-
 function printTable(results) {
   const fmt = (x, d = 1) => x.toFixed(d).padStart(10)
   console.log(`\nSingle operations: ${N} sequential calls each, twice (addon, baseline, baseline, addon; sqlite3 once); batches: ${BATCHES} × recordMetrics(1,000 rows), as often. Node ${process.version}, ${os.cpus().length} cores.`)
@@ -264,14 +248,7 @@ async function main() {
   const s3 = await benchSqlite3(await freshSqliteFile('sqlite3'))
   add('sqlite', [['addon', sqliteAddon], ['better-sqlite3', better], ['sqlite3', s3]])
 
-  let pgOk = true
-  try {
-    execFileSync('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-Atqc', 'SELECT 1'], { stdio: 'ignore' })
-  } catch {
-    pgOk = false
-    console.warn('PostgreSQL unreachable at 127.0.0.1:5432: its rows are left out')
-  }
-  if (pgOk) {
+  if (pgReachable()) {
     const a = freshPgDatabase('addon')
     const b = freshPgDatabase('pg')
     try {
@@ -280,8 +257,8 @@ async function main() {
       const [pgAddon, nodePg] = await abba(() => benchAddon('postgresql', { url: a.url }), () => benchPg(b.url))
       add('postgresql', [['addon', pgAddon], ['node-postgres', nodePg]])
     } finally {
-      dropPg(a.name)
-      dropPg(b.name)
+      dropPgDatabase(a.name)
+      dropPgDatabase(b.name)
     }
   }
   for (const dir of benchDirs) fs.rmSync(dir, { recursive: true, force: true })

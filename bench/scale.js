@@ -13,21 +13,15 @@
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
-const { execFileSync } = require('node:child_process')
 
 const addon = require('..')
 const BetterSqlite = require('better-sqlite3')
 const pg = require('pg')
+const { arg, pgReachable, freshPgDatabase, dropPgDatabase } = require('./common')
 
-const args = process.argv.slice(2)
-const arg = (name, dflt) => {
-  const i = args.indexOf(`--${name}`)
-  return i >= 0 ? Number(args[i + 1]) : dflt
-}
 const EXECUTIONS = arg('executions', 100000)
 const METRICS = arg('metrics', 1000000)
 const RUNS = arg('runs', 5)
-const PG_URL_BASE = process.env.BENCH_PG_URL || 'postgres://postgres@127.0.0.1:5432'
 
 const rows = []
 const plans = []
@@ -139,11 +133,7 @@ async function sqlite() {
 }
 
 async function postgres() {
-  const name = `wfi_bench_scale_${process.pid}`
-  const psql = (sql) => execFileSync('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-d', 'postgres', '-qc', sql], { stdio: 'ignore' })
-  psql(`DROP DATABASE IF EXISTS ${name}`)
-  psql(`CREATE DATABASE ${name}`)
-  const url = `${PG_URL_BASE}/${name}`
+  const { name, url } = freshPgDatabase('scale')
   try {
     await (await addon.WorkflowDatabase.connect({ url })).close()
     const pool = new pg.Pool({ connectionString: url, max: 2 })
@@ -163,20 +153,13 @@ async function postgres() {
     const ours = await measureAddon('postgresql', { url })
     record('postgresql', ours, theirs, 'planned SQL + node-postgres')
   } finally {
-    psql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+    dropPgDatabase(name)
   }
 }
 
 async function main() {
   await sqlite()
-  let pgOk = true
-  try {
-    execFileSync('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-Atqc', 'SELECT 1'], { stdio: 'ignore' })
-  } catch {
-    pgOk = false
-    console.warn('PostgreSQL unreachable at 127.0.0.1:5432: its rows are left out')
-  }
-  if (pgOk) await postgres()
+  if (pgReachable()) await postgres()
   console.log(`\nAt scale: ${EXECUTIONS} executions, ${METRICS} metrics; median of ${RUNS} runs (ms). addon × = baseline time / addon time.`)
   console.log('backend     call                   implementation                        ms   addon ×')
   console.log('-'.repeat(92))

@@ -23,19 +23,14 @@ const { execFileSync } = require('node:child_process')
 const addon = require('..')
 const BetterSqlite = require('better-sqlite3')
 const pg = require('pg')
+const { arg, pgReachable, freshPgDatabase, dropPgDatabase } = require('./common')
 const { LRUCache } = require('lru-cache')
 const planned = require('./planned')
 
-const args = process.argv.slice(2)
-const arg = (name, dflt) => {
-  const i = args.indexOf(`--${name}`)
-  return i >= 0 ? Number(args[i + 1]) : dflt
-}
 const WORKFLOWS = arg('workflows', 1000)
 const IN_FLIGHT = arg('in-flight', 32)
 const CACHE_OPS = arg('cache-ops', 200000)
 const READS = arg('reads', 20000)
-const PG_URL_BASE = process.env.BENCH_PG_URL || 'postgres://postgres@127.0.0.1:5432'
 const STEPS = 5
 const HANDLER_RUNS = 3
 /** Events per workflow: started, 5 × (step started, completed), 3 × (handler started, completed), completed. */
@@ -269,26 +264,12 @@ function openBetter(file) {
   return db
 }
 
-const psql = (sql) => execFileSync('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-d', 'postgres', '-qc', sql], { stdio: 'ignore' })
 const pgNames = []
 async function freshPg(tag) {
-  const name = `wfi_bench_services_${process.pid}_${tag}`
-  psql(`DROP DATABASE IF EXISTS ${name}`)
-  psql(`CREATE DATABASE ${name}`)
+  const { name, url } = freshPgDatabase(`services_${tag}`)
   pgNames.push(name)
-  const url = `${PG_URL_BASE}/${name}`
   await (await addon.WorkflowDatabase.connect({ url })).close() // same schema
   return url
-}
-
-function pgReachable() {
-  try {
-    execFileSync('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-Atqc', 'SELECT 1'], { stdio: 'ignore' })
-    return true
-  } catch {
-    console.warn('PostgreSQL unreachable at 127.0.0.1:5432: its rows are left out')
-    return false
-  }
 }
 
 function lifecycleRows(backend, ours, theirs, baseline) {
@@ -348,7 +329,7 @@ async function main() {
   await cachedReads('sqlite', { type: 'sqlite', database: await freshSqliteFile('reads') })
   if (pgReachable()) await cachedReads('postgresql', { url: await freshPg('reads') })
 
-  for (const name of pgNames) psql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+  for (const name of pgNames) dropPgDatabase(name)
   for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true })
   print()
   if (process.env.BENCH_JSON) fs.writeFileSync(process.env.BENCH_JSON, JSON.stringify(rows, null, 2))
