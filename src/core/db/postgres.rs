@@ -258,50 +258,39 @@ impl PgDb {
         let mut args = PgArguments::default();
         let mut casts = Vec::with_capacity(bulk.columns.len());
         for (c, (name, ty)) in bulk.columns.iter().enumerate() {
-            let column = rows.iter().map(|r| r.get(c).unwrap_or(&Value::Null));
             let bad = |v: &Value| {
                 Error::internal(format!("cannot send {v:?} as {ty:?} for column {name}"))
             };
             let added = match ty {
                 BulkType::Uuid => args.add(
-                    column
-                        .map(|v| match v {
-                            Value::Null => Ok(None),
-                            Value::Uuid(u) => Ok(Some(*u)),
-                            v => Err(bad(v)),
-                        })
-                        .collect::<Result<Vec<Option<uuid::Uuid>>>>()?,
+                    array(&rows, c, |v| match v {
+                        Value::Uuid(u) => Some(*u),
+                        _ => None,
+                    })
+                    .map_err(bad)?,
                 ),
                 BulkType::Text | BulkType::Jsonb => args.add(
-                    column
-                        .map(|v| match v {
-                            Value::Null => Ok(None),
-                            Value::Text(t) => Ok(Some(t.clone())),
-                            Value::Json(j) => Ok(Some(j.to_string())),
-                            v => Err(bad(v)),
-                        })
-                        .collect::<Result<Vec<Option<String>>>>()?,
+                    array(&rows, c, |v| match v {
+                        Value::Text(t) => Some(t.clone()),
+                        Value::Json(j) => Some(j.to_string()),
+                        _ => None,
+                    })
+                    .map_err(bad)?,
                 ),
                 BulkType::Float8 => args.add(
-                    column
-                        .map(|v| match v {
-                            Value::Null => Ok(None),
-                            Value::Float(f) => Ok(Some(*f)),
-                            Value::Int(i) => Ok(Some(*i as f64)),
-                            v => Err(bad(v)),
-                        })
-                        .collect::<Result<Vec<Option<f64>>>>()?,
+                    array(&rows, c, |v| match v {
+                        Value::Float(f) => Some(*f),
+                        Value::Int(i) => Some(*i as f64),
+                        _ => None,
+                    })
+                    .map_err(bad)?,
                 ),
                 BulkType::Timestamptz => args.add(
-                    column
-                        .map(|v| match v {
-                            Value::Null => Ok(None),
-                            Value::Timestamp(ms) => {
-                                Ok(chrono::DateTime::from_timestamp_millis(*ms))
-                            }
-                            v => Err(bad(v)),
-                        })
-                        .collect::<Result<Vec<Option<chrono::DateTime<chrono::Utc>>>>>()?,
+                    array(&rows, c, |v| match v {
+                        Value::Timestamp(ms) => chrono::DateTime::from_timestamp_millis(*ms),
+                        _ => None,
+                    })
+                    .map_err(bad)?,
                 ),
             };
             added.map_err(|e| Error::internal(format!("cannot bind column {name}: {e}")))?;
@@ -339,4 +328,19 @@ impl PgDb {
             })
             .collect())
     }
+}
+
+/// Column `c` of `rows` as the elements of a PostgreSQL array: SQL NULL as NULL, every other value
+/// through `cell`; the first value `cell` cannot send is the error.
+fn array<'a, T>(
+    rows: &'a [Vec<Value>],
+    c: usize,
+    cell: impl Fn(&Value) -> Option<T>,
+) -> std::result::Result<Vec<Option<T>>, &'a Value> {
+    rows.iter()
+        .map(|r| match r.get(c).unwrap_or(&Value::Null) {
+            Value::Null => Ok(None),
+            v => cell(v).map(Some).ok_or(v),
+        })
+        .collect()
 }
