@@ -332,11 +332,11 @@ impl PgDb {
 
 /// Column `c` of `rows` as the elements of a PostgreSQL array: SQL NULL as NULL, every other value
 /// through `cell`; the first value `cell` cannot send is the error.
-fn array<'a, T>(
-    rows: &'a [Vec<Value>],
+fn array<T>(
+    rows: &[Vec<Value>],
     c: usize,
     cell: impl Fn(&Value) -> Option<T>,
-) -> std::result::Result<Vec<Option<T>>, &'a Value> {
+) -> std::result::Result<Vec<Option<T>>, &Value> {
     rows.iter()
         .map(|r| match r.get(c).unwrap_or(&Value::Null) {
             Value::Null => Ok(None),
