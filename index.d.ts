@@ -561,23 +561,23 @@ export declare class WorkflowCache {
    */
   constructor(options?: WorkflowCacheOptions)
   /**
-   * Stores `value` (options: `ttl`, `metadata`); false when the value cannot be kept as data
-   * (a function, a symbol, a bigint).
+   * Stores `value` itself (options: `ttl` ms, 0 or Infinity: never; `metadata`, kept as
+   * data); false, with a warning, when the metadata holds a function, a symbol or a bigint.
    */
   set(key: CacheKey, value: unknown, options?: CacheSetOptions): boolean
-  /** The value, or null on a miss (use `has` to tell a stored null apart). */
+  /** The stored value (the same object that was set), or null on a miss (see `has`). */
   get(key: CacheKey): unknown
-  /** Removes an entry; true when it existed. */
-  delete(key: CacheKey): boolean
   /** Whether a live entry exists (a stored null or undefined counts). */
   has(key: CacheKey): boolean
+  /** Removes an entry; true when it existed. */
+  delete(key: CacheKey): boolean
   /** Removes every entry (counted as deletes; stats are kept). */
   clear(): void
   /** Counters; `sets = size + deletes + evictions + expirations + rewrites of a live key`. */
   getStats(): WorkflowCacheStats
   /** Live keys. */
   keys(): CacheKey[]
-  /** Live values. */
+  /** Live values (the stored values themselves). */
   values(): unknown[]
   /** Live entries: `{key, value, timestamp, expiresAt, metadata}`. */
   entries(): CacheEntry[]

@@ -86,11 +86,10 @@ function backends() {
 }
 
 /** Runs a Node script in a child process; resolves {code, stdout, stderr, ms}. */
-function runNode(script, { timeoutMs = 15000, env = {} } = {}) {
+function runNode(script, { timeoutMs = 15000, env = {}, nodeArgs = [] } = {}) {
   const { spawn } = require('node:child_process')
   return new Promise((resolve, reject) => {
-    const started = Date.now()
-    const child = spawn(process.execPath, ['-e', script], {
+    const child = spawn(process.execPath, [...nodeArgs, '-e', script], {
       cwd: path.join(__dirname, '..'),
       env: { ...process.env, WORKFLOW_INFRA_LOG: 'error', ...env },
     })
@@ -104,7 +103,7 @@ function runNode(script, { timeoutMs = 15000, env = {} } = {}) {
     }, timeoutMs)
     child.on('exit', (code) => {
       clearTimeout(timer)
-      resolve({ code, stdout, stderr, ms: Date.now() - started })
+      resolve({ code, stdout, stderr })
     })
   })
 }

@@ -1,20 +1,39 @@
 //! `WorkflowCache(options)`: the planned synchronous cache over `core::cache` — `maxSize`
 //! exact, eviction by recency and frequency, TTL without timers (nothing keeps the process
-//! alive), a stored `null` told apart from a miss by `has()`. Values are kept as data (what
-//! JSON holds, plus `Date` and `undefined`), never as JS objects: `get` returns an equal copy.
+//! alive), a stored `null` told apart from a miss by `has()`.
+//!
+//! Values are kept as the JS values they are, by reference: `get` returns the stored object
+//! itself, as the planned `Map`-based cache and every JS cache do. This is where STYLE's "no JS
+//! values in a cache" does not fit: a copy per read cost 30× a `Map` lookup and changed what
+//! callers get back. A reference lives exactly as long as its entry (delete, eviction, expiry,
+//! `clear`, or the cache itself being collected), so the cache pins at most `maxSize` values.
+//!
+//! Time: `set` and the expiry setters stamp entries with the precise clock (`timestamp` is
+//! `Date.now()`'s), and every other call checks expiry against the kernel's coarse clock, a
+//! fifth of the cost: an entry may outlive its TTL by up to one clock tick (1–4 ms), as
+//! lru-cache's entries may by its `ttlResolution`.
+//!
+//! `get`, `set`, `has` and `delete` are also bound to each instance by the constructor (see
+//! `direct.rs`): its own properties, a sixth of a prototype method's cost. A subclass's
+//! instances keep the prototype's, so their overrides are honoured. (Like any native cache holding its
+//! values strongly, a value that refers back to its own cache keeps both alive.)
 
-use napi::bindgen_prelude::Unknown;
-use napi::{sys, Env, JsValue};
+use std::cell::{RefCell, RefMut};
+use std::rc::Rc;
+
+use napi::bindgen_prelude::{get_class_constructor, This, Unknown};
+use napi::{check_status, sys, Env, JsValue};
 use napi_derive::napi;
 use serde_json::json;
 
-use super::input::{input, optional};
-use super::js::{input_value, string, throw, value, JsResult};
-use super::jsref::{Level, Logger};
-use crate::core::cache::{Cache, Entry, Key};
+use super::direct::{self, Callback};
+use super::input::{input, optional, with_utf16};
+use super::js::{input_value, string, throw, undefined, value, JsResult};
+use super::jsref::{Level, LocalRef, Logger};
+use crate::core::cache::{Cache, Entry, Key, KeyRef};
 use crate::core::error::{Error, Result};
 use crate::core::input::{Fields, Input};
-use crate::core::value::{now_millis, Value};
+use crate::core::value::{now_millis, recent_millis, Value};
 
 const DEFAULT_MAX_SIZE: usize = 1000;
 const DEFAULT_TTL: i64 = 300_000;
@@ -22,8 +41,74 @@ const DEFAULT_TTL: i64 = 300_000;
 /// An in-process cache with the planned synchronous API.
 #[napi]
 pub struct WorkflowCache {
-    cache: Cache,
-    logger: Logger,
+    state: Rc<State>,
+}
+
+/// What the instance and its bound methods share. No JS runs while `cache` is borrowed:
+/// options and metadata are read, and the logger called, outside.
+struct State {
+    cache: RefCell<Cache<Held>>,
+    logger: RefCell<Logger>,
+}
+
+/// A value the cache holds. Objects and functions are held by reference. Numbers, booleans,
+/// null and undefined are kept inline. Strings, symbols and bigints sit in a one-element array
+/// held by reference, as Node 20 references objects only.
+enum Held {
+    Object(LocalRef),
+    Boxed(LocalRef),
+    Number(f64),
+    Bool(bool),
+    Null,
+    Undefined,
+}
+
+impl Held {
+    fn new(env: sys::napi_env, v: sys::napi_value) -> napi::Result<Held> {
+        let mut kind = 0;
+        check_status!(unsafe { sys::napi_typeof(env, v, &mut kind) })?;
+        Ok(match kind {
+            sys::ValueType::napi_object | sys::ValueType::napi_function => {
+                Held::Object(LocalRef::new(env, v)?)
+            }
+            sys::ValueType::napi_number => {
+                let mut n = 0.0;
+                check_status!(unsafe { sys::napi_get_value_double(env, v, &mut n) })?;
+                Held::Number(n)
+            }
+            sys::ValueType::napi_boolean => {
+                let mut b = false;
+                check_status!(unsafe { sys::napi_get_value_bool(env, v, &mut b) })?;
+                Held::Bool(b)
+            }
+            sys::ValueType::napi_null => Held::Null,
+            sys::ValueType::napi_undefined => Held::Undefined,
+            _ => {
+                let mut array = std::ptr::null_mut();
+                check_status!(unsafe { sys::napi_create_array_with_length(env, 1, &mut array) })?;
+                check_status!(unsafe { sys::napi_set_element(env, array, 0, v) })?;
+                Held::Boxed(LocalRef::new(env, array)?)
+            }
+        })
+    }
+
+    fn get(&self, env: sys::napi_env) -> JsResult {
+        let mut out = std::ptr::null_mut();
+        match self {
+            Held::Object(r) => return r.get(),
+            Held::Boxed(r) => {
+                let array = r.get()?;
+                check_status!(unsafe { sys::napi_get_element(env, array, 0, &mut out) })?;
+            }
+            Held::Number(n) => {
+                check_status!(unsafe { sys::napi_create_double(env, *n, &mut out) })?
+            }
+            Held::Bool(b) => check_status!(unsafe { sys::napi_get_boolean(env, *b, &mut out) })?,
+            Held::Null => check_status!(unsafe { sys::napi_get_null(env, &mut out) })?,
+            Held::Undefined => check_status!(unsafe { sys::napi_get_undefined(env, &mut out) })?,
+        }
+        Ok(out)
+    }
 }
 
 /// `maxSize` (an integer ≥ 1), `ttl` (ms; 0 or Infinity: no expiry).
@@ -46,32 +131,58 @@ fn ttl_of(v: &Input, field: &str) -> Result<Option<Option<i64>>> {
     }
 }
 
-fn key_of(env: sys::napi_env, key: &Unknown) -> Result<Key> {
-    match input(env, key.raw()) {
-        Input::Text(s) => Ok(Key::Text(s)),
-        Input::Number(n) if !n.is_nan() => Ok(Key::number(n)),
-        _ => Err(Error::validation("key must be a string or a number")),
+/// Calls `f` with the key argument, borrowed; a key that is not a string or a number (or is
+/// NaN) throws a validation error with `context`.
+fn with_key<R>(
+    env: sys::napi_env,
+    key: sys::napi_value,
+    context: &str,
+    f: impl FnOnce(KeyRef<'_>) -> napi::Result<R>,
+) -> napi::Result<R> {
+    // The string read itself tells a string apart (no `typeof` first: keys are mostly strings).
+    let mut f = Some(f);
+    let text = with_utf16(env, key, |s| f.take().map(|f| f(KeyRef::Text(s))));
+    if let Some(done) = text.flatten() {
+        return done;
     }
+    let mut n = f64::NAN;
+    unsafe { sys::napi_get_value_double(env, key, &mut n) };
+    match f {
+        Some(f) if !n.is_nan() => return f(KeyRef::number(n)),
+        _ => {}
+    }
+    Err(throw(
+        env,
+        context,
+        &Error::validation("key must be a string or a number"),
+    ))
 }
 
 fn key_value(env: sys::napi_env, key: &Key) -> JsResult {
     match key {
-        Key::Text(s) => string(env, s),
+        Key::Text(units) => {
+            let mut v = std::ptr::null_mut();
+            let len = units.len() as isize;
+            check_status!(unsafe {
+                sys::napi_create_string_utf16(env, units.as_ptr(), len, &mut v)
+            })?;
+            Ok(v)
+        }
         Key::Number(bits) => value(env, &Value::Float(f64::from_bits(*bits))),
     }
 }
 
 /// `{timestamp, expiresAt, metadata}` (and `key`, `value` for `entries()`).
-fn entry_object(env: sys::napi_env, e: &Entry, with_key_value: bool) -> JsResult {
+fn entry_object(env: sys::napi_env, e: &Entry<Held>, with_key_value: bool) -> JsResult {
     let mut obj = std::ptr::null_mut();
     unsafe { sys::napi_create_object(env, &mut obj) };
     let set = |name: &str, v: sys::napi_value| -> napi::Result<()> {
         let k = string(env, name)?;
-        napi::check_status!(unsafe { sys::napi_set_property(env, obj, k, v) })
+        check_status!(unsafe { sys::napi_set_property(env, obj, k, v) })
     };
     if with_key_value {
         set("key", key_value(env, &e.key)?)?;
-        set("value", input_value(env, &e.value)?)?;
+        set("value", e.value.get(env)?)?;
     }
     set("timestamp", value(env, &Value::Int(e.timestamp))?)?;
     set(
@@ -102,111 +213,96 @@ pub struct WorkflowCacheStats {
     pub total_requests: f64,
 }
 
+fn unknown(env: &Env, v: sys::napi_value) -> Unknown<'_> {
+    unsafe { Unknown::from_raw_unchecked(env.raw(), v) }
+}
+
 #[napi]
 impl WorkflowCache {
     /// `maxSize` (default 1000), `ttl` in ms (default 300000; 0 or Infinity: no expiry),
     /// `logger` (default: `tracing`).
     #[napi(constructor, ts_args_type = "options?: WorkflowCacheOptions")]
-    pub fn new(env: &Env, options: Option<Unknown>) -> napi::Result<Self> {
+    pub fn new(env: &Env, this: This, options: Option<Unknown>) -> napi::Result<Self> {
         let raw = optional(env.raw(), options.map(|o| o.raw()));
         let fail = |e: Error| throw(env.raw(), "Failed to create workflow cache", &e);
         let f = Fields::of_optional(&raw, "options").map_err(fail)?;
         let (max, ttl) = limits(&f).map_err(fail)?;
         let logger = Logger::from_option(env.raw(), options.map(|o| o.raw()))?;
-        Ok(WorkflowCache {
-            cache: Cache::new(
+        let state = Rc::new(State {
+            cache: RefCell::new(Cache::new(
                 max.unwrap_or(DEFAULT_MAX_SIZE),
                 ttl.unwrap_or(Some(DEFAULT_TTL)),
-            ),
-            logger: logger.unwrap_or_default(),
-        })
+            )),
+            logger: RefCell::new(logger.unwrap_or_default()),
+        });
+        if plain_instance(env.raw(), this.raw())? {
+            direct::bind(env.raw(), this.raw(), &state, &BOUND)?;
+        }
+        Ok(WorkflowCache { state })
     }
 
-    /// Stores `value` (options: `ttl`, `metadata`); false when the value cannot be kept as data
-    /// (a function, a symbol, a bigint).
-    #[napi(ts_args_type = "key: CacheKey, value: unknown, options?: CacheSetOptions")]
-    pub fn set(
-        &mut self,
-        env: &Env,
+    /// Stores `value` itself (options: `ttl` ms, 0 or Infinity: never; `metadata`, kept as
+    /// data); false, with a warning, when the metadata holds a function, a symbol or a bigint.
+    #[napi(
+        ts_args_type = "key: CacheKey, value: unknown, options?: CacheSetOptions",
+        ts_return_type = "boolean"
+    )]
+    pub fn set<'e>(
+        &self,
+        env: &'e Env,
         key: Unknown,
         value: Unknown,
         options: Option<Unknown>,
-    ) -> napi::Result<bool> {
-        let fail = |e: Error| throw(env.raw(), "Failed to set cache entry", &e);
-        let key = key_of(env.raw(), &key).map_err(fail)?;
-        let options = optional(env.raw(), options.map(|o| o.raw()));
-        let f = Fields::of_optional(&options, "options").map_err(fail)?;
-        let ttl = ttl_of(f.get("ttl"), "options.ttl").map_err(fail)?;
-        let metadata = match f.get("metadata") {
-            Input::Undefined | Input::Null => Input::Object(Vec::new()),
-            m => m.clone(),
-        };
-        let value = input(env.raw(), value.raw());
-        if let Some(what) = unstorable(&value).or_else(|| unstorable(&metadata)) {
-            self.logger.log(
-                env.raw(),
-                Level::Warn,
-                "WorkflowCache: value not cached",
-                json!({"reason": what}),
-            );
-            return Ok(false);
-        }
-        self.cache.set(key, value, ttl, metadata, now_millis());
-        Ok(true)
+    ) -> napi::Result<Unknown<'e>> {
+        let options = options.map_or_else(|| undefined(env.raw()), |o| Ok(o.raw()))?;
+        let stored = self.state.set(env.raw(), key.raw(), value.raw(), options)?;
+        Ok(unknown(env, stored))
     }
 
-    /// The value, or null on a miss (use `has` to tell a stored null apart).
+    /// The stored value (the same object that was set), or null on a miss (see `has`).
     #[napi(ts_args_type = "key: CacheKey", ts_return_type = "unknown")]
-    pub fn get(&mut self, env: &Env, key: Unknown) -> napi::Result<Unknown<'_>> {
-        let key = key_of(env.raw(), &key)
-            .map_err(|e| throw(env.raw(), "Failed to get cache entry", &e))?;
-        let v = match self.cache.get(&key, now_millis()) {
-            Some(v) => input_value(env.raw(), v)?,
-            None => value(env.raw(), &Value::Null)?,
-        };
-        Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), v) })
-    }
-
-    /// Removes an entry; true when it existed.
-    #[napi(ts_args_type = "key: CacheKey")]
-    pub fn delete(&mut self, env: &Env, key: Unknown) -> napi::Result<bool> {
-        let key = key_of(env.raw(), &key)
-            .map_err(|e| throw(env.raw(), "Failed to delete cache entry", &e))?;
-        Ok(self.cache.delete(&key, now_millis()))
+    pub fn get<'e>(&self, env: &'e Env, key: Unknown) -> napi::Result<Unknown<'e>> {
+        Ok(unknown(env, self.state.get(env.raw(), key.raw())?))
     }
 
     /// Whether a live entry exists (a stored null or undefined counts).
-    #[napi(ts_args_type = "key: CacheKey")]
-    pub fn has(&mut self, env: &Env, key: Unknown) -> napi::Result<bool> {
-        let key = key_of(env.raw(), &key)
-            .map_err(|e| throw(env.raw(), "Failed to read cache entry", &e))?;
-        Ok(self.cache.has(&key, now_millis()))
+    #[napi(ts_args_type = "key: CacheKey", ts_return_type = "boolean")]
+    pub fn has<'e>(&self, env: &'e Env, key: Unknown) -> napi::Result<Unknown<'e>> {
+        Ok(unknown(env, self.state.has(env.raw(), key.raw())?))
+    }
+
+    /// Removes an entry; true when it existed.
+    #[napi(ts_args_type = "key: CacheKey", ts_return_type = "boolean")]
+    pub fn delete<'e>(&self, env: &'e Env, key: Unknown) -> napi::Result<Unknown<'e>> {
+        Ok(unknown(env, self.state.delete(env.raw(), key.raw())?))
     }
 
     /// Removes every entry (counted as deletes; stats are kept).
     #[napi]
-    pub fn clear(&mut self, env: &Env) {
-        let previous = self.cache.clear(now_millis());
-        self.logger.log(
+    pub fn clear(&self, env: &Env) -> napi::Result<()> {
+        let previous = self.state.cache()?.clear(recent_millis());
+        self.state.log(
             env.raw(),
             Level::Info,
             "WorkflowCache: Cache cleared",
             json!({"previousSize": previous}),
         );
+        Ok(())
     }
 
     /// Counters; `sets = size + deletes + evictions + expirations + rewrites of a live key`.
     #[napi]
-    pub fn get_stats(&mut self) -> WorkflowCacheStats {
-        let size = self.cache.len(now_millis());
-        let s = self.cache.stats;
+    pub fn get_stats(&self) -> napi::Result<WorkflowCacheStats> {
+        let mut cache = self.state.cache()?;
+        let size = cache.len(recent_millis());
+        let s = cache.stats;
         let total = s.hits + s.misses;
         let rate = if total == 0 {
             0.0
         } else {
             (s.hits as f64 * 10_000.0 / total as f64).round() / 100.0
         };
-        WorkflowCacheStats {
+        Ok(WorkflowCacheStats {
             hits: s.hits as f64,
             misses: s.misses as f64,
             sets: s.sets as f64,
@@ -214,85 +310,71 @@ impl WorkflowCache {
             evictions: s.evictions as f64,
             expirations: s.expirations as f64,
             size: size as f64,
-            max_size: self.cache.max_size() as f64,
+            max_size: cache.max_size() as f64,
             hit_rate: rate,
             total_requests: total as f64,
-        }
+        })
     }
 
     /// Live keys.
     #[napi(ts_return_type = "CacheKey[]")]
-    pub fn keys(&mut self, env: &Env) -> napi::Result<Vec<Unknown<'_>>> {
-        let raw = env.raw();
-        self.cache
-            .entries(now_millis())
-            .into_iter()
-            .map(|e| Ok(unsafe { Unknown::from_raw_unchecked(raw, key_value(raw, &e.key)?) }))
-            .collect()
+    pub fn keys<'e>(&self, env: &'e Env) -> napi::Result<Vec<Unknown<'e>>> {
+        self.each_entry(env, |e| key_value(env.raw(), &e.key))
     }
 
-    /// Live values.
+    /// Live values (the stored values themselves).
     #[napi(ts_return_type = "unknown[]")]
-    pub fn values(&mut self, env: &Env) -> napi::Result<Vec<Unknown<'_>>> {
-        let raw = env.raw();
-        self.cache
-            .entries(now_millis())
-            .into_iter()
-            .map(|e| Ok(unsafe { Unknown::from_raw_unchecked(raw, input_value(raw, &e.value)?) }))
-            .collect()
+    pub fn values<'e>(&self, env: &'e Env) -> napi::Result<Vec<Unknown<'e>>> {
+        self.each_entry(env, |e| e.value.get(env.raw()))
     }
 
     /// Live entries: `{key, value, timestamp, expiresAt, metadata}`.
     #[napi(ts_return_type = "CacheEntry[]")]
-    pub fn entries(&mut self, env: &Env) -> napi::Result<Vec<Unknown<'_>>> {
-        let raw = env.raw();
-        self.cache
-            .entries(now_millis())
-            .into_iter()
-            .map(|e| Ok(unsafe { Unknown::from_raw_unchecked(raw, entry_object(raw, e, true)?) }))
-            .collect()
+    pub fn entries<'e>(&self, env: &'e Env) -> napi::Result<Vec<Unknown<'e>>> {
+        self.each_entry(env, |e| entry_object(env.raw(), e, true))
     }
 
     /// Removes expired entries now; returns how many (they also go at every other call).
     #[napi]
-    pub fn cleanup(&mut self, env: &Env) -> u32 {
-        let n = self.cache.cleanup(now_millis());
+    pub fn cleanup(&self, env: &Env) -> napi::Result<u32> {
+        let n = self.state.cache()?.cleanup(recent_millis());
         if n > 0 {
-            self.logger.log(
+            self.state.log(
                 env.raw(),
                 Level::Info,
                 "WorkflowCache: Expired entries removed",
                 json!({"removed": n}),
             );
         }
-        n as u32
+        Ok(n as u32)
     }
 
     /// Changes `maxSize` (a smaller size evicts at once), the default `ttl` of later sets, and
     /// the `logger`.
     #[napi(ts_args_type = "config: WorkflowCacheOptions")]
-    pub fn set_config(&mut self, env: &Env, config: Unknown) -> napi::Result<()> {
+    pub fn set_config(&self, env: &Env, config: Unknown) -> napi::Result<()> {
         let raw = input(env.raw(), config.raw());
         let fail = |e: Error| throw(env.raw(), "Failed to configure workflow cache", &e);
         let f = Fields::of(&raw, "config").map_err(fail)?;
         let (max, ttl) = limits(&f).map_err(fail)?;
         if let Some(logger) = Logger::from_option(env.raw(), Some(config.raw()))? {
-            self.logger = logger;
+            *self.state.logger.borrow_mut() = logger;
         }
-        self.cache.configure(max, ttl, now_millis());
+        self.state.cache()?.configure(max, ttl, recent_millis());
         Ok(())
     }
 
     /// The number of live entries.
     #[napi]
-    pub fn size(&mut self) -> u32 {
-        self.cache.len(now_millis()) as u32
+    pub fn size(&self) -> napi::Result<u32> {
+        Ok(self.state.cache()?.len(recent_millis()) as u32)
     }
 
     /// `size() >= maxSize`.
     #[napi]
-    pub fn is_full(&mut self) -> bool {
-        self.cache.len(now_millis()) >= self.cache.max_size()
+    pub fn is_full(&self) -> napi::Result<bool> {
+        let mut cache = self.state.cache()?;
+        Ok(cache.len(recent_millis()) >= cache.max_size())
     }
 
     /// `{timestamp, expiresAt, metadata}` of a live entry, or null.
@@ -300,93 +382,248 @@ impl WorkflowCache {
         ts_args_type = "key: CacheKey",
         ts_return_type = "CacheEntryMetadata | null"
     )]
-    pub fn get_metadata(&mut self, env: &Env, key: Unknown) -> napi::Result<Unknown<'_>> {
+    pub fn get_metadata<'e>(&self, env: &'e Env, key: Unknown) -> napi::Result<Unknown<'e>> {
         let raw = env.raw();
-        let key = key_of(raw, &key).map_err(|e| throw(raw, "Failed to read cache entry", &e))?;
-        let v = match self.cache.peek(&key, now_millis()) {
-            Some(e) => entry_object(raw, e, false)?,
-            None => value(raw, &Value::Null)?,
-        };
-        Ok(unsafe { Unknown::from_raw_unchecked(raw, v) })
+        let v = with_key(
+            raw,
+            key.raw(),
+            "Failed to read cache entry",
+            |key| match self.state.cache()?.peek(key, recent_millis()) {
+                Some(e) => entry_object(raw, e, false),
+                None => value(raw, &Value::Null),
+            },
+        )?;
+        Ok(unknown(env, v))
     }
 
     /// Merges `metadata` into a live entry's metadata; false when there is no such entry.
     #[napi(ts_args_type = "key: CacheKey, metadata: Record<string, unknown>")]
     pub fn update_metadata(
-        &mut self,
+        &self,
         env: &Env,
         key: Unknown,
         metadata: Unknown,
     ) -> napi::Result<bool> {
         let raw = env.raw();
-        let fail = |e: Error| throw(raw, "Failed to update cache metadata", &e);
-        let key = key_of(raw, &key).map_err(fail)?;
+        let context = "Failed to update cache metadata";
+        let fail = |e: Error| throw(raw, context, &e);
         let Input::Object(patch) = input(raw, metadata.raw()) else {
             return Err(fail(Error::validation("metadata must be an object")));
         };
         Input::Object(patch.clone())
             .to_json("metadata")
             .map_err(fail)?;
-        let Some(entry) = self.cache.peek(&key, now_millis()) else {
-            return Ok(false);
-        };
-        let mut fields = match std::mem::replace(&mut entry.metadata, Input::Null) {
-            Input::Object(f) => f,
-            _ => Vec::new(),
-        };
-        for (k, v) in patch {
-            fields.retain(|(existing, _)| *existing != k);
-            fields.push((k, v));
-        }
-        entry.metadata = Input::Object(fields);
-        Ok(true)
+        with_key(raw, key.raw(), context, |key| {
+            let mut cache = self.state.cache()?;
+            let Some(entry) = cache.peek(key, recent_millis()) else {
+                return Ok(false);
+            };
+            let mut fields = match std::mem::replace(&mut entry.metadata, Input::Null) {
+                Input::Object(f) => f,
+                _ => Vec::new(),
+            };
+            for (k, v) in patch {
+                fields.retain(|(existing, _)| *existing != k);
+                fields.push((k, v));
+            }
+            entry.metadata = Input::Object(fields);
+            Ok(true)
+        })
     }
 
     /// Sets a live entry's expiry to `ttl` ms from now (0 or Infinity: never); false when there
     /// is no such entry.
     #[napi(ts_args_type = "key: CacheKey, ttl: number")]
     pub fn set_expiration_timer(
-        &mut self,
+        &self,
         env: &Env,
         key: Unknown,
         ttl: Unknown,
     ) -> napi::Result<bool> {
         let raw = env.raw();
-        let fail = |e: Error| throw(raw, "Failed to set cache expiry", &e);
-        let key = key_of(raw, &key).map_err(fail)?;
+        let context = "Failed to set cache expiry";
+        let fail = |e: Error| throw(raw, context, &e);
         let ttl = ttl_of(&input(raw, ttl.raw()), "ttl")
             .map_err(fail)?
             .ok_or_else(|| fail(Error::validation("ttl is required")))?;
-        self.reset_expiry(key, ttl)
+        with_key(raw, key.raw(), context, |key| {
+            Ok(self.state.cache()?.set_expiry(key, ttl, now_millis()))
+        })
     }
 
     /// Makes a live entry never expire; false when there is no such entry.
     #[napi(ts_args_type = "key: CacheKey")]
-    pub fn clear_expiration_timer(&mut self, env: &Env, key: Unknown) -> napi::Result<bool> {
-        let raw = env.raw();
-        let key = key_of(raw, &key).map_err(|e| throw(raw, "Failed to clear cache expiry", &e))?;
-        self.reset_expiry(key, None)
+    pub fn clear_expiration_timer(&self, env: &Env, key: Unknown) -> napi::Result<bool> {
+        with_key(
+            env.raw(),
+            key.raw(),
+            "Failed to clear cache expiry",
+            |key| Ok(self.state.cache()?.set_expiry(key, None, now_millis())),
+        )
     }
 
     /// Evicts the entry the cache values least (the least recent of those read once).
     #[napi]
-    pub fn evict_oldest(&mut self) {
-        self.cache.evict(now_millis());
+    pub fn evict_oldest(&self) -> napi::Result<()> {
+        self.state.cache()?.evict(recent_millis());
+        Ok(())
+    }
+}
+
+impl State {
+    /// The store, borrowed for one call.
+    fn cache(&self) -> napi::Result<RefMut<'_, Cache<Held>>> {
+        self.cache.try_borrow_mut().map_err(|_| {
+            napi::Error::from_reason("WorkflowCache was called again while it was busy")
+        })
+    }
+
+    /// Logs through the configured logger (no borrow of the cache is held: it may be JS).
+    fn log(&self, env: sys::napi_env, level: Level, message: &str, meta: serde_json::Value) {
+        let logger = self.logger.borrow().clone();
+        logger.log(env, level, message, meta);
     }
 }
 
 impl WorkflowCache {
-    fn reset_expiry(&mut self, key: Key, ttl: Option<i64>) -> napi::Result<bool> {
-        let now = now_millis();
-        let Some(entry) = self.cache.peek(&key, now) else {
-            return Ok(false);
-        };
-        let (value, metadata) = (entry.value.clone(), entry.metadata.clone());
-        // A rewrite keeps the value and metadata; it is not counted as a set.
-        self.cache.set(key, value, Some(ttl), metadata, now);
-        self.cache.stats.sets -= 1;
-        Ok(true)
+    fn each_entry<'e>(
+        &self,
+        env: &'e Env,
+        f: impl Fn(&Entry<Held>) -> JsResult,
+    ) -> napi::Result<Vec<Unknown<'e>>> {
+        let mut cache = self.state.cache()?;
+        let entries = cache.entries(recent_millis());
+        entries
+            .into_iter()
+            .map(|e| Ok(unknown(env, f(e)?)))
+            .collect()
     }
+}
+
+/// The four hot operations, shared by the prototype's methods and the bound ones.
+impl State {
+    fn get(&self, env: sys::napi_env, key: sys::napi_value) -> JsResult {
+        with_key(env, key, "Failed to get cache entry", |key| {
+            match self.cache()?.get(key, recent_millis()) {
+                Some(held) => held.get(env),
+                None => value(env, &Value::Null),
+            }
+        })
+    }
+
+    fn set(
+        &self,
+        env: sys::napi_env,
+        key: sys::napi_value,
+        v: sys::napi_value,
+        options: sys::napi_value,
+    ) -> JsResult {
+        let fail = |e: Error| throw(env, "Failed to set cache entry", &e);
+        let (ttl, metadata) = set_options(env, options).map_err(fail)?;
+        if let Some(what) = unstorable(&metadata) {
+            let meta = json!({"reason": what});
+            self.log(env, Level::Warn, "WorkflowCache: value not cached", meta);
+            return value(env, &Value::Bool(false));
+        }
+        let held = Held::new(env, v)?;
+        with_key(env, key, "Failed to set cache entry", |key| {
+            self.cache()?.set(key, held, ttl, metadata, now_millis());
+            Ok(())
+        })?;
+        value(env, &Value::Bool(true))
+    }
+
+    fn has(&self, env: sys::napi_env, key: sys::napi_value) -> JsResult {
+        let found = with_key(env, key, "Failed to read cache entry", |key| {
+            Ok(self.cache()?.has(key, recent_millis()))
+        })?;
+        value(env, &Value::Bool(found))
+    }
+
+    fn delete(&self, env: sys::napi_env, key: sys::napi_value) -> JsResult {
+        let found = with_key(env, key, "Failed to delete cache entry", |key| {
+            Ok(self.cache()?.delete(key, recent_millis()))
+        })?;
+        value(env, &Value::Bool(found))
+    }
+}
+
+/// The bound methods (see `direct.rs`).
+const BOUND: [(&std::ffi::CStr, Callback); 4] = [
+    (c"get", bound_get),
+    (c"set", bound_set),
+    (c"has", bound_has),
+    (c"delete", bound_delete),
+];
+
+unsafe extern "C" fn bound_get(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    unsafe { direct::call(env, info, |state: &State, [key]| state.get(env, key)) }
+}
+
+unsafe extern "C" fn bound_set(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    unsafe {
+        direct::call(env, info, |state: &State, [key, v, options]| {
+            state.set(env, key, v, options)
+        })
+    }
+}
+
+unsafe extern "C" fn bound_has(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    unsafe { direct::call(env, info, |state: &State, [key]| state.has(env, key)) }
+}
+
+unsafe extern "C" fn bound_delete(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    unsafe { direct::call(env, info, |state: &State, [key]| state.delete(env, key)) }
+}
+
+/// Whether `this` is a `WorkflowCache` itself, not an instance of a subclass (whose overrides
+/// of the bound methods must not be shadowed).
+fn plain_instance(env: sys::napi_env, this: sys::napi_value) -> napi::Result<bool> {
+    // napi-rs registers classes under their NUL-terminated names.
+    let Some(class) = get_class_constructor("WorkflowCache\0") else {
+        return Ok(false);
+    };
+    let mut constructor = std::ptr::null_mut();
+    let mut prototype = std::ptr::null_mut();
+    let mut own = std::ptr::null_mut();
+    let mut same = false;
+    check_status!(unsafe { sys::napi_get_reference_value(env, class, &mut constructor) })?;
+    check_status!(unsafe {
+        sys::napi_get_named_property(env, constructor, c"prototype".as_ptr(), &mut prototype)
+    })?;
+    check_status!(unsafe { sys::napi_get_prototype(env, this, &mut own) })?;
+    check_status!(unsafe { sys::napi_strict_equals(env, own, prototype, &mut same) })?;
+    Ok(same)
+}
+
+/// `set`'s options: the entry's TTL (None: the cache's) and its metadata (`{}` by default).
+fn set_options(
+    env: sys::napi_env,
+    options: sys::napi_value,
+) -> Result<(Option<Option<i64>>, Input)> {
+    let options = input(env, options);
+    if options.is_absent() {
+        return Ok((None, Input::Object(Vec::new())));
+    }
+    let f = Fields::of(&options, "options")?;
+    let ttl = ttl_of(f.get("ttl"), "options.ttl")?;
+    let metadata = match f.get("metadata") {
+        Input::Undefined | Input::Null => Input::Object(Vec::new()),
+        m => m.clone(),
+    };
+    Ok((ttl, metadata))
 }
 
 /// What in a value cannot be kept as data, if anything.

@@ -51,6 +51,15 @@ fn walk(env: sys::napi_env, value: sys::napi_value, depth: usize) -> Input {
 
 /// A JS string's text (None if it is not a string or not UTF-8).
 pub(crate) fn string(env: sys::napi_env, value: sys::napi_value) -> Option<String> {
+    with_str(env, value, str::to_owned)
+}
+
+/// Calls `f` with a JS string's text, borrowed (None if it is not a string or not UTF-8).
+pub(crate) fn with_str<R>(
+    env: sys::napi_env,
+    value: sys::napi_value,
+    f: impl FnOnce(&str) -> R,
+) -> Option<R> {
     // Most strings (ids, names, types) are short: one call into a stack buffer. It is complete
     // when the buffer kept room for any further character (up to 4 bytes in UTF-8); otherwise
     // the length is asked for first.
@@ -69,9 +78,7 @@ pub(crate) fn string(env: sys::napi_env, value: sys::napi_value) -> Option<Strin
         return None;
     }
     if written + 4 < small.len() {
-        return std::str::from_utf8(&small[..written])
-            .ok()
-            .map(str::to_owned);
+        return std::str::from_utf8(&small[..written]).ok().map(f);
     }
     let mut len = 0;
     if unsafe { sys::napi_get_value_string_utf8(env, value, ptr::null_mut(), 0, &mut len) }
@@ -90,8 +97,37 @@ pub(crate) fn string(env: sys::napi_env, value: sys::napi_value) -> Option<Strin
             &mut written,
         )
     };
-    buf.truncate(written);
-    String::from_utf8(buf).ok()
+    std::str::from_utf8(&buf[..written]).ok().map(f)
+}
+
+/// Calls `f` with a JS string's UTF-16 code units, as JS compares strings (None if it is not a
+/// string). V8 copies them as they are, with no encoding.
+pub(crate) fn with_utf16<R>(
+    env: sys::napi_env,
+    value: sys::napi_value,
+    f: impl FnOnce(&[u16]) -> R,
+) -> Option<R> {
+    let mut small = [0u16; 128];
+    let mut written = 0;
+    let read = |buf: &mut [u16], written: &mut usize| unsafe {
+        sys::napi_get_value_string_utf16(env, value, buf.as_mut_ptr(), buf.len(), written)
+    };
+    if read(&mut small, &mut written) != sys::Status::napi_ok {
+        return None;
+    }
+    // Complete when the buffer kept room (the last unit is the terminating NUL).
+    if written + 1 < small.len() {
+        return Some(f(&small[..written]));
+    }
+    let mut len = 0;
+    if unsafe { sys::napi_get_value_string_utf16(env, value, ptr::null_mut(), 0, &mut len) }
+        != sys::Status::napi_ok
+    {
+        return None;
+    }
+    let mut buf = vec![0u16; len + 1];
+    read(&mut buf, &mut written);
+    Some(f(&buf[..written]))
 }
 
 fn object(env: sys::napi_env, value: sys::napi_value, depth: usize) -> Input {

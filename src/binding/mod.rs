@@ -3,6 +3,7 @@
 mod cache;
 mod cache_service;
 mod database;
+mod direct;
 mod errors;
 mod event_handlers;
 mod events;

@@ -1,32 +1,87 @@
 //! `WorkflowCache`'s store: a segmented LRU (new entries on probation, entries read again move
 //! to a protected segment of 80 %), so eviction weighs recency and frequency, and a one-off
 //! scan cannot push out what is read often. `max_size` is exact. Time-to-live needs no timer:
-//! an ordered index of expiry times is swept at every operation, so nothing keeps a process
-//! alive and an expired entry is never returned.
+//! a heap of expiry times is swept at every operation, so nothing keeps a process alive and an
+//! expired entry is never returned. The store is generic over what it keeps: the
+//! binding keeps JS values (by reference), the tests plain data.
 
-use std::collections::{BTreeSet, HashMap};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::hash::{BuildHasher, Hash, Hasher};
+
+use hashbrown::{DefaultHashBuilder, HashTable};
 
 use super::input::Input;
 
-/// A cache key: JS strings and numbers (kept apart, as a `Map` keeps them).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// A cache key: JS strings and numbers (kept apart, as a `Map` keeps them). A string is kept
+/// as its UTF-16 code units, which is how JS compares strings (and how V8 copies them fastest).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Key {
-    Text(String),
+    Text(Box<[u16]>),
     /// A number's bits (`-0` normalised to `0`).
+    Number(u64),
+}
+
+/// A key borrowed from the caller: how lookups are made, so a read allocates nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyRef<'a> {
+    Text(&'a [u16]),
     Number(u64),
 }
 
 impl Key {
     pub fn number(n: f64) -> Key {
-        Key::Number(if n == 0.0 { 0.0f64 } else { n }.to_bits())
+        Key::Number(KeyRef::number(n).bits())
+    }
+
+    pub fn as_ref(&self) -> KeyRef<'_> {
+        match self {
+            Key::Text(s) => KeyRef::Text(s),
+            Key::Number(bits) => KeyRef::Number(*bits),
+        }
+    }
+}
+
+impl KeyRef<'_> {
+    pub fn number(n: f64) -> KeyRef<'static> {
+        KeyRef::Number(if n == 0.0 { 0.0f64 } else { n }.to_bits())
+    }
+
+    fn bits(self) -> u64 {
+        match self {
+            KeyRef::Number(bits) => bits,
+            KeyRef::Text(_) => unreachable!("a text key has no bits"),
+        }
+    }
+
+    pub fn to_owned(self) -> Key {
+        match self {
+            KeyRef::Text(s) => Key::Text(s.into()),
+            KeyRef::Number(bits) => Key::Number(bits),
+        }
+    }
+}
+
+impl Hash for KeyRef<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        match self {
+            KeyRef::Text(s) => {
+                state.write_u8(0);
+                s.hash(state);
+            }
+            KeyRef::Number(bits) => {
+                state.write_u8(1);
+                bits.hash(state);
+            }
+        }
     }
 }
 
 /// One entry as `entries()` and `getMetadata()` show it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Entry {
+pub struct Entry<V> {
     pub key: Key,
-    pub value: Input,
+    pub value: V,
     /// Epoch ms of the last `set`.
     pub timestamp: i64,
     /// Epoch ms after which it is gone (None: never).
@@ -53,8 +108,8 @@ enum Segment {
     Protected,
 }
 
-struct Node {
-    entry: Entry,
+struct Node<V> {
+    entry: Entry<V>,
     segment: Segment,
     prev: usize,
     next: usize,
@@ -76,11 +131,16 @@ impl List {
 }
 
 /// The store. Not thread-safe by itself: the binding owns it on the JS thread.
-pub struct Cache {
-    nodes: Vec<Option<Node>>,
+pub struct Cache<V> {
+    nodes: Vec<Option<Node<V>>>,
     free: Vec<usize>,
-    index: HashMap<Key, usize>,
-    expiry: BTreeSet<(i64, usize)>,
+    /// Node positions, hashed by their entries' keys (each key is kept once, in its node).
+    index: HashTable<usize>,
+    hasher: DefaultHashBuilder,
+    /// Expiry times and their nodes, soonest first. Deletion is lazy: a rewrite or a removal
+    /// leaves the old time in the heap, and a time counts only while its node still expires
+    /// then. The heap is rebuilt when such stale times outnumber the entries.
+    expiry: BinaryHeap<Reverse<(i64, usize)>>,
     probation: List,
     protected: List,
     max_size: usize,
@@ -89,13 +149,14 @@ pub struct Cache {
     pub stats: Stats,
 }
 
-impl Cache {
-    pub fn new(max_size: usize, ttl: Option<i64>) -> Cache {
+impl<V> Cache<V> {
+    pub fn new(max_size: usize, ttl: Option<i64>) -> Cache<V> {
         Cache {
             nodes: Vec::new(),
             free: Vec::new(),
-            index: HashMap::new(),
-            expiry: BTreeSet::new(),
+            index: HashTable::new(),
+            hasher: DefaultHashBuilder::default(),
+            expiry: BinaryHeap::new(),
             probation: List::EMPTY,
             protected: List::EMPTY,
             max_size: max_size.max(1),
@@ -137,9 +198,9 @@ impl Cache {
     }
 
     /// The value (a hit refreshes its recency and promotes it), or None (a miss).
-    pub fn get(&mut self, key: &Key, now: i64) -> Option<&Input> {
+    pub fn get(&mut self, key: KeyRef, now: i64) -> Option<&V> {
         self.sweep(now);
-        let Some(&i) = self.index.get(key) else {
+        let Some(i) = self.find(key) else {
             self.stats.misses += 1;
             return None;
         };
@@ -149,16 +210,16 @@ impl Cache {
     }
 
     /// Whether a live entry exists (a stored null counts); no effect on stats or recency.
-    pub fn has(&mut self, key: &Key, now: i64) -> bool {
+    pub fn has(&mut self, key: KeyRef, now: i64) -> bool {
         self.sweep(now);
-        self.index.contains_key(key)
+        self.find(key).is_some()
     }
 
     /// Stores `value` for `ttl` ms (None: the cache's default; Some(None): never expires).
     pub fn set(
         &mut self,
-        key: Key,
-        value: Input,
+        key: KeyRef,
+        value: V,
         ttl: Option<Option<i64>>,
         metadata: Input,
         now: i64,
@@ -167,18 +228,13 @@ impl Cache {
         self.stats.sets += 1;
         let ttl = ttl.unwrap_or(self.ttl);
         let expires_at = ttl.map(|t| now.saturating_add(t));
-        if let Some(&i) = self.index.get(&key) {
+        if let Some(i) = self.find(key) {
             let node = self.nodes[i].as_mut().expect("indexed node");
-            if let Some(old) = node.entry.expires_at {
-                self.expiry.remove(&(old, i));
-            }
             node.entry.value = value;
             node.entry.timestamp = now;
             node.entry.expires_at = expires_at;
             node.entry.metadata = metadata;
-            if let Some(at) = expires_at {
-                self.expiry.insert((at, i));
-            }
+            self.deadline(expires_at, i);
             self.touch(i);
             return;
         }
@@ -187,7 +243,7 @@ impl Cache {
         }
         let node = Node {
             entry: Entry {
-                key: key.clone(),
+                key: key.to_owned(),
                 value,
                 timestamp: now,
                 expires_at,
@@ -207,18 +263,18 @@ impl Cache {
                 self.nodes.len() - 1
             }
         };
-        self.index.insert(key, i);
-        if let Some(at) = expires_at {
-            self.expiry.insert((at, i));
-        }
+        let (nodes, hasher) = (&self.nodes, &self.hasher);
+        self.index
+            .insert_unique(hasher.hash_one(key), i, |&j| hash_of(hasher, nodes, j));
+        self.deadline(expires_at, i);
         self.push_front(Segment::Probation, i);
     }
 
     /// Removes an entry; true when it existed.
-    pub fn delete(&mut self, key: &Key, now: i64) -> bool {
+    pub fn delete(&mut self, key: KeyRef, now: i64) -> bool {
         self.sweep(now);
-        match self.index.get(key) {
-            Some(&i) => {
+        match self.find(key) {
+            Some(i) => {
                 self.remove(i);
                 self.stats.deletes += 1;
                 true
@@ -249,7 +305,7 @@ impl Cache {
     }
 
     /// Live entries, most valuable first (protected, then probation, each most recent first).
-    pub fn entries(&mut self, now: i64) -> Vec<&Entry> {
+    pub fn entries(&mut self, now: i64) -> Vec<&Entry<V>> {
         self.sweep(now);
         let mut out = Vec::with_capacity(self.index.len());
         for list in [self.protected, self.probation] {
@@ -264,20 +320,66 @@ impl Cache {
     }
 
     /// The entry, without touching stats or recency.
-    pub fn peek(&mut self, key: &Key, now: i64) -> Option<&mut Entry> {
+    pub fn peek(&mut self, key: KeyRef, now: i64) -> Option<&mut Entry<V>> {
         self.sweep(now);
-        let i = *self.index.get(key)?;
+        let i = self.find(key)?;
         self.nodes[i].as_mut().map(|n| &mut n.entry)
     }
 
+    /// Sets a live entry's expiry to `ttl` ms from now (None: never), keeping its value,
+    /// metadata, timestamp and place; false when there is no such entry.
+    pub fn set_expiry(&mut self, key: KeyRef, ttl: Option<i64>, now: i64) -> bool {
+        self.sweep(now);
+        let Some(i) = self.find(key) else {
+            return false;
+        };
+        let expires_at = ttl.map(|t| now.saturating_add(t));
+        self.nodes[i]
+            .as_mut()
+            .expect("indexed node")
+            .entry
+            .expires_at = expires_at;
+        self.deadline(expires_at, i);
+        true
+    }
+
+    fn find(&self, key: KeyRef) -> Option<usize> {
+        let nodes = &self.nodes;
+        self.index
+            .find(self.hasher.hash_one(key), |&i| {
+                nodes[i]
+                    .as_ref()
+                    .is_some_and(|n| n.entry.key.as_ref() == key)
+            })
+            .copied()
+    }
+
     fn sweep(&mut self, now: i64) {
-        while let Some(&(at, i)) = self.expiry.first() {
+        while let Some(&Reverse((at, i))) = self.expiry.peek() {
             if at >= now {
                 break;
             }
-            self.remove(i);
-            self.stats.expirations += 1;
+            self.expiry.pop();
+            if self.expires_at(i) == Some(at) {
+                self.remove(i);
+                self.stats.expirations += 1;
+            }
         }
+    }
+
+    /// Records that node `i` now expires at `at` (if ever).
+    fn deadline(&mut self, at: Option<i64>, i: usize) {
+        let Some(at) = at else { return };
+        self.expiry.push(Reverse((at, i)));
+        if self.expiry.len() > 2 * self.index.len() + 64 {
+            let live = self.nodes.iter().enumerate();
+            let times = live.filter_map(|(i, n)| Some(Reverse((n.as_ref()?.entry.expires_at?, i))));
+            self.expiry = times.collect();
+        }
+    }
+
+    fn expires_at(&self, i: usize) -> Option<i64> {
+        self.nodes[i].as_ref()?.entry.expires_at
     }
 
     /// Evicts the entry valued least now (after sweeping expired ones); false when empty.
@@ -318,11 +420,11 @@ impl Cache {
 
     fn remove(&mut self, i: usize) {
         self.unlink(i);
-        if let Some(node) = self.nodes[i].take() {
-            self.index.remove(&node.entry.key);
-            if let Some(at) = node.entry.expires_at {
-                self.expiry.remove(&(at, i));
-            }
+        let hash = hash_of(&self.hasher, &self.nodes, i);
+        if let Ok(found) = self.index.find_entry(hash, |&j| j == i) {
+            found.remove();
+        }
+        if self.nodes[i].take().is_some() {
             self.free.push(i);
         }
     }
@@ -378,12 +480,17 @@ impl Cache {
     }
 }
 
+/// The hash of the key in node `i`.
+fn hash_of<V>(hasher: &DefaultHashBuilder, nodes: &[Option<Node<V>>], i: usize) -> u64 {
+    hasher.hash_one(nodes[i].as_ref().expect("indexed node").entry.key.as_ref())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn k(s: &str) -> Key {
-        Key::Text(s.into())
+        Key::Text(s.encode_utf16().collect())
     }
 
     fn v(n: f64) -> Input {
@@ -392,35 +499,50 @@ mod tests {
 
     #[test]
     fn max_size_is_exact_and_frequent_entries_survive_a_scan() {
-        let mut c = Cache::new(10, None);
+        let mut c = Cache::<Input>::new(10, None);
         for i in 0..5 {
-            c.set(k(&format!("hot{i}")), v(i as f64), None, Input::Null, 0);
-            assert!(c.get(&k(&format!("hot{i}")), 0).is_some());
+            c.set(
+                k(&format!("hot{i}")).as_ref(),
+                v(i as f64),
+                None,
+                Input::Null,
+                0,
+            );
+            assert!(c.get(k(&format!("hot{i}")).as_ref(), 0).is_some());
         }
         for i in 0..1000 {
-            c.set(k(&format!("scan{i}")), v(i as f64), None, Input::Null, 0);
+            c.set(
+                k(&format!("scan{i}")).as_ref(),
+                v(i as f64),
+                None,
+                Input::Null,
+                0,
+            );
             assert!(c.len(0) <= 10);
         }
         assert_eq!(c.len(0), 10);
         for i in 0..5 {
-            assert!(c.has(&k(&format!("hot{i}")), 0), "hot{i} was evicted");
+            assert!(
+                c.has(k(&format!("hot{i}")).as_ref(), 0),
+                "hot{i} was evicted"
+            );
         }
         assert_eq!(c.stats.evictions, 1005 - 10);
     }
 
     #[test]
     fn ttl_expires_without_timers_and_stats_add_up() {
-        let mut c = Cache::new(100, Some(1000));
-        c.set(k("a"), Input::Null, None, Input::Null, 0);
-        c.set(k("b"), v(1.0), Some(None), Input::Null, 0);
-        c.set(k("c"), v(2.0), Some(Some(10)), Input::Null, 0);
-        assert!(c.has(&k("a"), 500), "a stored null is present");
-        assert_eq!(c.get(&k("a"), 500), Some(&Input::Null));
-        assert!(c.get(&k("c"), 11).is_none());
-        assert!(c.get(&k("a"), 1001).is_none());
-        assert!(c.has(&k("b"), i64::MAX - 1));
-        assert!(c.delete(&k("b"), 2000));
-        assert!(!c.delete(&k("b"), 2000));
+        let mut c = Cache::<Input>::new(100, Some(1000));
+        c.set(k("a").as_ref(), Input::Null, None, Input::Null, 0);
+        c.set(k("b").as_ref(), v(1.0), Some(None), Input::Null, 0);
+        c.set(k("c").as_ref(), v(2.0), Some(Some(10)), Input::Null, 0);
+        assert!(c.has(k("a").as_ref(), 500), "a stored null is present");
+        assert_eq!(c.get(k("a").as_ref(), 500), Some(&Input::Null));
+        assert!(c.get(k("c").as_ref(), 11).is_none());
+        assert!(c.get(k("a").as_ref(), 1001).is_none());
+        assert!(c.has(k("b").as_ref(), i64::MAX - 1));
+        assert!(c.delete(k("b").as_ref(), 2000));
+        assert!(!c.delete(k("b").as_ref(), 2000));
         let s = c.stats;
         assert_eq!((s.hits, s.misses, s.sets), (1, 2, 3));
         assert_eq!(
@@ -431,49 +553,100 @@ mod tests {
 
     #[test]
     fn rewriting_a_key_in_a_full_cache_evicts_nothing() {
-        let mut c = Cache::new(2, None);
-        c.set(k("a"), v(1.0), None, Input::Null, 0);
-        c.set(k("b"), v(2.0), None, Input::Null, 0);
-        c.set(k("a"), v(3.0), None, Input::Null, 0);
+        let mut c = Cache::<Input>::new(2, None);
+        c.set(k("a").as_ref(), v(1.0), None, Input::Null, 0);
+        c.set(k("b").as_ref(), v(2.0), None, Input::Null, 0);
+        c.set(k("a").as_ref(), v(3.0), None, Input::Null, 0);
         assert_eq!(c.len(0), 2);
         assert_eq!(c.stats.evictions, 0);
-        assert_eq!(c.get(&k("a"), 0), Some(&v(3.0)));
+        assert_eq!(c.get(k("a").as_ref(), 0), Some(&v(3.0)));
         c.configure(Some(1), None, 0);
         assert_eq!(c.len(0), 1);
-        assert!(c.has(&k("a"), 0), "the protected entry stays");
+        assert!(c.has(k("a").as_ref(), 0), "the protected entry stays");
         assert_eq!(c.clear(0), 1);
         assert_eq!(Key::number(-0.0), Key::number(0.0));
     }
 
     #[test]
     fn entries_peek_evict_and_configure() {
-        let mut c = Cache::new(4, Some(100));
+        let mut c = Cache::<Input>::new(4, Some(100));
         for (n, key) in ["a", "b", "c"].iter().enumerate() {
-            c.set(k(key), v(n as f64), None, Input::Object(vec![]), 0);
+            c.set(k(key).as_ref(), v(n as f64), None, Input::Object(vec![]), 0);
         }
-        assert!(c.get(&k("a"), 1).is_some());
+        assert!(c.get(k("a").as_ref(), 1).is_some());
         let order: Vec<Key> = c.entries(1).iter().map(|e| e.key.clone()).collect();
         assert_eq!(
             order,
             [k("a"), k("c"), k("b")],
             "protected first, then most recent"
         );
-        let entry = c.peek(&k("b"), 1).unwrap();
+        let entry = c.peek(k("b").as_ref(), 1).unwrap();
         entry.metadata = Input::Object(vec![("tier".into(), v(2.0))]);
-        assert_eq!(c.peek(&k("b"), 1).unwrap().expires_at, Some(100));
+        assert_eq!(c.peek(k("b").as_ref(), 1).unwrap().expires_at, Some(100));
         assert!(c.evict(1));
         assert!(
-            !c.has(&k("b"), 1),
+            !c.has(k("b").as_ref(), 1),
             "the least recent entry on probation goes first"
         );
         c.configure(None, Some(None), 1);
-        c.set(k("d"), v(9.0), None, Input::Null, 1);
-        assert_eq!(c.peek(&k("d"), 1).unwrap().expires_at, None);
+        c.set(k("d").as_ref(), v(9.0), None, Input::Null, 1);
+        assert_eq!(c.peek(k("d").as_ref(), 1).unwrap().expires_at, None);
         assert_eq!(c.ttl(), None);
         assert_eq!(c.cleanup(150), 2, "a and c expire; d never does");
         assert!(!c.is_empty(150));
         assert_eq!(c.clear(150), 1);
         assert!(!c.evict(150));
         assert!(c.is_empty(150));
+    }
+
+    #[test]
+    fn set_expiry_keeps_value_and_place_and_keys_keep_their_kind() {
+        let mut c = Cache::<Input>::new(4, Some(100));
+        c.set(k("1").as_ref(), v(1.0), None, Input::Null, 0);
+        c.set(KeyRef::number(1.0), v(2.0), None, Input::Null, 0);
+        assert_eq!(c.get(k("1").as_ref(), 0), Some(&v(1.0)));
+        assert_eq!(c.get(KeyRef::number(1.0), 0), Some(&v(2.0)));
+        assert!(c.set_expiry(k("1").as_ref(), None, 50));
+        assert!(!c.set_expiry(k("missing").as_ref(), None, 50));
+        let e = c.peek(k("1").as_ref(), 50).unwrap();
+        assert_eq!((e.timestamp, e.expires_at), (0, None));
+        assert!(c.set_expiry(KeyRef::number(1.0), Some(10), 50));
+        assert_eq!(c.cleanup(61), 1);
+        assert!(c.has(k("1").as_ref(), 1000));
+        assert_eq!(c.stats.sets, 2, "a new expiry is not a set");
+    }
+
+    #[test]
+    fn rewrites_leave_stale_times_that_never_expire_a_live_entry() {
+        let mut c = Cache::<Input>::new(8, Some(10));
+        // Thousands of rewrites of few keys: the heap is rebuilt, not grown without bound.
+        for t in 0..5000 {
+            c.set(
+                k(&format!("k{}", t % 4)).as_ref(),
+                v(t as f64),
+                None,
+                Input::Null,
+                t,
+            );
+            assert!(c.expiry.len() <= 2 * 4 + 65);
+        }
+        // Each key's latest write expires at its own time, not at a stale one.
+        assert_eq!(c.len(5005), 4);
+        assert_eq!(c.get(k("k0").as_ref(), 5005), Some(&v(4996.0)));
+        assert_eq!(
+            c.len(5007),
+            3,
+            "k0 (expiring at 5006) is gone, k1 (5007) is not yet"
+        );
+        assert_eq!(c.stats.expirations, 1);
+        // A freed slot reused by a new entry keeps the new entry's expiry.
+        c.set(
+            k("new").as_ref(),
+            v(0.0),
+            Some(Some(1000)),
+            Input::Null,
+            5007,
+        );
+        assert!(c.has(k("new").as_ref(), 5500));
     }
 }

@@ -123,9 +123,31 @@ pub fn iso_to_millis(text: &str) -> Option<i64> {
         .map(|n| n.and_utc().timestamp_millis())
 }
 
-/// Now, in epoch milliseconds.
+/// Now, in epoch milliseconds, read straight from the clock.
 pub fn now_millis() -> i64 {
-    Utc::now().timestamp_millis()
+    // Seconds and milliseconds apart: `as_millis` would go through 128-bit arithmetic.
+    let ms = |d: std::time::Duration| d.as_secs() as i64 * 1000 + d.subsec_millis() as i64;
+    match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        Ok(since) => ms(since),
+        Err(before) => -ms(before.duration()),
+    }
+}
+
+/// Now, in epoch milliseconds, from the kernel's coarse clock: it is updated at every tick, so
+/// it is up to one tick (1–4 ms) behind [`now_millis`], and costs a fifth of it (5 against 25
+/// ns). Where there is no coarse clock, the same as [`now_millis`].
+pub fn recent_millis() -> i64 {
+    #[cfg(target_os = "linux")]
+    {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        if unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) } == 0 {
+            return ts.tv_sec * 1000 + ts.tv_nsec / 1_000_000;
+        }
+    }
+    now_millis()
 }
 
 #[cfg(test)]
