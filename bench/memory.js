@@ -4,7 +4,9 @@
 // small, so growth would be the implementation's own), 32 in flight. The addon and the same
 // cycle on better-sqlite3 run in turn, each in a process of its own (node --expose-gc, gc before
 // each sample). RSS is split into V8's heap (reserved and used) and the rest (native memory:
-// the addon's, SQLite's and Node's, plus code and stacks).
+// the addon's, SQLite's and Node's, plus code and stacks). The addon runs once more with V8's
+// young generation at a fixed 16 MiB from the start (--min/--max-semi-space-size), which shows
+// how much of the growth is V8 sizing its heap rather than the addon's memory.
 //
 //   npm run build && (cd bench && npm install) && node --expose-gc bench/memory.js
 
@@ -104,11 +106,18 @@ async function child(impl) {
   return { impl, seconds: (Date.now() - started) / 1000, samples, growthPercent: growth('rssMiB'), nativeGrowthPercent: growth('nativeMiB'), heapUsedGrowthPercent: growth('heapUsedMiB') }
 }
 
+const FIXED_YOUNG_GENERATION = ['--min-semi-space-size=16', '--max-semi-space-size=16']
+
 function main() {
-  const runs = ['addon', 'better-sqlite3'].map((impl) => {
-    const r = spawnSync(process.execPath, ['--expose-gc', __filename, '--child', impl, '--ops', String(OPS)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
-    if (r.status !== 0) throw new Error(`memory run of ${impl} failed (exit ${r.status})`)
-    return JSON.parse(r.stdout)
+  const plans = [
+    { impl: 'addon', label: 'addon', flags: [] },
+    { impl: 'better-sqlite3', label: 'better-sqlite3', flags: [] },
+    { impl: 'addon', label: 'addon, fixed V8', flags: FIXED_YOUNG_GENERATION },
+  ]
+  const runs = plans.map(({ impl, label, flags }) => {
+    const r = spawnSync(process.execPath, ['--expose-gc', ...flags, __filename, '--child', impl, '--ops', String(OPS)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
+    if (r.status !== 0) throw new Error(`memory run of ${label} failed (exit ${r.status})`)
+    return { ...JSON.parse(r.stdout), impl: label }
   })
   console.log(`\nMemory: ${OPS} mixed operations each (SQLite file, ${IN_FLIGHT} in flight), gc before each sample; MiB.`)
   console.log('implementation     after ops      RSS   V8 reserved   V8 used   rest (native)')
@@ -122,8 +131,9 @@ function main() {
     const [first, last] = [run.samples[0], run.samples[run.samples.length - 1]]
     console.log(`${run.impl}: ${run.seconds.toFixed(1)} s; from ${first.ops} to ${last.ops} ops RSS ${run.growthPercent.toFixed(1)} %, V8 used heap ${run.heapUsedGrowthPercent.toFixed(1)} %, native ${run.nativeGrowthPercent.toFixed(1)} %`)
   }
-  const [ours, theirs] = runs
-  if (process.env.BENCH_JSON) fs.writeFileSync(process.env.BENCH_JSON, JSON.stringify({ ...ours, baseline: theirs }, null, 2))
+  console.log(`(addon, fixed V8: ${FIXED_YOUNG_GENERATION.join(' ')})`)
+  const [ours, theirs, fixed] = runs
+  if (process.env.BENCH_JSON) fs.writeFileSync(process.env.BENCH_JSON, JSON.stringify({ ...ours, baseline: theirs, fixedYoungGeneration: fixed }, null, 2))
 }
 
 if (arg('child')) {

@@ -79,6 +79,7 @@ const bar = [
   ['6 … of it native memory (RSS − V8 heap), addon (%)', mem.nativeGrowthPercent, 'reported', () => true],
   ['6 … V8 heap in use, addon (%)', mem.heapUsedGrowthPercent, 'reported', () => true],
   ['6 RSS growth, same cycle on better-sqlite3 (%)', mem.baseline.growthPercent, 'reported', () => true],
+  ['6 RSS growth, addon with V8 young generation fixed at 16 MiB (%)', mem.fixedYoungGeneration.growthPercent, 'reported', () => true],
 ]
 
 console.log(`\n=== the bar (${os.cpus().length} cores, Node ${process.version}) ===`)

@@ -2,6 +2,7 @@
 
 mod cache;
 mod cache_service;
+mod cache_state;
 mod database;
 mod direct;
 mod errors;

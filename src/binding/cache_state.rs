@@ -1,0 +1,307 @@
+//! What a `WorkflowCache` holds, and its hot path. The state an instance shares with its bound
+//! methods; the JS values it keeps, by reference: `get` returns the stored object itself, as the
+//! planned `Map`-based cache and every JS cache do. This is where STYLE's "no JS values in a
+//! cache" does not fit: a copy per read cost 30× a `Map` lookup and changed what callers get
+//! back. A reference lives exactly as long as its entry (delete, eviction, expiry, `clear`, or
+//! the cache itself being collected), so the cache pins at most `maxSize` values. (Like any
+//! native cache holding its values strongly, a value that refers back to its own cache keeps
+//! both alive.)
+//!
+//! `get`, `set`, `has` and `delete` run here, for the prototype's methods and for the functions
+//! the constructor binds to each instance (see `direct.rs`): own properties, a sixth of a
+//! prototype method's cost. A subclass's instances keep the prototype's, so their overrides are
+//! honoured.
+//!
+//! Time: `set` stamps entries with the precise clock (`timestamp` is `Date.now()`'s); the other
+//! three check expiry against the kernel's coarse clock, a fifth of the cost: an entry may
+//! outlive its TTL by up to one clock tick (1–4 ms), as lru-cache's entries may by its
+//! `ttlResolution`.
+
+use std::cell::{RefCell, RefMut};
+
+use napi::bindgen_prelude::get_class_constructor;
+use napi::{check_status, sys};
+use serde_json::json;
+
+use super::cache::ttl_of;
+use super::direct::{self, Callback};
+use super::input::{input, with_utf16};
+use super::js::{throw, value, JsResult};
+use super::jsref::{Level, LocalRef, Logger};
+use crate::core::cache::{Cache, Key, KeyRef};
+use crate::core::error::{Error, Result};
+use crate::core::input::{Fields, Input};
+use crate::core::value::{now_millis, recent_millis, Value};
+
+/// What the instance and its bound methods share. No JS runs while `cache` is borrowed:
+/// options and metadata are read, and the logger called, outside.
+pub(super) struct State {
+    pub(super) cache: RefCell<Cache<Held>>,
+    pub(super) logger: RefCell<Logger>,
+}
+
+/// A value the cache holds. Objects and functions are held by reference. Numbers, booleans,
+/// null and undefined are kept inline. Strings, symbols and bigints sit in a one-element array
+/// held by reference, as Node 20 references objects only.
+pub(super) enum Held {
+    Object(LocalRef),
+    Boxed(LocalRef),
+    Number(f64),
+    Bool(bool),
+    Null,
+    Undefined,
+}
+
+impl Held {
+    /// Holds `v` (a reference for anything but a number, boolean, null or undefined).
+    fn new(env: sys::napi_env, v: sys::napi_value) -> napi::Result<Held> {
+        let mut kind = 0;
+        check_status!(unsafe { sys::napi_typeof(env, v, &mut kind) })?;
+        Ok(match kind {
+            sys::ValueType::napi_object | sys::ValueType::napi_function => {
+                Held::Object(LocalRef::new(env, v)?)
+            }
+            sys::ValueType::napi_number => {
+                let mut n = 0.0;
+                check_status!(unsafe { sys::napi_get_value_double(env, v, &mut n) })?;
+                Held::Number(n)
+            }
+            sys::ValueType::napi_boolean => {
+                let mut b = false;
+                check_status!(unsafe { sys::napi_get_value_bool(env, v, &mut b) })?;
+                Held::Bool(b)
+            }
+            sys::ValueType::napi_null => Held::Null,
+            sys::ValueType::napi_undefined => Held::Undefined,
+            _ => {
+                let mut array = std::ptr::null_mut();
+                check_status!(unsafe { sys::napi_create_array_with_length(env, 1, &mut array) })?;
+                check_status!(unsafe { sys::napi_set_element(env, array, 0, v) })?;
+                Held::Boxed(LocalRef::new(env, array)?)
+            }
+        })
+    }
+
+    /// The held value.
+    pub(super) fn get(&self, env: sys::napi_env) -> JsResult {
+        let mut out = std::ptr::null_mut();
+        match self {
+            Held::Object(r) => return r.get(),
+            Held::Boxed(r) => {
+                let array = r.get()?;
+                check_status!(unsafe { sys::napi_get_element(env, array, 0, &mut out) })?;
+            }
+            Held::Number(n) => {
+                check_status!(unsafe { sys::napi_create_double(env, *n, &mut out) })?
+            }
+            Held::Bool(b) => check_status!(unsafe { sys::napi_get_boolean(env, *b, &mut out) })?,
+            Held::Null => check_status!(unsafe { sys::napi_get_null(env, &mut out) })?,
+            Held::Undefined => check_status!(unsafe { sys::napi_get_undefined(env, &mut out) })?,
+        }
+        Ok(out)
+    }
+}
+
+/// Calls `f` with the key argument, borrowed; a key that is not a string or a number (or is
+/// NaN) throws a validation error with `context`.
+pub(super) fn with_key<R>(
+    env: sys::napi_env,
+    key: sys::napi_value,
+    context: &str,
+    f: impl FnOnce(KeyRef<'_>) -> napi::Result<R>,
+) -> napi::Result<R> {
+    // The string read itself tells a string apart (no `typeof` first: keys are mostly strings).
+    let mut f = Some(f);
+    let text = with_utf16(env, key, |s| f.take().map(|f| f(KeyRef::Text(s))));
+    if let Some(done) = text.flatten() {
+        return done;
+    }
+    let mut n = f64::NAN;
+    unsafe { sys::napi_get_value_double(env, key, &mut n) };
+    match f {
+        Some(f) if !n.is_nan() => return f(KeyRef::number(n)),
+        _ => {}
+    }
+    Err(throw(
+        env,
+        context,
+        &Error::validation("key must be a string or a number"),
+    ))
+}
+
+/// A stored key as the JS string or number it was.
+pub(super) fn key_value(env: sys::napi_env, key: &Key) -> JsResult {
+    match key {
+        Key::Text(units) => {
+            let mut v = std::ptr::null_mut();
+            let len = units.len() as isize;
+            check_status!(unsafe {
+                sys::napi_create_string_utf16(env, units.as_ptr(), len, &mut v)
+            })?;
+            Ok(v)
+        }
+        Key::Number(bits) => value(env, &Value::Float(f64::from_bits(*bits))),
+    }
+}
+
+impl State {
+    /// The store, borrowed for one call.
+    pub(super) fn cache(&self) -> napi::Result<RefMut<'_, Cache<Held>>> {
+        self.cache.try_borrow_mut().map_err(|_| {
+            napi::Error::from_reason("WorkflowCache was called again while it was busy")
+        })
+    }
+
+    /// Logs through the configured logger (no borrow of the cache is held: it may be JS).
+    pub(super) fn log(
+        &self,
+        env: sys::napi_env,
+        level: Level,
+        message: &str,
+        meta: serde_json::Value,
+    ) {
+        let logger = self.logger.borrow().clone();
+        logger.log(env, level, message, meta);
+    }
+}
+
+/// The four hot operations, shared by the prototype's methods and the bound ones.
+impl State {
+    /// `get(key)`: the stored value, or null on a miss.
+    pub(super) fn get(&self, env: sys::napi_env, key: sys::napi_value) -> JsResult {
+        with_key(env, key, "Failed to get cache entry", |key| {
+            match self.cache()?.get(key, recent_millis()) {
+                Some(held) => held.get(env),
+                None => value(env, &Value::Null),
+            }
+        })
+    }
+
+    /// `set(key, value, options?)`: true when stored; false (with a warning) when the metadata
+    /// cannot be kept as data. Options are read before the store is borrowed (getters are JS).
+    pub(super) fn set(
+        &self,
+        env: sys::napi_env,
+        key: sys::napi_value,
+        v: sys::napi_value,
+        options: sys::napi_value,
+    ) -> JsResult {
+        let fail = |e: Error| throw(env, "Failed to set cache entry", &e);
+        let (ttl, metadata) = set_options(env, options).map_err(fail)?;
+        if let Some(what) = unstorable(&metadata) {
+            let meta = json!({"reason": what});
+            self.log(env, Level::Warn, "WorkflowCache: value not cached", meta);
+            return value(env, &Value::Bool(false));
+        }
+        let held = Held::new(env, v)?;
+        with_key(env, key, "Failed to set cache entry", |key| {
+            self.cache()?.set(key, held, ttl, metadata, now_millis());
+            Ok(())
+        })?;
+        value(env, &Value::Bool(true))
+    }
+
+    /// `has(key)`: whether a live entry exists (a stored null or undefined counts).
+    pub(super) fn has(&self, env: sys::napi_env, key: sys::napi_value) -> JsResult {
+        let found = with_key(env, key, "Failed to read cache entry", |key| {
+            Ok(self.cache()?.has(key, recent_millis()))
+        })?;
+        value(env, &Value::Bool(found))
+    }
+
+    /// `delete(key)`: true when the entry existed.
+    pub(super) fn delete(&self, env: sys::napi_env, key: sys::napi_value) -> JsResult {
+        let found = with_key(env, key, "Failed to delete cache entry", |key| {
+            Ok(self.cache()?.delete(key, recent_millis()))
+        })?;
+        value(env, &Value::Bool(found))
+    }
+}
+
+/// The bound methods (see `direct.rs`).
+pub(super) const BOUND: [(&std::ffi::CStr, Callback); 4] = [
+    (c"get", bound_get),
+    (c"set", bound_set),
+    (c"has", bound_has),
+    (c"delete", bound_delete),
+];
+
+unsafe extern "C" fn bound_get(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    unsafe { direct::call(env, info, |state: &State, [key]| state.get(env, key)) }
+}
+
+unsafe extern "C" fn bound_set(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    unsafe {
+        direct::call(env, info, |state: &State, [key, v, options]| {
+            state.set(env, key, v, options)
+        })
+    }
+}
+
+unsafe extern "C" fn bound_has(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    unsafe { direct::call(env, info, |state: &State, [key]| state.has(env, key)) }
+}
+
+unsafe extern "C" fn bound_delete(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    unsafe { direct::call(env, info, |state: &State, [key]| state.delete(env, key)) }
+}
+
+/// Whether `this` is a `WorkflowCache` itself, not an instance of a subclass (whose overrides
+/// of the bound methods must not be shadowed).
+pub(super) fn plain_instance(env: sys::napi_env, this: sys::napi_value) -> napi::Result<bool> {
+    // napi-rs registers classes under their NUL-terminated names.
+    let Some(class) = get_class_constructor("WorkflowCache\0") else {
+        return Ok(false);
+    };
+    let mut constructor = std::ptr::null_mut();
+    let mut prototype = std::ptr::null_mut();
+    let mut own = std::ptr::null_mut();
+    let mut same = false;
+    check_status!(unsafe { sys::napi_get_reference_value(env, class, &mut constructor) })?;
+    check_status!(unsafe {
+        sys::napi_get_named_property(env, constructor, c"prototype".as_ptr(), &mut prototype)
+    })?;
+    check_status!(unsafe { sys::napi_get_prototype(env, this, &mut own) })?;
+    check_status!(unsafe { sys::napi_strict_equals(env, own, prototype, &mut same) })?;
+    Ok(same)
+}
+
+/// `set`'s options: the entry's TTL (None: the cache's) and its metadata (`{}` by default).
+fn set_options(
+    env: sys::napi_env,
+    options: sys::napi_value,
+) -> Result<(Option<Option<i64>>, Input)> {
+    let options = input(env, options);
+    if options.is_absent() {
+        return Ok((None, Input::Object(Vec::new())));
+    }
+    let f = Fields::of(&options, "options")?;
+    let ttl = ttl_of(f.get("ttl"), "options.ttl")?;
+    let metadata = match f.get("metadata") {
+        Input::Undefined | Input::Null => Input::Object(Vec::new()),
+        m => m.clone(),
+    };
+    Ok((ttl, metadata))
+}
+
+/// What in a value cannot be kept as data, if anything.
+fn unstorable(v: &Input) -> Option<&'static str> {
+    match v {
+        Input::Unsupported(what) => Some(what),
+        Input::Array(items) => items.iter().find_map(unstorable),
+        Input::Object(fields) => fields.iter().find_map(|(_, v)| unstorable(v)),
+        _ => None,
+    }
+}
