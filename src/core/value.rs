@@ -155,6 +155,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_coarse_clock_reads_the_same_time_a_little_behind() {
+        let before = now_millis();
+        let recent = recent_millis();
+        let after = now_millis();
+        assert!(recent <= after, "never ahead of the precise clock");
+        // Behind by ticks (1–4 ms); a generous bound, as a busy VM may update it late.
+        assert!(recent > before - 1000, "{recent} is not near {before}");
+    }
+
+    #[test]
     fn iso_round_trip_keeps_milliseconds() {
         let ms = 1_767_225_600_123;
         let iso = millis_to_iso(ms);
