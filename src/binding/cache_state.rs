@@ -226,37 +226,23 @@ pub(super) const BOUND: [(&std::ffi::CStr, Callback); 4] = [
     (c"delete", bound_delete),
 ];
 
-unsafe extern "C" fn bound_get(
-    env: sys::napi_env,
-    info: sys::napi_callback_info,
-) -> sys::napi_value {
-    unsafe { direct::call(env, info, |state: &State, [key]| state.get(env, key)) }
+/// A bound method: a Node-API callback that runs `$body` on the state the function carries.
+macro_rules! bound {
+    ($name:ident, |$state:ident, $env:ident, [$($arg:ident),+]| $body:expr) => {
+        unsafe extern "C" fn $name(
+            $env: sys::napi_env,
+            info: sys::napi_callback_info,
+        ) -> sys::napi_value {
+            unsafe { direct::call($env, info, |$state: &State, [$($arg),+]| $body) }
+        }
+    };
 }
 
-unsafe extern "C" fn bound_set(
-    env: sys::napi_env,
-    info: sys::napi_callback_info,
-) -> sys::napi_value {
-    unsafe {
-        direct::call(env, info, |state: &State, [key, v, options]| {
-            state.set(env, key, v, options)
-        })
-    }
-}
-
-unsafe extern "C" fn bound_has(
-    env: sys::napi_env,
-    info: sys::napi_callback_info,
-) -> sys::napi_value {
-    unsafe { direct::call(env, info, |state: &State, [key]| state.has(env, key)) }
-}
-
-unsafe extern "C" fn bound_delete(
-    env: sys::napi_env,
-    info: sys::napi_callback_info,
-) -> sys::napi_value {
-    unsafe { direct::call(env, info, |state: &State, [key]| state.delete(env, key)) }
-}
+bound!(bound_get, |state, env, [key]| state.get(env, key));
+bound!(bound_set, |state, env, [key, v, options]| state
+    .set(env, key, v, options));
+bound!(bound_has, |state, env, [key]| state.has(env, key));
+bound!(bound_delete, |state, env, [key]| state.delete(env, key));
 
 /// Whether `this` is a `WorkflowCache` itself, not an instance of a subclass (whose overrides
 /// of the bound methods must not be shadowed).
