@@ -91,6 +91,7 @@ pub struct WorkflowCacheStats {
     pub total_requests: f64,
 }
 
+/// A raw value as the `Unknown` napi-rs returns.
 fn unknown(env: &Env, v: sys::napi_value) -> Unknown<'_> {
     unsafe { Unknown::from_raw_unchecked(env.raw(), v) }
 }

@@ -30,10 +30,12 @@ pub enum KeyRef<'a> {
 }
 
 impl Key {
+    /// A number key (`-0` and `0` are one key, as in a `Map`).
     pub fn number(n: f64) -> Key {
-        Key::Number(KeyRef::number(n).bits())
+        KeyRef::number(n).to_owned()
     }
 
+    /// The key, borrowed.
     pub fn as_ref(&self) -> KeyRef<'_> {
         match self {
             Key::Text(s) => KeyRef::Text(s),
@@ -43,17 +45,12 @@ impl Key {
 }
 
 impl KeyRef<'_> {
+    /// A number key (`-0` and `0` are one key, as in a `Map`).
     pub fn number(n: f64) -> KeyRef<'static> {
         KeyRef::Number(if n == 0.0 { 0.0f64 } else { n }.to_bits())
     }
 
-    fn bits(self) -> u64 {
-        match self {
-            KeyRef::Number(bits) => bits,
-            KeyRef::Text(_) => unreachable!("a text key has no bits"),
-        }
-    }
-
+    /// The key, owned (as the store keeps it).
     pub fn to_owned(self) -> Key {
         match self {
             KeyRef::Text(s) => Key::Text(s.into()),
