@@ -51,15 +51,6 @@ fn walk(env: sys::napi_env, value: sys::napi_value, depth: usize) -> Input {
 
 /// A JS string's text (None if it is not a string or not UTF-8).
 pub(crate) fn string(env: sys::napi_env, value: sys::napi_value) -> Option<String> {
-    with_str(env, value, str::to_owned)
-}
-
-/// Calls `f` with a JS string's text, borrowed (None if it is not a string or not UTF-8).
-pub(crate) fn with_str<R>(
-    env: sys::napi_env,
-    value: sys::napi_value,
-    f: impl FnOnce(&str) -> R,
-) -> Option<R> {
     // Most strings (ids, names, types) are short: one call into a stack buffer. It is complete
     // when the buffer kept room for any further character (up to 4 bytes in UTF-8); otherwise
     // the length is asked for first.
@@ -78,7 +69,9 @@ pub(crate) fn with_str<R>(
         return None;
     }
     if written + 4 < small.len() {
-        return std::str::from_utf8(&small[..written]).ok().map(f);
+        return std::str::from_utf8(&small[..written])
+            .ok()
+            .map(str::to_owned);
     }
     let mut len = 0;
     if unsafe { sys::napi_get_value_string_utf8(env, value, ptr::null_mut(), 0, &mut len) }
@@ -97,7 +90,8 @@ pub(crate) fn with_str<R>(
             &mut written,
         )
     };
-    std::str::from_utf8(&buf[..written]).ok().map(f)
+    buf.truncate(written);
+    String::from_utf8(buf).ok()
 }
 
 /// Calls `f` with a JS string's UTF-16 code units, as JS compares strings (None if it is not a

@@ -123,14 +123,9 @@ pub fn iso_to_millis(text: &str) -> Option<i64> {
         .map(|n| n.and_utc().timestamp_millis())
 }
 
-/// Now, in epoch milliseconds, read straight from the clock.
+/// Now, in epoch milliseconds.
 pub fn now_millis() -> i64 {
-    // Seconds and milliseconds apart: `as_millis` would go through 128-bit arithmetic.
-    let ms = |d: std::time::Duration| d.as_secs() as i64 * 1000 + d.subsec_millis() as i64;
-    match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
-        Ok(since) => ms(since),
-        Err(before) => -ms(before.duration()),
-    }
+    Utc::now().timestamp_millis()
 }
 
 /// Now, in epoch milliseconds, from the kernel's coarse clock: it is updated at every tick, so
