@@ -25,7 +25,7 @@ describe.each(backends())('%s', (name, freshConfig) => {
       expect(status).toMatchObject({ type: name, isConnected: true, usedFallback: false })
       expect(JSON.stringify(status)).not.toMatch(/password/i)
       const first = await db.migrationStatus()
-      expect(first.map((m) => m.version)).toEqual([2, 3, 4, 5])
+      expect(first.map((m) => m.version)).toEqual([2, 3, 4, 5, 6])
       for (const m of first) {
         expect(m).toMatchObject({ applied: true, checksumOk: true })
         expect(util.types.isDate(m.appliedAt)).toBe(true)

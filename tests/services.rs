@@ -405,11 +405,18 @@ async fn postgresql_connections_hear_each_others_changes_and_events() {
     let workflow_infra::core::db::Backend::Postgres(pg) = a.backend() else {
         panic!()
     };
-    notify::publish(pg.pool(), "origin-a", "small", &json!({"n": 1}))
-        .await
-        .unwrap();
     notify::publish(
         pg.pool(),
+        pg.channels(),
+        "origin-a",
+        "small",
+        &json!({"n": 1}),
+    )
+    .await
+    .unwrap();
+    notify::publish(
+        pg.pool(),
+        pg.channels(),
         "origin-a",
         "big",
         &json!({"s": "y".repeat(9000)}),

@@ -30,6 +30,8 @@ export interface ConnectionStatus {
   database: string | null
   host?: string
   port?: number
+  /** PostgreSQL: the `schema` option, when one was given. */
+  schema?: string
 }
 
 /** One embedded migration and its state in this database. */

@@ -32,6 +32,8 @@ pub struct RawConfig {
     pub connect_timeout_ms: Option<f64>,
     pub migrate: Option<bool>,
     pub pool_size: Option<f64>,
+    /// PostgreSQL: the schema that holds everything the package creates.
+    pub schema: Option<String>,
 }
 
 /// `fallback: {type, database}` as PIDEA writes it.
@@ -84,6 +86,9 @@ pub struct ConnectConfig {
     pub connect_timeout: Duration,
     pub migrate: bool,
     pub pool_size: u32,
+    /// PostgreSQL: the schema of the package's tables, functions, triggers, bookkeeping and
+    /// notification channels (created if missing). `None`: the connection's default schema.
+    pub schema: Option<String>,
 }
 
 impl ConnectConfig {
@@ -99,18 +104,52 @@ impl ConnectConfig {
             Some(n) => whole_number(n, "poolSize", 1.0, 1000.0)? as u32,
         };
         let fallback = raw.fallback.as_ref().map(parse_fallback).transpose()?;
-        let primary = parse_primary(&raw, env_url)?;
+        let schema = raw.schema.as_deref().map(check_schema).transpose()?;
+        let primary = match (parse_primary(&raw, env_url)?, &schema) {
+            (Target::Postgres(options), Some(schema)) => Target::Postgres(Box::new(
+                options.options([("search_path", schema.as_str())]),
+            )),
+            (target, Some(_)) => {
+                tracing::debug!("schema ignored: the database is not PostgreSQL");
+                target
+            }
+            (target, None) => target,
+        };
         if let (Some(fb), Target::Sqlite(_) | Target::Memory) = (&fallback, &primary) {
             tracing::debug!(fallback = ?fb, "fallback ignored: the primary is embedded");
         }
         Ok(ConnectConfig {
-            primary,
             fallback,
             connect_timeout: Duration::from_millis(connect_timeout_ms),
             migrate: raw.migrate.unwrap_or(true),
             pool_size,
+            schema: schema.filter(|_| matches!(primary, Target::Postgres(_))),
+            primary,
         })
     }
+}
+
+/// The longest schema name: the notification channels append it to their own names, and a
+/// channel name is an identifier (at most 63 bytes).
+pub const SCHEMA_MAX_LEN: usize = 40;
+
+/// A schema name the package can use unquoted everywhere: lowercase letters, digits and
+/// underscores, not starting with a digit or `pg_` (reserved by PostgreSQL).
+fn check_schema(schema: &str) -> Result<String> {
+    let ok = !schema.is_empty()
+        && schema.len() <= SCHEMA_MAX_LEN
+        && !schema.starts_with("pg_")
+        && !schema.starts_with(|c: char| c.is_ascii_digit())
+        && schema
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !ok {
+        return Err(Error::validation(format!(
+            "schema must be 1 to {SCHEMA_MAX_LEN} lowercase letters, digits or underscores, \
+             not starting with a digit or pg_"
+        )));
+    }
+    Ok(schema.to_string())
 }
 
 fn whole_number(value: f64, name: &str, min: f64, max: f64) -> Result<u64> {
@@ -333,6 +372,45 @@ mod tests {
         .is_err());
         assert!(parse_url("mysql://x").is_err());
         assert!(parse_url("sqlite://").is_err());
+    }
+
+    #[test]
+    fn a_schema_sets_the_search_path_of_postgresql_only() {
+        let with = |url: &str, schema: &str| {
+            cfg(RawConfig {
+                url: Some(url.into()),
+                schema: Some(schema.into()),
+                ..Default::default()
+            })
+        };
+        let c = with("postgres://u@h/db", "workflow_infra").unwrap();
+        assert_eq!(c.schema.as_deref(), Some("workflow_infra"));
+        match &c.primary {
+            Target::Postgres(o) => assert!(
+                format!("{:?}", o).contains("search_path"),
+                "the options carry the search_path"
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            with("sqlite::memory:", "workflow_infra").unwrap().schema,
+            None
+        );
+        for bad in [
+            "",
+            "Upper",
+            "1abc",
+            "pg_temp",
+            "a-b",
+            "a;b",
+            &"x".repeat(41),
+        ] {
+            let err = with("postgres://u@h/db", bad).unwrap_err();
+            assert_eq!(err.code, super::super::error::ErrorCode::Validation);
+            if !bad.is_empty() {
+                assert!(!err.message.contains(bad), "the value is not echoed");
+            }
+        }
     }
 
     #[test]

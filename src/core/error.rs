@@ -122,9 +122,12 @@ impl From<sqlx::Error> for Error {
                     constraint_subject(&sqlstate, pg.table(), pg.column(), pg.constraint())
                 });
                 let (code, message) = classify_sqlstate(&sqlstate, what.as_deref());
-                // Class 22 messages quote the offending input value: keep only the SQLSTATE.
+                // Class 22 messages quote the offending input value, and syntax errors the SQL
+                // around the error: keep only the SQLSTATE.
                 let cause = if sqlstate.starts_with("22") {
                     format!("invalid input value (SQLSTATE {sqlstate})")
+                } else if sqlstate == "42601" {
+                    format!("a statement could not be parsed (SQLSTATE {sqlstate})")
                 } else {
                     db.message().to_string()
                 };
@@ -241,36 +244,24 @@ fn classify_sqlstate(sqlstate: &str, constraint: Option<&str>) -> (ErrorCode, St
     }
 }
 
-impl From<sqlx::migrate::MigrateError> for Error {
-    fn from(err: sqlx::migrate::MigrateError) -> Self {
-        use sqlx::migrate::MigrateError as M;
-        match err {
-            M::Execute(inner) | M::ExecuteMigration(inner, _) => {
-                let base = Error::from(inner);
-                Error { code: ErrorCode::Migration, message: format!("a migration failed: {}", base.message), cause: base.cause }
-            }
-            M::VersionMismatch(v) => Error::migration(format!(
-                "migration {v} was changed after it was applied (checksum mismatch)"
-            )),
-            M::VersionMissing(v) => Error::migration(format!(
-                "migration {v} is applied in the database but unknown to this version of the package"
-            )),
-            M::Dirty(v) => Error::migration(format!("migration {v} is partially applied")),
-            other => Error::migration(other.to_string()),
-        }
-    }
-}
-
 // ---- SQLite (rusqlite) ---------------------------------------------------------------------------
 
 impl From<rusqlite::Error> for Error {
     fn from(err: rusqlite::Error) -> Self {
         tracing::debug!(error = %err, "sqlite error");
         use rusqlite::ffi;
-        match &err {
-            rusqlite::Error::SqliteFailure(e, msg) => {
+        // A statement SQLite could not parse: its message quotes the SQL around the error.
+        let failure = match &err {
+            rusqlite::Error::SqliteFailure(e, msg) => Some((e, msg.clone())),
+            rusqlite::Error::SqlInputError { error, .. } => {
+                Some((error, Some("a statement could not be parsed".to_string())))
+            }
+            _ => None,
+        };
+        match failure {
+            Some((e, msg)) => {
                 let name = format!("SQLITE_{:?}", e.code).to_uppercase();
-                let detail = msg.clone().unwrap_or_else(|| e.to_string());
+                let detail = msg.unwrap_or_else(|| e.to_string());
                 let code = match e.extended_code {
                     ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
                         ErrorCode::Conflict
@@ -306,7 +297,10 @@ impl From<rusqlite::Error> for Error {
                 };
                 Error::new(code, message).with_cause(detail, Some(name))
             }
-            _ => Error::new(ErrorCode::Db, "SQLite query failed").with_cause(err.to_string(), None),
+            // Other variants name types, columns or indexes, never SQL or values.
+            None => {
+                Error::new(ErrorCode::Db, "SQLite query failed").with_cause(err.to_string(), None)
+            }
         }
     }
 }

@@ -1,13 +1,24 @@
-//! Schema migrations, embedded in the binary. PostgreSQL uses sqlx's migrator (advisory lock,
-//! one transaction per migration, SHA-384 checksums). SQLite keeps the same bookkeeping in a
-//! table of the same shape, under SQLite's write lock (`BEGIN IMMEDIATE`).
-//! Applied migrations are never edited: a changed checksum is an `ERR_MIGRATION`.
+//! Schema migrations, embedded in the binary, with the same bookkeeping on both backends (the
+//! table sqlx's migrator keeps: version, description, installed_on, success, SHA-384 checksum,
+//! execution_time). Each migration runs in its own transaction under a lock (a PostgreSQL
+//! advisory lock, SQLite's write lock), so several processes may migrate at
+//! once. Applied migrations are never edited: a changed checksum is an `ERR_MIGRATION`.
+//!
+//! Before the first change, tables and views that a pending migration would create are looked
+//! for: one that exists, and that no applied migration of this package created, belongs to
+//! someone else (PIDEA's own `workflow_executions`, for one), and the database is refused as it
+//! was found. A migration that fails rolls back whole; when it was the first, nothing of the
+//! package is left (no bookkeeping table, no schema it created).
 
-use rusqlite::{Connection, OptionalExtension};
-use sqlx::migrate::Migrator;
+use std::collections::HashMap;
+
+use rusqlite::Connection;
+use sqlx::migrate::{Migration, Migrator};
+use sqlx::postgres::PgConnection;
+use sqlx::{Acquire, Row as _};
 
 use super::db::{Backend, Database};
-use super::error::{Error, Result};
+use super::error::{Error, ErrorCode, Result};
 use super::value::{millis_to_iso, now_millis, Value};
 
 /// The bookkeeping table (on both backends).
@@ -28,29 +39,229 @@ pub struct MigrationState {
     pub checksum_ok: bool,
 }
 
-fn postgres_migrator() -> Migrator {
-    let mut m = Migrator {
-        migrations: POSTGRES.migrations.clone(),
-        ..Migrator::DEFAULT
-    };
-    m.dangerous_set_table_name(MIGRATIONS_TABLE);
-    m
-}
-
 /// Applies every pending migration. Safe to run from several processes at once.
 pub async fn migrate(db: &Database) -> Result<()> {
     match db.backend() {
         Backend::Postgres(pg) => {
             let mut conn = pg.dedicated().await?;
-            // run_direct, not run: run's `Acquire` bound defeats Send inference in callers' futures.
-            let outcome = postgres_migrator().run_direct(None, &mut conn, false).await;
-            // Closing the session also releases the advisory lock if the run failed midway.
+            let outcome = migrate_postgres(&mut conn, pg.schema()).await;
             let _ = sqlx::Connection::close(conn).await;
-            outcome.map_err(Error::from)
+            outcome
         }
         Backend::Sqlite(s) => s.exclusive(migrate_sqlite).await,
     }
 }
+
+/// The tables and views `sql` creates (`CREATE TABLE name`, `CREATE [OR REPLACE] VIEW name`).
+pub fn created_relations(sql: &str) -> Vec<String> {
+    let words: Vec<String> = sql
+        .lines()
+        .map(|line| line.split("--").next().unwrap_or_default())
+        .flat_map(|line| line.split(|c: char| c.is_whitespace() || c == '(' || c == ';'))
+        .filter(|w| !w.is_empty())
+        .map(str::to_ascii_lowercase)
+        .collect();
+    let mut names = Vec::new();
+    for (i, w) in words.iter().enumerate() {
+        if w != "create" {
+            continue;
+        }
+        let mut rest = words[i + 1..].iter().map(String::as_str);
+        let mut kind = rest.next();
+        if kind == Some("or") {
+            rest.next(); // replace
+            kind = rest.next();
+        }
+        if !matches!(kind, Some("table" | "view")) {
+            continue;
+        }
+        let mut name = rest.next();
+        if name == Some("if") {
+            rest.next(); // not
+            rest.next(); // exists
+            name = rest.next();
+        }
+        if let Some(name) = name.filter(|n| !n.is_empty()) {
+            names.push(name.to_string());
+        }
+    }
+    names
+}
+
+/// `ERR_MIGRATION` for relations someone else created, naming them and the way out.
+fn foreign(names: &[String], remedy: &str) -> Error {
+    let list = names.join(", ");
+    let what = if names.len() == 1 {
+        format!("table {list} already exists")
+    } else {
+        format!("tables {list} already exist")
+    };
+    Error::migration(format!(
+        "{what} in this database and was not created by @pidea/workflow-infra; nothing was \
+         changed. {remedy}"
+    ))
+}
+
+const SQLITE_REMEDY: &str = "Give the package an SQLite file of its own (another `database` path).";
+const POSTGRES_REMEDY: &str =
+    "Give the package a schema of its own (the `schema` option, e.g. 'workflow_infra').";
+
+/// What the bookkeeping says was applied: version -> (checksum, success).
+type Applied = HashMap<i64, (Vec<u8>, bool)>;
+
+/// Checks the applied migrations against the embedded ones: each applied one must be known,
+/// complete and unchanged.
+fn check_applied(known: &Migrator, applied: &Applied) -> Result<()> {
+    for (version, (checksum, success)) in applied {
+        let Some(m) = known.iter().find(|m| m.version == *version) else {
+            return Err(Error::migration(format!(
+                "migration {version} is applied in the database but unknown to this version of \
+                 the package"
+            )));
+        };
+        if !success {
+            return Err(Error::migration(format!(
+                "migration {version} is partially applied"
+            )));
+        }
+        if checksum.as_slice() != &*m.checksum {
+            return Err(Error::migration(format!(
+                "migration {version} was changed after it was applied (checksum mismatch)"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The relations that the migrations not yet applied would create.
+fn pending_relations(known: &Migrator, applied: &Applied) -> Vec<String> {
+    known
+        .iter()
+        .filter(|m| !applied.contains_key(&m.version))
+        .flat_map(|m| created_relations(m.sql.as_str()))
+        .collect()
+}
+
+fn failed(migration: &Migration, err: Error) -> Error {
+    Error {
+        code: ErrorCode::Migration,
+        message: format!("migration {} failed: {}", migration.version, err.message),
+        cause: err.cause,
+    }
+}
+
+// ---- PostgreSQL ---------------------------------------------------------------------------------
+
+const PG_BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS workflow_infra_migrations (
+    version BIGINT PRIMARY KEY,
+    description TEXT NOT NULL,
+    installed_on TIMESTAMPTZ NOT NULL DEFAULT now(),
+    success BOOLEAN NOT NULL,
+    checksum BYTEA NOT NULL,
+    execution_time BIGINT NOT NULL
+)";
+
+async fn pg_applied(conn: &mut PgConnection) -> Result<Option<Applied>> {
+    let present: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+        .bind(MIGRATIONS_TABLE)
+        .fetch_one(&mut *conn)
+        .await?;
+    if !present {
+        return Ok(None);
+    }
+    let rows = sqlx::query("SELECT version, checksum, success FROM workflow_infra_migrations")
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(Some(
+        rows.iter()
+            .map(|r| {
+                (
+                    r.get::<i64, _>(0),
+                    (r.get::<Vec<u8>, _>(1), r.get::<bool, _>(2)),
+                )
+            })
+            .collect(),
+    ))
+}
+
+/// Applies pending PostgreSQL migrations on `conn`, whose `search_path` is `schema` when given.
+pub async fn migrate_postgres(conn: &mut PgConnection, schema: Option<&str>) -> Result<()> {
+    // Nothing pending: one read, no lock.
+    if let Some(applied) = pg_applied(conn).await? {
+        check_applied(&POSTGRES, &applied)?;
+        if POSTGRES.iter().all(|m| applied.contains_key(&m.version)) {
+            return Ok(());
+        }
+    }
+    // A session lock, taken before the transactions begin: each then starts with a fresh view
+    // of the catalogs, including tables another process created while this one waited.
+    let key = format!("{MIGRATIONS_TABLE}:{}", schema.unwrap_or(""));
+    sqlx::query("SELECT pg_advisory_lock(hashtext($1))")
+        .bind(&key)
+        .execute(&mut *conn)
+        .await?;
+    let outcome = apply_postgres(conn, schema).await;
+    let unlocked = sqlx::query("SELECT pg_advisory_unlock(hashtext($1))")
+        .bind(&key)
+        .execute(&mut *conn)
+        .await;
+    outcome.and(unlocked.map(|_| ()).map_err(Error::from))
+}
+
+async fn apply_postgres(conn: &mut PgConnection, schema: Option<&str>) -> Result<()> {
+    for migration in POSTGRES.iter() {
+        let mut tx = conn.begin().await?;
+        let applied = pg_applied(&mut tx).await?.unwrap_or_default();
+        check_applied(&POSTGRES, &applied)?;
+        if applied.contains_key(&migration.version) {
+            continue; // the transaction rolls back: it changed nothing
+        }
+        if applied.is_empty() {
+            let mut found = Vec::new();
+            for name in pending_relations(&POSTGRES, &applied) {
+                let present: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+                    .bind(&name)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                if present {
+                    found.push(name);
+                }
+            }
+            if !found.is_empty() {
+                return Err(foreign(&found, POSTGRES_REMEDY));
+            }
+            if let Some(schema) = schema {
+                // Checked by the configuration: lowercase letters, digits and underscores.
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    "CREATE SCHEMA IF NOT EXISTS {schema}"
+                )))
+                .execute(&mut *tx)
+                .await?;
+            }
+            sqlx::raw_sql(PG_BOOKKEEPING).execute(&mut *tx).await?;
+        }
+        let started = std::time::Instant::now();
+        sqlx::raw_sql(migration.sql.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| failed(migration, Error::from(e)))?;
+        sqlx::query(
+            "INSERT INTO workflow_infra_migrations (version, description, success, checksum, execution_time) \
+             VALUES ($1, $2, TRUE, $3, $4)",
+        )
+        .bind(migration.version)
+        .bind(migration.description.as_ref())
+        .bind(&*migration.checksum)
+        .bind(started.elapsed().as_nanos() as i64)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        tracing::info!(version = migration.version, "applied PostgreSQL migration");
+    }
+    Ok(())
+}
+
+// ---- SQLite -------------------------------------------------------------------------------------
 
 fn ensure_table(conn: &Connection) -> Result<()> {
     conn.execute_batch(&format!(
@@ -66,37 +277,63 @@ fn ensure_table(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
+fn sqlite_exists(conn: &Connection, name: &str) -> Result<bool> {
+    Ok(conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type IN ('table', 'view') AND name = ?1)",
+        [name],
+        |r| r.get(0),
+    )?)
+}
+
+fn sqlite_applied(conn: &Connection) -> Result<Applied> {
+    if !sqlite_exists(conn, MIGRATIONS_TABLE)? {
+        return Ok(Applied::new());
+    }
+    let mut stmt = conn.prepare(&format!(
+        "SELECT version, checksum, success FROM {MIGRATIONS_TABLE}"
+    ))?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            (r.get::<_, Vec<u8>>(1)?, r.get::<_, bool>(2)?),
+        ))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<Applied>>()?)
+}
+
+/// Refuses an SQLite file in which a table the package would create belongs to someone else.
+/// Reads only: the file is left exactly as it was.
+pub fn refuse_foreign_sqlite(conn: &Connection) -> Result<()> {
+    let applied = sqlite_applied(conn)?;
+    let mut found = Vec::new();
+    for name in pending_relations(&SQLITE, &applied) {
+        if sqlite_exists(conn, &name)? {
+            found.push(name);
+        }
+    }
+    if found.is_empty() {
+        Ok(())
+    } else {
+        Err(foreign(&found, SQLITE_REMEDY))
+    }
+}
+
 /// Applies pending SQLite migrations on `conn` (each in its own `BEGIN IMMEDIATE` transaction).
 pub fn migrate_sqlite(conn: &mut Connection) -> Result<()> {
     for migration in SQLITE.iter() {
         let started = std::time::Instant::now();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        ensure_table(&tx)?;
-        let applied: Option<Vec<u8>> = tx
-            .query_row(
-                &format!("SELECT checksum FROM {MIGRATIONS_TABLE} WHERE version = ?1"),
-                [migration.version],
-                |r| r.get(0),
-            )
-            .optional()?;
-        match applied {
-            Some(sum) if sum.as_slice() == &*migration.checksum => continue,
-            Some(_) => {
-                return Err(Error::migration(format!(
-                    "migration {} was changed after it was applied (checksum mismatch)",
-                    migration.version
-                )))
-            }
-            None => {}
+        let applied = sqlite_applied(&tx)?;
+        check_applied(&SQLITE, &applied)?;
+        if applied.contains_key(&migration.version) {
+            continue;
         }
-        tx.execute_batch(migration.sql.as_str()).map_err(|e| {
-            let base = Error::from(e);
-            Error {
-                code: super::error::ErrorCode::Migration,
-                message: format!("migration {} failed: {}", migration.version, base.message),
-                cause: base.cause,
-            }
-        })?;
+        if applied.is_empty() {
+            refuse_foreign_sqlite(&tx)?;
+        }
+        ensure_table(&tx)?;
+        tx.execute_batch(migration.sql.as_str())
+            .map_err(|e| failed(migration, Error::from(e)))?;
         tx.execute(
             &format!("INSERT INTO {MIGRATIONS_TABLE} (version, description, installed_on, success, checksum, execution_time) VALUES (?1, ?2, ?3, 1, ?4, ?5)"),
             rusqlite::params![
@@ -149,4 +386,121 @@ pub async fn status(db: &Database) -> Result<Vec<MigrationState>> {
             }
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_relations_each_migration_creates() {
+        let of = |known: &Migrator| -> Vec<(i64, Vec<String>)> {
+            known
+                .iter()
+                .map(|m| (m.version, created_relations(m.sql.as_str())))
+                .collect()
+        };
+        let tables = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        let common = [
+            (2, tables(&["workflow_executions"])),
+            (3, tables(&["workflow_metrics", "workflow_metrics_summary"])),
+            (
+                4,
+                tables(&[
+                    "handler_registry",
+                    "handler_usage_history",
+                    "handler_performance_summary",
+                ]),
+            ),
+        ];
+        let mut pg = common.to_vec();
+        pg.push((5, tables(&["workflow_infra_events"])));
+        pg.push((6, vec![]));
+        let mut sqlite = common.to_vec();
+        sqlite.push((5, vec![]));
+        sqlite.push((6, vec![]));
+        assert_eq!(of(&POSTGRES), pg);
+        assert_eq!(of(&SQLITE), sqlite);
+    }
+
+    #[test]
+    fn created_relations_reads_the_forms_sql_uses() {
+        let sql = "-- CREATE TABLE commented_out (\n\
+                   create table if not exists a(x int);\n\
+                   CREATE OR REPLACE VIEW b AS SELECT 1;\n\
+                   CREATE INDEX c ON a(x); CREATE TEMP TABLE d (y int);";
+        assert_eq!(created_relations(sql), ["a", "b"]);
+    }
+
+    #[test]
+    fn a_foreign_table_refuses_the_file_and_names_it() {
+        let conn = Connection::open_in_memory().unwrap();
+        refuse_foreign_sqlite(&conn).unwrap();
+        conn.execute_batch("CREATE TABLE workflow_executions (id TEXT PRIMARY KEY)")
+            .unwrap();
+        let err = refuse_foreign_sqlite(&conn).unwrap_err();
+        assert_eq!(err.code, ErrorCode::Migration);
+        assert!(
+            err.message
+                .contains("table workflow_executions already exists"),
+            "{}",
+            err.message
+        );
+        assert!(
+            err.message.contains("SQLite file of its own"),
+            "{}",
+            err.message
+        );
+        let mut conn = conn;
+        let err = migrate_sqlite(&mut conn).unwrap_err();
+        assert_eq!(err.code, ErrorCode::Migration);
+        assert!(!sqlite_exists(&conn, MIGRATIONS_TABLE).unwrap());
+    }
+
+    #[test]
+    fn applied_migrations_must_be_known_complete_and_unchanged() {
+        let first = SQLITE.iter().next().unwrap();
+        let ok: Applied = [(first.version, (first.checksum.to_vec(), true))].into();
+        check_applied(&SQLITE, &ok).unwrap();
+        let unknown: Applied = [(999, (vec![], true))].into();
+        assert!(check_applied(&SQLITE, &unknown)
+            .unwrap_err()
+            .message
+            .contains("unknown"));
+        let dirty: Applied = [(first.version, (first.checksum.to_vec(), false))].into();
+        assert!(check_applied(&SQLITE, &dirty)
+            .unwrap_err()
+            .message
+            .contains("partially"));
+        let changed: Applied = [(first.version, (vec![0], true))].into();
+        assert!(check_applied(&SQLITE, &changed)
+            .unwrap_err()
+            .message
+            .contains("changed"));
+    }
+
+    #[test]
+    fn a_failing_first_migration_leaves_no_bookkeeping() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        // An index of the same name as one of 002's, on a table of someone else's.
+        conn.execute_batch(
+            "CREATE TABLE other (x TEXT); CREATE INDEX idx_workflow_executions_status ON other(x);",
+        )
+        .unwrap();
+        let err = migrate_sqlite(&mut conn).unwrap_err();
+        assert_eq!(err.code, ErrorCode::Migration);
+        assert!(
+            err.message.starts_with("migration 2 failed"),
+            "{}",
+            err.message
+        );
+        let cause = err.cause.unwrap().message;
+        assert!(!cause.contains("CREATE"), "no SQL in the cause: {cause}");
+        for name in [MIGRATIONS_TABLE, "workflow_executions"] {
+            assert!(
+                !sqlite_exists(&conn, name).unwrap(),
+                "{name} was left behind"
+            );
+        }
+    }
 }

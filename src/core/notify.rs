@@ -17,10 +17,32 @@ use super::error::{Error, Result};
 use super::invalidate::Watchers;
 use super::repo::Touch;
 
-/// The channel the invalidation triggers notify on.
+/// The channel the invalidation triggers notify on (tables in `public`).
 pub const CACHE_CHANNEL: &str = "workflow_infra_cache";
-/// The channel distributed events travel on.
+/// The channel distributed events travel on (tables in `public`).
 pub const EVENT_CHANNEL: &str = "workflow_infra_events";
+
+/// The channels of the package's tables in one schema: the names above for `public`, and
+/// `<name>.<schema>` elsewhere (migration 006 gives the triggers the same rule), so that two
+/// schemas of one database hear neither each other's invalidations nor each other's events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Channels {
+    pub cache: String,
+    pub events: String,
+}
+
+impl Channels {
+    pub fn of_schema(schema: &str) -> Channels {
+        let suffix = match schema {
+            "public" => String::new(),
+            other => format!(".{other}"),
+        };
+        Channels {
+            cache: format!("{CACHE_CHANNEL}{suffix}"),
+            events: format!("{EVENT_CHANNEL}{suffix}"),
+        }
+    }
+}
 /// Payloads longer than this go through the `workflow_infra_events` table (NOTIFY's limit is
 /// 8000 bytes).
 pub const NOTIFY_MAX: usize = 7000;
@@ -37,6 +59,7 @@ type EventSink = Arc<dyn Fn(RemoteEvent) + Send + Sync>;
 
 /// The listening side of one database.
 pub struct Hub {
+    channels: Channels,
     connected: AtomicBool,
     /// Set by [`Hub::stop`] (the database is closing): the end of the connection is then no
     /// news, and caches keep what they hold.
@@ -48,10 +71,17 @@ pub struct Hub {
 
 impl Hub {
     /// Connects the listener (LISTEN on both channels) and starts its task.
-    pub async fn start(pool: PgPool, watchers: Arc<Watchers>) -> Result<Arc<Hub>> {
+    pub async fn start(
+        pool: PgPool,
+        channels: Channels,
+        watchers: Arc<Watchers>,
+    ) -> Result<Arc<Hub>> {
         let mut listener = PgListener::connect_with(&pool).await?;
-        listener.listen_all([CACHE_CHANNEL, EVENT_CHANNEL]).await?;
+        listener
+            .listen_all([channels.cache.as_str(), channels.events.as_str()])
+            .await?;
         let hub = Arc::new(Hub {
+            channels,
             connected: AtomicBool::new(true),
             stopped: AtomicBool::new(false),
             sinks: Mutex::new(Vec::new()),
@@ -114,7 +144,7 @@ async fn listen(
             return;
         }
         match next {
-            Ok(Some(n)) if n.channel() == CACHE_CHANNEL => {
+            Ok(Some(n)) if n.channel() == hub.channels.cache => {
                 let touch = parse_touch(n.payload());
                 watchers.each(|w| match &touch {
                     Some(t) => w.invalidate(t),
@@ -144,12 +174,13 @@ async fn listen(
                 hub.connected.store(false, Ordering::Release);
                 watchers.each(|w| w.flush());
                 tracing::warn!(error = %Error::from(e).message, "the notification connection is down; retrying");
+                let cache_channel = hub.channels.cache.clone();
                 drop(hub);
                 tokio::time::sleep(Duration::from_millis(250)).await;
                 // Reconnect (sqlx listens on every channel again when it connects); LISTEN on a
                 // channel already listened to changes nothing. On success the news flows again
                 // and caches start afresh.
-                if listener.listen(CACHE_CHANNEL).await.is_ok() {
+                if listener.listen(&cache_channel).await.is_ok() {
                     watchers.each(|w| w.flush());
                     if let Some(hub) = weak.upgrade() {
                         hub.connected.store(true, Ordering::Release);
@@ -209,6 +240,7 @@ async fn read_event(pool: &PgPool, payload: &str) -> Result<RemoteEvent> {
 /// stored in `workflow_infra_events` (rows older than a minute are removed on the way).
 pub async fn publish(
     pool: &PgPool,
+    channels: &Channels,
     origin: &str,
     event_type: &str,
     data: &serde_json::Value,
@@ -216,7 +248,7 @@ pub async fn publish(
     let inline = event_payload(origin, event_type, data);
     if inline.len() <= NOTIFY_MAX {
         sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(EVENT_CHANNEL)
+            .bind(&channels.events)
             .bind(inline)
             .execute(pool)
             .await?;
@@ -233,7 +265,7 @@ pub async fn publish(
             .await?;
     let pointer = serde_json::json!({"o": origin, "t": event_type, "p": id}).to_string();
     sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(EVENT_CHANNEL)
+        .bind(&channels.events)
         .bind(pointer)
         .execute(&mut *tx)
         .await?;
@@ -244,6 +276,16 @@ pub async fn publish(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn channels_of_a_schema() {
+        let public = Channels::of_schema("public");
+        assert_eq!(public.cache, CACHE_CHANNEL);
+        assert_eq!(public.events, EVENT_CHANNEL);
+        let own = Channels::of_schema("workflow_infra");
+        assert_eq!(own.cache, "workflow_infra_cache.workflow_infra");
+        assert_eq!(own.events, "workflow_infra_events.workflow_infra");
+    }
 
     #[test]
     fn touches_parse_from_payloads() {

@@ -170,7 +170,20 @@ impl Database {
         };
         if config.migrate {
             if let Err(e) = super::migrate::migrate(&db).await {
+                let restore = match &db.backend {
+                    Backend::Sqlite(s) => s.restore(),
+                    Backend::Postgres(_) => None,
+                };
                 db.close().await;
+                drop(db);
+                // A first migration that failed leaves the file as it was found.
+                if let Some(restore) = restore {
+                    blocking(move || {
+                        restore.run(super::migrate::MIGRATIONS_TABLE);
+                        Ok(())
+                    })
+                    .await?;
+                }
                 return Err(e);
             }
         }
@@ -185,6 +198,7 @@ impl Database {
                         (**options).clone(),
                         config.pool_size,
                         config.connect_timeout,
+                        config.schema.clone(),
                     )
                     .await?,
                 )),
@@ -192,7 +206,10 @@ impl Database {
             ),
             Target::Sqlite(path) => {
                 let path = path.clone();
-                let db = blocking(move || SqliteDb::open_file(&path)).await?;
+                let db = blocking(move || {
+                    SqliteDb::open_file(&path, super::migrate::refuse_foreign_sqlite)
+                })
+                .await?;
                 (Backend::Sqlite(db), DbKind::Sqlite)
             }
             Target::Memory => (Backend::Sqlite(SqliteDb::open_memory()?), DbKind::Memory),
@@ -240,7 +257,13 @@ impl Database {
         };
         let hub = self
             .hub
-            .get_or_try_init(|| Hub::start(pg.pool().clone(), self.watchers.clone()))
+            .get_or_try_init(|| {
+                Hub::start(
+                    pg.pool().clone(),
+                    pg.channels().clone(),
+                    self.watchers.clone(),
+                )
+            })
             .await?;
         Ok(Some(hub.clone()))
     }
@@ -274,6 +297,9 @@ impl Database {
                     "database",
                     Value::from(o.get_database().map(str::to_string)),
                 ));
+                if let Some(schema) = pg.schema() {
+                    out.push(("schema", Value::from(schema)));
+                }
             }
             Backend::Sqlite(db) => {
                 let path = db

@@ -15,6 +15,7 @@ use sqlx::{
 };
 
 use super::super::error::{Error, ErrorCode, Result};
+use super::super::notify::Channels;
 use super::super::value::{Row, Value};
 use super::{Bulk, BulkType, Statement, StmtResult};
 
@@ -22,6 +23,10 @@ use super::{Bulk, BulkType, Statement, StmtResult};
 pub struct PgDb {
     pool: PgPool,
     options: PgConnectOptions,
+    /// The schema the package's objects live in (`search_path` of every connection), if set.
+    schema: Option<String>,
+    /// The notification channels of that schema.
+    channels: Channels,
     group: super::pg_group::Grouper,
 }
 
@@ -33,32 +38,41 @@ impl PgDb {
         options: PgConnectOptions,
         pool_size: u32,
         timeout: Duration,
+        schema: Option<String>,
     ) -> Result<PgDb> {
         let options = options.log_statements(tracing::log::LevelFilter::Trace);
-        match tokio::time::timeout(timeout, PgConnection::connect_with(&options)).await {
-            Ok(Ok(conn)) => {
-                let _ = conn.close().await;
-            }
-            Ok(Err(e)) => {
-                let err = Error::from(e);
-                return Err(match err.code {
-                    ErrorCode::Timeout | ErrorCode::Db => Error {
-                        code: ErrorCode::DbUnavailable,
-                        ..err
-                    },
-                    _ => err,
-                });
-            }
-            Err(_) => {
-                return Err(Error::new(
-                    ErrorCode::DbUnavailable,
-                    format!(
-                        "PostgreSQL did not answer within {} ms",
-                        timeout.as_millis()
-                    ),
-                ))
-            }
-        }
+        let default_schema =
+            match tokio::time::timeout(timeout, PgConnection::connect_with(&options)).await {
+                Ok(Ok(mut conn)) => {
+                    // Where the migrations create the tables, so where their triggers notify from.
+                    let current: Option<String> =
+                        sqlx::query_scalar("SELECT current_schema()::text")
+                            .fetch_one(&mut conn)
+                            .await
+                            .unwrap_or(None);
+                    let _ = conn.close().await;
+                    current
+                }
+                Ok(Err(e)) => {
+                    let err = Error::from(e);
+                    return Err(match err.code {
+                        ErrorCode::Timeout | ErrorCode::Db => Error {
+                            code: ErrorCode::DbUnavailable,
+                            ..err
+                        },
+                        _ => err,
+                    });
+                }
+                Err(_) => {
+                    return Err(Error::new(
+                        ErrorCode::DbUnavailable,
+                        format!(
+                            "PostgreSQL did not answer within {} ms",
+                            timeout.as_millis()
+                        ),
+                    ))
+                }
+            };
         let pool = PgPoolOptions::new()
             .max_connections(pool_size)
             .min_connections(0)
@@ -66,9 +80,17 @@ impl PgDb {
             .test_before_acquire(false)
             .connect_lazy_with(options.clone());
         let group = super::pg_group::Grouper::start(pool.clone());
+        let channels = Channels::of_schema(
+            schema
+                .as_deref()
+                .or(default_schema.as_deref())
+                .unwrap_or("public"),
+        );
         Ok(PgDb {
             pool,
             options,
+            schema,
+            channels,
             group,
         })
     }
@@ -79,6 +101,16 @@ impl PgDb {
 
     pub fn options(&self) -> &PgConnectOptions {
         &self.options
+    }
+
+    /// The `schema` option, if one was given.
+    pub fn schema(&self) -> Option<&str> {
+        self.schema.as_deref()
+    }
+
+    /// The channels this database's triggers and event services notify on.
+    pub fn channels(&self) -> &Channels {
+        &self.channels
     }
 
     /// A connection of its own, outside the pool (migrations hold a session-level lock on it).

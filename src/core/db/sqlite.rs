@@ -25,14 +25,20 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// An open SQLite database (file or memory).
 pub struct SqliteDb {
     path: Option<PathBuf>,
+    /// The file's journal mode before this open switched it to WAL; `None` for a file this open
+    /// created (see [`Restore`]).
+    journal_before: Option<String>,
     reader: Arc<Mutex<Connection>>,
     scanner: Arc<Mutex<Connection>>,
     writer: Writer,
 }
 
 impl SqliteDb {
-    /// Opens (and creates, with its directories) the database file at `path`.
-    pub fn open_file(path: &Path) -> Result<SqliteDb> {
+    /// Opens (and creates, with its directories) the database file at `path`. `check` reads the
+    /// file before anything changes it (before WAL is switched on): an error there leaves the
+    /// file exactly as it was.
+    pub fn open_file(path: &Path, check: fn(&Connection) -> Result<()>) -> Result<SqliteDb> {
+        let existed = std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
                 Error::new(
@@ -43,6 +49,18 @@ impl SqliteDb {
             })?;
         }
         let writer_conn = open(path, false)?;
+        if let Err(e) = check(&writer_conn) {
+            drop(writer_conn);
+            if !existed {
+                remove_files(path);
+            }
+            return Err(e);
+        }
+        let journal_before = if existed {
+            Some(writer_conn.pragma_query_value(None, "journal_mode", |r| r.get::<_, String>(0))?)
+        } else {
+            None
+        };
         // WAL is a property of the file: set it once, from the writer, before the others open.
         // Switching needs an exclusive lock, and SQLite answers BUSY at once (without its busy
         // handler) when two processes race to switch a new file: retry within the busy timeout.
@@ -51,6 +69,7 @@ impl SqliteDb {
         let scanner = open(path, true)?;
         Ok(SqliteDb {
             path: Some(path.to_path_buf()),
+            journal_before,
             reader: Arc::new(Mutex::new(reader)),
             scanner: Arc::new(Mutex::new(scanner)),
             writer: Writer::start(Arc::new(Mutex::new(writer_conn)))?,
@@ -64,6 +83,7 @@ impl SqliteDb {
         let shared = Arc::new(Mutex::new(conn));
         Ok(SqliteDb {
             path: None,
+            journal_before: None,
             reader: shared.clone(),
             scanner: shared.clone(),
             writer: Writer::start(shared)?,
@@ -72,6 +92,14 @@ impl SqliteDb {
 
     pub fn path(&self) -> Option<&Path> {
         self.path.as_deref()
+    }
+
+    /// How to put the file back as this open found it, for when its first migration failed.
+    pub fn restore(&self) -> Option<Restore> {
+        self.path.clone().map(|path| Restore {
+            path,
+            journal_before: self.journal_before.clone(),
+        })
     }
 
     /// Runs `f` on the reader connection, on the calling thread.
@@ -128,6 +156,49 @@ impl SqliteDb {
             // Fold the WAL back into the file so a closed database is one file again.
             let _ = lock(&self.scanner).execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
         }
+    }
+}
+
+/// A file as an open found it: run once every connection to it is closed.
+pub struct Restore {
+    path: PathBuf,
+    journal_before: Option<String>,
+}
+
+impl Restore {
+    /// When the file holds nothing of the package's (no `table`): removes a file the open
+    /// created, or gives an existing one its journal mode back.
+    pub fn run(self, table: &str) {
+        let Ok(conn) = open(&self.path, false) else {
+            return;
+        };
+        let ours: rusqlite::Result<bool> = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = ?1)",
+            [table],
+            |r| r.get(0),
+        );
+        if !matches!(ours, Ok(false)) {
+            return;
+        }
+        match self.journal_before {
+            None => {
+                drop(conn);
+                remove_files(&self.path);
+            }
+            Some(mode) if !mode.eq_ignore_ascii_case("wal") => {
+                let _ = conn.pragma_update(None, "journal_mode", &mode);
+            }
+            Some(_) => {}
+        }
+    }
+}
+
+/// Removes an SQLite file with its WAL and shared-memory files.
+fn remove_files(path: &Path) {
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(name));
     }
 }
 
