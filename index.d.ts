@@ -30,6 +30,8 @@ export interface ConnectionStatus {
   database: string | null
   host?: string
   port?: number
+  /** PostgreSQL: the `schema` option, when one was given. */
+  schema?: string
 }
 
 /** One embedded migration and its state in this database. */
@@ -493,6 +495,85 @@ export interface EventBusLike {
   emit?(eventName: string, eventData?: unknown): unknown
 }
 
+/** An event as the planned handlers read it (every field optional; see the README). */
+export type WorkflowEvent = Record<string, unknown>
+
+/** The 14 planned handler methods (added to the class from `src/binding/pidea.js`). Each does
+ * what its subscription does, and never rejects: failures go to the logger. */
+export interface WorkflowEventHandlers {
+  handleWorkflowExecutionStarted(event: WorkflowEvent): Promise<void>
+  handleWorkflowExecutionCompleted(event: WorkflowEvent): Promise<void>
+  handleWorkflowExecutionFailed(event: WorkflowEvent): Promise<void>
+  handleWorkflowExecutionCancelled(event: WorkflowEvent): Promise<void>
+  handleWorkflowStepStarted(event: WorkflowEvent): Promise<void>
+  handleWorkflowStepCompleted(event: WorkflowEvent): Promise<void>
+  handleWorkflowStepFailed(event: WorkflowEvent): Promise<void>
+  handleHandlerExecutionStarted(event: WorkflowEvent): Promise<void>
+  handleHandlerExecutionCompleted(event: WorkflowEvent): Promise<void>
+  handleHandlerExecutionFailed(event: WorkflowEvent): Promise<void>
+  handleWorkflowPerformanceMetric(event: WorkflowEvent): Promise<void>
+  handleWorkflowPerformanceAlert(event: WorkflowEvent): Promise<void>
+  handleWorkflowCleanupRequired(event: WorkflowEvent): Promise<void>
+  handleWorkflowMaintenanceRequired(event: WorkflowEvent): Promise<void>
+}
+
+/** What `register()` is given: PIDEA's options, with or without lifecycle hooks. */
+export interface ServiceRegistration {
+  singleton?: boolean
+  dependencies?: string[]
+  lifecycle?: { onStart?(service: any): unknown; onStop?(service: any): unknown }
+}
+
+/** PIDEA's ServiceContainer, either version: `register` and `resolve`, and where it has them,
+ * `getRegistry()` (how taken names are found) and `startAllServices()` (lifecycle hooks). */
+export interface ServiceContainerLike {
+  register(name: string, factory: (...dependencies: any[]) => unknown, options?: ServiceRegistration): unknown
+  resolve(name: string): any
+  getRegistry?(): { factories?: string[]; singletons?: string[]; services?: string[] }
+  startAllServices?(): Promise<unknown>
+}
+
+/** PIDEA's ServiceRegistry: anything with `getContainer()`. */
+export interface ServiceRegistryLike {
+  getContainer(): ServiceContainerLike
+}
+
+/** Options of `registerWorkflowServices`. */
+export interface RegisterWorkflowServicesOptions {
+  /** A database to use (never closed by the helper), or a `connect()` configuration; absent:
+   * `WORKFLOW_DATABASE_URL`, else next to the container's `databaseConnection` (see the
+   * README), else the package default. */
+  database?: WorkflowDatabase | DatabaseConfig
+  /** The name of the event bus service (default `'eventBus'`). */
+  eventBus?: string
+  /** The name of the logger service (default `'logger'`). */
+  logger?: string
+  /** Options of the `workflowCache` service. */
+  cache?: WorkflowCacheOptions
+  /** Options of the `workflowCacheService` service. */
+  cacheService?: CacheServiceOptions
+}
+
+/** The service `registerWorkflowServices` registers as `workflowServicesLifecycle`. */
+export interface WorkflowServicesLifecycle {
+  handlers: WorkflowEventHandlers
+  database: WorkflowDatabase
+  /** Subscribes the event handlers to the bus. */
+  start(): Promise<void>
+  /** Unsubscribes them; closes the database if the helper opened it. */
+  stop(): Promise<void>
+}
+
+/**
+ * Registers the workflow services in PIDEA's DI container (a ServiceRegistry or its container)
+ * as singletons with their dependencies declared, and resolves the database they use. Rejects
+ * with `ERR_CONFLICT`, having registered nothing, when a name is taken.
+ */
+export declare function registerWorkflowServices(
+  registryOrContainer: ServiceRegistryLike | ServiceContainerLike,
+  options?: RegisterWorkflowServicesOptions,
+): Promise<WorkflowDatabase>
+
 /**
  * Which binding artifact the generated loader actually loaded: `'native'` for
  * a native addon, otherwise the `platformArchABI` of the WASI flavor. Every
@@ -509,6 +590,8 @@ export declare class HandlerRegistryRepository {
   get usageTable(): string
   /** On `db`; without it, on a private in-memory database. */
   constructor(db?: WorkflowDatabase | undefined | null)
+  /** The `WorkflowDatabase` it was built on (null for a private in-memory one). */
+  get db(): WorkflowDatabase | null
   /**
    * Registers a handler, or updates it: an upsert on `handlerType` that keeps its id,
    * `registered_at` and counters. Resolves the row.
@@ -663,13 +746,34 @@ export declare class WorkflowEventHandlers {
    * EventBus, a `WorkflowEventService`, or any object with `subscribe(type, fn)`).
    */
   constructor(workflowRepository: WorkflowRepository, eventBus: EventBusLike, logger?: Logger)
+  /** The `WorkflowRepository` given to the constructor. */
+  get workflowRepository(): WorkflowRepository
+  /** The event bus given to the constructor. */
+  get eventBus(): EventBusLike
+  /** The logger given, or one that writes to the addon's own log. */
+  get logger(): Logger
+  /**
+   * A `Map` from event type to the function `initialize()` subscribes for it (filled by
+   * `registerEventHandlers()`, emptied by `dispose()`).
+   */
+  get handlers(): Map<string, (event: unknown) => Promise<void>>
   /** Whether `initialize()` subscribed the handlers (and `dispose()` has not run since). */
   get isInitialized(): boolean
   /** The event names handled: the 14 planned ones, then the colon-style aliases. */
   get eventTypes(): Array<string>
   /**
-   * Subscribes every handler (once; later calls do nothing). Resolves when the bus accepted
-   * them all (its `subscribe` may return a promise).
+   * Fills `handlers` with one function per event type (as planned, synchronous; it does not
+   * subscribe them).
+   */
+  registerEventHandlers(): void
+  /**
+   * Subscribes every registered handler to the bus; resolves when the bus accepted them
+   * all (its `subscribe` may return a promise). A refused subscription is logged.
+   */
+  subscribeToEvents(): Promise<void>
+  /**
+   * Registers and subscribes every handler (once; later calls do nothing). Resolves when
+   * the bus accepted them all.
    */
   initialize(): Promise<void>
   /**
@@ -677,7 +781,10 @@ export declare class WorkflowEventHandlers {
    * never rejects.
    */
   handle(eventType: string, event: Record<string, unknown>): Promise<void>
-  /** Unsubscribes every handler from the bus (with its `unsubscribe`, when it has one). */
+  /**
+   * Unsubscribes every handler from the bus (with its `unsubscribe`, when it has one) and
+   * empties `handlers`.
+   */
   dispose(): void
   /**
    * Sends this object's log lines to `logger` (null: back to `tracing`). Handlers already
@@ -729,6 +836,8 @@ export declare class WorkflowExecutionRepository {
    * `InMemoryWorkflowExecutionRepository()`).
    */
   constructor(db?: WorkflowDatabase | undefined | null)
+  /** The `WorkflowDatabase` it was built on (null for a private in-memory one). */
+  get db(): WorkflowDatabase | null
   /**
    * Inserts an execution; resolves its row. Defaults: `executionId` `exec_<uuid>`,
    * `workflowVersion` '1.0.0', `status` 'pending', `priority` 1, `startTime` now, `metadata` {}.
@@ -770,6 +879,8 @@ export declare class WorkflowMetricsRepository {
   get tableName(): string
   /** On `db`; without it, on a private in-memory database. */
   constructor(db?: WorkflowDatabase | undefined | null)
+  /** The `WorkflowDatabase` it was built on (null for a private in-memory one). */
+  get db(): WorkflowDatabase | null
   /** Records one metric (`metricType` 'performance', `metadata` {} by default); resolves its row. */
   recordMetric(metric: MetricInput): Promise<WorkflowMetricRow>
   /** Records many metrics in one transaction (all or none); resolves their rows, in order. */
@@ -794,6 +905,10 @@ export declare class WorkflowMetricsRepository {
 export declare class WorkflowPersistenceService {
   /** Over `workflowRepository`'s database; logs to `logger` (default: `tracing`). */
   constructor(workflowRepository: WorkflowRepository, logger?: Logger)
+  /** The `WorkflowRepository` given to the constructor. */
+  get workflowRepository(): WorkflowRepository
+  /** The logger given, or one that writes to the addon's own log. */
+  get logger(): Logger
   /** Sends this object's log lines to `logger` (null: back to `tracing`). */
   setLogger(logger: Logger | null): void
   /** Creates the execution (and its `execution_started` metric). */
@@ -843,6 +958,12 @@ export declare class WorkflowRepository {
    * `InMemory…` repositories each have their own), the executions' database holds both.
    */
   constructor(executions: WorkflowExecutionRepository, metrics: WorkflowMetricsRepository)
+  /** The executions repository given to the constructor. */
+  get executionRepository(): WorkflowExecutionRepository
+  /** The metrics repository given to the constructor. */
+  get metricsRepository(): WorkflowMetricsRepository
+  /** The logger given with `setLogger`, or one that writes to the addon's own log. */
+  get logger(): Logger
   /** Sends this object's log lines to `logger` (null: back to `tracing`). */
   setLogger(logger: Logger | null): void
   /** Creates the execution and its `execution_started` metric in one transaction. */
@@ -918,6 +1039,12 @@ export interface DatabaseConfig {
   migrate?: boolean
   /** PostgreSQL pool size (default 10). */
   poolSize?: number
+  /**
+   * PostgreSQL: the schema that holds everything the package creates (tables, functions,
+   * triggers, its migration bookkeeping, its notification channels); created if missing.
+   * Lowercase letters, digits and underscores, at most 40.
+   */
+  schema?: string
 }
 
 /** The database was closed before the call. */

@@ -43,6 +43,10 @@ pub struct DatabaseConfig {
     pub migrate: Option<bool>,
     /// PostgreSQL pool size (default 10).
     pub pool_size: Option<f64>,
+    /// PostgreSQL: the schema that holds everything the package creates (tables, functions,
+    /// triggers, its migration bookkeeping, its notification channels); created if missing.
+    /// Lowercase letters, digits and underscores, at most 40.
+    pub schema: Option<String>,
 }
 
 /// The fallback database: an SQLite file or a private in-memory database.
@@ -77,6 +81,7 @@ impl DatabaseConfig {
             connect_timeout_ms: self.connect_timeout_ms,
             migrate: self.migrate,
             pool_size: self.pool_size,
+            schema: self.schema,
         }
     }
 }

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use napi::bindgen_prelude::{PromiseRaw, Unknown};
+use napi::bindgen_prelude::{ClassInstance, PromiseRaw, Unknown};
 use napi::{sys, Env, JsValue};
 use napi_derive::napi;
 use serde_json::json;
@@ -16,7 +16,7 @@ use super::input::input;
 use super::js::{string, undefined, value, JsResult};
 use super::jsref::{call, function, method, JsRef, Level, Logger};
 use super::repository::{open_db, run_then, DbSlot};
-use super::workflow::{cleanup_counts, WorkflowRepository};
+use super::workflow::{cleanup_counts, held, logger_member, WorkflowRepository};
 use crate::core::error::Result;
 use crate::core::events::{self, FollowUp};
 use crate::core::input::Input;
@@ -35,7 +35,13 @@ struct Shared {
 #[napi]
 pub struct WorkflowEventHandlers {
     shared: Shared,
-    subscribed: Vec<(String, JsRef)>,
+    workflow_repository: JsRef,
+    /// The planned `handlers` member: a JS `Map` from event type to its handler function.
+    handlers: JsRef,
+    /// What `registerEventHandlers()` made, in order: what `subscribeToEvents()` subscribes.
+    registered: Vec<(&'static str, JsRef)>,
+    /// What is subscribed on the bus (for `dispose()`).
+    subscribed: Vec<(&'static str, JsRef)>,
     initialized: bool,
 }
 
@@ -49,7 +55,7 @@ impl WorkflowEventHandlers {
     )]
     pub fn new(
         env: &Env,
-        workflow_repository: &WorkflowRepository,
+        workflow_repository: ClassInstance<WorkflowRepository>,
         event_bus: Unknown,
         logger: Option<Unknown>,
     ) -> napi::Result<Self> {
@@ -69,9 +75,40 @@ impl WorkflowEventHandlers {
                 bus: Arc::new(JsRef::new(raw, event_bus.raw())?),
                 logger: Logger::from_arg(raw, logger.map(|l| l.raw()))?,
             },
+            workflow_repository: JsRef::new(raw, workflow_repository.value)?,
+            handlers: JsRef::new(raw, new_map(raw)?)?,
+            registered: Vec::new(),
             subscribed: Vec::new(),
             initialized: false,
         })
+    }
+
+    /// The `WorkflowRepository` given to the constructor.
+    #[napi(getter, ts_return_type = "WorkflowRepository")]
+    pub fn workflow_repository<'e>(&self, env: &'e Env) -> napi::Result<Unknown<'e>> {
+        held(env, &self.workflow_repository)
+    }
+
+    /// The event bus given to the constructor.
+    #[napi(getter, ts_return_type = "EventBusLike")]
+    pub fn event_bus<'e>(&self, env: &'e Env) -> napi::Result<Unknown<'e>> {
+        held(env, &self.shared.bus)
+    }
+
+    /// The logger given, or one that writes to the addon's own log.
+    #[napi(getter, ts_return_type = "Logger")]
+    pub fn logger<'e>(&self, env: &'e Env) -> napi::Result<Unknown<'e>> {
+        logger_member(env, &self.shared.logger)
+    }
+
+    /// A `Map` from event type to the function `initialize()` subscribes for it (filled by
+    /// `registerEventHandlers()`, emptied by `dispose()`).
+    #[napi(
+        getter,
+        ts_return_type = "Map<string, (event: unknown) => Promise<void>>"
+    )]
+    pub fn handlers<'e>(&self, env: &'e Env) -> napi::Result<Unknown<'e>> {
+        held(env, &self.handlers)
     }
 
     /// Whether `initialize()` subscribed the handlers (and `dispose()` has not run since).
@@ -83,26 +120,18 @@ impl WorkflowEventHandlers {
     /// The event names handled: the 14 planned ones, then the colon-style aliases.
     #[napi(getter)]
     pub fn event_types(&self) -> Vec<&'static str> {
-        events::EVENTS
-            .iter()
-            .copied()
-            .chain(events::ALIASES.iter().map(|(alias, _)| *alias))
-            .collect()
+        event_types().collect()
     }
 
-    /// Subscribes every handler (once; later calls do nothing). Resolves when the bus accepted
-    /// them all (its `subscribe` may return a promise).
-    #[napi(ts_return_type = "Promise<void>")]
-    pub fn initialize<'env>(&mut self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
+    /// Fills `handlers` with one function per event type (as planned, synchronous; it does not
+    /// subscribe them).
+    #[napi]
+    pub fn register_event_handlers(&mut self, env: &Env) -> napi::Result<()> {
         let raw = env.raw();
-        if self.initialized {
-            return Ok(PromiseRaw::new(raw, resolved(raw)?));
-        }
-        let bus = self.shared.bus.get(raw)?;
-        let subscribe = method(raw, bus, "subscribe")?
-            .ok_or_else(|| napi::Error::from_reason("eventBus.subscribe is missing"))?;
-        let mut results = Vec::new();
-        for name in self.event_types() {
+        let map = self.handlers.get(raw)?;
+        let set = method(raw, map, "set")?.ok_or_else(|| napi::Error::from_reason("no Map.set"))?;
+        self.registered.clear();
+        for name in event_types() {
             let shared = self.shared.clone();
             let handler = function(raw, name, move |ctx| {
                 let env = ctx.env.raw();
@@ -111,11 +140,30 @@ impl WorkflowEventHandlers {
                 } else {
                     Input::Undefined
                 };
-                let e = Env::from_raw(env);
-                handle(&e, &shared, name, event)
+                handle(&Env::from_raw(env), &shared, name, event)
             })?;
-            let args = [string(raw, name)?, handler];
-            match call(raw, bus, subscribe, &args) {
+            call(raw, map, set, &[string(raw, name)?, handler])
+                .map_err(napi::Error::from_reason)?;
+            self.registered.push((name, JsRef::new(raw, handler)?));
+        }
+        Ok(())
+    }
+
+    /// Subscribes every registered handler to the bus; resolves when the bus accepted them
+    /// all (its `subscribe` may return a promise). A refused subscription is logged.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn subscribe_to_events<'env>(
+        &mut self,
+        env: &'env Env,
+    ) -> napi::Result<PromiseRaw<'env, ()>> {
+        let raw = env.raw();
+        let bus = self.shared.bus.get(raw)?;
+        let subscribe = method(raw, bus, "subscribe")?
+            .ok_or_else(|| napi::Error::from_reason("eventBus.subscribe is missing"))?;
+        let mut results = Vec::new();
+        for (name, handler) in &self.registered {
+            let handler = handler.get(raw)?;
+            match call(raw, bus, subscribe, &[string(raw, name)?, handler]) {
                 Ok(r) => results.push(r),
                 Err(message) => self.shared.logger.log(
                     raw,
@@ -124,15 +172,26 @@ impl WorkflowEventHandlers {
                     json!({"eventType": name, "error": message}),
                 ),
             }
-            self.subscribed
-                .push((name.to_string(), JsRef::new(raw, handler)?));
+            self.subscribed.push((name, JsRef::new(raw, handler)?));
         }
-        self.initialized = true;
         let all = promise_static(raw, "all", &results)?;
         let then = method(raw, all, "then")?.ok_or_else(|| napi::Error::from_reason("no then"))?;
-        let done = function(raw, "initialized", |ctx| undefined(ctx.env.raw()))?;
+        let done = function(raw, "subscribed", |ctx| undefined(ctx.env.raw()))?;
         let p = call(raw, all, then, &[done]).map_err(napi::Error::from_reason)?;
         Ok(PromiseRaw::new(raw, p))
+    }
+
+    /// Registers and subscribes every handler (once; later calls do nothing). Resolves when
+    /// the bus accepted them all.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn initialize<'env>(&mut self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
+        if self.initialized {
+            return Ok(PromiseRaw::new(env.raw(), resolved(env.raw())?));
+        }
+        self.register_event_handlers(env)?;
+        let subscribed = self.subscribe_to_events(env)?;
+        self.initialized = true;
+        Ok(subscribed)
     }
 
     /// Handles one event as the subscribed handler would (`eventType` may be a colon alias);
@@ -164,7 +223,8 @@ impl WorkflowEventHandlers {
         ))
     }
 
-    /// Unsubscribes every handler from the bus (with its `unsubscribe`, when it has one).
+    /// Unsubscribes every handler from the bus (with its `unsubscribe`, when it has one) and
+    /// empties `handlers`.
     #[napi]
     pub fn dispose(&mut self, env: &Env) -> napi::Result<()> {
         let raw = env.raw();
@@ -172,9 +232,14 @@ impl WorkflowEventHandlers {
         let unsubscribe = method(raw, bus, "unsubscribe")?;
         for (name, handler) in self.subscribed.drain(..) {
             if let Some(f) = unsubscribe {
-                let args = [string(raw, &name)?, handler.get(raw)?];
+                let args = [string(raw, name)?, handler.get(raw)?];
                 let _ = call(raw, bus, f, &args);
             }
+        }
+        self.registered.clear();
+        let map = self.handlers.get(raw)?;
+        if let Some(clear) = method(raw, map, "clear")? {
+            let _ = call(raw, map, clear, &[]);
         }
         self.initialized = false;
         Ok(())
@@ -187,6 +252,29 @@ impl WorkflowEventHandlers {
         self.shared.logger = Logger::from_arg(env.raw(), logger.map(|l| l.raw()))?;
         Ok(())
     }
+}
+
+/// The 14 planned event names, then the colon-style aliases.
+fn event_types() -> impl Iterator<Item = &'static str> {
+    events::EVENTS
+        .iter()
+        .copied()
+        .chain(events::ALIASES.iter().map(|(alias, _)| *alias))
+}
+
+/// `new Map()`.
+fn new_map(env: sys::napi_env) -> JsResult {
+    let mut global = std::ptr::null_mut();
+    napi::check_status!(unsafe { sys::napi_get_global(env, &mut global) })?;
+    let mut constructor = std::ptr::null_mut();
+    napi::check_status!(unsafe {
+        sys::napi_get_named_property(env, global, c"Map".as_ptr(), &mut constructor)
+    })?;
+    let mut map = std::ptr::null_mut();
+    napi::check_status!(unsafe {
+        sys::napi_new_instance(env, constructor, 0, std::ptr::null(), &mut map)
+    })?;
+    Ok(map)
 }
 
 /// Runs event `name` (canonical) and returns the handler's promise: it resolves (never rejects)

@@ -214,7 +214,8 @@ impl WorkflowEventService {
             prefix,
             async move {
                 let db = open_db(&slot)?;
-                notify::publish(&pg_pool(&db)?, &origin, &name, &json).await
+                let (pool, channels) = pg_pool(&db)?;
+                notify::publish(&pool, &channels, &origin, &name, &json).await
             },
             Box::new(move |env, r: Result<()>| {
                 r.and_then(|_| local.get(env).map_err(|e| Error::internal(e.to_string())))
@@ -326,9 +327,9 @@ impl WorkflowEventService {
     }
 }
 
-fn pg_pool(db: &crate::core::db::Database) -> Result<sqlx::PgPool> {
+fn pg_pool(db: &crate::core::db::Database) -> Result<(sqlx::PgPool, notify::Channels)> {
     match db.backend() {
-        crate::core::db::Backend::Postgres(pg) => Ok(pg.pool().clone()),
+        crate::core::db::Backend::Postgres(pg) => Ok((pg.pool().clone(), pg.channels().clone())),
         _ => Err(Error::validation("distributed events need PostgreSQL")),
     }
 }

@@ -1,24 +1,20 @@
 //! `WorkflowExecutionRepository` (also exported as `PostgreSQLWorkflowExecutionRepository`).
 
-use napi::bindgen_prelude::{PromiseRaw, Unknown};
+use napi::bindgen_prelude::{ClassInstance, PromiseRaw, Unknown};
 use napi::{Env, JsValue};
 use napi_derive::napi;
 
 use super::database::WorkflowDatabase;
 use super::input::{input, optional};
-use super::repository::{run, slot_or_memory, DbSlot};
+use super::jsref::JsRef;
+use super::repository::{db_member, run, slot_or_memory, DbSlot};
 use crate::core::repo::executions as q;
 
 /// Workflow executions, on the database it was built with.
 #[napi]
 pub struct WorkflowExecutionRepository {
     pub(crate) db: DbSlot,
-}
-
-impl WorkflowExecutionRepository {
-    pub fn on(db: DbSlot) -> Self {
-        WorkflowExecutionRepository { db }
-    }
+    database: Option<JsRef>,
 }
 
 #[napi]
@@ -32,8 +28,15 @@ impl WorkflowExecutionRepository {
     /// On `db`; without it, on a private in-memory database (the planned
     /// `InMemoryWorkflowExecutionRepository()`).
     #[napi(constructor)]
-    pub fn new(db: Option<&WorkflowDatabase>) -> napi::Result<Self> {
-        Ok(Self::on(slot_or_memory(db)?))
+    pub fn new(env: &Env, db: Option<ClassInstance<WorkflowDatabase>>) -> napi::Result<Self> {
+        let (db, database) = slot_or_memory(env, db)?;
+        Ok(WorkflowExecutionRepository { db, database })
+    }
+
+    /// The `WorkflowDatabase` it was built on (null for a private in-memory one).
+    #[napi(getter, ts_return_type = "WorkflowDatabase | null")]
+    pub fn db<'e>(&self, env: &'e Env) -> napi::Result<Unknown<'e>> {
+        db_member(env, &self.database)
     }
 
     /// Inserts an execution; resolves its row. Defaults: `executionId` `exec_<uuid>`,

@@ -1,13 +1,14 @@
 //! `HandlerRegistryRepository` (also exported as `PostgreSQLHandlerRegistryRepository` and, with
 //! no argument, `InMemoryHandlerRegistryRepository`).
 
-use napi::bindgen_prelude::{PromiseRaw, Unknown};
+use napi::bindgen_prelude::{ClassInstance, PromiseRaw, Unknown};
 use napi::{Env, JsValue};
 use napi_derive::napi;
 
 use super::database::WorkflowDatabase;
 use super::input::{input, optional};
-use super::repository::{run, slot_or_memory, DbSlot};
+use super::jsref::JsRef;
+use super::repository::{db_member, run, slot_or_memory, DbSlot};
 use crate::core::repo::executions::to_snake_case;
 use crate::core::repo::handlers as q;
 use crate::core::repo::usage;
@@ -16,6 +17,7 @@ use crate::core::repo::usage;
 #[napi]
 pub struct HandlerRegistryRepository {
     db: DbSlot,
+    database: Option<JsRef>,
 }
 
 #[napi]
@@ -34,10 +36,15 @@ impl HandlerRegistryRepository {
 
     /// On `db`; without it, on a private in-memory database.
     #[napi(constructor)]
-    pub fn new(db: Option<&WorkflowDatabase>) -> napi::Result<Self> {
-        Ok(HandlerRegistryRepository {
-            db: slot_or_memory(db)?,
-        })
+    pub fn new(env: &Env, db: Option<ClassInstance<WorkflowDatabase>>) -> napi::Result<Self> {
+        let (db, database) = slot_or_memory(env, db)?;
+        Ok(HandlerRegistryRepository { db, database })
+    }
+
+    /// The `WorkflowDatabase` it was built on (null for a private in-memory one).
+    #[napi(getter, ts_return_type = "WorkflowDatabase | null")]
+    pub fn db<'e>(&self, env: &'e Env) -> napi::Result<Unknown<'e>> {
+        db_member(env, &self.database)
     }
 
     /// Registers a handler, or updates it: an upsert on `handlerType` that keeps its id,

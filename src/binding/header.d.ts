@@ -494,3 +494,82 @@ export interface EventBusLike {
   publish?(eventName: string, eventData?: unknown): unknown
   emit?(eventName: string, eventData?: unknown): unknown
 }
+
+/** An event as the planned handlers read it (every field optional; see the README). */
+export type WorkflowEvent = Record<string, unknown>
+
+/** The 14 planned handler methods (added to the class from `src/binding/pidea.js`). Each does
+ * what its subscription does, and never rejects: failures go to the logger. */
+export interface WorkflowEventHandlers {
+  handleWorkflowExecutionStarted(event: WorkflowEvent): Promise<void>
+  handleWorkflowExecutionCompleted(event: WorkflowEvent): Promise<void>
+  handleWorkflowExecutionFailed(event: WorkflowEvent): Promise<void>
+  handleWorkflowExecutionCancelled(event: WorkflowEvent): Promise<void>
+  handleWorkflowStepStarted(event: WorkflowEvent): Promise<void>
+  handleWorkflowStepCompleted(event: WorkflowEvent): Promise<void>
+  handleWorkflowStepFailed(event: WorkflowEvent): Promise<void>
+  handleHandlerExecutionStarted(event: WorkflowEvent): Promise<void>
+  handleHandlerExecutionCompleted(event: WorkflowEvent): Promise<void>
+  handleHandlerExecutionFailed(event: WorkflowEvent): Promise<void>
+  handleWorkflowPerformanceMetric(event: WorkflowEvent): Promise<void>
+  handleWorkflowPerformanceAlert(event: WorkflowEvent): Promise<void>
+  handleWorkflowCleanupRequired(event: WorkflowEvent): Promise<void>
+  handleWorkflowMaintenanceRequired(event: WorkflowEvent): Promise<void>
+}
+
+/** What `register()` is given: PIDEA's options, with or without lifecycle hooks. */
+export interface ServiceRegistration {
+  singleton?: boolean
+  dependencies?: string[]
+  lifecycle?: { onStart?(service: any): unknown; onStop?(service: any): unknown }
+}
+
+/** PIDEA's ServiceContainer, either version: `register` and `resolve`, and where it has them,
+ * `getRegistry()` (how taken names are found) and `startAllServices()` (lifecycle hooks). */
+export interface ServiceContainerLike {
+  register(name: string, factory: (...dependencies: any[]) => unknown, options?: ServiceRegistration): unknown
+  resolve(name: string): any
+  getRegistry?(): { factories?: string[]; singletons?: string[]; services?: string[] }
+  startAllServices?(): Promise<unknown>
+}
+
+/** PIDEA's ServiceRegistry: anything with `getContainer()`. */
+export interface ServiceRegistryLike {
+  getContainer(): ServiceContainerLike
+}
+
+/** Options of `registerWorkflowServices`. */
+export interface RegisterWorkflowServicesOptions {
+  /** A database to use (never closed by the helper), or a `connect()` configuration; absent:
+   * `WORKFLOW_DATABASE_URL`, else next to the container's `databaseConnection` (see the
+   * README), else the package default. */
+  database?: WorkflowDatabase | DatabaseConfig
+  /** The name of the event bus service (default `'eventBus'`). */
+  eventBus?: string
+  /** The name of the logger service (default `'logger'`). */
+  logger?: string
+  /** Options of the `workflowCache` service. */
+  cache?: WorkflowCacheOptions
+  /** Options of the `workflowCacheService` service. */
+  cacheService?: CacheServiceOptions
+}
+
+/** The service `registerWorkflowServices` registers as `workflowServicesLifecycle`. */
+export interface WorkflowServicesLifecycle {
+  handlers: WorkflowEventHandlers
+  database: WorkflowDatabase
+  /** Subscribes the event handlers to the bus. */
+  start(): Promise<void>
+  /** Unsubscribes them; closes the database if the helper opened it. */
+  stop(): Promise<void>
+}
+
+/**
+ * Registers the workflow services in PIDEA's DI container (a ServiceRegistry or its container)
+ * as singletons with their dependencies declared, and resolves the database they use. Rejects
+ * with `ERR_CONFLICT`, having registered nothing, when a name is taken.
+ */
+export declare function registerWorkflowServices(
+  registryOrContainer: ServiceRegistryLike | ServiceContainerLike,
+  options?: RegisterWorkflowServicesOptions,
+): Promise<WorkflowDatabase>

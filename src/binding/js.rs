@@ -389,6 +389,14 @@ pub fn input_value(env: sys::napi_env, input: &Input) -> JsResult {
 }
 
 /// `undefined`.
+/// Runs `source` as a script in the global scope and returns its value.
+pub fn run_script(env: sys::napi_env, source: &str) -> JsResult {
+    let script = string(env, source)?;
+    let mut result = std::ptr::null_mut();
+    check_status!(unsafe { sys::napi_run_script(env, script, &mut result) })?;
+    Ok(result)
+}
+
 pub fn undefined(env: sys::napi_env) -> JsResult {
     let mut u = ptr::null_mut();
     check_status!(unsafe { sys::napi_get_undefined(env, &mut u) })?;

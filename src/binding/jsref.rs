@@ -247,6 +247,43 @@ impl Logger {
     }
 }
 
+impl Logger {
+    /// The logger as a `logger` member shows it: the object given, or one whose
+    /// `info/debug/warn/error(message, meta)` write to the addon's own log.
+    pub fn to_js(&self, env: sys::napi_env) -> napi::Result<sys::napi_value> {
+        if let Logger::Js(logger) = self {
+            return logger.get(env);
+        }
+        let mut obj = ptr::null_mut();
+        check_status!(unsafe { sys::napi_create_object(env, &mut obj) })?;
+        for level in [Level::Error, Level::Warn, Level::Info, Level::Debug] {
+            let f = function(env, level.method(), move |ctx| {
+                let env = ctx.env.raw();
+                let text = |i: usize| -> napi::Result<Option<serde_json::Value>> {
+                    if ctx.length() <= i {
+                        return Ok(None);
+                    }
+                    let v = ctx.get::<napi::bindgen_prelude::Unknown>(i)?;
+                    Ok(super::input::input(env, napi::JsValue::raw(&v))
+                        .to_json("meta")
+                        .ok())
+                };
+                let message = match text(0)? {
+                    Some(serde_json::Value::String(s)) => s,
+                    Some(other) => other.to_string(),
+                    None => String::new(),
+                };
+                let meta = text(1)?.unwrap_or(serde_json::Value::Null);
+                Logger::Tracing.log(env, level, &message, meta);
+                super::js::undefined(env)
+            })?;
+            let name = std::ffi::CString::new(level.method()).expect("no NUL in a level name");
+            check_status!(unsafe { sys::napi_set_named_property(env, obj, name.as_ptr(), f) })?;
+        }
+        Ok(obj)
+    }
+}
+
 pub fn call_logger(
     env: sys::napi_env,
     logger: &JsRef,

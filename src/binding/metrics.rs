@@ -1,19 +1,21 @@
 //! `WorkflowMetricsRepository` (also exported as `PostgreSQLWorkflowMetricsRepository` and, with
 //! no argument, `InMemoryWorkflowMetricsRepository`).
 
-use napi::bindgen_prelude::{PromiseRaw, Unknown};
+use napi::bindgen_prelude::{ClassInstance, PromiseRaw, Unknown};
 use napi::{Env, JsValue};
 use napi_derive::napi;
 
 use super::database::WorkflowDatabase;
 use super::input::{input, optional};
-use super::repository::{run, slot_or_memory, DbSlot};
+use super::jsref::JsRef;
+use super::repository::{db_member, run, slot_or_memory, DbSlot};
 use crate::core::repo::metrics as q;
 
 /// Workflow metrics, on the database it was built with.
 #[napi]
 pub struct WorkflowMetricsRepository {
     pub(crate) db: DbSlot,
+    database: Option<JsRef>,
 }
 
 #[napi]
@@ -26,10 +28,15 @@ impl WorkflowMetricsRepository {
 
     /// On `db`; without it, on a private in-memory database.
     #[napi(constructor)]
-    pub fn new(db: Option<&WorkflowDatabase>) -> napi::Result<Self> {
-        Ok(WorkflowMetricsRepository {
-            db: slot_or_memory(db)?,
-        })
+    pub fn new(env: &Env, db: Option<ClassInstance<WorkflowDatabase>>) -> napi::Result<Self> {
+        let (db, database) = slot_or_memory(env, db)?;
+        Ok(WorkflowMetricsRepository { db, database })
+    }
+
+    /// The `WorkflowDatabase` it was built on (null for a private in-memory one).
+    #[napi(getter, ts_return_type = "WorkflowDatabase | null")]
+    pub fn db<'e>(&self, env: &'e Env) -> napi::Result<Unknown<'e>> {
+        db_member(env, &self.database)
     }
 
     /// Records one metric (`metricType` 'performance', `metadata` {} by default); resolves its row.

@@ -23,6 +23,7 @@ mod workflow;
 
 use napi::bindgen_prelude::JsObjectValue;
 use napi::bindgen_prelude::Object;
+use napi::{Env, JsValue};
 use napi_derive::napi;
 
 /// Sets the tokio runtime's worker threads (default: half the cores, at least one).
@@ -59,8 +60,11 @@ fn default_workers() -> usize {
 
 /// The planned module names, as aliases of the same classes: `PostgreSQL…` take a database,
 /// `InMemory…` construct with no argument on a private in-memory database.
+///
+/// Then adds what `pidea.js` writes in JavaScript: `registerWorkflowServices` and the planned
+/// `handle…(event)` methods of `WorkflowEventHandlers`.
 #[napi(module_exports)]
-pub fn module_exports(mut exports: Object) -> napi::Result<()> {
+pub fn module_exports(mut exports: Object, env: Env) -> napi::Result<()> {
     for class in [
         "WorkflowExecutionRepository",
         "WorkflowMetricsRepository",
@@ -70,5 +74,8 @@ pub fn module_exports(mut exports: Object) -> napi::Result<()> {
         exports.set_named_property(&format!("PostgreSQL{class}"), constructor)?;
         exports.set_named_property(&format!("InMemory{class}"), constructor)?;
     }
+    let raw = env.raw();
+    let add = js::run_script(raw, include_str!("pidea.js"))?;
+    jsref::call(raw, add, add, &[exports.raw()]).map_err(napi::Error::from_reason)?;
     Ok(())
 }

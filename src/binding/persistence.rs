@@ -2,14 +2,14 @@
 //! `WorkflowRepository` — its single calls share the repository's [`Facade`]; the bulk methods
 //! and the export are one transaction / one run each (see `core::workflow`).
 
-use napi::bindgen_prelude::{PromiseRaw, Unknown};
+use napi::bindgen_prelude::{ClassInstance, PromiseRaw, Unknown};
 use napi::{Env, JsValue};
 use napi_derive::napi;
 
 use super::input::{input, optional};
-use super::jsref::{Level, Logger};
+use super::jsref::{JsRef, Level, Logger};
 use super::repository::{run_async, run_then};
-use super::workflow::{Facade, WorkflowRepository};
+use super::workflow::{held, logger_member, Facade, WorkflowRepository};
 use crate::core::repo::metrics as me;
 use crate::core::workflow as wf;
 
@@ -17,6 +17,7 @@ use crate::core::workflow as wf;
 #[napi]
 pub struct WorkflowPersistenceService {
     facade: Facade,
+    workflow_repository: JsRef,
 }
 
 #[napi]
@@ -28,7 +29,7 @@ impl WorkflowPersistenceService {
     )]
     pub fn new(
         env: &Env,
-        workflow_repository: &WorkflowRepository,
+        workflow_repository: ClassInstance<WorkflowRepository>,
         logger: Option<Unknown>,
     ) -> napi::Result<Self> {
         Ok(WorkflowPersistenceService {
@@ -37,7 +38,20 @@ impl WorkflowPersistenceService {
                 logger: Logger::from_arg(env.raw(), logger.map(|l| l.raw()))?,
                 source: "WorkflowPersistenceService",
             },
+            workflow_repository: JsRef::new(env.raw(), workflow_repository.value)?,
         })
+    }
+
+    /// The `WorkflowRepository` given to the constructor.
+    #[napi(getter, ts_return_type = "WorkflowRepository")]
+    pub fn workflow_repository<'e>(&self, env: &'e Env) -> napi::Result<Unknown<'e>> {
+        held(env, &self.workflow_repository)
+    }
+
+    /// The logger given, or one that writes to the addon's own log.
+    #[napi(getter, ts_return_type = "Logger")]
+    pub fn logger<'e>(&self, env: &'e Env) -> napi::Result<Unknown<'e>> {
+        logger_member(env, &self.facade.logger)
     }
 
     /// Sends this object's log lines to `logger` (null: back to `tracing`).

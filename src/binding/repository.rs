@@ -4,9 +4,11 @@
 
 use std::sync::{Arc, RwLock};
 
-use napi::bindgen_prelude::PromiseRaw;
+use napi::bindgen_prelude::{ClassInstance, PromiseRaw, Unknown};
 use napi::Env;
 
+use super::database::WorkflowDatabase;
+use super::jsref::JsRef;
 use super::settle::{self, Then};
 use crate::core::db::{Backend, Database};
 use crate::core::error::{Error, Result};
@@ -78,15 +80,31 @@ where
     }
 }
 
-/// The slot of `db`, or a fresh private in-memory database when there is none.
-pub fn slot_or_memory(db: Option<&super::database::WorkflowDatabase>) -> napi::Result<DbSlot> {
+/// The slot of `db`, or a fresh private in-memory database when there is none; with the
+/// repository's planned `db` member (the `WorkflowDatabase`, or none for a private one).
+pub fn slot_or_memory(
+    env: &Env,
+    db: Option<ClassInstance<WorkflowDatabase>>,
+) -> napi::Result<(DbSlot, Option<JsRef>)> {
     match db {
-        Some(db) => Ok(db.slot()),
-        None => super::database::WorkflowDatabase::memory_slot().map_err(|e| {
-            napi::Error::new(
-                napi::Status::GenericFailure,
-                format!("Failed to open in-memory database: {}", e.message),
-            )
-        }),
+        Some(db) => Ok((db.slot(), Some(JsRef::new(env.raw(), db.value)?))),
+        None => WorkflowDatabase::memory_slot()
+            .map(|slot| (slot, None))
+            .map_err(|e| {
+                napi::Error::new(
+                    napi::Status::GenericFailure,
+                    format!("Failed to open in-memory database: {}", e.message),
+                )
+            }),
     }
+}
+
+/// A repository's `db` member: its `WorkflowDatabase`, or null.
+pub fn db_member<'e>(env: &'e Env, db: &Option<JsRef>) -> napi::Result<Unknown<'e>> {
+    let v = match db {
+        Some(db) => db.get(env.raw())?,
+        None => super::js::value(env.raw(), &crate::core::value::Value::Null)?,
+    };
+    // SAFETY: `v` is a live value of this env, fetched or made just now.
+    Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), v) })
 }

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use napi::{check_status, sys};
 
-use super::js::{string, JsResult};
+use super::js::{run_script, JsResult};
 
 /// Column lists kept per thread (the schema has a handful of row shapes and a few aggregates).
 const MAX_SHAPES: usize = 64;
@@ -90,8 +90,5 @@ fn compile(env: sys::napi_env, columns: &[String]) -> JsResult {
         params.join(", "),
         fields.join(", ")
     );
-    let script = string(env, &source)?;
-    let mut f = ptr::null_mut();
-    check_status!(unsafe { sys::napi_run_script(env, script, &mut f) })?;
-    Ok(f)
+    run_script(env, &source)
 }

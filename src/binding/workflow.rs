@@ -2,14 +2,14 @@
 //! logger?)`: executions with their metrics, each multi-step write one transaction (see
 //! `core::workflow`). Both log through their logger (`setLogger`), or through `tracing`.
 
-use napi::bindgen_prelude::{PromiseRaw, Unknown};
+use napi::bindgen_prelude::{ClassInstance, PromiseRaw, Unknown};
 use napi::{sys, Env, JsValue};
 use napi_derive::napi;
 use serde_json::json;
 
 use super::executions::WorkflowExecutionRepository;
 use super::input::{input, optional};
-use super::jsref::{Level, Logger};
+use super::jsref::{JsRef, Level, Logger};
 use super::metrics::WorkflowMetricsRepository;
 use super::repository::{run_async, run_then, DbSlot};
 use super::settle::{to_js, Then};
@@ -68,6 +68,20 @@ fn log_outcome(
     }
 }
 
+/// A JS value this object keeps (a constructor argument), as a getter returns it.
+pub(crate) fn held<'e>(env: &'e Env, value: &JsRef) -> napi::Result<Unknown<'e>> {
+    let v = value.get(env.raw())?;
+    // SAFETY: `v` is a live value of this env, fetched from a reference just now.
+    Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), v) })
+}
+
+/// A `logger` member: the logger given, or one that writes to the addon's own log.
+pub(crate) fn logger_member<'e>(env: &'e Env, logger: &Logger) -> napi::Result<Unknown<'e>> {
+    let v = logger.to_js(env.raw())?;
+    // SAFETY: `v` was made in this env just now.
+    Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), v) })
+}
+
 /// "Not found": `warn` for a logger the caller gave (as planned), `debug` in the addon's log.
 fn notice_level(logger: &Logger) -> Level {
     match logger {
@@ -89,6 +103,8 @@ fn failure_level(logger: &Logger) -> Level {
 #[napi]
 pub struct WorkflowRepository {
     pub(crate) facade: Facade,
+    execution_repository: JsRef,
+    metrics_repository: JsRef,
 }
 
 #[napi]
@@ -98,19 +114,40 @@ impl WorkflowRepository {
     /// `InMemory…` repositories each have their own), the executions' database holds both.
     #[napi(constructor)]
     pub fn new(
-        executions: &WorkflowExecutionRepository,
-        metrics: &WorkflowMetricsRepository,
-    ) -> Self {
+        env: &Env,
+        executions: ClassInstance<WorkflowExecutionRepository>,
+        metrics: ClassInstance<WorkflowMetricsRepository>,
+    ) -> napi::Result<Self> {
         if !std::sync::Arc::ptr_eq(&executions.db, &metrics.db) {
             tracing::debug!("WorkflowRepository: metrics are kept on the executions' database");
         }
-        WorkflowRepository {
+        Ok(WorkflowRepository {
             facade: Facade {
                 db: executions.db.clone(),
                 logger: Logger::Tracing,
                 source: "WorkflowRepository",
             },
-        }
+            execution_repository: JsRef::new(env.raw(), executions.value)?,
+            metrics_repository: JsRef::new(env.raw(), metrics.value)?,
+        })
+    }
+
+    /// The executions repository given to the constructor.
+    #[napi(getter, ts_return_type = "WorkflowExecutionRepository")]
+    pub fn execution_repository<'e>(&self, env: &'e Env) -> napi::Result<Unknown<'e>> {
+        held(env, &self.execution_repository)
+    }
+
+    /// The metrics repository given to the constructor.
+    #[napi(getter, ts_return_type = "WorkflowMetricsRepository")]
+    pub fn metrics_repository<'e>(&self, env: &'e Env) -> napi::Result<Unknown<'e>> {
+        held(env, &self.metrics_repository)
+    }
+
+    /// The logger given with `setLogger`, or one that writes to the addon's own log.
+    #[napi(getter, ts_return_type = "Logger")]
+    pub fn logger<'e>(&self, env: &'e Env) -> napi::Result<Unknown<'e>> {
+        logger_member(env, &self.facade.logger)
     }
 
     /// Sends this object's log lines to `logger` (null: back to `tracing`).
