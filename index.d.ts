@@ -671,6 +671,14 @@ export declare class WorkflowCache {
    * the `logger`.
    */
   setConfig(config: WorkflowCacheOptions): void
+  /** The planned `maxSize` member: the most entries kept. */
+  get maxSize(): number
+  /** The planned `ttl` member: the default time to live in ms (Infinity: no expiry). */
+  get ttl(): number
+  /** The planned `stats` member: the counters of `getStats()`. */
+  get stats(): WorkflowCacheStats
+  /** The logger given, or one that writes to the addon's own log. */
+  get logger(): Logger
   /** The number of live entries. */
   size(): number
   /** `size() >= maxSize`. */

@@ -243,6 +243,34 @@ impl WorkflowCache {
         Ok(())
     }
 
+    /// The planned `maxSize` member: the most entries kept.
+    #[napi(getter)]
+    pub fn max_size(&self) -> napi::Result<u32> {
+        Ok(self.state.cache()?.max_size() as u32)
+    }
+
+    /// The planned `ttl` member: the default time to live in ms (Infinity: no expiry).
+    #[napi(getter)]
+    pub fn ttl(&self) -> napi::Result<f64> {
+        Ok(self
+            .state
+            .cache()?
+            .ttl()
+            .map_or(f64::INFINITY, |ms| ms as f64))
+    }
+
+    /// The planned `stats` member: the counters of `getStats()`.
+    #[napi(getter)]
+    pub fn stats(&self) -> napi::Result<WorkflowCacheStats> {
+        self.get_stats()
+    }
+
+    /// The logger given, or one that writes to the addon's own log.
+    #[napi(getter, ts_return_type = "Logger")]
+    pub fn logger<'e>(&self, env: &'e Env) -> napi::Result<Unknown<'e>> {
+        super::workflow::logger_member(env, &self.state.logger.borrow())
+    }
+
     /// The number of live entries.
     #[napi]
     pub fn size(&self) -> napi::Result<u32> {
