@@ -126,8 +126,8 @@ describe('two processes connecting and migrating at once', () => {
       })().catch((e) => { console.error(e.code, e.message); process.exit(1) })`
     const [a, b] = await Promise.all([runNode(script), runNode(script)])
     expect([a.code, b.code, a.stderr + b.stderr]).toEqual([0, 0, ''])
-    expect(JSON.parse(a.stdout)).toEqual([true, true, true, true])
-    expect(JSON.parse(b.stdout)).toEqual([true, true, true, true])
+    expect(JSON.parse(a.stdout)).toEqual([true, true, true, true, true])
+    expect(JSON.parse(b.stdout)).toEqual([true, true, true, true, true])
   })
 })
 
