@@ -253,6 +253,23 @@ describe('a container without lifecycle hooks', () => {
   })
 })
 
+test('examples/pidea.js runs: registration, a workflow through the bus, shutdown', async () => {
+  const { execFile } = require('node:child_process')
+  const cwd = freshDir()
+  const example = path.join(__dirname, '..', 'examples', 'pidea.js')
+  const env = { ...process.env, WORKFLOW_INFRA_LOG: 'error' }
+  delete env.WORKFLOW_DATABASE_URL
+  const stdout = await new Promise((resolve, reject) =>
+    execFile(process.execPath, [example], { cwd, env, timeout: 20000 }, (err, out, errOut) =>
+      err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve(out),
+    ),
+  )
+  expect(stdout).toContain('workflow data in ./data/example/workflow-infra.db')
+  expect(stdout).toMatch(/auto_\d+ completed 6 metrics/)
+  expect(stdout).toContain('closed: true')
+  expect(fs.existsSync(path.join(cwd, 'data', 'example', 'workflow-infra.db'))).toBe(true)
+})
+
 describe('options', () => {
   test('a database passed in is used and never closed by the helper', async () => {
     const own = await WorkflowDatabase.connect({ type: 'memory' })
