@@ -889,6 +889,11 @@ export declare class WorkflowMetricsRepository {
   constructor(db?: WorkflowDatabase | undefined | null)
   /** The `WorkflowDatabase` it was built on (null for a private in-memory one). */
   get db(): WorkflowDatabase | null
+  /**
+   * The planned helper (synchronous): the population standard deviation of `values`, 0 for
+   * an empty list.
+   */
+  calculateStandardDeviation(values: number[]): number
   /** Records one metric (`metricType` 'performance', `metadata` {} by default); resolves its row. */
   recordMetric(metric: MetricInput): Promise<WorkflowMetricRow>
   /** Records many metrics in one transaction (all or none); resolves their rows, in order. */

@@ -67,6 +67,12 @@ describe.each(backends())('%s', (_name, freshConfig) => {
     expect(handlers.db).toBe(db)
     expect([handlers.handlerTable, handlers.usageTable]).toEqual(['handler_registry', 'handler_usage_history'])
     expect(new InMemoryWorkflowExecutionRepository().db).toBeNull()
+    // The planned in-memory helper: population standard deviation, 0 for none; synchronous.
+    expect(metrics.calculateStandardDeviation([2, 4, 4, 4, 5, 5, 7, 9])).toBe(2)
+    expect(metrics.calculateStandardDeviation([])).toBe(0)
+    expect(() => metrics.calculateStandardDeviation(['S3cret'])).toThrow(
+      expect.objectContaining({ code: 'ERR_VALIDATION', message: expect.not.stringContaining('S3cret') }),
+    )
   })
 
   test('WorkflowEventHandlers: its fields, handlers Map, registerEventHandlers and subscribeToEvents', async () => {

@@ -39,6 +39,14 @@ impl WorkflowMetricsRepository {
         db_member(env, &self.database)
     }
 
+    /// The planned helper (synchronous): the population standard deviation of `values`, 0 for
+    /// an empty list.
+    #[napi(ts_args_type = "values: number[]")]
+    pub fn calculate_standard_deviation(&self, env: &Env, values: Unknown) -> napi::Result<f64> {
+        q::population_std_dev(&input(env.raw(), values.raw()))
+            .map_err(|e| super::js::throw(env.raw(), "Failed to calculate standard deviation", &e))
+    }
+
     /// Records one metric (`metricType` 'performance', `metadata` {} by default); resolves its row.
     #[napi(
         ts_args_type = "metric: MetricInput",

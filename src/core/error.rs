@@ -261,7 +261,9 @@ impl From<rusqlite::Error> for Error {
         match failure {
             Some((e, msg)) => {
                 let name = format!("SQLITE_{:?}", e.code).to_uppercase();
-                let detail = msg.unwrap_or_else(|| e.to_string());
+                let detail = msg
+                    .filter(|m| !m.contains("syntax error"))
+                    .unwrap_or_else(|| e.to_string());
                 let code = match e.extended_code {
                     ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
                         ErrorCode::Conflict

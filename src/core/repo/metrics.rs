@@ -30,6 +30,29 @@ static INSERT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
 });
 
 /// The INSERT of one metric (`metricType` defaults to `'performance'`, `metadata` to `{}`).
+/// The planned in-memory helper `calculateStandardDeviation(values)`: the population standard
+/// deviation of finite numbers, 0 for none (statistics elsewhere use the sample deviation).
+pub fn population_std_dev(values: &Input) -> Result<f64> {
+    let Input::Array(items) = values else {
+        return Err(Error::validation("values must be an array of numbers"));
+    };
+    let numbers = items
+        .iter()
+        .map(|v| match v {
+            Input::Number(n) if n.is_finite() => Ok(*n),
+            _ => Err(Error::validation(
+                "values must be an array of finite numbers",
+            )),
+        })
+        .collect::<Result<Vec<f64>>>()?;
+    if numbers.is_empty() {
+        return Ok(0.0);
+    }
+    let n = numbers.len() as f64;
+    let mean = numbers.iter().sum::<f64>() / n;
+    Ok((numbers.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt())
+}
+
 pub fn insert(metric: &Input, now: i64) -> Result<Statement> {
     let f = Fields::of(metric, "metric")?;
     let params = vec![
@@ -253,3 +276,21 @@ pub fn cleanup(days_old: &Input) -> Result<Call> {
 
 static SELECT_SQL: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| format!("SELECT {COLUMNS} FROM workflow_metrics"));
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn population_standard_deviation_as_planned() {
+        let list = |v: &[f64]| Input::Array(v.iter().map(|n| Input::Number(*n)).collect());
+        assert_eq!(population_std_dev(&list(&[])).unwrap(), 0.0);
+        assert_eq!(population_std_dev(&list(&[5.0])).unwrap(), 0.0);
+        assert_eq!(
+            population_std_dev(&list(&[2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0])).unwrap(),
+            2.0
+        );
+        assert!(population_std_dev(&Input::Null).is_err());
+        assert!(population_std_dev(&list(&[f64::NAN])).is_err());
+    }
+}
