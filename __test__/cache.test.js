@@ -4,6 +4,7 @@ const { execFile } = require('node:child_process')
 const path = require('node:path')
 const util = require('node:util')
 const { addon, cleanup, freshSqlitePath, runNode } = require('./helpers')
+const { recorder } = require('./standins')
 
 const { WorkflowCache } = addon
 
@@ -202,12 +203,6 @@ describe('WorkflowCache', () => {
     expect(r.stdout.trim()).toBe('1000')
   })
 })
-
-function recorder() {
-  const lines = []
-  const at = (level) => (message, meta) => lines.push({ level, message, meta })
-  return { lines, logger: { info: at('info'), debug: at('debug'), warn: at('warn'), error: at('error') } }
-}
 
 describe('setLogger', () => {
   test('routes the addon\u2019s log events to a JS logger and never holds the process', async () => {

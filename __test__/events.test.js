@@ -2,6 +2,7 @@
 // WorkflowEventService and WorkflowEventHandlers on every backend, through a PIDEA-style
 // EventBus and through ours; two processes on one PostgreSQL database.
 const { addon, backends, cleanup, freshPgDatabase, pgAvailable } = require('./helpers')
+const { EventBus, recorder } = require('./standins')
 
 const {
   WorkflowDatabase,
@@ -17,49 +18,8 @@ afterAll(cleanup)
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
-/** PIDEA's EventBus (infrastructure/messaging/EventBus.js, as the reference describes it). */
-class PideaEventBus {
-  constructor() {
-    this.handlers = new Map()
-  }
-  subscribe(name, handler) {
-    if (!this.handlers.has(name)) this.handlers.set(name, [])
-    this.handlers.get(name).push(handler)
-  }
-  on(name, handler) {
-    this.subscribe(name, handler)
-  }
-  unsubscribe(name, handler) {
-    const list = this.handlers.get(name) || []
-    const i = list.indexOf(handler)
-    if (i >= 0) list.splice(i, 1)
-  }
-  async publish(name, data) {
-    const results = (this.handlers.get(name) || []).map((h) => {
-      try {
-        return h(data)
-      } catch (e) {
-        return Promise.reject(e)
-      }
-    })
-    await Promise.allSettled(results)
-  }
-  async emit(name, data) {
-    return this.publish(name, data)
-  }
-  getHandlerCount(name) {
-    return (this.handlers.get(name) || []).length
-  }
-}
-
-function recorder() {
-  const lines = []
-  const at = (level) => (message, meta) => lines.push({ level, message, meta })
-  return { lines, logger: { info: at('info'), debug: at('debug'), warn: at('warn'), error: at('error') } }
-}
-
 const buses = [
-  ['PIDEA EventBus', () => new PideaEventBus()],
+  ['PIDEA EventBus', () => new EventBus()],
   ['WorkflowEventService', () => new WorkflowEventService()],
 ]
 

@@ -3,7 +3,7 @@
 // services' fields, the 14 handle…(event) methods of WorkflowEventHandlers, the repositories'
 // db and table names, WorkflowCache's maxSize/ttl/stats/logger. On every backend.
 const { addon, backends, cleanup } = require('./helpers')
-const { EventBus, recordingLogger } = require('./containers')
+const { EventBus, recorder } = require('./standins')
 
 const {
   WorkflowDatabase,
@@ -50,7 +50,7 @@ describe.each(backends())('%s', (_name, freshConfig) => {
     expect(repository.metricsRepository).toBe(metrics)
     expect(['info', 'debug', 'warn', 'error'].map((m) => typeof repository.logger[m])).toEqual(Array(4).fill('function'))
     expect(() => repository.logger.error('WorkflowRepository: a line', { a: 1 })).not.toThrow()
-    const logger = recordingLogger()
+    const { lines, logger } = recorder()
     repository.setLogger(logger)
     expect(repository.logger).toBe(logger)
     const service = new WorkflowPersistenceService(repository, logger)
@@ -77,7 +77,7 @@ describe.each(backends())('%s', (_name, freshConfig) => {
 
   test('WorkflowEventHandlers: its fields, handlers Map, registerEventHandlers and subscribeToEvents', async () => {
     const bus = new EventBus()
-    const logger = recordingLogger()
+    const { lines, logger } = recorder()
     const handlers = new WorkflowEventHandlers(repository, bus, logger)
     expect(handlers.workflowRepository).toBe(repository)
     expect(handlers.eventBus).toBe(bus)
@@ -104,7 +104,7 @@ describe.each(backends())('%s', (_name, freshConfig) => {
     for (const type of ['workflow.alert.performance', 'workflow.cleanup.completed', 'workflow.maintenance.completed']) {
       bus.subscribe(type, () => published.push(type))
     }
-    const logger = recordingLogger()
+    const { lines, logger } = recorder()
     const handlers = new WorkflowEventHandlers(repository, bus, logger)
     const { execution_id: id } = await executions.create({ workflowId: 'w', workflowName: 'W' })
     const methodNames = Object.getOwnPropertyNames(WorkflowEventHandlers.prototype).filter((n) => /^handle[A-Z]/.test(n))
@@ -129,12 +129,12 @@ describe.each(backends())('%s', (_name, freshConfig) => {
       await expect(handlers[method](null)).resolves.toBeUndefined()
       await expect(handlers[method]({ executionId: 42, metricValue: 'x' })).resolves.toBeUndefined()
     }
-    expect(logger.lines.some((l) => l.level === 'error')).toBe(true)
+    expect(lines.some((l) => l.level === 'error')).toBe(true)
   })
 })
 
 test('WorkflowCache shows maxSize, ttl, stats and logger', () => {
-  const logger = recordingLogger()
+  const { lines, logger } = recorder()
   const cache = new WorkflowCache({ maxSize: 3, ttl: 1000, logger })
   expect([cache.maxSize, cache.ttl]).toEqual([3, 1000])
   expect(cache.logger).toBe(logger)

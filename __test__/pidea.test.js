@@ -6,7 +6,7 @@ const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 const { addon, cleanup, freshPgDatabase, pgAvailable, psql, runNode, PG_HOST, PG_PORT } = require('./helpers')
-const { EventBus, LifecycleContainer, PlainContainer, Registry, pideaLike } = require('./containers')
+const { EventBus, LifecycleContainer, PlainContainer, Registry, pideaLike } = require('./standins')
 
 const {
   registerWorkflowServices,
@@ -306,7 +306,7 @@ describe('options', () => {
     const dir = freshDir()
     const script = `
       const { registerWorkflowServices } = require('.')
-      const { LifecycleContainer, pideaLike } = require('./__test__/containers')
+      const { LifecycleContainer, pideaLike } = require('./__test__/standins')
       const type = 'sqlite'
       const connection = { config: { type, database: ${JSON.stringify(path.join(dir, 'pidea.db'))} }, getType: () => type }
       registerWorkflowServices(pideaLike(LifecycleContainer, connection)).then(async (db) => {

@@ -2,6 +2,7 @@
 // WorkflowRepository, WorkflowPersistenceService and WorkflowCacheService on every backend.
 const util = require('node:util')
 const { addon, backends, cleanup } = require('./helpers')
+const { recorder } = require('./standins')
 
 const {
   WorkflowDatabase,
@@ -26,13 +27,6 @@ async function rejectsWith(promise, code, prefix) {
   if (prefix) expect(err.message.startsWith(`${prefix}: `)).toBe(true)
   expect(err.message.match(/Failed to/g)).toHaveLength(1)
   return err
-}
-
-/** A logger that keeps what it is given. */
-function recorder() {
-  const lines = []
-  const at = (level) => (message, meta) => lines.push({ level, message, meta })
-  return { lines, logger: { info: at('info'), debug: at('debug'), warn: at('warn'), error: at('error') } }
 }
 
 describe.each(backends())('%s', (name, freshConfig) => {

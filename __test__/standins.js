@@ -1,6 +1,6 @@
 'use strict'
-// Stand-ins for PIDEA's DI containers and its EventBus, written from their interfaces (see the
-// README's "Using it in PIDEA"): what registerWorkflowServices is tested against.
+// Stand-ins for PIDEA's DI containers, its EventBus and a logger, written from their interfaces
+// (reference §4, the README's "Using it in PIDEA"): what the addon is tested against.
 //
 // - LifecycleContainer: register(name, factory, {singleton, dependencies, lifecycle}),
 //   registerSingleton, a synchronous resolve (singletons first, then dependencies, then the
@@ -104,7 +104,8 @@ class Registry {
   }
 }
 
-/** An EventBus: handlers in subscription order, all started at once, publish awaits them all. */
+/** PIDEA's EventBus: handlers in subscription order, all started at once (one that throws is
+ * a rejection), publish awaits them all; `on`/`emit` are aliases. */
 class EventBus {
   constructor() {
     this.handlers = new Map()
@@ -115,6 +116,10 @@ class EventBus {
     this.handlers.get(eventName).push(handler)
   }
 
+  on(eventName, handler) {
+    this.subscribe(eventName, handler)
+  }
+
   unsubscribe(eventName, handler) {
     const list = this.handlers.get(eventName) || []
     const i = list.indexOf(handler)
@@ -122,8 +127,18 @@ class EventBus {
   }
 
   async publish(eventName, eventData) {
-    const list = [...(this.handlers.get(eventName) || [])]
-    await Promise.allSettled(list.map((h) => h(eventData)))
+    const results = [...(this.handlers.get(eventName) || [])].map((h) => {
+      try {
+        return h(eventData)
+      } catch (e) {
+        return Promise.reject(e)
+      }
+    })
+    await Promise.allSettled(results)
+  }
+
+  async emit(eventName, eventData) {
+    return this.publish(eventName, eventData)
   }
 
   getHandlerCount(eventName) {
@@ -135,11 +150,11 @@ class EventBus {
   }
 }
 
-/** A logger that keeps its lines. */
-function recordingLogger() {
+/** A logger that keeps its lines: `{lines, logger}`. */
+function recorder() {
   const lines = []
   const at = (level) => (message, meta) => lines.push({ level, message, meta })
-  return { lines, info: at('info'), debug: at('debug'), warn: at('warn'), error: at('error') }
+  return { lines, logger: { info: at('info'), debug: at('debug'), warn: at('warn'), error: at('error') } }
 }
 
 /**
@@ -150,7 +165,7 @@ function recordingLogger() {
 function pideaLike(Container, databaseConnection) {
   const container = new Container()
   container.register('eventBus', () => new EventBus(), { singleton: true })
-  container.register('logger', () => recordingLogger(), { singleton: true })
+  container.register('logger', () => recorder().logger, { singleton: true })
   container.register(
     'databaseConnection',
     () => {
@@ -159,9 +174,9 @@ function pideaLike(Container, databaseConnection) {
     { singleton: true },
   )
   container.register('handlerRegistry', () => ({ handlers: new Map() }), { singleton: true })
-  container.registerSingleton('logger', recordingLogger())
+  container.registerSingleton('logger', recorder().logger)
   if (databaseConnection) container.registerSingleton('databaseConnection', databaseConnection)
   return container
 }
 
-module.exports = { EventBus, LifecycleContainer, PlainContainer, Registry, pideaLike, recordingLogger }
+module.exports = { EventBus, LifecycleContainer, PlainContainer, Registry, pideaLike, recorder }
