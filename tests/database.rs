@@ -673,3 +673,110 @@ async fn columns_and_types_follow_the_plan_with_its_deliberate_changes() {
         b.db.close().await;
     }
 }
+
+fn schema_config(url: &str, schema: Option<&str>) -> ConnectConfig {
+    ConnectConfig::from_raw(
+        RawConfig {
+            url: Some(url.to_string()),
+            schema: schema.map(str::to_string),
+            ..Default::default()
+        },
+        None,
+    )
+    .unwrap()
+}
+
+/// `schema.table` of every table and view outside the catalogs, sorted.
+async fn relations(db: &Database) -> Vec<String> {
+    db.fetch(
+        "SELECT table_schema || '.' || table_name AS name FROM information_schema.tables \
+         WHERE table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1",
+        vec![],
+    )
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| r.get("name").and_then(Value::as_str).unwrap().to_string())
+    .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgresql_beside_a_foreign_table_refuses_then_works_in_a_schema_of_its_own() {
+    let Some(pg) = PgScratch::create().await else {
+        return;
+    };
+    // Someone else's tables (PIDEA's workflow_executions has other columns), seen with no
+    // migration of ours applied.
+    let plain = schema_config(&pg.url, None);
+    let admin = Database::connect(&ConnectConfig {
+        migrate: false,
+        ..plain.clone()
+    })
+    .await
+    .unwrap();
+    admin
+        .write(vec![
+            Statement::new(
+                "CREATE TABLE workflow_executions (id TEXT PRIMARY KEY, execution_id TEXT UNIQUE NOT NULL)",
+                vec![],
+            ),
+            Statement::new("CREATE SCHEMA broken", vec![]),
+            Statement::new("CREATE TABLE broken.other (x TEXT)", vec![]),
+            Statement::new(
+                "CREATE INDEX idx_workflow_executions_status ON broken.other (x)",
+                vec![],
+            ),
+        ])
+        .await
+        .unwrap();
+    let before = relations(&admin).await;
+
+    let err = Database::connect(&plain).await.err().unwrap();
+    assert_eq!(err.code, ErrorCode::Migration);
+    assert!(
+        err.message
+            .contains("table workflow_executions already exists")
+            && err.message.contains("`schema` option"),
+        "{}",
+        err.message
+    );
+    assert_eq!(
+        relations(&admin).await,
+        before,
+        "the refusal changed nothing"
+    );
+
+    // A migration that fails partway (an index name taken in that schema) leaves nothing.
+    let err = Database::connect(&schema_config(&pg.url, Some("broken")))
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(err.code, ErrorCode::Migration);
+    assert!(
+        err.message.starts_with("migration 2 failed"),
+        "{}",
+        err.message
+    );
+    assert!(!err.cause.unwrap().message.contains("CREATE"));
+    assert_eq!(relations(&admin).await, before);
+
+    let own = Database::connect(&schema_config(&pg.url, Some("workflow_infra")))
+        .await
+        .unwrap();
+    assert!(migrate::status(&own)
+        .await
+        .unwrap()
+        .iter()
+        .all(|m| m.applied));
+    let after = relations(&admin).await;
+    assert!(after.contains(&"workflow_infra.workflow_executions".to_string()));
+    assert!(after.contains(&"workflow_infra.workflow_infra_migrations".to_string()));
+    assert!(after.contains(&"public.workflow_executions".to_string()));
+    assert!(!after.contains(&"public.workflow_infra_migrations".to_string()));
+    let described = own.describe();
+    assert!(described
+        .iter()
+        .any(|(k, v)| *k == "schema" && v.as_str() == Some("workflow_infra")));
+    own.close().await;
+    admin.close().await;
+}
