@@ -10,5 +10,5 @@ try {
 } catch (err) {
   if (err.code !== 'MODULE_NOT_FOUND' && !/Cannot find native binding|Failed to load native binding/.test(err.message)) throw err
   console.error('workflow-infra: building the native addon (release, about 2 minutes the first time)…')
-  execSync('npx napi build --platform --release', { cwd: root, stdio: 'inherit' })
+  execSync('npm run --silent build:native', { cwd: root, stdio: 'inherit' })
 }
