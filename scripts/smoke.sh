@@ -48,8 +48,16 @@ pkg="$work/pkg"
 mkdir -p "$pkg/artifacts"
 git -C "$root" archive HEAD | tar -x -C "$pkg"
 cp "$binary" "$pkg/artifacts/"
-"$napi" artifacts --cwd "$pkg" --output-dir artifacts >/dev/null || { failed=1; finish; }
+# napi artifacts and prepublish want a binary for every target in napi.targets: here there is
+# one, so they run on a copy of package.json that lists only linux-x64-gnu (and prepublish, with
+# --skip-optional-publish, only fills optionalDependencies). The packed package.json keeps all.
+cp "$pkg/package.json" "$work/package.json"
+node -e "const f='$pkg/package.json', p=require(f); p.napi.targets=['x86_64-unknown-linux-gnu']; require('fs').writeFileSync(f, JSON.stringify(p, null, 2))"
+"$napi" artifacts --cwd "$pkg" --output-dir artifacts >/dev/null 2>&1 || { failed=1; finish; }
+# prepublish reads the release tag from git: the staged copy is a repository of its own.
+git -C "$pkg" init -q && git -C "$pkg" -c user.email=smoke@localhost -c user.name=smoke commit -q --allow-empty -m smoke
 "$napi" prepublish --cwd "$pkg" -t npm --skip-optional-publish >/dev/null || { failed=1; finish; }
+node -e "const f='$pkg/package.json', p=require(f); p.napi.targets=require('$work/package.json').napi.targets; require('fs').writeFileSync(f, JSON.stringify(p, null, 2) + '\\n')"
 main_tgz=$(cd "$pkg" && npm pack --silent --pack-destination "$work")
 platform_tgz=$(cd "$pkg/npm/linux-x64-gnu" && npm pack --silent --pack-destination "$work")
 for t in "$main_tgz" "$platform_tgz"; do
@@ -69,8 +77,6 @@ check "no cargo or rustc on the project's PATH" in_app sh -c '! command -v cargo
 in_app npm init -y >/dev/null
 jest_version=$(node -p "require('$root/node_modules/jest/package.json').version")
 ts_version=$(node -p "require('$root/node_modules/typescript/package.json').version")
-# The platform packages of other systems are not on the registry yet: npm skips optional
-# dependencies it cannot fetch, as it skips those of other platforms once they are published.
 check "npm install of the two tarballs" in_app npm install --no-audit --no-fund \
   "$work/$main_tgz" "$work/$platform_tgz" "jest@$jest_version" "typescript@$ts_version"
 echo "installed size: $(du -sh "$app/node_modules/@pidea" | cut -f1) (node_modules/@pidea: $(ls "$app/node_modules/@pidea" | paste -sd' ' -))"
@@ -121,7 +127,10 @@ async function main(): Promise<WorkflowExecutionRow | null> {
 }
 void main()
 TS
-check "TypeScript under strict" in_app npx --no-install tsc --strict --noEmit --target es2022 --module commonjs --moduleResolution node --types '' typed.ts
+cat >"$app/tsconfig.json" <<'JSON'
+{ "compilerOptions": { "strict": true, "noEmit": true, "target": "ES2022", "module": "commonjs", "moduleResolution": "node", "types": [] }, "files": ["typed.ts"] }
+JSON
+check "TypeScript under strict" in_app npx --no-install tsc -p .
 
 mkdir -p "$app/test"
 for n in one two; do
@@ -136,5 +145,21 @@ test('the addon works from test file $n', async () => {
 JS
 done
 check "Jest, the addon required from two test files" in_app npx --no-install jest --ci test/
+
+# Without the platform package: the loader's error names what it looked for.
+mv "$app/node_modules/@pidea/workflow-infra-linux-x64-gnu" "$work/platform-aside"
+cat >"$app/missing.js" <<'JS'
+try {
+  require('@pidea/workflow-infra')
+  throw new Error('loaded without its platform package')
+} catch (err) {
+  const chain = []
+  for (let e = err; e; e = e.cause) chain.push(e.message)
+  console.log(chain.join('\n  caused by: '))
+  if (!/Cannot find native binding/.test(err.message) || !chain.some((m) => m.includes('@pidea/workflow-infra-linux-x64-gnu'))) process.exit(1)
+}
+JS
+check "without a binary, the error names the missing package" in_app node missing.js
+mv "$work/platform-aside" "$app/node_modules/@pidea/workflow-infra-linux-x64-gnu"
 
 finish
