@@ -354,7 +354,10 @@ describe('options', () => {
 
   test('a database that cannot be opened rejects with its own error and registers nothing', async () => {
     const container = new LifecycleContainer()
-    const err = await registerWorkflowServices(container, { database: { type: 'sqlite', database: '/proc/none/x.db' } }).catch((e) => e)
+    // A directory that cannot exist: its parent is a file (on every OS).
+    const file = path.join(freshDir(), 'a-file')
+    fs.writeFileSync(file, '')
+    const err = await registerWorkflowServices(container, { database: { type: 'sqlite', database: path.join(file, 'x.db') } }).catch((e) => e)
     expect(err.code).toBe('ERR_DB_UNAVAILABLE')
     expect(container.factories.size).toBe(0)
   })
