@@ -20,6 +20,46 @@ export interface WorkflowInfraError extends Error {
   cause?: Error & { code?: string }
 }
 
+/** Where a database lives, in PIDEA's DatabaseConnection shape, or as a URL. Other keys are
+ * ignored; a key of the wrong type is refused with `ERR_VALIDATION` naming the key and the type
+ * it has, never its value. */
+export interface DatabaseConfig {
+  /** `'postgresql'`, `'sqlite'` or `'memory'`. */
+  type?: 'postgresql' | 'sqlite' | 'memory'
+  /** `postgres://user:pass@host:port/db`, `sqlite://path/to/file.db` or `sqlite::memory:`. */
+  url?: string
+  host?: string
+  /** A number, or a string as PIDEA reads it from the environment. */
+  port?: number | string
+  /** The database name (PostgreSQL) or file path (SQLite). */
+  database?: string
+  username?: string
+  password?: string
+  /** Use TLS (rustls) to PostgreSQL. */
+  ssl?: boolean
+  /** Opened when the primary PostgreSQL cannot be reached within `connectTimeoutMs`. */
+  fallback?: FallbackConfig
+  /** How long to wait for the primary before falling back (default 2000). */
+  connectTimeoutMs?: number
+  /** Apply pending migrations on connect (default true). */
+  migrate?: boolean
+  /** PostgreSQL pool size (default 10). */
+  poolSize?: number
+  /**
+   * PostgreSQL: the schema that holds everything the package creates (tables, functions,
+   * triggers, its migration bookkeeping, its notification channels); created if missing.
+   * Lowercase letters, digits and underscores, at most 40.
+   */
+  schema?: string
+}
+
+/** The fallback database: an SQLite file or a private in-memory database. */
+export interface FallbackConfig {
+  type?: 'sqlite' | 'memory'
+  /** The SQLite file path. */
+  database?: string
+}
+
 /** What `getConnectionStatus()` returns; never credentials. */
 export interface ConnectionStatus {
   type: 'postgresql' | 'sqlite' | 'memory'
@@ -827,7 +867,7 @@ export declare class WorkflowEventService {
   publish(eventName: string, eventData?: unknown): Promise<void>
   /** Alias of `publish`. */
   emit(eventName: string, eventData?: unknown): Promise<void>
-  /** How many subscriptions `eventName` has. */
+  /** How many subscriptions `eventName` has (0 for anything but a string). */
   getHandlerCount(eventName: string): number
   /** Removes every subscription. */
   clear(): void
@@ -1029,37 +1069,6 @@ export interface CacheServiceStats {
   hitRate: number
 }
 
-/** Where a database lives, in PIDEA's DatabaseConnection shape, or as a URL. */
-export interface DatabaseConfig {
-  /** `'postgresql'`, `'sqlite'` or `'memory'`. */
-  type?: 'postgresql' | 'sqlite' | 'memory'
-  /** `postgres://user:pass@host:port/db`, `sqlite://path/to/file.db` or `sqlite::memory:`. */
-  url?: string
-  host?: string
-  /** A number, or a string as PIDEA reads it from the environment. */
-  port?: number | string
-  /** The database name (PostgreSQL) or file path (SQLite). */
-  database?: string
-  username?: string
-  password?: string
-  /** Use TLS (rustls) to PostgreSQL. */
-  ssl?: boolean
-  /** Opened when the primary PostgreSQL cannot be reached within `connectTimeoutMs`. */
-  fallback?: FallbackConfig
-  /** How long to wait for the primary before falling back (default 2000). */
-  connectTimeoutMs?: number
-  /** Apply pending migrations on connect (default true). */
-  migrate?: boolean
-  /** PostgreSQL pool size (default 10). */
-  poolSize?: number
-  /**
-   * PostgreSQL: the schema that holds everything the package creates (tables, functions,
-   * triggers, its migration bookkeeping, its notification channels); created if missing.
-   * Lowercase letters, digits and underscores, at most 40.
-   */
-  schema?: string
-}
-
 /** The database was closed before the call. */
 export declare const ERR_CLOSED: string
 
@@ -1086,13 +1095,6 @@ export declare const ERR_TIMEOUT: string
 
 /** Bad input: wrong type, missing field, unknown key or status, out-of-range value. */
 export declare const ERR_VALIDATION: string
-
-/** The fallback database: an SQLite file or a private in-memory database. */
-export interface FallbackConfig {
-  type?: 'sqlite' | 'memory'
-  /** The SQLite file path. */
-  database?: string
-}
 
 /**
  * Sends the addon's log events to `logger` (`null` restores stderr). The level filter is

@@ -2,89 +2,21 @@
 
 use std::sync::{Arc, RwLock};
 
-use napi::bindgen_prelude::{Either, FromNapiValue, Object as JsObject, PromiseRaw, ToNapiValue};
+use napi::bindgen_prelude::{PromiseRaw, ToNapiValue, Unknown};
 use napi::{sys, Env, JsValue};
 use napi_derive::napi;
 
+use super::input::optional;
 use super::js::{IntoJs, JsResult, Object};
 use super::repository::{open_db, DbSlot};
 use super::settle;
 use crate::core::admin;
-use crate::core::config::{ConnectConfig, RawConfig, RawFallback, DATABASE_URL_ENV};
+use crate::core::config::{ConnectConfig, RawConfig, DATABASE_URL_ENV};
 use crate::core::db::{Database, DbKind};
-use crate::core::error::{Error, Result};
+use crate::core::error::Result;
 use crate::core::migrate::{self, MigrationState};
 use crate::core::seed::{self, SeedSummary};
 use crate::core::value::Value;
-
-/// Where a database lives, in PIDEA's DatabaseConnection shape, or as a URL.
-#[napi(object)]
-#[derive(Default)]
-pub struct DatabaseConfig {
-    /// `'postgresql'`, `'sqlite'` or `'memory'`.
-    #[napi(js_name = "type", ts_type = "'postgresql' | 'sqlite' | 'memory'")]
-    pub kind: Option<String>,
-    /// `postgres://user:pass@host:port/db`, `sqlite://path/to/file.db` or `sqlite::memory:`.
-    pub url: Option<String>,
-    pub host: Option<String>,
-    /// A number, or a string as PIDEA reads it from the environment.
-    pub port: Option<Either<f64, String>>,
-    /// The database name (PostgreSQL) or file path (SQLite).
-    pub database: Option<String>,
-    pub username: Option<String>,
-    pub password: Option<String>,
-    /// Use TLS (rustls) to PostgreSQL.
-    pub ssl: Option<bool>,
-    /// Opened when the primary PostgreSQL cannot be reached within `connectTimeoutMs`.
-    pub fallback: Option<FallbackConfig>,
-    /// How long to wait for the primary before falling back (default 2000).
-    pub connect_timeout_ms: Option<f64>,
-    /// Apply pending migrations on connect (default true).
-    pub migrate: Option<bool>,
-    /// PostgreSQL pool size (default 10).
-    pub pool_size: Option<f64>,
-    /// PostgreSQL: the schema that holds everything the package creates (tables, functions,
-    /// triggers, its migration bookkeeping, its notification channels); created if missing.
-    /// Lowercase letters, digits and underscores, at most 40.
-    pub schema: Option<String>,
-}
-
-/// The fallback database: an SQLite file or a private in-memory database.
-#[napi(object)]
-#[derive(Default)]
-pub struct FallbackConfig {
-    #[napi(js_name = "type", ts_type = "'sqlite' | 'memory'")]
-    pub kind: Option<String>,
-    /// The SQLite file path.
-    pub database: Option<String>,
-}
-
-impl DatabaseConfig {
-    fn into_raw(self) -> RawConfig {
-        RawConfig {
-            kind: self.kind,
-            url: self.url,
-            host: self.host,
-            port: self.port.map(|p| match p {
-                Either::A(n) if n.fract() == 0.0 && n >= 0.0 => format!("{n}"),
-                Either::A(_) => "invalid".to_string(),
-                Either::B(s) => s,
-            }),
-            database: self.database,
-            username: self.username,
-            password: self.password,
-            ssl: self.ssl,
-            fallback: self.fallback.map(|f| RawFallback {
-                kind: f.kind,
-                database: f.database,
-            }),
-            connect_timeout_ms: self.connect_timeout_ms,
-            migrate: self.migrate,
-            pool_size: self.pool_size,
-            schema: self.schema,
-        }
-    }
-}
 
 /// The workflow database: PostgreSQL, an SQLite file, or memory.
 #[napi]
@@ -132,13 +64,11 @@ impl IntoJs for Opened {
     }
 }
 
-fn parse_config(env: &Env, config: Option<JsObject>) -> Result<ConnectConfig> {
-    let parsed = match config {
-        None => DatabaseConfig::default(),
-        Some(obj) => unsafe { DatabaseConfig::from_napi_value(env.raw(), obj.raw()) }
-            .map_err(|e| Error::validation(format!("invalid configuration: {}", e.reason)))?,
-    };
-    ConnectConfig::from_raw(parsed.into_raw(), std::env::var(DATABASE_URL_ENV).ok())
+/// The configuration, read as data (a value of the wrong type is named, never shown: it may be
+/// a secret). `DatabaseConfig` in header.d.ts states its shape for TypeScript.
+fn parse_config(env: &Env, config: Option<Unknown>) -> Result<ConnectConfig> {
+    let raw = RawConfig::from_input(&optional(env.raw(), config.map(|c| c.raw())))?;
+    ConnectConfig::from_raw(raw, std::env::var(DATABASE_URL_ENV).ok())
 }
 
 #[napi]
@@ -151,7 +81,7 @@ impl WorkflowDatabase {
     )]
     pub fn connect<'env>(
         env: &'env Env,
-        config: Option<JsObject>,
+        config: Option<Unknown>,
     ) -> napi::Result<PromiseRaw<'env, ()>> {
         const PREFIX: &str = "Failed to connect to database";
         match parse_config(env, config) {

@@ -203,20 +203,26 @@ impl WorkflowEventHandlers {
     pub fn handle<'env>(
         &self,
         env: &'env Env,
-        event_type: String,
+        event_type: Unknown,
         event: Unknown,
     ) -> napi::Result<PromiseRaw<'env, ()>> {
         let event = input(env.raw(), event.raw());
-        let name = events::canonical(&event_type).unwrap_or("unknown");
-        if name == "unknown" {
-            self.shared.logger.log(
-                env.raw(),
-                Level::Warn,
-                "WorkflowEventHandlers: Unknown event type",
-                json!({"eventType": event_type}),
-            );
-            return Ok(PromiseRaw::new(env.raw(), resolved(env.raw())?));
-        }
+        let name = match input(env.raw(), event_type.raw()) {
+            Input::Text(t) => events::canonical(&t).ok_or(json!({"eventType": t})),
+            other => Err(json!({"eventType": format!("(not a string: {})", other.type_name())})),
+        };
+        let name = match name {
+            Ok(name) => name,
+            Err(meta) => {
+                self.shared.logger.log(
+                    env.raw(),
+                    Level::Warn,
+                    "WorkflowEventHandlers: Unknown event type",
+                    meta,
+                );
+                return Ok(PromiseRaw::new(env.raw(), resolved(env.raw())?));
+            }
+        };
         Ok(PromiseRaw::new(
             env.raw(),
             handle(env, &self.shared, name, event)?,

@@ -237,9 +237,12 @@ impl WorkflowEventService {
         self.publish(env, event_name, event_data)
     }
 
-    /// How many subscriptions `eventName` has.
-    #[napi]
-    pub fn get_handler_count(&self, event_name: String) -> u32 {
+    /// How many subscriptions `eventName` has (0 for anything but a string).
+    #[napi(ts_args_type = "eventName: string")]
+    pub fn get_handler_count(&self, env: &Env, event_name: Unknown) -> u32 {
+        let Input::Text(event_name) = input(env.raw(), event_name.raw()) else {
+            return 0;
+        };
         BUSES.with(|b| {
             b.borrow().get(&self.id).map_or(0, |s| {
                 s.iter().filter(|(n, _)| *n == event_name).count() as u32

@@ -20,6 +20,46 @@ export interface WorkflowInfraError extends Error {
   cause?: Error & { code?: string }
 }
 
+/** Where a database lives, in PIDEA's DatabaseConnection shape, or as a URL. Other keys are
+ * ignored; a key of the wrong type is refused with `ERR_VALIDATION` naming the key and the type
+ * it has, never its value. */
+export interface DatabaseConfig {
+  /** `'postgresql'`, `'sqlite'` or `'memory'`. */
+  type?: 'postgresql' | 'sqlite' | 'memory'
+  /** `postgres://user:pass@host:port/db`, `sqlite://path/to/file.db` or `sqlite::memory:`. */
+  url?: string
+  host?: string
+  /** A number, or a string as PIDEA reads it from the environment. */
+  port?: number | string
+  /** The database name (PostgreSQL) or file path (SQLite). */
+  database?: string
+  username?: string
+  password?: string
+  /** Use TLS (rustls) to PostgreSQL. */
+  ssl?: boolean
+  /** Opened when the primary PostgreSQL cannot be reached within `connectTimeoutMs`. */
+  fallback?: FallbackConfig
+  /** How long to wait for the primary before falling back (default 2000). */
+  connectTimeoutMs?: number
+  /** Apply pending migrations on connect (default true). */
+  migrate?: boolean
+  /** PostgreSQL pool size (default 10). */
+  poolSize?: number
+  /**
+   * PostgreSQL: the schema that holds everything the package creates (tables, functions,
+   * triggers, its migration bookkeeping, its notification channels); created if missing.
+   * Lowercase letters, digits and underscores, at most 40.
+   */
+  schema?: string
+}
+
+/** The fallback database: an SQLite file or a private in-memory database. */
+export interface FallbackConfig {
+  type?: 'sqlite' | 'memory'
+  /** The SQLite file path. */
+  database?: string
+}
+
 /** What `getConnectionStatus()` returns; never credentials. */
 export interface ConnectionStatus {
   type: 'postgresql' | 'sqlite' | 'memory'

@@ -1,11 +1,34 @@
 //! JS values → [`Input`], walked once on the JS thread. Only own enumerable string keys are read;
-//! depth is bounded, which also stops cycles.
+//! depth is bounded, which also stops cycles. Reading never throws: a getter or a Proxy trap
+//! that throws (or a revoked Proxy) makes that value [`UNREADABLE`], and its exception is
+//! cleared, so the method refuses the input with a coded error instead.
 
 use std::ptr;
 
 use napi::sys;
 
 use crate::core::input::{Input, MAX_DEPTH};
+
+/// What a value whose reading threw (a getter, a Proxy trap, a revoked Proxy) becomes.
+pub const UNREADABLE: Input = Input::Unsupported("a value whose reading threw");
+
+/// Whether a Node-API call succeeded; when it left a JS exception pending, that exception is
+/// cleared (the caller then treats the value as unreadable).
+fn ok(env: sys::napi_env, status: sys::napi_status) -> bool {
+    if status == sys::Status::napi_ok {
+        return true;
+    }
+    let mut pending = false;
+    // SAFETY: env is the current environment; both calls only inspect or clear its exception.
+    unsafe {
+        sys::napi_is_exception_pending(env, &mut pending);
+        if pending {
+            let mut thrown = ptr::null_mut();
+            sys::napi_get_and_clear_last_exception(env, &mut thrown);
+        }
+    }
+    false
+}
 
 /// Reads any JS value as an [`Input`].
 pub fn input(env: sys::napi_env, value: sys::napi_value) -> Input {
@@ -137,7 +160,11 @@ fn object(env: sys::napi_env, value: sys::napi_value, depth: usize) -> Input {
         // An Error's own properties are not enumerable: keep its name and message.
         let text = |name: &std::ffi::CStr| {
             let mut v = ptr::null_mut();
-            unsafe { sys::napi_get_named_property(env, value, name.as_ptr(), &mut v) };
+            if !ok(env, unsafe {
+                sys::napi_get_named_property(env, value, name.as_ptr(), &mut v)
+            }) {
+                return Input::Undefined;
+            }
             match walk(env, v, depth + 1) {
                 Input::Text(s) => Input::Text(s),
                 _ => Input::Undefined,
@@ -148,14 +175,25 @@ fn object(env: sys::napi_env, value: sys::napi_value, depth: usize) -> Input {
             ("message".into(), text(c"message")),
         ]);
     }
-    unsafe { sys::napi_is_array(env, value, &mut is) };
+    // A revoked Proxy throws even here.
+    if !ok(env, unsafe { sys::napi_is_array(env, value, &mut is) }) {
+        return UNREADABLE;
+    }
     if is {
         let mut len = 0u32;
-        unsafe { sys::napi_get_array_length(env, value, &mut len) };
-        let mut items = Vec::with_capacity(len as usize);
+        if !ok(env, unsafe {
+            sys::napi_get_array_length(env, value, &mut len)
+        }) {
+            return UNREADABLE;
+        }
+        let mut items = Vec::with_capacity(len.min(1 << 16) as usize);
         for i in 0..len {
             let mut item = ptr::null_mut();
-            unsafe { sys::napi_get_element(env, value, i, &mut item) };
+            if !ok(env, unsafe {
+                sys::napi_get_element(env, value, i, &mut item)
+            }) {
+                return UNREADABLE;
+            }
             items.push(walk(env, item, depth + 1));
         }
         return Input::Array(items);
@@ -171,8 +209,8 @@ fn object(env: sys::napi_env, value: sys::napi_value, depth: usize) -> Input {
             &mut names,
         )
     };
-    if status != sys::Status::napi_ok {
-        return Input::Unsupported("unreadable object");
+    if !ok(env, status) {
+        return UNREADABLE;
     }
     let mut len = 0u32;
     unsafe { sys::napi_get_array_length(env, names, &mut len) };
@@ -180,9 +218,11 @@ fn object(env: sys::napi_env, value: sys::napi_value, depth: usize) -> Input {
     for i in 0..len {
         let mut key = ptr::null_mut();
         let mut member = ptr::null_mut();
-        unsafe {
-            sys::napi_get_element(env, names, i, &mut key);
-            sys::napi_get_property(env, value, key, &mut member);
+        unsafe { sys::napi_get_element(env, names, i, &mut key) };
+        if !ok(env, unsafe {
+            sys::napi_get_property(env, value, key, &mut member)
+        }) {
+            return UNREADABLE;
         }
         let Some(name) = string(env, key) else {
             continue;

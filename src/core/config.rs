@@ -9,6 +9,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
 
 use super::error::{Error, Result};
+use super::input::{Fields, Input};
 
 /// The environment variable read when `connect()` gets no configuration.
 pub const DATABASE_URL_ENV: &str = "WORKFLOW_DATABASE_URL";
@@ -34,6 +35,52 @@ pub struct RawConfig {
     pub pool_size: Option<f64>,
     /// PostgreSQL: the schema that holds everything the package creates.
     pub schema: Option<String>,
+}
+
+impl RawConfig {
+    /// The configuration as JavaScript passed it (any value). A key of the wrong type is named
+    /// with the type it has, never its value: the value may be a secret (a password, a URL
+    /// with credentials). Keys the package does not read (PIDEA's `logging`…) are ignored.
+    pub fn from_input(config: &Input) -> Result<RawConfig> {
+        let f = Fields::of_optional(config, "config")?;
+        let port = match f.get("port") {
+            Input::Undefined | Input::Null => None,
+            Input::Number(n) if n.fract() == 0.0 && *n >= 0.0 => Some(format!("{n}")),
+            Input::Number(_) => Some("invalid".to_string()),
+            Input::Text(s) => Some(s.clone()),
+            other => {
+                return Err(Error::validation(format!(
+                    "config.port must be a number or a string, not {}",
+                    other.type_name()
+                )))
+            }
+        };
+        let fallback = match f.get("fallback") {
+            Input::Undefined | Input::Null => None,
+            value => {
+                let fb = Fields::of(value, "config.fallback")?;
+                Some(RawFallback {
+                    kind: fb.text("type", 64)?,
+                    database: fb.text("database", 4096)?,
+                })
+            }
+        };
+        Ok(RawConfig {
+            kind: f.text("type", 64)?,
+            url: f.text("url", 4096)?,
+            host: f.text("host", 255)?,
+            port,
+            database: f.text("database", 4096)?,
+            username: f.text("username", 255)?,
+            password: f.text("password", 1024)?,
+            ssl: f.boolean("ssl")?,
+            fallback,
+            connect_timeout_ms: f.number("connectTimeoutMs")?,
+            migrate: f.boolean("migrate")?,
+            pool_size: f.number("poolSize")?,
+            schema: f.text("schema", 64)?,
+        })
+    }
 }
 
 /// `fallback: {type, database}` as PIDEA writes it.
@@ -411,6 +458,47 @@ mod tests {
                 assert!(!err.message.contains(bad), "the value is not echoed");
             }
         }
+    }
+
+    #[test]
+    fn a_secret_of_the_wrong_type_is_named_never_shown() {
+        let secret = "postgres://user:S3cretPW@db/x";
+        let object = |k: &str, v: Input| Input::Object(vec![(k.to_string(), v)]);
+        for (key, value) in [
+            ("url", Input::Array(vec![Input::Text(secret.into())])),
+            (
+                "password",
+                Input::Object(vec![("0".into(), Input::Text(secret.into()))]),
+            ),
+            ("password", Input::Number(12345.0)),
+            ("port", Input::Array(vec![])),
+            ("fallback", Input::Text(secret.into())),
+        ] {
+            let err = RawConfig::from_input(&object(key, value)).unwrap_err();
+            assert_eq!(err.code, super::super::error::ErrorCode::Validation);
+            assert!(
+                err.message.contains(&format!("config.{key}")),
+                "{}",
+                err.message
+            );
+            assert!(!err.message.contains("S3cret") && !err.message.contains("12345"));
+        }
+        let ok = RawConfig::from_input(&Input::Object(vec![
+            ("type".into(), Input::Text("postgresql".into())),
+            ("port".into(), Input::Number(5433.0)),
+            ("logging".into(), Input::Bool(true)),
+            (
+                "fallback".into(),
+                object("type", Input::Text("memory".into())),
+            ),
+        ]))
+        .unwrap();
+        assert_eq!(ok.port.as_deref(), Some("5433"));
+        assert_eq!(ok.fallback.unwrap().kind.as_deref(), Some("memory"));
+        assert!(RawConfig::from_input(&Input::Undefined)
+            .unwrap()
+            .kind
+            .is_none());
     }
 
     #[test]

@@ -31,7 +31,8 @@ impl Input {
         matches!(self, Input::Undefined | Input::Null)
     }
 
-    fn type_name(&self) -> &'static str {
+    /// What kind of value this is, for messages (never the value itself).
+    pub fn type_name(&self) -> &'static str {
         match self {
             Input::Undefined => "undefined",
             Input::Null => "null",

@@ -1,0 +1,145 @@
+'use strict'
+// Hostile but ordinary input: secrets of the wrong type, throwing getters, Proxies and revoked
+// Proxies, cycles. A Promise method never throws, rejects with a documented code, and no value a
+// caller passed shows in a message, a cause, a stack, util.inspect or JSON.stringify.
+const util = require('node:util')
+const { addon, cleanup } = require('./helpers')
+
+const { WorkflowDatabase, WorkflowExecutionRepository, WorkflowRepository, WorkflowMetricsRepository, WorkflowEventHandlers, WorkflowEventService } = addon
+
+afterAll(cleanup)
+
+const SECRET = 'S3cretPW'
+const CODES = ['ERR_VALIDATION', 'ERR_NOT_FOUND', 'ERR_CONFLICT', 'ERR_DB_UNAVAILABLE', 'ERR_DB', 'ERR_CLOSED', 'ERR_MIGRATION', 'ERR_TIMEOUT', 'ERR_INTERNAL']
+
+/** Calls `f` and returns its rejection; fails on a synchronous throw or a fulfilment. */
+async function rejection(f) {
+  let promise
+  try {
+    promise = f()
+  } catch (err) {
+    throw new Error(`threw synchronously: ${err && err.message}`)
+  }
+  expect(typeof promise.then).toBe('function')
+  return promise.then(
+    () => {
+      throw new Error('resolved, expected a rejection')
+    },
+    (err) => err,
+  )
+}
+
+/** Every way an error can be shown, without the secret. */
+function expectNoSecret(err) {
+  const shown = [util.inspect(err, { depth: 10 }), JSON.stringify(err), String(err.stack)]
+  for (let e = err; e; e = e.cause) shown.push(e.message)
+  for (const text of shown) expect(text).not.toContain(SECRET)
+}
+
+function throwing() {
+  return {
+    get url() {
+      throw new Error(`getter with ${SECRET}`)
+    },
+  }
+}
+
+function revoked() {
+  const { proxy, revoke } = Proxy.revocable({}, {})
+  revoke()
+  return proxy
+}
+
+const trapping = () =>
+  new Proxy(
+    {},
+    {
+      ownKeys() {
+        throw new Error(`trap with ${SECRET}`)
+      },
+    },
+  )
+
+describe('connect', () => {
+  const url = `postgres://user:${SECRET}@127.0.0.1:1/db`
+  test.each([
+    ['a WHATWG URL', { url: new URL(url) }],
+    ['a url in an array', { url: [url] }],
+    ['a url in a Buffer', { url: Buffer.from(url) }],
+    ['a numeric password', { type: 'postgresql', password: 12345678 }],
+    ['a password in an object', { type: 'postgresql', password: { value: SECRET } }],
+    ['a fallback that is a string', { type: 'postgresql', fallback: url }],
+    ['a throwing getter', throwing()],
+    ['a revoked Proxy', revoked()],
+    ['a Proxy whose trap throws', trapping()],
+    ['a password that is a cycle', (() => { const c = { type: 'postgresql', s: SECRET }; c.password = c; return c })()],
+  ])('%s: ERR_VALIDATION naming the key and type, never the value', async (_name, config) => {
+    const err = await rejection(() => WorkflowDatabase.connect(config))
+    expect(err.code).toBe('ERR_VALIDATION')
+    expect(err.message).toMatch(/^Failed to connect to database: /)
+    expectNoSecret(err)
+  })
+
+  test('the message names the key and the type it has', async () => {
+    const err = await rejection(() => WorkflowDatabase.connect({ url: new URL(url) }))
+    expect(err.message).toBe('Failed to connect to database: config.url must be a string, not object')
+  })
+})
+
+describe('repository methods with values that throw when read', () => {
+  let db, executions
+  beforeAll(async () => {
+    db = await WorkflowDatabase.connect({ type: 'memory' })
+    executions = new WorkflowExecutionRepository(db)
+  })
+  afterAll(() => db.close())
+
+  const hostile = {
+    'a throwing getter': () => ({
+      workflowId: 'w',
+      get workflowName() {
+        throw new Error(SECRET)
+      },
+    }),
+    'a revoked Proxy': revoked,
+    'a Proxy whose trap throws': trapping,
+    'a nested throwing getter': () => ({ workflowId: 'w', workflowName: 'W', metadata: { get x() { throw new Error(SECRET) } } }),
+    'metadata that is a cycle': () => {
+      const metadata = { s: SECRET }
+      metadata.self = metadata
+      return { workflowId: 'w', workflowName: 'W', metadata }
+    },
+    'metadata nested 100 000 deep': () => {
+      let metadata = {}
+      for (let i = 0; i < 100000; i++) metadata = { a: metadata }
+      return { workflowId: 'w', workflowName: 'W', metadata }
+    },
+  }
+  test.each(Object.keys(hostile))('create(%s) rejects with a documented code', async (name) => {
+    const err = await rejection(() => executions.create(hostile[name]()))
+    expect(CODES).toContain(err.code)
+    expect(err.code).toBe('ERR_VALIDATION')
+    expectNoSecret(err)
+    expect(await executions.findAll()).toEqual([])
+  })
+
+  test('update(id, a revoked Proxy) and findByWorkflowId(a throwing getter) reject too', async () => {
+    expect((await rejection(() => executions.update('x', revoked()))).code).toBe('ERR_VALIDATION')
+    expect((await rejection(() => executions.findByWorkflowId(throwing()))).code).toBe('ERR_VALIDATION')
+  })
+})
+
+describe('event names that are not strings', () => {
+  test('handle(non-string) resolves without a write; getHandlerCount(non-string) is 0', async () => {
+    const db = await WorkflowDatabase.connect({ type: 'memory' })
+    const repository = new WorkflowRepository(new WorkflowExecutionRepository(db), new WorkflowMetricsRepository(db))
+    const bus = new WorkflowEventService()
+    const handlers = new WorkflowEventHandlers(repository, bus)
+    for (const eventType of [42, { password: SECRET }, null, revoked()]) {
+      await expect(handlers.handle(eventType, {})).resolves.toBeUndefined()
+    }
+    expect(bus.getHandlerCount(42)).toBe(0)
+    expect(bus.getHandlerCount({ toString: () => 'x' })).toBe(0)
+    await db.close()
+  })
+})
