@@ -629,7 +629,7 @@ export declare class HandlerRegistryRepository {
   /** `'handler_usage_history'`, as planned. */
   get usageTable(): string
   /** On `db`; without it, on a private in-memory database. */
-  constructor(db?: WorkflowDatabase | undefined | null)
+  constructor(db?: WorkflowDatabase | null)
   /** The `WorkflowDatabase` it was built on (null for a private in-memory one). */
   get db(): WorkflowDatabase | null
   /**
@@ -883,7 +883,7 @@ export declare class WorkflowExecutionRepository {
    * On `db`; without it, on a private in-memory database (the planned
    * `InMemoryWorkflowExecutionRepository()`).
    */
-  constructor(db?: WorkflowDatabase | undefined | null)
+  constructor(db?: WorkflowDatabase | null)
   /** The `WorkflowDatabase` it was built on (null for a private in-memory one). */
   get db(): WorkflowDatabase | null
   /**
@@ -926,7 +926,7 @@ export declare class WorkflowMetricsRepository {
   /** `'workflow_metrics'`, as planned. */
   get tableName(): string
   /** On `db`; without it, on a private in-memory database. */
-  constructor(db?: WorkflowDatabase | undefined | null)
+  constructor(db?: WorkflowDatabase | null)
   /** The `WorkflowDatabase` it was built on (null for a private in-memory one). */
   get db(): WorkflowDatabase | null
   /**

@@ -143,3 +143,104 @@ describe('event names that are not strings', () => {
     await db.close()
   })
 })
+
+describe('hostile loggers', () => {
+  const proxyLogger = () =>
+    new Proxy(
+      {},
+      {
+        get() {
+          throw new Error(`logger trap with ${SECRET}`)
+        },
+        has() {
+          throw new Error('has trap')
+        },
+      },
+    )
+  const throwingError = () => ({
+    info() {},
+    debug() {},
+    warn() {},
+    get error() {
+      throw new Error(SECRET)
+    },
+  })
+  const throwingMethods = () => Object.fromEntries(['info', 'debug', 'warn', 'error'].map((m) => [m, () => { throw new Error(SECRET) }]))
+
+  test.each([
+    ['a Proxy whose traps throw', proxyLogger],
+    ['a throwing error getter', throwingError],
+    ['methods that throw', throwingMethods],
+  ])('%s never breaks a call', async (_name, make) => {
+    const db = await WorkflowDatabase.connect({ type: 'memory' })
+    const repository = new WorkflowRepository(new WorkflowExecutionRepository(db), new WorkflowMetricsRepository(db))
+    repository.setLogger(make())
+    const saved = await repository.saveExecution({ workflowId: 'w', workflowName: 'W' })
+    expect(saved.workflow_id).toBe('w')
+    const err = await rejection(() => repository.saveExecution({ workflowId: 'w' }))
+    expect(err.code).toBe('ERR_VALIDATION')
+    expect(await repository.getExecutionWithMetrics('missing')).toBeNull()
+    const handlers = new WorkflowEventHandlers(repository, new WorkflowEventService(), make())
+    await expect(handlers.handleWorkflowExecutionStarted({ executionId: 'missing' })).resolves.toBeUndefined()
+    await db.close()
+  })
+
+  test('a setLogger logger that throws never escapes into Node', async () => {
+    const { runNode } = require('./helpers')
+    const r = await runNode(
+      `
+      const w = require('.')
+      w.setLogger(new Proxy({}, { get() { throw new Error('trap') } }))
+      ;(async () => {
+        const db = await w.WorkflowDatabase.connect({ type: 'memory' })
+        const repo = new w.WorkflowRepository(new w.WorkflowExecutionRepository(db), new w.WorkflowMetricsRepository(db))
+        const handlers = new w.WorkflowEventHandlers(repo, new w.WorkflowEventService())
+        for (let i = 0; i < 20; i++) await handlers.handle('no.such.event', {}) // each logs a warning
+        w.setLogger({ info() {}, debug() {}, warn() { throw new Error('warn throws') }, error() {} })
+        for (let i = 0; i < 20; i++) await handlers.handle('no.such.event', {})
+        await new Promise((r) => setTimeout(r, 100))
+        await db.close()
+        console.log('survived')
+      })()`,
+      { nodeArgs: ['--force-node-api-uncaught-exceptions-policy=true'], env: { WORKFLOW_INFRA_LOG: 'warn' } },
+    )
+    expect(r.stdout.trim()).toBe('survived')
+    expect(r.code).toBe(0)
+    expect(r.stderr).not.toMatch(/DEP0168|Uncaught/)
+  })
+})
+
+describe('constructors and synchronous methods throw documented codes', () => {
+  const { WorkflowPersistenceService, WorkflowCacheService, HandlerRegistryRepository, setLogger } = addon
+  const codeOf = (f) => {
+    try {
+      f()
+    } catch (err) {
+      expect(err.message).not.toContain(SECRET)
+      return err.code
+    }
+    return 'no throw'
+  }
+  test('a wrong argument is ERR_VALIDATION, never InvalidArg or StringExpected', async () => {
+    const db = await WorkflowDatabase.connect({ type: 'memory' })
+    const executions = new WorkflowExecutionRepository(db)
+    const cases = [
+      () => new WorkflowExecutionRepository({ secret: SECRET }),
+      () => new WorkflowMetricsRepository(SECRET),
+      () => new HandlerRegistryRepository(42),
+      () => new WorkflowRepository(executions, executions),
+      () => new WorkflowRepository(SECRET, SECRET),
+      () => new WorkflowPersistenceService({}),
+      () => new WorkflowEventHandlers(null, new WorkflowEventService()),
+      () => new WorkflowCacheService(SECRET),
+      () => new WorkflowEventService(SECRET),
+      () => executions.toSnakeCase(42),
+      () => new HandlerRegistryRepository(db).toSnakeCase({ s: SECRET }),
+      () => setLogger(SECRET),
+      () => new WorkflowRepository(executions, new WorkflowMetricsRepository(db)).setLogger(42),
+    ]
+    expect(cases.map(codeOf)).toEqual(cases.map(() => 'ERR_VALIDATION'))
+    expect(executions.toSnakeCase('workflowName')).toBe('workflow_name')
+    await db.close()
+  })
+})

@@ -53,7 +53,13 @@ impl WorkflowCacheService {
         constructor,
         ts_args_type = "db: WorkflowDatabase, options?: CacheServiceOptions"
     )]
-    pub fn new(env: &Env, db: &WorkflowDatabase, options: Option<Unknown>) -> napi::Result<Self> {
+    pub fn new(env: &Env, db: Unknown, options: Option<Unknown>) -> napi::Result<Self> {
+        let db = super::js::instance::<WorkflowDatabase>(
+            env,
+            db,
+            "Failed to create cache service",
+            "db must be a WorkflowDatabase",
+        )?;
         let raw = optional(env.raw(), options.map(|o| o.raw()));
         let fail = |e: Error| throw(env.raw(), "Failed to create cache service", &e);
         let f = Fields::of_optional(&raw, "options").map_err(fail)?;

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use napi::bindgen_prelude::{ClassInstance, PromiseRaw, Unknown};
+use napi::bindgen_prelude::{PromiseRaw, Unknown};
 use napi::{sys, Env, JsValue};
 use napi_derive::napi;
 use serde_json::json;
@@ -55,11 +55,17 @@ impl WorkflowEventHandlers {
     )]
     pub fn new(
         env: &Env,
-        workflow_repository: ClassInstance<WorkflowRepository>,
+        workflow_repository: Unknown,
         event_bus: Unknown,
         logger: Option<Unknown>,
     ) -> napi::Result<Self> {
         let raw = env.raw();
+        let workflow_repository = super::js::instance::<WorkflowRepository>(
+            env,
+            workflow_repository,
+            "Failed to create workflow event handlers",
+            "workflowRepository must be a WorkflowRepository",
+        )?;
         if method(raw, event_bus.raw(), "subscribe")?.is_none() {
             return Err(super::js::throw(
                 raw,

@@ -61,11 +61,14 @@ impl WorkflowEventService {
         constructor,
         ts_args_type = "db?: WorkflowDatabase | null, options?: EventServiceOptions"
     )]
-    pub fn new(
-        env: &Env,
-        db: Option<&WorkflowDatabase>,
-        options: Option<Unknown>,
-    ) -> napi::Result<Self> {
+    pub fn new(env: &Env, db: Option<Unknown>, options: Option<Unknown>) -> napi::Result<Self> {
+        let db = super::js::optional_instance::<WorkflowDatabase>(
+            env,
+            db,
+            "Failed to create event service",
+            "db must be a WorkflowDatabase (or absent)",
+        )?;
+        let db = db.as_deref();
         let raw = optional(env.raw(), options.map(|o| o.raw()));
         let fail = |e: Error| throw(env.raw(), "Failed to create event service", &e);
         let f = Fields::of_optional(&raw, "options").map_err(fail)?;

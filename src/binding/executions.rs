@@ -1,10 +1,9 @@
 //! `WorkflowExecutionRepository` (also exported as `PostgreSQLWorkflowExecutionRepository`).
 
-use napi::bindgen_prelude::{ClassInstance, PromiseRaw, Unknown};
+use napi::bindgen_prelude::{PromiseRaw, Unknown};
 use napi::{Env, JsValue};
 use napi_derive::napi;
 
-use super::database::WorkflowDatabase;
 use super::input::{input, optional};
 use super::jsref::JsRef;
 use super::repository::{db_member, run, slot_or_memory, DbSlot};
@@ -27,9 +26,10 @@ impl WorkflowExecutionRepository {
 
     /// On `db`; without it, on a private in-memory database (the planned
     /// `InMemoryWorkflowExecutionRepository()`).
-    #[napi(constructor)]
-    pub fn new(env: &Env, db: Option<ClassInstance<WorkflowDatabase>>) -> napi::Result<Self> {
-        let (db, database) = slot_or_memory(env, db)?;
+    #[napi(constructor, ts_args_type = "db?: WorkflowDatabase | null")]
+    pub fn new(env: &Env, db: Option<Unknown>) -> napi::Result<Self> {
+        let (db, database) =
+            slot_or_memory(env, db, "Failed to create workflow execution repository")?;
         Ok(WorkflowExecutionRepository { db, database })
     }
 
@@ -254,8 +254,22 @@ impl WorkflowExecutionRepository {
     }
 
     /// `camelCase` → `snake_case`, as planned (synchronous).
-    #[napi]
-    pub fn to_snake_case(&self, str: String) -> String {
-        q::to_snake_case(&str)
+    #[napi(ts_args_type = "str: string")]
+    pub fn to_snake_case(&self, env: &Env, str: Unknown) -> napi::Result<String> {
+        let str = match input(env.raw(), str.raw()) {
+            crate::core::input::Input::Text(s) => s,
+            other => {
+                let e = crate::core::error::Error::validation(format!(
+                    "str must be a string, not {}",
+                    other.type_name()
+                ));
+                return Err(super::js::throw(
+                    env.raw(),
+                    "Failed to convert to snake case",
+                    &e,
+                ));
+            }
+        };
+        Ok(q::to_snake_case(&str))
     }
 }

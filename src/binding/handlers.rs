@@ -1,11 +1,10 @@
 //! `HandlerRegistryRepository` (also exported as `PostgreSQLHandlerRegistryRepository` and, with
 //! no argument, `InMemoryHandlerRegistryRepository`).
 
-use napi::bindgen_prelude::{ClassInstance, PromiseRaw, Unknown};
+use napi::bindgen_prelude::{PromiseRaw, Unknown};
 use napi::{Env, JsValue};
 use napi_derive::napi;
 
-use super::database::WorkflowDatabase;
 use super::input::{input, optional};
 use super::jsref::JsRef;
 use super::repository::{db_member, run, slot_or_memory, DbSlot};
@@ -35,9 +34,10 @@ impl HandlerRegistryRepository {
     }
 
     /// On `db`; without it, on a private in-memory database.
-    #[napi(constructor)]
-    pub fn new(env: &Env, db: Option<ClassInstance<WorkflowDatabase>>) -> napi::Result<Self> {
-        let (db, database) = slot_or_memory(env, db)?;
+    #[napi(constructor, ts_args_type = "db?: WorkflowDatabase | null")]
+    pub fn new(env: &Env, db: Option<Unknown>) -> napi::Result<Self> {
+        let (db, database) =
+            slot_or_memory(env, db, "Failed to create handler registry repository")?;
         Ok(HandlerRegistryRepository { db, database })
     }
 
@@ -282,8 +282,22 @@ impl HandlerRegistryRepository {
     }
 
     /// `camelCase` → `snake_case`, as planned (synchronous).
-    #[napi]
-    pub fn to_snake_case(&self, str: String) -> String {
-        to_snake_case(&str)
+    #[napi(ts_args_type = "str: string")]
+    pub fn to_snake_case(&self, env: &Env, str: Unknown) -> napi::Result<String> {
+        let str = match input(env.raw(), str.raw()) {
+            crate::core::input::Input::Text(s) => s,
+            other => {
+                let e = crate::core::error::Error::validation(format!(
+                    "str must be a string, not {}",
+                    other.type_name()
+                ));
+                return Err(super::js::throw(
+                    env.raw(),
+                    "Failed to convert to snake case",
+                    &e,
+                ));
+            }
+        };
+        Ok(to_snake_case(&str))
     }
 }

@@ -14,7 +14,7 @@ pub const UNREADABLE: Input = Input::Unsupported("a value whose reading threw");
 
 /// Whether a Node-API call succeeded; when it left a JS exception pending, that exception is
 /// cleared (the caller then treats the value as unreadable).
-fn ok(env: sys::napi_env, status: sys::napi_status) -> bool {
+pub(crate) fn ok(env: sys::napi_env, status: sys::napi_status) -> bool {
     if status == sys::Status::napi_ok {
         return true;
     }

@@ -389,6 +389,48 @@ pub fn input_value(env: sys::napi_env, input: &Input) -> JsResult {
 }
 
 /// `undefined`.
+/// An argument that must be an instance of the class `T` (`what` names it): anything else
+/// throws `ERR_VALIDATION` with `prefix` (napi-rs's own conversion would throw `InvalidArg`).
+pub fn instance<'e, T>(
+    env: &'e napi::Env,
+    value: napi::bindgen_prelude::Unknown<'e>,
+    prefix: &str,
+    what: &str,
+) -> napi::Result<napi::bindgen_prelude::ClassInstance<'e, T>>
+where
+    T: 'e + napi::bindgen_prelude::MaybeTypeTag,
+{
+    use napi::bindgen_prelude::FromNapiValue;
+    use napi::JsValue;
+    // SAFETY: `value` is a live value of this env; the conversion checks the wrapped class
+    // (type tag and class identity) before it casts.
+    unsafe { napi::bindgen_prelude::ClassInstance::<T>::from_napi_value(env.raw(), value.raw()) }
+        .map_err(|_| throw(env.raw(), prefix, &Error::validation(what.to_string())))
+}
+
+/// [`instance`] for an optional argument: undefined or null is None.
+pub fn optional_instance<'e, T>(
+    env: &'e napi::Env,
+    value: Option<napi::bindgen_prelude::Unknown<'e>>,
+    prefix: &str,
+    what: &str,
+) -> napi::Result<Option<napi::bindgen_prelude::ClassInstance<'e, T>>>
+where
+    T: 'e + napi::bindgen_prelude::MaybeTypeTag,
+{
+    match value {
+        Some(v)
+            if !matches!(
+                v.get_type(),
+                Ok(napi::ValueType::Undefined | napi::ValueType::Null)
+            ) =>
+        {
+            instance(env, v, prefix, what).map(Some)
+        }
+        _ => Ok(None),
+    }
+}
+
 /// Runs `source` as a script in the global scope and returns its value.
 pub fn run_script(env: sys::napi_env, source: &str) -> JsResult {
     let script = string(env, source)?;

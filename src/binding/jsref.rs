@@ -9,6 +9,7 @@ use std::thread::ThreadId;
 
 use napi::{check_status, sys};
 
+use super::input::ok;
 use super::js::{string, value};
 use crate::core::value::Value;
 
@@ -97,7 +98,8 @@ pub fn is_function(env: sys::napi_env, value: sys::napi_value) -> bool {
     kind == sys::ValueType::napi_function
 }
 
-/// `obj[name]`, when it is a function.
+/// `obj[name]`, when it is a function. A getter or Proxy trap that throws reads as no method
+/// (its exception is cleared: a caller's object never makes the addon throw).
 pub fn method(
     env: sys::napi_env,
     obj: sys::napi_value,
@@ -105,7 +107,11 @@ pub fn method(
 ) -> napi::Result<Option<sys::napi_value>> {
     let key = string(env, name)?;
     let mut f = ptr::null_mut();
-    check_status!(unsafe { sys::napi_get_property(env, obj, key, &mut f) })?;
+    if !ok(env, unsafe {
+        sys::napi_get_property(env, obj, key, &mut f)
+    }) {
+        return Ok(None);
+    }
     Ok(is_function(env, f).then_some(f))
 }
 
@@ -137,23 +143,27 @@ pub fn call(
 pub fn describe(env: sys::napi_env, value: sys::napi_value) -> String {
     let mut message = ptr::null_mut();
     let mut has = false;
-    unsafe {
-        sys::napi_has_named_property(env, value, c"message".as_ptr(), &mut has);
+    // Each step may run a caller's getter or Proxy trap: one that throws makes the value
+    // unprintable (its exception cleared).
+    if !ok(env, unsafe {
+        sys::napi_has_named_property(env, value, c"message".as_ptr(), &mut has)
+    }) {
+        return "unprintable value".into();
     }
     let target = if has {
-        unsafe { sys::napi_get_named_property(env, value, c"message".as_ptr(), &mut message) };
+        if !ok(env, unsafe {
+            sys::napi_get_named_property(env, value, c"message".as_ptr(), &mut message)
+        }) {
+            return "unprintable value".into();
+        }
         message
     } else {
         value
     };
     let mut text = ptr::null_mut();
-    if unsafe { sys::napi_coerce_to_string(env, target, &mut text) } != sys::Status::napi_ok {
-        let mut pending = false;
-        unsafe { sys::napi_is_exception_pending(env, &mut pending) };
-        if pending {
-            let mut ignored = ptr::null_mut();
-            unsafe { sys::napi_get_and_clear_last_exception(env, &mut ignored) };
-        }
+    if !ok(env, unsafe {
+        sys::napi_coerce_to_string(env, target, &mut text)
+    }) {
         return "unprintable value".into();
     }
     super::input::string(env, text).unwrap_or_else(|| "unprintable value".into())
@@ -201,9 +211,12 @@ impl Logger {
             sys::ValueType::napi_object => {
                 Ok(Logger::Js(std::sync::Arc::new(JsRef::new(env, logger)?)))
             }
-            _ => Err(napi::Error::new(
-                napi::Status::InvalidArg,
-                "logger must be an object with info/debug/warn/error methods",
+            _ => Err(super::js::throw(
+                env,
+                "Failed to use logger",
+                &crate::core::error::Error::validation(
+                    "logger must be an object with info/debug/warn/error methods",
+                ),
             )),
         }
     }
@@ -221,7 +234,11 @@ impl Logger {
             return Ok(None);
         };
         let mut logger = ptr::null_mut();
-        unsafe { sys::napi_get_named_property(env, options, c"logger".as_ptr(), &mut logger) };
+        if !ok(env, unsafe {
+            sys::napi_get_named_property(env, options, c"logger".as_ptr(), &mut logger)
+        }) {
+            return Ok(None); // a throwing getter: as if no logger was given
+        }
         let mut kind = 0;
         unsafe { sys::napi_typeof(env, logger, &mut kind) };
         if kind == sys::ValueType::napi_undefined {

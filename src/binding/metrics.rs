@@ -1,11 +1,10 @@
 //! `WorkflowMetricsRepository` (also exported as `PostgreSQLWorkflowMetricsRepository` and, with
 //! no argument, `InMemoryWorkflowMetricsRepository`).
 
-use napi::bindgen_prelude::{ClassInstance, PromiseRaw, Unknown};
+use napi::bindgen_prelude::{PromiseRaw, Unknown};
 use napi::{Env, JsValue};
 use napi_derive::napi;
 
-use super::database::WorkflowDatabase;
 use super::input::{input, optional};
 use super::jsref::JsRef;
 use super::repository::{db_member, run, slot_or_memory, DbSlot};
@@ -27,9 +26,10 @@ impl WorkflowMetricsRepository {
     }
 
     /// On `db`; without it, on a private in-memory database.
-    #[napi(constructor)]
-    pub fn new(env: &Env, db: Option<ClassInstance<WorkflowDatabase>>) -> napi::Result<Self> {
-        let (db, database) = slot_or_memory(env, db)?;
+    #[napi(constructor, ts_args_type = "db?: WorkflowDatabase | null")]
+    pub fn new(env: &Env, db: Option<Unknown>) -> napi::Result<Self> {
+        let (db, database) =
+            slot_or_memory(env, db, "Failed to create workflow metrics repository")?;
         Ok(WorkflowMetricsRepository { db, database })
     }
 

@@ -2,11 +2,12 @@
 //! `WorkflowRepository` — its single calls share the repository's [`Facade`]; the bulk methods
 //! and the export are one transaction / one run each (see `core::workflow`).
 
-use napi::bindgen_prelude::{ClassInstance, PromiseRaw, Unknown};
+use napi::bindgen_prelude::{PromiseRaw, Unknown};
 use napi::{Env, JsValue};
 use napi_derive::napi;
 
 use super::input::{input, optional};
+use super::js::instance;
 use super::jsref::{JsRef, Level, Logger};
 use super::repository::{run_async, run_then};
 use super::workflow::{held, logger_member, Facade, WorkflowRepository};
@@ -29,9 +30,15 @@ impl WorkflowPersistenceService {
     )]
     pub fn new(
         env: &Env,
-        workflow_repository: ClassInstance<WorkflowRepository>,
+        workflow_repository: Unknown,
         logger: Option<Unknown>,
     ) -> napi::Result<Self> {
+        let workflow_repository = instance::<WorkflowRepository>(
+            env,
+            workflow_repository,
+            "Failed to create workflow persistence service",
+            "workflowRepository must be a WorkflowRepository",
+        )?;
         Ok(WorkflowPersistenceService {
             facade: Facade {
                 db: workflow_repository.facade.db.clone(),

@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, RwLock};
 
-use napi::bindgen_prelude::{ClassInstance, PromiseRaw, Unknown};
+use napi::bindgen_prelude::{PromiseRaw, Unknown};
 use napi::Env;
 
 use super::database::WorkflowDatabase;
@@ -84,8 +84,15 @@ where
 /// repository's planned `db` member (the `WorkflowDatabase`, or none for a private one).
 pub fn slot_or_memory(
     env: &Env,
-    db: Option<ClassInstance<WorkflowDatabase>>,
+    db: Option<Unknown>,
+    prefix: &str,
 ) -> napi::Result<(DbSlot, Option<JsRef>)> {
+    let db = super::js::optional_instance::<WorkflowDatabase>(
+        env,
+        db,
+        prefix,
+        "db must be a WorkflowDatabase (or absent, for a private in-memory database)",
+    )?;
     match db {
         Some(db) => Ok((db.slot(), Some(JsRef::new(env.raw(), db.value)?))),
         None => WorkflowDatabase::memory_slot()

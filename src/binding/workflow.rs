@@ -2,13 +2,14 @@
 //! logger?)`: executions with their metrics, each multi-step write one transaction (see
 //! `core::workflow`). Both log through their logger (`setLogger`), or through `tracing`.
 
-use napi::bindgen_prelude::{ClassInstance, PromiseRaw, Unknown};
+use napi::bindgen_prelude::{PromiseRaw, Unknown};
 use napi::{sys, Env, JsValue};
 use napi_derive::napi;
 use serde_json::json;
 
 use super::executions::WorkflowExecutionRepository;
 use super::input::{input, optional};
+use super::js::instance;
 use super::jsref::{JsRef, Level, Logger};
 use super::metrics::WorkflowMetricsRepository;
 use super::repository::{run_async, run_then, DbSlot};
@@ -112,12 +113,24 @@ impl WorkflowRepository {
     /// Over `executions`' database. The metrics repository is expected on the same database
     /// (the multi-step writes are one transaction there); when it is elsewhere (two planned
     /// `InMemory…` repositories each have their own), the executions' database holds both.
-    #[napi(constructor)]
-    pub fn new(
-        env: &Env,
-        executions: ClassInstance<WorkflowExecutionRepository>,
-        metrics: ClassInstance<WorkflowMetricsRepository>,
-    ) -> napi::Result<Self> {
+    #[napi(
+        constructor,
+        ts_args_type = "executions: WorkflowExecutionRepository, metrics: WorkflowMetricsRepository"
+    )]
+    pub fn new(env: &Env, executions: Unknown, metrics: Unknown) -> napi::Result<Self> {
+        const PREFIX: &str = "Failed to create workflow repository";
+        let executions = instance::<WorkflowExecutionRepository>(
+            env,
+            executions,
+            PREFIX,
+            "executions must be a WorkflowExecutionRepository",
+        )?;
+        let metrics = instance::<WorkflowMetricsRepository>(
+            env,
+            metrics,
+            PREFIX,
+            "metrics must be a WorkflowMetricsRepository",
+        )?;
         if !std::sync::Arc::ptr_eq(&executions.db, &metrics.db) {
             tracing::debug!("WorkflowRepository: metrics are kept on the executions' database");
         }
