@@ -40,7 +40,11 @@ impl PgDb {
         timeout: Duration,
         schema: Option<String>,
     ) -> Result<PgDb> {
-        let options = options.log_statements(tracing::log::LevelFilter::Trace);
+        // Statements carry SQL: every statement at trace, a slow one (over 1 s) at debug, never
+        // at the default levels (sqlx's own default logs slow statements at warn).
+        let options = options
+            .log_statements(tracing::log::LevelFilter::Trace)
+            .log_slow_statements(tracing::log::LevelFilter::Debug, Duration::from_secs(1));
         let default_schema =
             match tokio::time::timeout(timeout, PgConnection::connect_with(&options)).await {
                 Ok(Ok(mut conn)) => {
