@@ -89,7 +89,13 @@ describe.each(backends())('%s', (name, freshConfig) => {
         [{ workflowId: 'w', workflowName: 'n', metadata: circular }, /circular/],
         [{ workflowId: 'w', workflowName: 'n', metadata: { big: 10n } }, /bigint/],
         [JSON.parse('{"workflowId":"w","workflowName":"n","__proto__":{"x":1}}'), /__proto__/],
-        [{ workflowId: 'w', workflowName: 'n', startTime: new Date('nope') }, /invalid Date/],
+        [{ workflowId: 'w', workflowName: 'n', startTime: new Date('nope') }, /startTime must be a Date from year 1 to 9999/],
+        // The same on every backend (PostgreSQL refused these, SQLite kept them).
+        [{ workflowId: 'w', workflowName: 'n', startTime: new Date(8.64e15) }, /startTime must be a Date from year 1 to 9999/],
+        [{ workflowId: 'w', workflowName: 'n', endTime: '+010000-01-01T00:00:00Z' }, /endTime must be a Date/],
+        [{ workflowId: 'w', workflowName: 'n', metadata: { note: 'a\u0000b' } }, /NUL character/],
+        [{ workflowId: 'w', workflowName: 'n', metadata: { ['k\u0000']: 1 } }, /NUL character/],
+        [{ workflowId: 'w', workflowName: 'n', metadata: { at: new Date(-8.64e15) } }, /outside years 1 to 9999/],
       ]
       for (const [input, pattern] of bad) await rejectsWith(executions.create(input), 'ERR_VALIDATION', pattern)
       expect(await executions.findAll()).toHaveLength(0)
@@ -435,14 +441,9 @@ describe.each(backends())('%s', (name, freshConfig) => {
       for (const [status, executionTime] of runs) row = await handlers.updateHandlerStatistics('analysis', { status, executionTime })
       expect(row).toMatchObject({ usage_count: 5, success_count: 2, failure_count: 3 })
       expect(util.types.isDate(row.last_used_at)).toBe(true)
-      // The mean folds in each timed run; an untimed run leaves it where it was.
-      let avg = 0
-      let n = 0
-      for (const [, t] of runs) {
-        if (t !== undefined) avg = n === 0 ? t : (avg * n + t) / (n + 1)
-        n++
-      }
-      close(row.average_execution_time, avg)
+      // The exact mean of the timed runs; an untimed run is counted, but not in the mean.
+      const timed = runs.map(([, t]) => t).filter((t) => t !== undefined)
+      close(row.average_execution_time, timed.reduce((a, b) => a + b, 0) / timed.length)
       expect(await handlers.updateHandlerStatistics('missing', { status: 'success', executionTime: 1 })).toBeNull()
       await rejectsWith(handlers.updateHandlerStatistics('analysis', { executionTime: 5 }), 'ERR_VALIDATION', /status is required/)
       await rejectsWith(handlers.updateHandlerStatistics('analysis', { status: 'ok' }), 'ERR_VALIDATION')
@@ -479,6 +480,17 @@ describe.each(backends())('%s', (name, freshConfig) => {
       expect(row).toMatchObject({ usage_count: 400, success_count: 150 + 160, failure_count: 50 + 40 })
       close(row.average_execution_time, 10)
       expect((await handlers.getHandlerUsageHistory('analysis', { limit: 1000 })).length).toBe(200)
+    })
+
+    test('the mean execution time is over the runs that had one: 10, (none), 40 is 25', async () => {
+      await handler()
+      await handlers.updateHandlerStatistics('analysis', { status: 'success', executionTime: 10 })
+      await handlers.updateHandlerStatistics('analysis', { status: 'success' })
+      await handlers.recordHandlerUsage({ handlerType: 'analysis', status: 'failure', executionTime: 40 })
+      await handlers.recordHandlerUsage({ handlerType: 'analysis', status: 'timeout' })
+      const row = await handlers.getHandlerByType('analysis')
+      expect(row).toMatchObject({ usage_count: 4, success_count: 2, failure_count: 2, average_execution_time: 25 })
+      expect(Object.keys(row)).toEqual(HANDLER_KEYS)
     })
 
     test('usage history pages by status and cursor; the performance summary computes success rates', async () => {

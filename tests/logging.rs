@@ -19,9 +19,10 @@ async fn a_slow_statement_is_not_logged_with_its_sql_at_the_default_levels() {
     let seen: Arc<Mutex<Vec<String>>> = Arc::default();
     let into = seen.clone();
     logging::set_sink(Some(Arc::new(move |level, message, fields| {
-        into.lock()
-            .unwrap()
-            .push(format!("{level} {message} {}", serde_json::Value::Object(fields)));
+        into.lock().unwrap().push(format!(
+            "{level} {message} {}",
+            serde_json::Value::Object(fields)
+        ));
     })));
     let db = Database::connect(&url_config(&pg.url)).await.unwrap();
     // Over sqlx's one-second threshold for a slow statement.

@@ -72,6 +72,12 @@ impl Input {
                     .map(J::Number)
                     .unwrap_or(J::Null)
             }
+            // PostgreSQL's jsonb refuses the NUL character: refused here, on every backend.
+            Input::Text(s) if s.contains('\0') => {
+                return Err(Error::validation(format!(
+                    "{field} contains a NUL character"
+                )))
+            }
             Input::Text(s) => J::String(s.clone()),
             Input::Date(ms) => J::String(date_to_iso(*ms, field)?),
             Input::Array(items) => J::Array(
@@ -84,6 +90,11 @@ impl Input {
                 let mut map = serde_json::Map::new();
                 for (k, v) in members {
                     check_key(k, field)?;
+                    if k.contains('\0') {
+                        return Err(Error::validation(format!(
+                            "{field} contains a NUL character"
+                        )));
+                    }
                     if !matches!(v, Input::Undefined) {
                         map.insert(k.clone(), v.to_json_at(field, depth + 1)?);
                     }
@@ -109,8 +120,10 @@ fn check_key(key: &str, field: &str) -> Result<()> {
 }
 
 fn date_to_iso(ms: f64, field: &str) -> Result<String> {
-    if !ms.is_finite() {
-        return Err(Error::validation(format!("{field} is an invalid Date")));
+    if !ms.is_finite() || !(TIMESTAMP_MIN_MS..=TIMESTAMP_MAX_MS).contains(&ms) {
+        return Err(Error::validation(format!(
+            "{field} holds a Date outside years 1 to 9999"
+        )));
     }
     Ok(super::value::millis_to_iso(ms as i64))
 }
@@ -300,7 +313,13 @@ pub fn millis(input: &Input, field: &str) -> Result<Option<i64>> {
     }
 }
 
-/// A Date, an ISO-8601 string, or epoch milliseconds.
+/// 0001-01-01T00:00:00.000Z: the earliest timestamp every backend keeps (SQLite holds
+/// timestamps as ISO-8601 text, which sorts as time only with four-digit years).
+pub const TIMESTAMP_MIN_MS: f64 = -62_135_596_800_000.0;
+/// 9999-12-31T23:59:59.999Z: the latest.
+pub const TIMESTAMP_MAX_MS: f64 = 253_402_300_799_999.0;
+
+/// A Date, an ISO-8601 string, or epoch milliseconds, from year 1 to 9999.
 pub fn timestamp(input: &Input, field: &str) -> Result<Option<i64>> {
     let ms = match input {
         Input::Undefined | Input::Null => return Ok(None),
@@ -320,8 +339,10 @@ pub fn timestamp(input: &Input, field: &str) -> Result<Option<i64>> {
             )))
         }
     };
-    if !ms.is_finite() || ms.abs() > 8.64e15 {
-        return Err(Error::validation(format!("{field} is an invalid Date")));
+    if !ms.is_finite() || !(TIMESTAMP_MIN_MS..=TIMESTAMP_MAX_MS).contains(&ms) {
+        return Err(Error::validation(format!(
+            "{field} must be a Date from year 1 to 9999"
+        )));
     }
     Ok(Some(ms as i64))
 }

@@ -416,9 +416,11 @@ mod tests {
         let mut pg = common.to_vec();
         pg.push((5, tables(&["workflow_infra_events"])));
         pg.push((6, vec![]));
+        pg.push((7, vec![]));
         let mut sqlite = common.to_vec();
         sqlite.push((5, vec![]));
         sqlite.push((6, vec![]));
+        sqlite.push((7, vec![]));
         assert_eq!(of(&POSTGRES), pg);
         assert_eq!(of(&SQLITE), sqlite);
     }

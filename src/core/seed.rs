@@ -245,8 +245,9 @@ fn handlers_and_usage() -> Vec<Statement> {
         out.push(Statement::new(
             "INSERT INTO handler_registry (id, handler_type, handler_name, handler_class, handler_path, version, \
              description, capabilities, configuration, dependencies, metadata, is_active, is_default, priority, \
-             registered_at, updated_at, last_used_at, usage_count, success_count, failure_count, average_execution_time) \
-             VALUES ($1, $2, $3, $4, $5, '1.0.0', $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
+             registered_at, updated_at, last_used_at, usage_count, success_count, failure_count, average_execution_time, \
+             timed_count) \
+             VALUES ($1, $2, $3, $4, $5, '1.0.0', $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $17)",
             vec![
                 seed_uuid(3, h as u64),
                 (*handler_type).into(),

@@ -451,8 +451,9 @@ static STATISTICS_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(||
             "UPDATE handler_registry SET usage_count = usage_count + 1, success_count = success_count + $2, \
              failure_count = failure_count + $3, \
              average_execution_time = CASE WHEN CAST($4 AS DOUBLE PRECISION) IS NULL THEN average_execution_time \
-               WHEN usage_count = 0 OR average_execution_time IS NULL THEN CAST($4 AS DOUBLE PRECISION) \
-               ELSE (average_execution_time * usage_count + CAST($4 AS DOUBLE PRECISION)) / (usage_count + 1) END, \
+               WHEN timed_count = 0 OR average_execution_time IS NULL THEN CAST($4 AS DOUBLE PRECISION) \
+               ELSE (average_execution_time * timed_count + CAST($4 AS DOUBLE PRECISION)) / (timed_count + 1) END, \
+             timed_count = timed_count + CASE WHEN CAST($4 AS DOUBLE PRECISION) IS NULL THEN 0 ELSE 1 END, \
              last_used_at = $5, updated_at = $5 WHERE handler_type = $1 RETURNING {COLUMNS}"
         )
 });
