@@ -108,10 +108,15 @@ impl Writer {
     }
 
     /// Stops accepting writes, lets the thread commit everything already queued, and joins it.
+    /// On the writer thread itself (a completion dropped the last reference to the database,
+    /// as when a worker_thread's environment is torn down mid-write) it cannot join itself:
+    /// the thread then finishes its queue and ends on its own.
     pub fn close(&self) {
         lock(&self.sender).take();
         if let Some(thread) = lock(&self.thread).take() {
-            let _ = thread.join();
+            if thread.thread().id() != std::thread::current().id() {
+                let _ = thread.join();
+            }
         }
     }
 }
@@ -211,6 +216,32 @@ impl Group {
 mod tests {
     use super::*;
     use std::sync::mpsc::channel;
+
+    #[test]
+    fn the_last_reference_dropped_on_the_writer_thread_does_not_join_itself() {
+        let (w, _conn) = writer();
+        let shared = Arc::new(w);
+        let last = shared.clone();
+        let (dropped, wait) = channel::<()>();
+        let (done, finished) = channel();
+        shared.write(
+            move |_| {
+                wait.recv().ok(); // until the caller let go of its reference
+                Ok(())
+            },
+            move |r: Result<()>| {
+                drop(last); // the last one: Writer::drop runs here, on the writer thread
+                done.send(r.is_ok()).unwrap();
+            },
+        );
+        drop(shared);
+        dropped.send(()).unwrap();
+        assert_eq!(
+            finished.recv_timeout(std::time::Duration::from_secs(5)),
+            Ok(true),
+            "the completion ran to its end (no panic joining the thread from itself)"
+        );
+    }
 
     fn writer() -> (Writer, Arc<Mutex<Connection>>) {
         let conn = Connection::open_in_memory().unwrap();
