@@ -782,3 +782,64 @@ async fn postgresql_beside_a_foreign_table_refuses_then_works_in_a_schema_of_its
     own.close().await;
     admin.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgresql_deadlocks_are_retried_and_concurrent_seeds_all_succeed() {
+    let Some(pg) = PgScratch::create().await else {
+        return;
+    };
+    let db = Database::connect(&url_config(&pg.url)).await.unwrap();
+    db.write(vec![
+        Statement::new(
+            "CREATE TABLE pair (k TEXT PRIMARY KEY, n INT NOT NULL)",
+            vec![],
+        ),
+        Statement::new("INSERT INTO pair VALUES ('a', 0), ('b', 0)", vec![]),
+    ])
+    .await
+    .unwrap();
+    // Two transactions that lock a then b, and b then a, with a pause between: PostgreSQL
+    // aborts one of them (40P01); the package runs it again.
+    let crossing = |first: &'static str, second: &'static str| {
+        vec![
+            Statement::new(
+                format!("UPDATE pair SET n = n + 1 WHERE k = '{first}'"),
+                vec![],
+            ),
+            Statement::new("SELECT pg_sleep(0.3) IS NULL AS slept", vec![]),
+            Statement::new(
+                format!("UPDATE pair SET n = n + 1 WHERE k = '{second}'"),
+                vec![],
+            ),
+        ]
+    };
+    let (x, y) = tokio::join!(db.write(crossing("a", "b")), db.write(crossing("b", "a")));
+    x.unwrap();
+    y.unwrap();
+    let rows = db
+        .fetch("SELECT sum(n)::bigint AS total FROM pair", vec![])
+        .await
+        .unwrap();
+    assert_eq!(rows[0].get("total").and_then(Value::as_i64), Some(4));
+
+    // Sixteen seeds at once: each replaces the previous one, none fails.
+    let db = std::sync::Arc::new(db);
+    let seeds: Vec<_> = (0..16)
+        .map(|_| {
+            let db = db.clone();
+            tokio::spawn(async move { seed::seed(&db).await })
+        })
+        .collect();
+    for seeding in seeds {
+        seeding.await.unwrap().unwrap();
+    }
+    let count = db
+        .fetch(
+            "SELECT count(*) AS n FROM workflow_executions WHERE execution_id LIKE 'seed%'",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(count[0].get("n").and_then(Value::as_i64), Some(20));
+    db.close().await;
+}

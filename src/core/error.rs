@@ -232,6 +232,12 @@ fn classify_sqlstate(sqlstate: &str, constraint: Option<&str>) -> (ErrorCode, St
             "the PostgreSQL database does not exist".into(),
         ),
         "57014" => (ErrorCode::Timeout, "the statement was cancelled".into()),
+        // Retried inside the package first (pg_group): what reaches the caller kept conflicting.
+        "40001" | "40P01" => (
+            ErrorCode::Timeout,
+            "the transaction kept conflicting with others (deadlock or serialization failure)"
+                .into(),
+        ),
         "53100" => (ErrorCode::Db, "PostgreSQL is out of disk space".into()),
         s if s.starts_with("08") || s.starts_with("57P") || s.starts_with("53") => {
             (ErrorCode::DbUnavailable, "PostgreSQL is unavailable".into())

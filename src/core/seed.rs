@@ -2,7 +2,7 @@
 //! demo reuse. Seeding twice gives the same rows: every seeded key starts with `seed_`, and a
 //! seed first removes the previous seed's rows, all in one transaction.
 
-use super::db::{Database, Statement};
+use super::db::{Database, DbKind, Statement};
 use super::error::Result;
 use super::value::Value;
 
@@ -92,7 +92,16 @@ fn seed_uuid(table: u64, n: u64) -> Value {
 
 /// Writes the fixture, replacing any previous seed.
 pub async fn seed(db: &Database) -> Result<SeedSummary> {
-    let mut statements = vec![
+    let mut statements = Vec::new();
+    if db.kind() == DbKind::Postgres {
+        // Seeds one at a time (SQLite's writer already runs them so): two concurrent seeds
+        // would otherwise delete and insert the same keys in opposite orders.
+        statements.push(Statement::new(
+            "SELECT pg_advisory_xact_lock(hashtext('workflow_infra_seed'))",
+            vec![],
+        ));
+    }
+    statements.extend([
         Statement::new(
             "DELETE FROM handler_usage_history WHERE handler_type LIKE 'seed\\_%' ESCAPE '\\'",
             vec![],
@@ -109,7 +118,7 @@ pub async fn seed(db: &Database) -> Result<SeedSummary> {
             "DELETE FROM workflow_executions WHERE execution_id LIKE 'seed\\_%' ESCAPE '\\'",
             vec![],
         ),
-    ];
+    ]);
     statements.extend(executions());
     statements.extend(metrics());
     statements.extend(handlers_and_usage());

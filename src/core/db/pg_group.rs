@@ -108,12 +108,14 @@ async fn run_group(pool: &PgPool, group: Vec<Job>) {
                 let _ = job.done.send(Ok(result));
             }
         }
-        Err(Failure::Commit(e)) => {
+        Err(Failure::Commit(e)) if !retryable(&e) => {
             for job in group {
                 let _ = job.done.send(Err(e.clone()));
             }
         }
-        Err(Failure::Statement) => {
+        // A statement failed, or the commit was aborted for a deadlock or a serialization
+        // failure (nothing was kept): each write runs alone, and so fails or retries alone.
+        Err(Failure::Commit(_) | Failure::Statement) => {
             // Each write again on its own, concurrently: only the bad ones fail.
             let mut runs = tokio::task::JoinSet::new();
             for job in group {
@@ -128,7 +130,44 @@ async fn run_group(pool: &PgPool, group: Vec<Job>) {
 }
 
 /// One write, in its own transaction (a single statement runs without BEGIN/COMMIT).
+/// How often a write that PostgreSQL aborted for a deadlock or a serialization failure is run
+/// again (its transaction rolled back whole, so running it again is safe).
+const RETRIES: u32 = 5;
+
+/// Whether PostgreSQL aborted the transaction for a deadlock (40P01) or a serialization failure
+/// (40001): nothing of it was kept, and the same transaction may succeed when run again.
+fn retryable(err: &Error) -> bool {
+    err.cause
+        .as_ref()
+        .and_then(|c| c.code.as_deref())
+        .is_some_and(|code| code == "40001" || code == "40P01")
+}
+
 pub async fn alone(pool: &PgPool, statements: &[Statement]) -> Result<Vec<StmtResult>> {
+    let mut attempt = 0;
+    loop {
+        match alone_once(pool, statements).await {
+            Err(e) if retryable(&e) && attempt < RETRIES => {
+                attempt += 1;
+                // 4, 8, 16… ms, with jitter so that the transactions that collided part ways.
+                let base = 2u64 << attempt;
+                let jitter = u64::from(
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.subsec_nanos()),
+                ) % base.max(1);
+                tracing::debug!(
+                    attempt,
+                    "retrying a write after a deadlock or serialization failure"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(base + jitter)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn alone_once(pool: &PgPool, statements: &[Statement]) -> Result<Vec<StmtResult>> {
     let mut conn = pool.acquire().await?;
     if statements.len() == 1 {
         return Ok(vec![run_one(&mut conn, &statements[0]).await?]);
