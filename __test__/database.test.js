@@ -236,3 +236,29 @@ describe('default configuration', () => {
     expect(fs.existsSync(require('node:path').join(dir, 'data', 'workflow.db'))).toBe(true)
   })
 })
+
+describe.each(backends())('close() on %s', (_name, freshConfig) => {
+  test('commits what was called before it, rejects what is called after, the same on every backend', async () => {
+    const config = freshConfig()
+    const db = await WorkflowDatabase.connect(config)
+    const { WorkflowExecutionRepository, WorkflowMetricsRepository } = addon
+    const executions = new WorkflowExecutionRepository(db)
+    const metrics = new WorkflowMetricsRepository(db)
+    const before = []
+    for (let i = 0; i < 40; i++) {
+      before.push(executions.create({ executionId: `c${i}`, workflowId: 'w', workflowName: 'W' }))
+      before.push(metrics.recordMetric({ metricName: 'm', metricValue: i }))
+      before.push(executions.findAll())
+    }
+    const closed = db.close()
+    const after = executions.create({ executionId: 'late', workflowId: 'w', workflowName: 'W' })
+    const outcomes = await Promise.allSettled(before)
+    expect(outcomes.filter((o) => o.status === 'rejected').map((o) => o.reason.code)).toEqual([])
+    await expect(after).rejects.toMatchObject({ code: 'ERR_CLOSED' })
+    await closed
+    if (config.type === 'memory') return // nothing to reopen
+    const again = await WorkflowDatabase.connect(config)
+    expect(await new WorkflowExecutionRepository(again).findAll({ limit: 1000 })).toHaveLength(40)
+    await again.close()
+  })
+})

@@ -184,7 +184,14 @@ impl WorkflowDatabase {
     {
         match self.get() {
             Err(e) => settle::settled::<T, _>(env, prefix, Err(e)),
-            Ok(db) => settle::spawn(env, prefix, work(db)),
+            Ok(db) => {
+                let under_way = db.begin_call();
+                let work = work(db);
+                settle::spawn(env, prefix, async move {
+                    let _under_way = under_way;
+                    work.await
+                })
+            }
         }
     }
 }

@@ -58,7 +58,18 @@ pub fn run_then<'env>(
             move |complete| db.call_with(call, complete),
             then,
         ),
-        _ => settle::spawn_then(env, prefix, async move { db.call(call).await }, then),
+        _ => {
+            let under_way = db.begin_call();
+            settle::spawn_then(
+                env,
+                prefix,
+                async move {
+                    let _under_way = under_way;
+                    db.call(call).await
+                },
+                then,
+            )
+        }
     }
 }
 
@@ -75,7 +86,19 @@ where
     Fut: std::future::Future<Output = Result<Output>> + Send + 'static,
 {
     match open_db(slot) {
-        Ok(db) => settle::spawn_then(env, prefix, work(db), then),
+        Ok(db) => {
+            let under_way = db.begin_call();
+            let work = work(db);
+            settle::spawn_then(
+                env,
+                prefix,
+                async move {
+                    let _under_way = under_way;
+                    work.await
+                },
+                then,
+            )
+        }
         Err(e) => settle::settled_then(env, prefix, Err(e), then),
     }
 }

@@ -134,11 +134,57 @@ impl DbKind {
     }
 }
 
+/// The calls under way on a database: `close()` lets them finish before it closes.
+#[derive(Default)]
+pub struct Calls {
+    count: std::sync::atomic::AtomicUsize,
+    idle: tokio::sync::Notify,
+}
+
+/// One call under way (see [`Database::begin_call`]); dropping it ends the call.
+pub struct CallGuard(Arc<Calls>);
+
+impl Drop for CallGuard {
+    fn drop(&mut self) {
+        if self
+            .0
+            .count
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel)
+            == 1
+        {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+impl Calls {
+    /// Waits until no call is under way, or `limit` passed (a call stuck on an unreachable
+    /// server must not hold `close()` forever); false when it gave up.
+    async fn drained(&self, limit: std::time::Duration) -> bool {
+        use std::sync::atomic::Ordering;
+        let wait = async {
+            loop {
+                let idle = self.idle.notified();
+                if self.count.load(Ordering::Acquire) == 0 {
+                    return;
+                }
+                idle.await;
+            }
+        };
+        tokio::time::timeout(limit, wait).await.is_ok()
+    }
+}
+
+/// How long `close()` waits for the calls under way.
+const CLOSE_DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// An open database: the backend, its kind, and whether the fallback was used.
 pub struct Database {
     backend: Backend,
     kind: DbKind,
     used_fallback: bool,
+    /// The calls under way.
+    calls: Arc<Calls>,
     /// The caches built on this database.
     watchers: Arc<Watchers>,
     /// The LISTEN side (PostgreSQL), started on first need.
@@ -234,6 +280,7 @@ impl Database {
             backend,
             kind,
             used_fallback: false,
+            calls: Arc::default(),
             watchers: Arc::default(),
             hub: tokio::sync::OnceCell::new(),
         }
@@ -364,8 +411,23 @@ impl Database {
         }
     }
 
-    /// Closes the pool or the connections, after every queued write committed.
+    /// Marks a call as under way until the guard is dropped: take it when the call is made (on
+    /// the caller's thread), so that a `close()` that follows waits for it.
+    pub fn begin_call(&self) -> CallGuard {
+        self.calls
+            .count
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        CallGuard(self.calls.clone())
+    }
+
+    /// Closes the pool or the connections once the calls made before it finished (every
+    /// queued write commits, on every backend).
     pub async fn close(&self) {
+        if !self.calls.drained(CLOSE_DRAIN_LIMIT).await {
+            tracing::warn!(
+                "closing with calls still under way after 30 s; they fail with ERR_CLOSED"
+            );
+        }
         if let Some(hub) = self.hub.get() {
             hub.stop();
         }
