@@ -256,20 +256,6 @@ impl WorkflowExecutionRepository {
     /// `camelCase` → `snake_case`, as planned (synchronous).
     #[napi(ts_args_type = "str: string")]
     pub fn to_snake_case(&self, env: &Env, str: Unknown) -> napi::Result<String> {
-        let str = match input(env.raw(), str.raw()) {
-            crate::core::input::Input::Text(s) => s,
-            other => {
-                let e = crate::core::error::Error::validation(format!(
-                    "str must be a string, not {}",
-                    other.type_name()
-                ));
-                return Err(super::js::throw(
-                    env.raw(),
-                    "Failed to convert to snake case",
-                    &e,
-                ));
-            }
-        };
-        Ok(q::to_snake_case(&str))
+        super::repository::snake_case(env, str)
     }
 }

@@ -8,7 +8,6 @@ use napi_derive::napi;
 use super::input::{input, optional};
 use super::jsref::JsRef;
 use super::repository::{db_member, run, slot_or_memory, DbSlot};
-use crate::core::repo::executions::to_snake_case;
 use crate::core::repo::handlers as q;
 use crate::core::repo::usage;
 
@@ -284,20 +283,6 @@ impl HandlerRegistryRepository {
     /// `camelCase` → `snake_case`, as planned (synchronous).
     #[napi(ts_args_type = "str: string")]
     pub fn to_snake_case(&self, env: &Env, str: Unknown) -> napi::Result<String> {
-        let str = match input(env.raw(), str.raw()) {
-            crate::core::input::Input::Text(s) => s,
-            other => {
-                let e = crate::core::error::Error::validation(format!(
-                    "str must be a string, not {}",
-                    other.type_name()
-                ));
-                return Err(super::js::throw(
-                    env.raw(),
-                    "Failed to convert to snake case",
-                    &e,
-                ));
-            }
-        };
-        Ok(to_snake_case(&str))
+        super::repository::snake_case(env, str)
     }
 }

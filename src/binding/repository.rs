@@ -138,3 +138,16 @@ pub fn db_member<'e>(env: &'e Env, db: &Option<JsRef>) -> napi::Result<Unknown<'
     // SAFETY: `v` is a live value of this env, fetched or made just now.
     Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), v) })
 }
+
+/// The repositories' synchronous `toSnakeCase(str)`: a string that is not one throws
+/// `ERR_VALIDATION`.
+pub fn snake_case(env: &Env, str: Unknown) -> napi::Result<String> {
+    match super::input::input(env.raw(), napi::JsValue::raw(&str)) {
+        crate::core::input::Input::Text(s) => Ok(crate::core::repo::executions::to_snake_case(&s)),
+        other => Err(super::js::throw(
+            env.raw(),
+            "Failed to convert to snake case",
+            &Error::validation(format!("str must be a string, not {}", other.type_name())),
+        )),
+    }
+}
