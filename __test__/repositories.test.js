@@ -482,6 +482,26 @@ describe.each(backends())('%s', (name, freshConfig) => {
       expect((await handlers.getHandlerUsageHistory('analysis', { limit: 1000 })).length).toBe(200)
     })
 
+    test('a usage with an id counts once however often it is retried, alone or in a batch', async () => {
+      await handler()
+      const id = '0b5c2a8e-3f1d-4c6a-9e2b-7d4f1a6c8e01'
+      const first = await handlers.recordHandlerUsage({ id, handlerType: 'analysis', status: 'success', executionTime: 10 })
+      const retried = await handlers.recordHandlerUsage({ id, handlerType: 'analysis', status: 'success', executionTime: 10 })
+      expect(retried).toEqual(first)
+      expect(first.id).toBe(id)
+      const batch = [
+        { id: '0b5c2a8e-3f1d-4c6a-9e2b-7d4f1a6c8e02', handlerType: 'analysis', status: 'failure', executionTime: 20 },
+        { handlerType: 'analysis', status: 'success', executionTime: 30 },
+      ]
+      const rows = await handlers.recordHandlerUsages(batch)
+      expect(rows.map((r) => r.status)).toEqual(['failure', 'success'])
+      const again = await handlers.recordHandlerUsages(batch.slice(0, 1))
+      expect(again).toEqual(rows.slice(0, 1))
+      expect(await handlers.getHandlerByType('analysis')).toMatchObject({ usage_count: 3, success_count: 2, failure_count: 1, average_execution_time: 20 })
+      expect(await handlers.getHandlerUsageHistory('analysis')).toHaveLength(3)
+      await rejectsWith(handlers.recordHandlerUsage({ id: 'not-a-uuid', handlerType: 'analysis', status: 'success' }), 'ERR_VALIDATION', /usage.id must be a UUID/)
+    })
+
     test('the mean execution time is over the runs that had one: 10, (none), 40 is 25', async () => {
       await handler()
       await handlers.updateHandlerStatistics('analysis', { status: 'success', executionTime: 10 })

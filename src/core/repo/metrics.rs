@@ -96,7 +96,7 @@ pub fn record_many(metrics: &Input) -> Result<Call> {
             statements,
             bulk: &BULK,
         },
-        shape: Shape::FirstRows { step: 1 },
+        shape: Shape::FirstRows { step: 1, from: 0 },
         touches: Vec::new(),
     })
 }

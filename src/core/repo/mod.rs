@@ -98,8 +98,9 @@ pub enum Shape {
         sort: &'static [&'static str],
         id: &'static str,
     },
-    /// The first row of every `step`-th statement, as a list (batch inserts).
-    FirstRows { step: usize },
+    /// The first row of every `step`-th statement from statement `from`, as a list (batch
+    /// inserts).
+    FirstRows { step: usize, from: usize },
     /// Whether statement `n` touched a row.
     Touched(usize),
     /// How many rows statement `n` touched.
@@ -196,9 +197,10 @@ pub fn shape(results: Vec<StmtResult>, shape: Shape) -> Result<Output> {
             };
             Output::Rows { rows, next }
         }
-        Shape::FirstRows { step } => Output::Rows {
+        Shape::FirstRows { step, from } => Output::Rows {
             rows: results
                 .into_iter()
+                .skip(from)
                 .step_by(step.max(1))
                 .filter_map(|r| r.rows.into_iter().next())
                 .collect(),
