@@ -25,7 +25,7 @@ describe.each(backends())('%s', (name, freshConfig) => {
       expect(status).toMatchObject({ type: name, isConnected: true, usedFallback: false })
       expect(JSON.stringify(status)).not.toMatch(/password/i)
       const first = await db.migrationStatus()
-      expect(first.map((m) => m.version)).toEqual([2, 3, 4, 5, 6, 7])
+      expect(first.map((m) => m.version)).toEqual([2, 3, 4, 5, 6, 7, 8])
       for (const m of first) {
         expect(m).toMatchObject({ applied: true, checksumOk: true })
         expect(util.types.isDate(m.appliedAt)).toBe(true)
@@ -126,8 +126,8 @@ describe('two processes connecting and migrating at once', () => {
       })().catch((e) => { console.error(e.code, e.message); process.exit(1) })`
     const [a, b] = await Promise.all([runNode(script), runNode(script)])
     expect([a.code, b.code, a.stderr + b.stderr]).toEqual([0, 0, ''])
-    expect(JSON.parse(a.stdout)).toEqual([true, true, true, true, true, true])
-    expect(JSON.parse(b.stdout)).toEqual([true, true, true, true, true, true])
+    expect(JSON.parse(a.stdout)).toEqual([true, true, true, true, true, true, true])
+    expect(JSON.parse(b.stdout)).toEqual([true, true, true, true, true, true, true])
   })
 })
 

@@ -609,3 +609,61 @@ async fn concurrent_writes_commit_together_and_a_bad_one_fails_alone() {
         db.close().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn distributed_events_published_while_a_listener_reconnects_all_arrive_once() {
+    let Some(scratch) = PgScratch::create().await else {
+        return;
+    };
+    let a = Database::connect(&url_config(&scratch.url)).await.unwrap();
+    let b = Database::connect(&url_config(&scratch.url)).await.unwrap();
+    let hub = b.hub().await.unwrap().unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    hub.add_sink(Arc::new(move |e: notify::RemoteEvent| {
+        let _ = tx.send(e);
+    }));
+    let workflow_infra::core::db::Backend::Postgres(pg) = a.backend() else {
+        panic!()
+    };
+    const EVENTS: usize = 60;
+    for n in 0..EVENTS {
+        if n % 20 == 5 {
+            // b's listening connection dies; the events published while it reconnects are
+            // read back from the outbox once it is back.
+            a.fetch(
+                "SELECT pg_terminate_backend(pid) AS gone FROM pg_stat_activity \
+                 WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+                vec![],
+            )
+            .await
+            .unwrap();
+        }
+        notify::publish(
+            pg.pool(),
+            pg.channels(),
+            "origin-a",
+            "tick",
+            &json!({"n": n}),
+        )
+        .await
+        .unwrap();
+    }
+    let mut got = Vec::new();
+    while got.len() < EVENTS {
+        match tokio::time::timeout(Duration::from_secs(5), rx.recv()).await {
+            Ok(Some(e)) => got.push(e.data["n"].as_u64().unwrap() as usize),
+            _ => break,
+        }
+    }
+    // Nothing more comes (each event once).
+    assert!(tokio::time::timeout(Duration::from_millis(300), rx.recv())
+        .await
+        .is_err());
+    assert_eq!(
+        got,
+        (0..EVENTS).collect::<Vec<_>>(),
+        "every event, once, in order"
+    );
+    a.close().await;
+    b.close().await;
+}

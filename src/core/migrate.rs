@@ -417,10 +417,12 @@ mod tests {
         pg.push((5, tables(&["workflow_infra_events"])));
         pg.push((6, vec![]));
         pg.push((7, vec![]));
+        pg.push((8, vec![]));
         let mut sqlite = common.to_vec();
         sqlite.push((5, vec![]));
         sqlite.push((6, vec![]));
         sqlite.push((7, vec![]));
+        sqlite.push((8, vec![]));
         assert_eq!(of(&POSTGRES), pg);
         assert_eq!(of(&SQLITE), sqlite);
     }

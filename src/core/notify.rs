@@ -3,8 +3,12 @@
 //! events of distributed event services. One listening connection per database, started when
 //! the first cache service or distributed event service needs it.
 //!
-//! NOTIFY is a hint, not a log: a listener that loses its connection may miss news, so every
-//! cache is flushed when the connection drops and again once it is back.
+//! NOTIFY is a hint, not a log: a listener that loses its connection may miss news. Caches are
+//! flushed when the connection drops and again once it is back. Events are kept in the
+//! `workflow_infra_events` table (an outbox, [`RETENTION`] long), and NOTIFY only wakes the
+//! listeners: each reads what it has not seen yet, by id, after every wake-up and after every
+//! reconnection, so an event published while a listener was reconnecting still reaches it,
+//! once.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -43,9 +47,11 @@ impl Channels {
         }
     }
 }
-/// Payloads longer than this go through the `workflow_infra_events` table (NOTIFY's limit is
-/// 8000 bytes).
-pub const NOTIFY_MAX: usize = 7000;
+/// How long published events are kept for listeners that were away (reconnecting).
+pub const RETENTION: &str = "10 minutes";
+/// A gap in the event ids (a publish that rolled back, or one not yet committed) is waited for
+/// this long before the listener moves past it.
+const GAP_WAIT_SECS: f64 = 30.0;
 
 /// An event from another event service: its origin, type and JSON data.
 #[derive(Debug, Clone)]
@@ -66,6 +72,8 @@ pub struct Hub {
     stopped: AtomicBool,
     sinks: Mutex<Vec<(u64, EventSink)>>,
     next_sink: AtomicU64,
+    /// Which events this process has delivered.
+    seen: tokio::sync::Mutex<Seen>,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
@@ -80,7 +88,16 @@ impl Hub {
         listener
             .listen_all([channels.cache.as_str(), channels.events.as_str()])
             .await?;
+        // Events published before this process listened are not its own to deliver.
+        let floor: i64 =
+            sqlx::query_scalar("SELECT COALESCE(max(id), 0) FROM workflow_infra_events")
+                .fetch_one(&pool)
+                .await?;
         let hub = Arc::new(Hub {
+            seen: tokio::sync::Mutex::new(Seen {
+                floor,
+                above: std::collections::BTreeSet::new(),
+            }),
             channels,
             connected: AtomicBool::new(true),
             stopped: AtomicBool::new(false),
@@ -152,22 +169,23 @@ async fn listen(
                 });
             }
             Ok(Some(n)) => {
-                let payload = n.payload().to_string();
-                let pool = pool.clone();
-                let hub = hub.clone();
-                tokio::spawn(async move {
-                    match read_event(&pool, &payload).await {
-                        Ok(event) => hub.deliver(event),
-                        Err(e) => tracing::warn!(error = %e, "could not read a distributed event"),
+                match earlier_version_event(&pool, n.payload()).await {
+                    Ok(Some(event)) => hub.deliver(event),
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e.message, "could not read a distributed event")
                     }
-                });
+                }
+                catch_up(&pool, &hub).await;
             }
             Ok(None) => {
-                // The connection dropped and sqlx reconnected (and listens again): whatever was
-                // sent meanwhile is lost, so nothing cached can be trusted.
+                // The connection dropped and sqlx reconnected (and listens again): invalidations
+                // sent meanwhile are lost, so nothing cached can be trusted; events are read
+                // back from the outbox.
                 tracing::warn!("the notification connection was lost and re-established");
                 watchers.each(|w| w.flush());
                 hub.connected.store(true, Ordering::Release);
+                catch_up(&pool, &hub).await;
             }
             Err(sqlx::Error::PoolClosed) => return,
             Err(e) => {
@@ -184,6 +202,7 @@ async fn listen(
                     watchers.each(|w| w.flush());
                     if let Some(hub) = weak.upgrade() {
                         hub.connected.store(true, Ordering::Release);
+                        catch_up(&pool, &hub).await;
                     }
                 }
             }
@@ -202,42 +221,102 @@ fn parse_touch(payload: &str) -> Option<Touch> {
     }
 }
 
-/// The NOTIFY payload of an event: `{"o","t","d"}` inline, or `{"o","t","p"}` pointing at the
-/// row that holds `d` when it is too long.
-pub fn event_payload(origin: &str, event_type: &str, data: &serde_json::Value) -> String {
-    serde_json::json!({"o": origin, "t": event_type, "d": data}).to_string()
+/// The events a listener has delivered: every id up to `floor`, and the ids above it in
+/// `above` (ids can commit out of order).
+struct Seen {
+    floor: i64,
+    above: std::collections::BTreeSet<i64>,
 }
 
-async fn read_event(pool: &PgPool, payload: &str) -> Result<RemoteEvent> {
-    let v: serde_json::Value = serde_json::from_str(payload)
-        .map_err(|e| Error::internal(format!("unreadable event payload: {e}")))?;
-    let text = |k: &str| {
-        v.get(k)
-            .and_then(|x| x.as_str())
-            .unwrap_or_default()
-            .to_string()
+/// A notification from an earlier version of the package: an event inline (`{"o","t","d"}`,
+/// not stored), or one stored without its type (`{"o","t","p"}`, read by id). What this version
+/// publishes is read back by [`catch_up`].
+async fn earlier_version_event(pool: &PgPool, payload: &str) -> Result<Option<RemoteEvent>> {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(payload) else {
+        return Ok(None);
     };
-    let data = match v.get("p").and_then(|p| p.as_i64()) {
-        Some(id) => {
-            let (stored,): (String,) =
-                sqlx::query_as("SELECT payload FROM workflow_infra_events WHERE id = $1")
-                    .bind(id)
-                    .fetch_one(pool)
-                    .await?;
-            serde_json::from_str(&stored)
-                .map_err(|e| Error::internal(format!("unreadable stored event: {e}")))?
-        }
-        None => v.get("d").cloned().unwrap_or(serde_json::Value::Null),
+    let text = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
+    let (Some(origin), Some(event_type)) = (text("o"), text("t")) else {
+        return Ok(None);
     };
-    Ok(RemoteEvent {
-        origin: text("o"),
-        event_type: text("t"),
-        data,
+    if let Some(data) = v.get("d") {
+        return Ok(Some(RemoteEvent {
+            origin,
+            event_type,
+            data: data.clone(),
+        }));
+    }
+    let Some(id) = v.get("p").and_then(|p| p.as_i64()) else {
+        return Ok(None);
+    };
+    let stored: Option<(String, Option<String>)> =
+        sqlx::query_as("SELECT payload, event_type FROM workflow_infra_events WHERE id = $1")
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
+    Ok(match stored {
+        Some((payload, None)) => Some(RemoteEvent {
+            origin,
+            event_type,
+            data: serde_json::from_str(&payload)
+                .map_err(|e| Error::internal(format!("unreadable stored event: {e}")))?,
+        }),
+        _ => None, // this version's row: catch_up delivers it
     })
 }
 
-/// Sends an event to every process listening on the database; data too long for NOTIFY is
-/// stored in `workflow_infra_events` (rows older than a minute are removed on the way).
+/// Delivers, in id order, every stored event this process has not delivered yet; then moves
+/// the floor past ids delivered without a gap, and past gaps older than [`GAP_WAIT_SECS`] (a
+/// publish that rolled back leaves one for good). One catch-up at a time.
+async fn catch_up(pool: &PgPool, hub: &Hub) {
+    let mut seen = hub.seen.lock().await;
+    type Stored = (i64, String, Option<String>, Option<String>, f64);
+    let rows: Vec<Stored> = match sqlx::query_as(
+        "SELECT id, payload, origin, event_type, EXTRACT(EPOCH FROM now() - created_at)::float8 \
+         FROM workflow_infra_events WHERE id > $1 ORDER BY id LIMIT 10000",
+    )
+    .bind(seen.floor)
+    .fetch_all(pool)
+    .await
+    {
+        Ok(rows) => rows,
+        Err(e) => {
+            tracing::warn!(error = %Error::from(e).message, "could not read the distributed events");
+            return;
+        }
+    };
+    for (id, payload, origin, event_type, _) in &rows {
+        // A row without a type came from an earlier version: its notification delivers it.
+        let (Some(origin), Some(event_type)) = (origin, event_type) else {
+            seen.above.insert(*id);
+            continue;
+        };
+        if seen.above.insert(*id) {
+            match serde_json::from_str(payload) {
+                Ok(data) => hub.deliver(RemoteEvent {
+                    origin: origin.clone(),
+                    event_type: event_type.clone(),
+                    data,
+                }),
+                Err(e) => tracing::warn!(error = %e, "could not read a distributed event"),
+            }
+        }
+    }
+    for (id, _, _, _, age) in &rows {
+        let next = seen.floor + 1;
+        if *id == next || (*id > next && *age > GAP_WAIT_SECS) {
+            seen.floor = *id;
+        } else {
+            break;
+        }
+    }
+    let floor = seen.floor;
+    seen.above.retain(|id| *id > floor);
+}
+
+/// Sends an event to every process listening on the database: it is stored in the outbox
+/// (`workflow_infra_events`, kept [`RETENTION`]) and NOTIFY wakes the listeners, in the same
+/// transaction, so a listener hears of it only once it can read it.
 pub async fn publish(
     pool: &PgPool,
     channels: &Channels,
@@ -245,28 +324,27 @@ pub async fn publish(
     event_type: &str,
     data: &serde_json::Value,
 ) -> Result<()> {
-    let inline = event_payload(origin, event_type, data);
-    if inline.len() <= NOTIFY_MAX {
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(&channels.events)
-            .bind(inline)
-            .execute(pool)
-            .await?;
-        return Ok(());
-    }
     let mut tx = pool.begin().await?;
-    sqlx::query("DELETE FROM workflow_infra_events WHERE created_at < now() - interval '1 minute'")
+    let (id,): (i64,) = sqlx::query_as(
+        "INSERT INTO workflow_infra_events (payload, origin, event_type) VALUES ($1, $2, $3) RETURNING id",
+    )
+    .bind(data.to_string())
+    .bind(origin)
+    .bind(event_type)
+    .fetch_one(&mut *tx)
+    .await?;
+    // Retention, on the way: one in a hundred publishes removes what expired.
+    if id % 100 == 0 {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM workflow_infra_events WHERE created_at < now() - interval '{RETENTION}'"
+        )))
         .execute(&mut *tx)
         .await?;
-    let (id,): (i64,) =
-        sqlx::query_as("INSERT INTO workflow_infra_events (payload) VALUES ($1) RETURNING id")
-            .bind(data.to_string())
-            .fetch_one(&mut *tx)
-            .await?;
-    let pointer = serde_json::json!({"o": origin, "t": event_type, "p": id}).to_string();
+    }
+    // The wake-up names the row as earlier versions of the package did (they read it by id).
     sqlx::query("SELECT pg_notify($1, $2)")
         .bind(&channels.events)
-        .bind(pointer)
+        .bind(serde_json::json!({"o": origin, "t": event_type, "p": id}).to_string())
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;

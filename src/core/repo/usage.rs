@@ -82,8 +82,7 @@ fn usage_statements(usage: &Input, now: i64, keyed: bool, at: usize) -> Result<V
     }
     let id = match f.text("id", 36)? {
         Some(id) => Value::Uuid(
-            uuid::Uuid::parse_str(&id)
-                .map_err(|_| Error::validation("usage.id must be a UUID"))?,
+            uuid::Uuid::parse_str(&id).map_err(|_| Error::validation("usage.id must be a UUID"))?,
         ),
         None => Value::Uuid(uuid::Uuid::new_v4()),
     };
@@ -107,7 +106,11 @@ pub fn record_usage(usage: &Input) -> Result<Call> {
     let keyed = keyed(usage);
     let statements = usage_statements(usage, now_millis(), keyed, 0)?;
     let touch = touch_handler(&statements[1].params[0]);
-    let shape = if keyed { Shape::RowAt(2) } else { Shape::RowAt(0) };
+    let shape = if keyed {
+        Shape::RowAt(2)
+    } else {
+        Shape::RowAt(0)
+    };
     Ok(Call::write(statements, shape).touching(touch))
 }
 

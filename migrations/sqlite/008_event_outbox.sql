@@ -1,0 +1,3 @@
+-- PostgreSQL only: the distributed events' outbox columns. One process owns an embedded SQLite
+-- database. This migration keeps the version lists of both backends the same.
+SELECT 1;
