@@ -41,6 +41,8 @@ export interface DatabaseConfig {
   fallback?: FallbackConfig
   /** How long to wait for the primary before falling back (default 2000). */
   connectTimeoutMs?: number
+  /** How long a PostgreSQL call waits for a pooled connection before `ERR_TIMEOUT` (default 5000). */
+  acquireTimeoutMs?: number
   /** Apply pending migrations on connect (default true). */
   migrate?: boolean
   /** PostgreSQL pool size (default 10). */

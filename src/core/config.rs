@@ -16,6 +16,7 @@ pub const DATABASE_URL_ENV: &str = "WORKFLOW_DATABASE_URL";
 /// The embedded default when there is neither a configuration nor `WORKFLOW_DATABASE_URL`.
 pub const DEFAULT_SQLITE_PATH: &str = "./data/workflow.db";
 pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 2000;
+pub const DEFAULT_ACQUIRE_TIMEOUT_MS: u64 = 5000;
 pub const DEFAULT_POOL_SIZE: u32 = 10;
 
 /// The configuration as it arrives from JavaScript, before validation. Every field is optional.
@@ -31,6 +32,7 @@ pub struct RawConfig {
     pub ssl: Option<bool>,
     pub fallback: Option<RawFallback>,
     pub connect_timeout_ms: Option<f64>,
+    pub acquire_timeout_ms: Option<f64>,
     pub migrate: Option<bool>,
     pub pool_size: Option<f64>,
     /// PostgreSQL: the schema that holds everything the package creates.
@@ -76,6 +78,7 @@ impl RawConfig {
             ssl: f.boolean("ssl")?,
             fallback,
             connect_timeout_ms: f.number("connectTimeoutMs")?,
+            acquire_timeout_ms: f.number("acquireTimeoutMs")?,
             migrate: f.boolean("migrate")?,
             pool_size: f.number("poolSize")?,
             schema: f.text("schema", 64)?,
@@ -131,6 +134,8 @@ pub struct ConnectConfig {
     pub primary: Target,
     pub fallback: Option<Target>,
     pub connect_timeout: Duration,
+    /// How long a PostgreSQL call waits for a pooled connection (`ERR_TIMEOUT` after it).
+    pub acquire_timeout: Duration,
     pub migrate: bool,
     pub pool_size: u32,
     /// PostgreSQL: the schema of the package's tables, functions, triggers, bookkeeping and
@@ -142,6 +147,10 @@ impl ConnectConfig {
     /// Validates `raw`. With no target in it, `env_url` (the value of `WORKFLOW_DATABASE_URL`)
     /// is used, and without that the SQLite file `./data/workflow.db`.
     pub fn from_raw(raw: RawConfig, env_url: Option<String>) -> Result<Self> {
+        let acquire_timeout_ms = match raw.acquire_timeout_ms {
+            None => DEFAULT_ACQUIRE_TIMEOUT_MS,
+            Some(ms) => whole_number(ms, "acquireTimeoutMs", 1.0, 600_000.0)?,
+        };
         let connect_timeout_ms = match raw.connect_timeout_ms {
             None => DEFAULT_CONNECT_TIMEOUT_MS,
             Some(ms) => whole_number(ms, "connectTimeoutMs", 1.0, 600_000.0)?,
@@ -168,6 +177,7 @@ impl ConnectConfig {
         Ok(ConnectConfig {
             fallback,
             connect_timeout: Duration::from_millis(connect_timeout_ms),
+            acquire_timeout: Duration::from_millis(acquire_timeout_ms),
             migrate: raw.migrate.unwrap_or(true),
             pool_size,
             schema: schema.filter(|_| matches!(primary, Target::Postgres(_))),
@@ -345,6 +355,7 @@ mod tests {
         assert!(c.migrate);
         assert_eq!(c.pool_size, 10);
         assert_eq!(c.connect_timeout, Duration::from_millis(2000));
+        assert_eq!(c.acquire_timeout, Duration::from_millis(5000));
     }
 
     #[test]

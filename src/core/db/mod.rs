@@ -1,6 +1,7 @@
 //! The backend seam. Repositories and services talk to [`Database`]: statements written once
 //! (PostgreSQL dialect with `$n` placeholders), run by whichever backend is open.
 
+pub mod breaker;
 pub mod merge;
 pub mod pg_group;
 pub mod postgres;
@@ -244,6 +245,7 @@ impl Database {
                         (**options).clone(),
                         config.pool_size,
                         config.connect_timeout,
+                        config.acquire_timeout,
                         config.schema.clone(),
                     )
                     .await?,

@@ -28,6 +28,8 @@ pub struct PgDb {
     /// The notification channels of that schema.
     channels: Channels,
     group: super::pg_group::Grouper,
+    /// Fails calls fast while the server is known to be down.
+    breaker: super::breaker::Breaker,
 }
 
 impl PgDb {
@@ -38,6 +40,7 @@ impl PgDb {
         options: PgConnectOptions,
         pool_size: u32,
         timeout: Duration,
+        acquire_timeout: Duration,
         schema: Option<String>,
     ) -> Result<PgDb> {
         // Statements carry SQL: every statement at trace, a slow one (over 1 s) at debug, never
@@ -80,7 +83,7 @@ impl PgDb {
         let pool = PgPoolOptions::new()
             .max_connections(pool_size)
             .min_connections(0)
-            .acquire_timeout(timeout.max(Duration::from_secs(5)))
+            .acquire_timeout(acquire_timeout)
             .test_before_acquire(false)
             .connect_lazy_with(options.clone());
         let group = super::pg_group::Grouper::start(pool.clone());
@@ -96,6 +99,7 @@ impl PgDb {
             schema,
             channels,
             group,
+            breaker: Default::default(),
         })
     }
 
@@ -124,14 +128,18 @@ impl PgDb {
 
     /// Runs one query on the pool and returns its rows.
     pub async fn query(&self, statement: &Statement) -> Result<Vec<Row>> {
-        let mut conn = self.pool.acquire().await?;
-        Ok(run_one(&mut conn, statement).await?.rows)
+        self.breaker
+            .run(async {
+                let mut conn = self.pool.acquire().await?;
+                Ok(run_one(&mut conn, statement).await?.rows)
+            })
+            .await
     }
 
     /// Runs statements in one transaction (a single statement runs without BEGIN/COMMIT).
     /// Concurrent writes are committed in groups (see [`super::pg_group`]).
     pub async fn write(&self, statements: Vec<Statement>) -> Result<Vec<StmtResult>> {
-        self.group.write(statements).await
+        self.breaker.run(self.group.write(statements)).await
     }
 
     pub async fn close(&self) {
@@ -348,9 +356,14 @@ impl PgDb {
             names.join(", "),
             casts.join(", ")
         );
-        let mut conn = self.pool.acquire().await?;
-        sqlx::query_with(AssertSqlSafe(sql), args)
-            .execute(&mut *conn)
+        self.breaker
+            .run(async {
+                let mut conn = self.pool.acquire().await?;
+                sqlx::query_with(AssertSqlSafe(sql), args)
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(())
+            })
             .await?;
         let columns: Arc<[String]> = names.iter().map(|n| n.to_string()).collect();
         Ok(rows

@@ -1,0 +1,115 @@
+//! PostgreSQL going away and coming back, through a TCP proxy the test stops and starts (the
+//! shared server itself is never touched): calls fail fast while it is away, and work again
+//! once it is back.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::AbortHandle;
+use workflow_infra::core::config::{ConnectConfig, RawConfig};
+use workflow_infra::core::db::Database;
+use workflow_infra::core::error::ErrorCode;
+
+/// Forwards 127.0.0.1:`port` to `upstream` until stopped; stopping refuses new connections and
+/// cuts the open ones, as a server that went down.
+struct Proxy {
+    port: u16,
+    upstream: SocketAddr,
+    tasks: Arc<Mutex<Vec<AbortHandle>>>,
+}
+
+impl Proxy {
+    async fn start(port: u16, upstream: SocketAddr) -> Proxy {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let tasks: Arc<Mutex<Vec<AbortHandle>>> = Arc::default();
+        let spawned = tasks.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let Ok(mut server) = TcpStream::connect(upstream).await else {
+                    continue;
+                };
+                let pipe = tokio::spawn(async move {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                });
+                spawned.lock().unwrap().push(pipe.abort_handle());
+            }
+        });
+        tasks.lock().unwrap().push(accept.abort_handle());
+        Proxy {
+            port,
+            upstream,
+            tasks,
+        }
+    }
+
+    fn stop(&self) {
+        for task in self.tasks.lock().unwrap().drain(..) {
+            task.abort();
+        }
+    }
+
+    async fn restart(&self) -> Proxy {
+        Proxy::start(self.port, self.upstream).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_fail_fast_while_postgresql_is_away_and_work_again_once_it_is_back() {
+    let Some(pg) = PgScratch::create().await else {
+        return;
+    };
+    let upstream: SocketAddr = "127.0.0.1:5432".parse().unwrap();
+    let proxy = Proxy::start(0, upstream).await;
+    let url = pg.url.replace(":5432/", &format!(":{}/", proxy.port));
+    let config = ConnectConfig::from_raw(
+        RawConfig {
+            url: Some(url),
+            acquire_timeout_ms: Some(1000.0),
+            ..Default::default()
+        },
+        None,
+    )
+    .unwrap();
+    let db = Database::connect(&config).await.unwrap();
+    let ping = || db.fetch("SELECT 1 AS one", vec![]);
+    ping().await.unwrap();
+
+    proxy.stop();
+    // The first call finds the server gone (the pooled connection was cut, new ones refused).
+    let first = ping().await.unwrap_err();
+    assert!(
+        matches!(first.code, ErrorCode::DbUnavailable | ErrorCode::Timeout),
+        "{first:?}"
+    );
+    // The next ones are refused without trying for a connection (no timing is asserted: the
+    // refusal says where it came from).
+    for _ in 0..20 {
+        let err = ping().await.unwrap_err();
+        assert_eq!(err.code, ErrorCode::DbUnavailable, "{err:?}");
+        assert!(err.message.contains("failing fast"), "{}", err.message);
+    }
+
+    let back = proxy.restart().await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        match ping().await {
+            Ok(_) => break,
+            Err(e) => {
+                assert_eq!(e.code, ErrorCode::DbUnavailable, "{e:?}");
+                assert!(Instant::now() < deadline, "never came back: {e:?}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    for _ in 0..10 {
+        ping().await.unwrap();
+    }
+    db.close().await;
+    back.stop();
+}
