@@ -160,7 +160,7 @@ describe('fallback and connection errors', () => {
   test('an unknown fallback type rejects before connecting', async () => {
     await expect(WorkflowDatabase.connect({ ...unreachable, fallback: { type: 'redis' } })).rejects.toMatchObject({
       code: 'ERR_VALIDATION',
-      message: expect.stringContaining("unknown fallback type 'redis'"),
+      message: expect.stringContaining("fallback.type must be 'sqlite' or 'memory'"),
     })
   })
 

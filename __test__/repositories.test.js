@@ -78,7 +78,7 @@ describe.each(backends())('%s', (name, freshConfig) => {
         ['text', /must be an object/],
         [{ workflowId: 'w' }, /workflowName is required/],
         [{ workflowId: 'w', workflowName: 7 }, /workflowName must be a string/],
-        [{ workflowId: 'w', workflowName: 'n', status: 'exploded' }, /status 'exploded' is not one of/],
+        [{ workflowId: 'w', workflowName: 'n', status: 'exploded' }, /status must be one of: pending, running/],
         [{ workflowId: 'w', workflowName: 'n', priority: Number.NaN }, /priority/],
         [{ workflowId: 'w', workflowName: 'n', priority: 1.5 }, /priority must be a whole number/],
         [{ workflowId: 'w', workflowName: 'n', actualDuration: Infinity }, /actualDuration/],

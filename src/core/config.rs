@@ -226,10 +226,9 @@ fn parse_primary(raw: &RawConfig, env_url: Option<String>) -> Result<Target> {
         Some("postgresql") | Some("postgres") => postgres_from_fields(raw),
         Some("sqlite") => Ok(Target::Sqlite(sqlite_path(raw.database.as_deref()))),
         Some("memory") => Ok(Target::Memory),
-        Some(other) => Err(Error::validation(format!(
-            "unknown database type '{}' (expected 'postgresql', 'sqlite' or 'memory')",
-            printable(other)
-        ))),
+        Some(_) => Err(Error::validation(
+            "type must be 'postgresql', 'sqlite' or 'memory'",
+        )),
         None if raw.host.is_some() => postgres_from_fields(raw),
         None => match env_url.filter(|u| !u.is_empty()) {
             Some(url) => parse_url(&url).map(|t| default_ssl(t, &url, raw.ssl)),
@@ -242,10 +241,9 @@ fn parse_fallback(raw: &RawFallback) -> Result<Target> {
     match raw.kind.as_deref() {
         Some("sqlite") => Ok(Target::Sqlite(sqlite_path(raw.database.as_deref()))),
         Some("memory") => Ok(Target::Memory),
-        Some(other) => Err(Error::validation(format!(
-            "unknown fallback type '{}' (expected 'sqlite' or 'memory')",
-            printable(other)
-        ))),
+        Some(_) => Err(Error::validation(
+            "fallback.type must be 'sqlite' or 'memory'",
+        )),
         None => Err(Error::validation(
             "fallback.type is required ('sqlite' or 'memory')",
         )),
@@ -331,11 +329,6 @@ fn default_ssl(target: Target, url: &str, ssl: Option<bool>) -> Target {
         PgSslMode::Disable
     };
     Target::Postgres(Box::new(options.ssl_mode(mode)))
-}
-
-/// Keeps user text short and free of control characters before it goes into a message.
-fn printable(s: &str) -> String {
-    s.chars().filter(|c| !c.is_control()).take(64).collect()
 }
 
 #[cfg(test)]

@@ -223,8 +223,7 @@ fn sort_by(sort: Option<String>, default: &str) -> Result<Sort> {
     else {
         let allowed: Vec<_> = SORTABLE.iter().map(|s| s.1).collect();
         return Err(Error::validation(format!(
-            "sortBy '{}' is not one of: {}",
-            input::printable(column),
+            "sortBy must be one of: {} (optionally followed by ASC or DESC)",
             allowed.join(", ")
         )));
     };
