@@ -341,6 +341,8 @@ describe('options', () => {
       [new LifecycleContainer(), secret],
       [new LifecycleContainer(), { eventBus: 42 }],
       [new LifecycleContainer(), { database: [secret] }],
+      [Object.assign(new LifecycleContainer(), { getRegistry() { throw null } }), undefined],
+      [{ register() {}, resolve() {}, get getRegistry() { throw new Error(secret) } }, undefined],
     ]
     for (const [target, options] of cases) {
       const p = registerWorkflowServices(target, options)

@@ -172,14 +172,6 @@
    */
   async function registerWorkflowServices(registryOrContainer, options) {
     let container, opts
-    try {
-      container = containerOf(registryOrContainer)
-      opts = optionsOf(options)
-    } catch (err) {
-      throw err.code ? err : coded('ERR_VALIDATION', 'the container or the options could not be read', err)
-    }
-    const busName = opts.eventBus ?? 'eventBus'
-    const loggerName = opts.logger ?? 'logger'
     const names = [
       'workflowDatabase',
       'workflowExecutionRepository',
@@ -192,7 +184,15 @@
       'workflowEventHandlers',
       LIFECYCLE,
     ]
-    refuseTaken(container, names)
+    try {
+      container = containerOf(registryOrContainer)
+      opts = optionsOf(options)
+      refuseTaken(container, names)
+    } catch (err) {
+      throw err && err.code ? err : coded('ERR_VALIDATION', 'the container or the options could not be read', err)
+    }
+    const busName = opts.eventBus ?? 'eventBus'
+    const loggerName = opts.logger ?? 'logger'
     const { db, owned } = await databaseFor(container, opts)
     try {
       // The connect awaited: someone may have registered meanwhile.
@@ -204,7 +204,7 @@
       }
     } catch (err) {
       if (owned) await db.close()
-      throw err.code ? err : coded('ERR_VALIDATION', 'the container refused a registration', err)
+      throw err && err.code ? err : coded('ERR_VALIDATION', 'the container refused a registration', err)
     }
     return db
   }
