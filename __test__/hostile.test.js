@@ -247,32 +247,11 @@ describe('constructors and synchronous methods throw documented codes', () => {
 
 describe('worker_threads', () => {
   test('terminating workers mid-write never panics the writer thread', async () => {
-    const { runNode, freshSqlitePath } = require('./helpers')
-    const file = freshSqlitePath()
-    const r = await runNode(
-      `
-      const { Worker } = require('node:worker_threads')
-      const file = ${JSON.stringify(file)}
-      const body = \`
-        const w = require(${JSON.stringify(require.resolve('..'))})
-        w.WorkflowDatabase.connect({ type: 'sqlite', database: ${JSON.stringify(file)} }).then(async (db) => {
-          const repo = new w.WorkflowExecutionRepository(db)
-          require('node:worker_threads').parentPort.postMessage('open')
-          for (;;) await Promise.all(Array.from({ length: 16 }, () => repo.create({ workflowId: 'w', workflowName: 'W' })))
-        })\`
-      ;(async () => {
-        for (let i = 0; i < 12; i++) {
-          const worker = new Worker(body, { eval: true })
-          await new Promise((resolve) => worker.once('message', resolve))
-          await new Promise((resolve) => setTimeout(resolve, 5 + (i % 4) * 5))
-          await worker.terminate()
-        }
-        console.log('done')
-      })()`,
-      { timeoutMs: 60000 },
-    )
-    expect(r.stderr).not.toMatch(/panicked|Resource deadlock/)
-    expect(r.stdout.trim()).toBe('done')
-    expect(r.code).toBe(0)
+    // The fault suite's experiment, at a size for the test run.
+    const { terminatedWorkers } = require('../chaos/experiments')
+    const result = await terminatedWorkers(12)
+    require('../chaos/lib').cleanupScratch()
+    expect(result.failures).toEqual([])
+    expect(result.figures).toEqual({ terminations: 12, panics: 0 })
   })
 })
