@@ -344,10 +344,7 @@ async fn postgresql_connections_hear_each_others_changes_and_events() {
     b.watch(Arc::downgrade(&watcher));
     let hub = b.hub().await.unwrap().unwrap();
     cache.attach(hub.clone());
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    hub.add_sink(Arc::new(move |e: notify::RemoteEvent| {
-        let _ = tx.send(e);
-    }));
+    let mut rx = remote_events(&hub);
     a.call(
         workflow::save_execution(&i(
             json!({"workflowId": "w", "workflowName": "W", "executionId": "p"}),
@@ -373,13 +370,7 @@ async fn postgresql_connections_hear_each_others_changes_and_events() {
     // A dropped listening connection: everything cached is flushed, the listener reconnects
     // and invalidations flow again.
     let flushes = cache.stats().flushes;
-    a.fetch(
-        "SELECT pg_terminate_backend(pid) AS gone FROM pg_stat_activity \
-         WHERE datname = current_database() AND query LIKE 'LISTEN%'",
-        vec![],
-    )
-    .await
-    .unwrap();
+    cut_listeners(&a).await;
     wait_until(
         "no flush and reconnection after the connection dropped",
         Duration::from_secs(3),
@@ -618,10 +609,7 @@ async fn distributed_events_published_while_a_listener_reconnects_all_arrive_onc
     let a = Database::connect(&url_config(&scratch.url)).await.unwrap();
     let b = Database::connect(&url_config(&scratch.url)).await.unwrap();
     let hub = b.hub().await.unwrap().unwrap();
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    hub.add_sink(Arc::new(move |e: notify::RemoteEvent| {
-        let _ = tx.send(e);
-    }));
+    let mut rx = remote_events(&hub);
     let workflow_infra::core::db::Backend::Postgres(pg) = a.backend() else {
         panic!()
     };
@@ -630,13 +618,7 @@ async fn distributed_events_published_while_a_listener_reconnects_all_arrive_onc
         if n % 20 == 5 {
             // b's listening connection dies; the events published while it reconnects are
             // read back from the outbox once it is back.
-            a.fetch(
-                "SELECT pg_terminate_backend(pid) AS gone FROM pg_stat_activity \
-                 WHERE datname = current_database() AND query LIKE 'LISTEN%'",
-                vec![],
-            )
-            .await
-            .unwrap();
+            cut_listeners(&a).await;
         }
         notify::publish(
             pg.pool(),
@@ -666,4 +648,24 @@ async fn distributed_events_published_while_a_listener_reconnects_all_arrive_onc
     );
     a.close().await;
     b.close().await;
+}
+
+/// Ends every LISTEN connection on `db`'s database (the listeners then reconnect).
+async fn cut_listeners(db: &Database) {
+    db.fetch(
+        "SELECT pg_terminate_backend(pid) AS gone FROM pg_stat_activity \
+         WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+        vec![],
+    )
+    .await
+    .unwrap();
+}
+
+/// The events other processes publish, as `hub` delivers them.
+fn remote_events(hub: &notify::Hub) -> tokio::sync::mpsc::UnboundedReceiver<notify::RemoteEvent> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    hub.add_sink(Arc::new(move |e: notify::RemoteEvent| {
+        let _ = tx.send(e);
+    }));
+    rx
 }
