@@ -92,13 +92,12 @@ pub fn created_relations(sql: &str) -> Vec<String> {
 fn foreign(names: &[String], remedy: &str) -> Error {
     let list = names.join(", ");
     let what = if names.len() == 1 {
-        format!("table {list} already exists")
+        format!("table {list} already exists in this database and was")
     } else {
-        format!("tables {list} already exist")
+        format!("tables {list} already exist in this database and were")
     };
     Error::migration(format!(
-        "{what} in this database and was not created by @pidea/workflow-infra; nothing was \
-         changed. {remedy}"
+        "{what} not created by @pidea/workflow-infra; nothing was changed. {remedy}"
     ))
 }
 

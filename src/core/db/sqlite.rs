@@ -49,7 +49,13 @@ impl SqliteDb {
             })?;
         }
         let writer_conn = open(path, false)?;
-        if let Err(e) = check(&writer_conn) {
+        // One read transaction, so that every read of the check sees the same snapshot: another
+        // process's migration commits either wholly before it or wholly after it.
+        let checked = writer_conn
+            .unchecked_transaction()
+            .map_err(Error::from)
+            .and_then(|snapshot| check(&snapshot));
+        if let Err(e) = checked {
             drop(writer_conn);
             if !existed {
                 remove_files(path);
