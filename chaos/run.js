@@ -8,12 +8,14 @@
 //   PostgreSQL crashed and restarted under load, with distributed events (a server of its own)
 //   a seeded fuzzer over every method with hostile values
 //   worker_threads terminated mid-write
+//   disk full, SQLite on a small tmpfs (root only; skipped with a message otherwise)
 //   credentials in every message, cause, stack, inspect, JSON and log line at trace level
 // The addon's own warnings (connections cut by the experiments) would drown the report.
 process.env.WORKFLOW_INFRA_LOG = process.env.WORKFLOW_INFRA_LOG || 'error'
 const path = require('node:path')
 const { OwnServer, canRunOwnServer, cleanupScratch, random, tempDir } = require('./lib')
 const x = require('./experiments')
+const { diskFull } = require('./disk')
 
 const args = process.argv.slice(2)
 const ci = args.includes('--ci')
@@ -36,6 +38,10 @@ async function main() {
       results.push({ name: f.name || 'experiment', figures: {}, failures: [`the experiment itself failed: ${err.stack}`] })
     }
     const r = results[results.length - 1]
+    if (r.skipped) {
+      results.pop()
+      return console.log(`SKIPPED: ${r.name} (${r.skipped})`)
+    }
     console.log(`${r.failures.length ? 'FAIL' : 'ok  '}  ${r.name}  ${JSON.stringify(r.figures)}${r.seconds ? `  (${r.seconds} s)` : ''}`)
     for (const f of r.failures) console.log(`      ${f}`)
   }
@@ -55,6 +61,7 @@ async function main() {
   }
   await run(() => x.fuzz(seed, size.fuzzCalls))
   await run(() => x.terminatedWorkers(size.workers))
+  await run(diskFull)
   await run(() => x.credentials())
   cleanupScratch()
   const failed = results.filter((r) => r.failures.length).length

@@ -5,6 +5,7 @@ pub mod breaker;
 pub mod merge;
 pub mod pg_group;
 pub mod postgres;
+pub mod room;
 pub mod sqlite;
 pub mod writer;
 
@@ -63,6 +64,14 @@ impl Statement {
     pub fn merging(mut self, merge: &'static Merge) -> Self {
         self.merge = Some(merge);
         self
+    }
+
+    /// Whether it only deletes rows (so that it may run on a full disk, see [`room`]).
+    pub fn only_deletes(&self) -> bool {
+        self.sql
+            .trim_start()
+            .get(..7)
+            .is_some_and(|head| head.eq_ignore_ascii_case("DELETE "))
     }
 
     /// This statement, run only when statement `n` touched a row.

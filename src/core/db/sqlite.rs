@@ -17,6 +17,7 @@ use rusqlite::{Connection, OpenFlags, ToSql};
 use super::super::columns::{column_kind, ColumnKind};
 use super::super::error::{Error, ErrorCode, Result};
 use super::super::value::{iso_to_millis, millis_to_iso, Row, Value};
+use super::room::{self, Reserve};
 use super::writer::Writer;
 use super::{lock, merge, Statement, StmtResult};
 
@@ -30,7 +31,8 @@ pub struct SqliteDb {
     journal_before: Option<String>,
     reader: Arc<Mutex<Connection>>,
     scanner: Arc<Mutex<Connection>>,
-    writer: Writer,
+    writer: Arc<Writer>,
+    reserve: Arc<Reserve>,
 }
 
 impl SqliteDb {
@@ -71,6 +73,9 @@ impl SqliteDb {
         // Switching needs an exclusive lock, and SQLite answers BUSY at once (without its busy
         // handler) when two processes race to switch a new file: retry within the busy timeout.
         retry_busy(|| writer_conn.pragma_update(None, "journal_mode", "WAL"))?;
+        // What a process that ended on a full disk left in the WAL goes into the file now, as
+        // far as the disk and other processes' readers allow (without waiting for them).
+        let _ = writer_conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)");
         let reader = open(path, true)?;
         let scanner = open(path, true)?;
         Ok(SqliteDb {
@@ -78,7 +83,8 @@ impl SqliteDb {
             journal_before,
             reader: Arc::new(Mutex::new(reader)),
             scanner: Arc::new(Mutex::new(scanner)),
-            writer: Writer::start(Arc::new(Mutex::new(writer_conn)))?,
+            writer: Arc::new(Writer::start(Arc::new(Mutex::new(writer_conn)))?),
+            reserve: Arc::new(Reserve::beside(path)),
         })
     }
 
@@ -92,7 +98,8 @@ impl SqliteDb {
             journal_before: None,
             reader: shared.clone(),
             scanner: shared.clone(),
-            writer: Writer::start(shared)?,
+            writer: Arc::new(Writer::start(shared)?),
+            reserve: Arc::new(Reserve::none()),
         })
     }
 
@@ -124,14 +131,14 @@ impl SqliteDb {
             .map_err(|_| Error::internal("a scan panicked"))?
     }
 
-    /// Queues statements to run in one savepoint of the next group commit.
+    /// Queues statements to run in one savepoint of the next group commit (with the rules of
+    /// [`room`] for a full disk).
     pub fn write_with(
         &self,
         statements: Vec<Statement>,
         done: impl FnOnce(Result<Vec<StmtResult>>) + Send + 'static,
     ) {
-        self.writer
-            .write(move |conn| run_statements(conn, &statements), done);
+        room::write(&self.writer, &self.reserve, statements, Box::new(done));
     }
 
     /// Runs `work` alone on the writer connection; it manages its own transactions.
@@ -199,9 +206,9 @@ impl Restore {
     }
 }
 
-/// Removes an SQLite file with its WAL and shared-memory files.
+/// Removes an SQLite file with its WAL, shared-memory and reserve files.
 fn remove_files(path: &Path) {
-    for suffix in ["", "-wal", "-shm", "-journal"] {
+    for suffix in ["", "-wal", "-shm", "-journal", "-reserve"] {
         let mut name = path.as_os_str().to_owned();
         name.push(suffix);
         let _ = std::fs::remove_file(PathBuf::from(name));
