@@ -16,9 +16,10 @@ function whyNoTmpfs() {
 
 /**
  * A child fills the disk through the API (8 creates in flight, until 50 have been refused), then
- * deletes 300 of its rows on the full disk and closes. Then the room a 4 MiB filler file took is
- * given back, the database is opened again, and every acknowledged row not deleted must be
- * there, no deleted one, and a create must work.
+ * deletes 300 of its rows on the full disk and closes (health() must say "disk full" meanwhile).
+ * Then the room a 4 MiB filler file took is given back, the database is opened again, and every
+ * acknowledged row not deleted must be there, no deleted one, a create must work and health()
+ * must say ok.
  */
 function fillScript(file, filler) {
   return `
@@ -41,6 +42,7 @@ function fillScript(file, filler) {
           codes[key] = (codes[key] || 0) + 1
         })
       }
+      const full = await db.health()
       const deleted = acked.slice(0, 300)
       let deleteFailures = 0
       for (const id of deleted) await repo.delete(id).catch(() => deleteFailures++)
@@ -50,12 +52,15 @@ function fillScript(file, filler) {
       repo = new w.WorkflowExecutionRepository(db)
       const stored = new Set((await repo.findByWorkflowId('disk', { limit: 100000 })).map((r) => r.execution_id))
       const createAfterReopen = await repo.create({ workflowId: 'disk', workflowName: 'Disk' }).then(() => 'ok', (e) => e.code + ' ' + e.message)
+      const after = await db.health()
       await db.close()
       console.log(JSON.stringify({
         acknowledged: acked.length, refused, codes, deletes: deleted.length, deleteFailures,
         lost: acked.slice(300).filter((id) => !stored.has(id)).length,
         deletedButThere: deleted.filter((id) => stored.has(id)).length,
         createAfterReopen,
+        healthWhileFull: full.ok ? 'ok' : full.diskFull ? 'disk full' : full.error.code,
+        healthAfterReopen: after.ok ? 'ok' : after.error.code,
       }))
     })().catch((e) => { console.error(e.code, e.message); process.exit(1) })`
 }
@@ -88,6 +93,8 @@ async function diskFull() {
     if (figures.deleteFailures) failures.push(`${figures.deleteFailures} deletes failed on the full disk`)
     if (figures.lost) failures.push(`${figures.lost} acknowledged rows are missing`)
     if (figures.deletedButThere) failures.push(`${figures.deletedButThere} deleted rows came back`)
+    if (figures.healthWhileFull !== 'disk full') failures.push(`health() on the full disk said ${figures.healthWhileFull}`)
+    if (figures.healthAfterReopen !== 'ok') failures.push(`health() after room was made said ${figures.healthAfterReopen}`)
     if (figures.createAfterReopen !== 'ok') failures.push(`a create after room was made and the file reopened: ${figures.createAfterReopen}`)
     const check = execFileSync('sqlite3', [file, 'PRAGMA integrity_check'], { encoding: 'utf8' }).trim()
     if (check !== 'ok') failures.push(`integrity_check: ${check}`)

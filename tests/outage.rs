@@ -14,6 +14,7 @@ use tokio::task::AbortHandle;
 use workflow_infra::core::config::{ConnectConfig, RawConfig};
 use workflow_infra::core::db::Database;
 use workflow_infra::core::error::ErrorCode;
+use workflow_infra::core::health::health;
 
 /// Forwards 127.0.0.1:`port` to `upstream` until stopped; stopping refuses new connections and
 /// cuts the open ones, as a server that went down.
@@ -94,6 +95,12 @@ async fn calls_fail_fast_while_postgresql_is_away_and_work_again_once_it_is_back
         assert_eq!(err.code, ErrorCode::DbUnavailable, "{err:?}");
         assert!(err.message.contains("failing fast"), "{}", err.message);
     }
+    // The readiness probe says so, with the reason, and the metrics show the open breaker.
+    let probe = health(&db).await;
+    assert!(!probe.ok && probe.breaker_open, "{probe:?}");
+    assert_eq!(probe.error.map(|e| e.code), Some(ErrorCode::DbUnavailable));
+    assert!(db.metrics_snapshot().backend.breaker_open);
+    assert_eq!(db.metrics_snapshot().reconnects, 0);
 
     let back = proxy.restart().await;
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -110,6 +117,14 @@ async fn calls_fail_fast_while_postgresql_is_away_and_work_again_once_it_is_back
     for _ in 0..10 {
         ping().await.unwrap();
     }
+    let probe = health(&db).await;
+    assert!(
+        probe.ok && !probe.breaker_open && probe.error.is_none(),
+        "{probe:?}"
+    );
+    let figures = db.metrics_snapshot();
+    assert!(!figures.backend.breaker_open);
+    assert_eq!(figures.reconnects, 1, "one recovery after the outage");
     db.close().await;
     back.stop();
 }

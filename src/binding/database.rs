@@ -34,6 +34,15 @@ impl WorkflowDatabase {
         open_db(&self.db)
     }
 
+    /// What it was when opened (still known after `close()`).
+    pub fn kind(&self) -> DbKind {
+        self.kind
+    }
+
+    pub fn used_fallback(&self) -> bool {
+        self.used_fallback
+    }
+
     /// The slot repositories built on this database share (so they see `close()`).
     pub fn slot(&self) -> DbSlot {
         self.db.clone()
@@ -186,10 +195,13 @@ impl WorkflowDatabase {
             Err(e) => settle::settled::<T, _>(env, prefix, Err(e)),
             Ok(db) => {
                 let under_way = db.begin_call();
+                let timer = db.metrics().start(prefix);
                 let work = work(db);
                 settle::spawn(env, prefix, async move {
                     let _under_way = under_way;
-                    work.await
+                    let result = work.await;
+                    timer.finish(&result);
+                    result
                 })
             }
         }

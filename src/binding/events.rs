@@ -218,7 +218,10 @@ impl WorkflowEventService {
             async move {
                 let db = open_db(&slot)?;
                 let (pool, channels) = pg_pool(&db)?;
-                notify::publish(&pool, &channels, &origin, &name, &json).await
+                notify::publish(&pool, &channels, &origin, &name, &json).await?;
+                let published = &db.metrics().events_published;
+                published.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Ok(())
             },
             Box::new(move |env, r: Result<()>| {
                 r.and_then(|_| local.get(env).map_err(|e| Error::internal(e.to_string())))
@@ -306,6 +309,7 @@ impl WorkflowEventService {
                             .await?
                             .ok_or_else(|| Error::validation("distributed events need PostgreSQL"))?;
                         let pending = Arc::new(AtomicUsize::new(0));
+                        let metrics = db.metrics().clone();
                         let sink = hub.add_sink(Arc::new(move |event: RemoteEvent| {
                             if event.origin == origin {
                                 return;
@@ -315,6 +319,7 @@ impl WorkflowEventService {
                                 tracing::warn!(event = %event.event_type, "event queue full; event dropped");
                                 return;
                             }
+                            metrics.events_delivered.fetch_add(1, Ordering::Relaxed);
                             let (pending, logger) = (pending.clone(), logger.clone());
                             settler.send(Box::new(move |env| {
                                 pending.fetch_sub(1, Ordering::AcqRel);

@@ -107,6 +107,60 @@ export interface SeedSummary {
   usageHistory: number
 }
 
+/** A cumulative histogram: `counts[i]` observations were at or below `bounds[i]`; the last of
+ * `counts` (one more than `bounds`) is for `+Inf`, and equals `count`. */
+export interface HistogramFigures {
+  count: number
+  /** The sum of the observations (seconds for latencies, writes for group sizes). */
+  sum: number
+  bounds: number[]
+  counts: number[]
+}
+
+/** What `db.getMetrics()` returns: this database's counters since it was opened. */
+export interface Metrics {
+  backend: 'postgresql' | 'sqlite' | 'memory'
+  uptimeSeconds: number
+  /** Calls made through the repositories, services and `WorkflowDatabase` methods. */
+  calls: number
+  /** Calls made and not yet settled. */
+  inFlight: number
+  /** Failed calls by code (every documented code, 0 when none). */
+  errors: Record<ErrorCode, number>
+  /** By operation, named after its error prefix: `create_workflow_execution`, … */
+  operations: Record<string, { calls: number; errors: number; latency: HistogramFigures }>
+  /** PostgreSQL's pool (`null` on SQLite and memory). */
+  pool: { size: number; idle: number; inUse: number; max: number } | null
+  /** Writes queued or running (the SQLite writer thread, PostgreSQL's group commit). */
+  writeQueue: number
+  /** Writes committed together, one observation per transaction. */
+  groupSizes: HistogramFigures
+  /** Connections to the server lost and made again (calls resumed after the server was found
+   * unreachable, and the event listener's reconnections). */
+  reconnects: number
+  /** PostgreSQL: calls are being refused because the server is known to be down. */
+  breakerOpen: boolean
+  /** Distributed events (PostgreSQL): published through this database, and delivered to this
+   * process's subscribers from other processes. */
+  events: { published: number; delivered: number }
+}
+
+/** What `db.health()` resolves; it never rejects. */
+export interface Health {
+  /** The database answered a query within 5 s and can take writes. */
+  ok: boolean
+  backend: 'postgresql' | 'sqlite' | 'memory'
+  usedFallback: boolean
+  /** The probe's round trip in milliseconds. */
+  latencyMs: number
+  /** PostgreSQL: calls are being refused because the server is known to be down. */
+  breakerOpen: boolean
+  /** SQLite: writes other than deletes are refused for want of room on the disk. */
+  diskFull: boolean
+  /** Why `ok` is false (`ERR_CLOSED` after `close()`). */
+  error: { code: ErrorCode; message: string } | null
+}
+
 /** A list result: the planned plain array, plus a non-enumerable keyset cursor. */
 export type Page<T> = T[] & {
   /** Pass as `options.after` to get the next page; `null` when this page was not full. */

@@ -15,6 +15,7 @@ mod js;
 mod jsref;
 mod logger;
 mod metrics;
+mod observe;
 mod persistence;
 mod repository;
 mod settle;

@@ -43,19 +43,33 @@ pub fn run_then<'env>(
     build: impl FnOnce(&Dialect) -> Result<Call>,
     then: Then<Output>,
 ) -> napi::Result<PromiseRaw<'env, ()>> {
-    let prepared = open_db(slot).and_then(|db| Ok((build(&Dialect::of(&db))?, db)));
-    let (call, db) = match prepared {
-        Ok(p) => p,
+    let db = match open_db(slot) {
+        Ok(db) => db,
         Err(e) => return settle::settled_then(env, prefix, Err(e), then),
     };
+    let timer = db.metrics().start(prefix);
+    let call = match build(&Dialect::of(&db)) {
+        Ok(call) => call,
+        Err(e) => {
+            let refused = Err(e);
+            timer.finish(&refused);
+            return settle::settled_then(env, prefix, refused, then);
+        }
+    };
     if let Some(result) = db.call_now(&call) {
+        timer.finish(&result);
         return settle::settled_then(env, prefix, result, then);
     }
     match (&call.op, db.backend()) {
         (Op::Write(_) | Op::Batch { .. }, Backend::Sqlite(_)) => settle::deferred_then(
             env,
             prefix,
-            move |complete| db.call_with(call, complete),
+            move |complete| {
+                db.call_with(call, move |result| {
+                    timer.finish(&result);
+                    complete(result)
+                })
+            },
             then,
         ),
         _ => {
@@ -65,7 +79,9 @@ pub fn run_then<'env>(
                 prefix,
                 async move {
                     let _under_way = under_way;
-                    db.call(call).await
+                    let result = db.call(call).await;
+                    timer.finish(&result);
+                    result
                 },
                 then,
             )
@@ -88,13 +104,16 @@ where
     match open_db(slot) {
         Ok(db) => {
             let under_way = db.begin_call();
+            let timer = db.metrics().start(prefix);
             let work = work(db);
             settle::spawn_then(
                 env,
                 prefix,
                 async move {
                     let _under_way = under_way;
-                    work.await
+                    let result = work.await;
+                    timer.finish(&result);
+                    result
                 },
                 then,
             )

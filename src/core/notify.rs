@@ -19,6 +19,7 @@ use sqlx::postgres::{PgListener, PgPool};
 use super::db::lock;
 use super::error::{Error, Result};
 use super::invalidate::Watchers;
+use super::metrics::Metrics;
 use super::repo::Touch;
 
 /// The channel the invalidation triggers notify on (tables in `public`).
@@ -75,6 +76,8 @@ pub struct Hub {
     /// Which events this process has delivered.
     seen: tokio::sync::Mutex<Seen>,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Where reconnections are counted.
+    metrics: Arc<Metrics>,
 }
 
 impl Hub {
@@ -83,6 +86,7 @@ impl Hub {
         pool: PgPool,
         channels: Channels,
         watchers: Arc<Watchers>,
+        metrics: Arc<Metrics>,
     ) -> Result<Arc<Hub>> {
         let mut listener = PgListener::connect_with(&pool).await?;
         listener
@@ -104,6 +108,7 @@ impl Hub {
             sinks: Mutex::new(Vec::new()),
             next_sink: AtomicU64::new(1),
             task: Mutex::new(None),
+            metrics,
         });
         let task = tokio::spawn(listen(listener, pool, Arc::downgrade(&hub), watchers));
         *lock(&hub.task) = Some(task);
@@ -183,6 +188,7 @@ async fn listen(
                 // sent meanwhile are lost, so nothing cached can be trusted; events are read
                 // back from the outbox.
                 tracing::warn!("the notification connection was lost and re-established");
+                hub.metrics.reconnects.fetch_add(1, Ordering::Relaxed);
                 watchers.each(|w| w.flush());
                 hub.connected.store(true, Ordering::Release);
                 catch_up(&pool, &hub).await;
@@ -201,6 +207,7 @@ async fn listen(
                 if listener.listen(&cache_channel).await.is_ok() {
                     watchers.each(|w| w.flush());
                     if let Some(hub) = weak.upgrade() {
+                        hub.metrics.reconnects.fetch_add(1, Ordering::Relaxed);
                         hub.connected.store(true, Ordering::Release);
                         catch_up(&pool, &hub).await;
                     }

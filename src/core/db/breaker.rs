@@ -5,6 +5,7 @@
 //! [`MAX_PAUSE`]).
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -28,12 +29,15 @@ enum State {
 
 pub struct Breaker {
     state: Mutex<State>,
+    /// Times calls went through again after the server had been found unreachable.
+    recoveries: AtomicU64,
 }
 
 impl Default for Breaker {
     fn default() -> Self {
         Breaker {
             state: Mutex::new(State::Closed),
+            recoveries: AtomicU64::new(0),
         }
     }
 }
@@ -55,6 +59,17 @@ impl Breaker {
         let result = call.await;
         self.learn(probing, result.as_ref().err());
         result
+    }
+
+    /// Whether calls are being refused (the server was found unreachable and no probe has
+    /// succeeded since).
+    pub fn is_open(&self) -> bool {
+        !matches!(*lock(&self.state), State::Closed)
+    }
+
+    /// Times calls went through again after the server had been found unreachable.
+    pub fn recoveries(&self) -> u64 {
+        self.recoveries.load(Ordering::Relaxed)
     }
 
     /// Ok(whether this call is the probe), or the refusal.
@@ -94,7 +109,10 @@ impl Breaker {
                 };
             }
             // Any answer from the server (a result, or a statement's own error) means it is up.
-            _ if probing || matches!(*state, State::Closed) => *state = State::Closed,
+            _ if probing => {
+                *state = State::Closed;
+                self.recoveries.fetch_add(1, Ordering::Relaxed);
+            }
             _ => {}
         }
     }
@@ -143,8 +161,12 @@ mod tests {
             other => panic!("{other:?}"),
         }
         tokio::time::sleep(FIRST_PAUSE * 2 + Duration::from_millis(20)).await;
+        assert!(b.is_open());
+        assert_eq!(b.recoveries(), 0);
         assert_eq!(b.run(async { Ok(7) }).await.unwrap(), 7);
         assert_eq!(*lock(&b.state), State::Closed);
+        assert!(!b.is_open());
+        assert_eq!(b.recoveries(), 1);
     }
 
     #[test]

@@ -10,11 +10,13 @@ pub mod sqlite;
 pub mod writer;
 
 use std::borrow::Cow;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::config::{ConnectConfig, Target};
 use super::error::{Error, ErrorCode, Result};
 use super::invalidate::{Invalidate, Watchers};
+use super::metrics::{BackendFigures, Metrics, Snapshot};
 use super::notify::Hub;
 use super::repo::Touch;
 use super::value::{Row, Value};
@@ -199,6 +201,8 @@ pub struct Database {
     watchers: Arc<Watchers>,
     /// The LISTEN side (PostgreSQL), started on first need.
     hub: tokio::sync::OnceCell<Arc<Hub>>,
+    /// The package's own counters (`getMetrics()`).
+    metrics: Arc<Metrics>,
 }
 
 impl Database {
@@ -294,7 +298,29 @@ impl Database {
             calls: Arc::default(),
             watchers: Arc::default(),
             hub: tokio::sync::OnceCell::new(),
+            metrics: Arc::default(),
         }
+    }
+
+    /// The package's own counters.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// The counters as read now, with what the backend reports.
+    pub fn metrics_snapshot(&self) -> Snapshot {
+        let figures = match &self.backend {
+            Backend::Postgres(pg) => pg.figures(),
+            Backend::Sqlite(db) => BackendFigures {
+                kind: self.kind.as_str(),
+                pool: None,
+                write_queue: db.write_stats().queued.load(Ordering::Relaxed) as u64,
+                groups: db.write_stats().groups.snapshot(),
+                breaker_open: false,
+                breaker_recoveries: 0,
+            },
+        };
+        self.metrics.snapshot(figures)
     }
 
     /// Registers a cache to be told what writes change.
@@ -320,6 +346,7 @@ impl Database {
                     pg.pool().clone(),
                     pg.channels().clone(),
                     self.watchers.clone(),
+                    self.metrics.clone(),
                 )
             })
             .await?;

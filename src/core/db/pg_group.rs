@@ -17,6 +17,7 @@ use sqlx::{Acquire, PgConnection};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use super::super::error::{Error, Result};
+use super::super::metrics::WriteStats;
 use super::merge::{chunks, mergeable, merged, one_shape, share};
 use super::postgres::run_one;
 use super::{Merge, Statement, StmtResult};
@@ -37,8 +38,9 @@ struct Job {
 pub struct Grouper {
     queue: mpsc::UnboundedSender<Job>,
     pool: PgPool,
-    /// Writes in progress: a write that finds none runs at once, without the queue's hop.
-    busy: Arc<std::sync::atomic::AtomicUsize>,
+    /// `queued`: writes in progress (a write that finds none runs at once, without the queue's
+    /// hop); `groups`: the size of each transaction.
+    stats: Arc<WriteStats>,
 }
 
 impl Grouper {
@@ -46,6 +48,8 @@ impl Grouper {
     pub fn start(pool: PgPool) -> Grouper {
         let (queue, mut jobs) = mpsc::unbounded_channel::<Job>();
         let dispatcher_pool = pool.clone();
+        let stats = Arc::new(WriteStats::default());
+        let dispatcher_stats = stats.clone();
         tokio::spawn(async move {
             let lanes = Arc::new(Semaphore::new(LANES));
             while let Some(first) = jobs.recv().await {
@@ -60,6 +64,7 @@ impl Grouper {
                         Err(_) => break,
                     }
                 }
+                dispatcher_stats.groups.observe(group.len() as u64);
                 let pool = dispatcher_pool.clone();
                 tokio::spawn(async move {
                     run_group(&pool, group).await;
@@ -67,11 +72,12 @@ impl Grouper {
                 });
             }
         });
-        Grouper {
-            queue,
-            pool,
-            busy: Arc::default(),
-        }
+        Grouper { queue, pool, stats }
+    }
+
+    /// Writes in progress and the sizes of the groups committed.
+    pub fn stats(&self) -> &WriteStats {
+        &self.stats
     }
 
     /// Runs `statements` in one transaction (alone or with others), returning what each produced.
@@ -83,9 +89,10 @@ impl Grouper {
                 self.0.fetch_sub(1, Ordering::AcqRel);
             }
         }
-        let alone_now = self.busy.fetch_add(1, Ordering::AcqRel) == 0;
-        let _busy = Busy(&self.busy);
+        let alone_now = self.stats.queued.fetch_add(1, Ordering::AcqRel) == 0;
+        let _busy = Busy(&self.stats.queued);
         if alone_now {
+            self.stats.groups.observe(1);
             return alone(&self.pool, &statements).await;
         }
         let (done, result) = oneshot::channel();

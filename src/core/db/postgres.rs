@@ -1,6 +1,7 @@
 //! PostgreSQL backend: a sqlx pool (no ping before each acquire, statements prepared and cached
 //! per connection) and the conversions between our [`Value`] and PostgreSQL types.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,6 +16,7 @@ use sqlx::{
 };
 
 use super::super::error::{Error, ErrorCode, Result};
+use super::super::metrics::{BackendFigures, PoolFigures};
 use super::super::notify::Channels;
 use super::super::value::{Row, Value};
 use super::{Bulk, BulkType, Statement, StmtResult};
@@ -101,6 +103,22 @@ impl PgDb {
             group,
             breaker: Default::default(),
         })
+    }
+
+    /// What a metrics snapshot reports of this backend.
+    pub fn figures(&self) -> BackendFigures {
+        BackendFigures {
+            kind: "postgresql",
+            pool: Some(PoolFigures {
+                size: u64::from(self.pool.size()),
+                idle: self.pool.num_idle() as u64,
+                max: u64::from(self.pool.options().get_max_connections()),
+            }),
+            write_queue: self.group.stats().queued.load(Ordering::Relaxed) as u64,
+            groups: self.group.stats().groups.snapshot(),
+            breaker_open: self.breaker.is_open(),
+            breaker_recoveries: self.breaker.recoveries(),
+        }
     }
 
     pub fn pool(&self) -> &PgPool {

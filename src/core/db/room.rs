@@ -50,6 +50,11 @@ impl Reserve {
         reserve
     }
 
+    /// Whether the reserve is in place (without trying to take it back).
+    pub fn held(&self) -> bool {
+        self.held.load(Ordering::Acquire)
+    }
+
     /// Whether the reserve is in place; if not, tries to take it back.
     pub fn ensure(&self) -> bool {
         if self.held.load(Ordering::Acquire) {

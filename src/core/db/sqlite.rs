@@ -115,6 +115,17 @@ impl SqliteDb {
         })
     }
 
+    /// Whether writes other than deletes are refused for want of room on the disk (see
+    /// [`room`]).
+    pub fn disk_full(&self) -> bool {
+        !self.reserve.held()
+    }
+
+    /// The writer thread's queue and commit groups.
+    pub fn write_stats(&self) -> &super::super::metrics::WriteStats {
+        self.writer.stats()
+    }
+
     /// Runs `f` on the reader connection, on the calling thread.
     pub fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         f(&lock(&self.reader))

@@ -4,6 +4,7 @@
 //! write rolls back alone. A write's completion runs only after its group committed.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -11,6 +12,7 @@ use std::thread::JoinHandle;
 use rusqlite::Connection;
 
 use super::super::error::{Error, Result};
+use super::super::metrics::WriteStats;
 use super::lock;
 
 /// The most writes committed together; bounds the latency a large burst adds to its first write.
@@ -31,20 +33,30 @@ enum Job {
 pub struct Writer {
     sender: Mutex<Option<Sender<Job>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// `queued`: jobs sent and not yet finished; `groups`: writes committed together.
+    stats: Arc<WriteStats>,
 }
 
 impl Writer {
     /// Starts the thread on `conn`, which it locks while it writes.
     pub fn start(conn: Arc<Mutex<Connection>>) -> Result<Writer> {
         let (sender, receiver) = mpsc::channel();
+        let stats = Arc::new(WriteStats::default());
+        let thread_stats = stats.clone();
         let thread = std::thread::Builder::new()
             .name("workflow-infra-sqlite-writer".into())
-            .spawn(move || run(conn, receiver))
+            .spawn(move || run(conn, receiver, &thread_stats))
             .map_err(|e| Error::internal(format!("cannot start the SQLite writer thread: {e}")))?;
         Ok(Writer {
             sender: Mutex::new(Some(sender)),
             thread: Mutex::new(Some(thread)),
+            stats,
         })
+    }
+
+    /// Jobs queued or running, and the sizes of the groups committed.
+    pub fn stats(&self) -> &WriteStats {
+        &self.stats
     }
 
     /// Queues `work` for the next group; `done` gets its result once the group committed
@@ -98,11 +110,13 @@ impl Writer {
     }
 
     fn send(&self, job: Job, on_closed: impl FnOnce(Job)) {
+        self.stats.queued.fetch_add(1, Ordering::Relaxed);
         let refused = match lock(&self.sender).as_ref() {
             Some(sender) => sender.send(job).err().map(|e| e.0),
             None => Some(job),
         };
         if let Some(job) = refused {
+            self.stats.queued.fetch_sub(1, Ordering::Relaxed);
             on_closed(job);
         }
     }
@@ -132,7 +146,7 @@ fn guarded<T>(work: impl FnOnce() -> Result<T>) -> Result<T> {
         .unwrap_or_else(|_| Err(Error::internal("a write panicked; it was rolled back")))
 }
 
-fn run(conn: Arc<Mutex<Connection>>, receiver: Receiver<Job>) {
+fn run(conn: Arc<Mutex<Connection>>, receiver: Receiver<Job>, stats: &WriteStats) {
     while let Ok(first) = receiver.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_GROUP {
@@ -147,12 +161,13 @@ fn run(conn: Arc<Mutex<Connection>>, receiver: Receiver<Job>) {
             match job {
                 Job::Grouped(f) => group.run(&conn, f),
                 Job::Exclusive(f) => {
-                    group.commit(&conn);
+                    group.commit(&conn, stats);
+                    stats.queued.fetch_sub(1, Ordering::Relaxed);
                     f(&mut conn);
                 }
             }
         }
-        group.commit(&conn);
+        group.commit(&conn, stats);
     }
 }
 
@@ -195,7 +210,7 @@ impl Group {
         self.finishes.push((finish, ended.err()));
     }
 
-    fn commit(&mut self, conn: &Connection) {
+    fn commit(&mut self, conn: &Connection, stats: &WriteStats) {
         let outcome = match self.open.take() {
             None => return,
             Some(Err(e)) => Err(e),
@@ -203,6 +218,11 @@ impl Group {
                 let _ = control(conn, "ROLLBACK");
             }),
         };
+        // Counted out before the completions run: a caller they wake sees the queue without them.
+        stats.groups.observe(self.finishes.len() as u64);
+        stats
+            .queued
+            .fetch_sub(self.finishes.len(), Ordering::Relaxed);
         for (finish, own) in self.finishes.drain(..) {
             finish(match own {
                 Some(e) => Err(e),

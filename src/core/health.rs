@@ -1,0 +1,83 @@
+//! `db.health()`: a readiness probe. It never fails: it reports whether the database answers
+//! and can take writes, how long the probe took, and what stops it when it cannot.
+
+use std::time::{Duration, Instant};
+
+use super::db::{Backend, Database};
+use super::error::{Error, ErrorCode, Result};
+
+/// How long the probe waits for the database.
+const PROBE_LIMIT: Duration = Duration::from_secs(5);
+
+/// What `health()` resolves.
+#[derive(Debug, Clone)]
+pub struct Health {
+    /// The database answered, and writes can be taken.
+    pub ok: bool,
+    pub backend: &'static str,
+    pub used_fallback: bool,
+    /// The probe's round trip, in milliseconds.
+    pub latency_ms: f64,
+    /// PostgreSQL: calls are being refused because the server was found unreachable.
+    pub breaker_open: bool,
+    /// SQLite: writes other than deletes are refused for want of room on the disk.
+    pub disk_full: bool,
+    /// Why `ok` is false.
+    pub error: Option<Error>,
+}
+
+/// Probes `db`: `SELECT 1` (PostgreSQL: through the pool; SQLite: on the scan connection and
+/// then through the writer thread's queue), within [`PROBE_LIMIT`].
+pub async fn health(db: &Database) -> Health {
+    let started = Instant::now();
+    let probe = async {
+        db.fetch("SELECT 1 AS one", Vec::new()).await?;
+        if let Backend::Sqlite(sqlite) = db.backend() {
+            sqlite.exclusive(|_| Ok(())).await?;
+        }
+        Result::Ok(())
+    };
+    let answered = match tokio::time::timeout(PROBE_LIMIT, probe).await {
+        Ok(r) => r,
+        Err(_) => Err(Error::new(
+            ErrorCode::Timeout,
+            "the database did not answer the probe within 5 s",
+        )),
+    };
+    let (breaker_open, disk_full) = match db.backend() {
+        Backend::Postgres(pg) => (pg.figures().breaker_open, false),
+        Backend::Sqlite(sqlite) => (false, sqlite.disk_full()),
+    };
+    let error = match answered {
+        Err(e) => Some(e),
+        Ok(()) if disk_full => Some(super::db::room::disk_full()),
+        Ok(()) => None,
+    };
+    Health {
+        ok: error.is_none(),
+        backend: db.kind().as_str(),
+        used_fallback: db.used_fallback(),
+        latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+        breaker_open,
+        disk_full,
+        error,
+    }
+}
+
+impl Health {
+    /// What `health()` resolves (the shape `Health` in index.d.ts states).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "ok": self.ok,
+            "backend": self.backend,
+            "usedFallback": self.used_fallback,
+            "latencyMs": self.latency_ms,
+            "breakerOpen": self.breaker_open,
+            "diskFull": self.disk_full,
+            "error": self.error.as_ref().map(|e| serde_json::json!({
+                "code": e.code.as_str(),
+                "message": e.message,
+            })),
+        })
+    }
+}
