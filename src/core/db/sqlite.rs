@@ -191,7 +191,8 @@ pub struct Restore {
 
 impl Restore {
     /// When the file holds nothing of the package's (no `table`): removes a file the open
-    /// created, or gives an existing one its journal mode back.
+    /// created, or gives an existing one its journal mode back; either way without the reserve
+    /// the open took beside it.
     pub fn run(self, table: &str) {
         let Ok(conn) = open(&self.path, false) else {
             return;
@@ -204,6 +205,9 @@ impl Restore {
         if !matches!(ours, Ok(false)) {
             return;
         }
+        let mut reserve = self.path.as_os_str().to_owned();
+        reserve.push("-reserve");
+        let _ = std::fs::remove_file(PathBuf::from(reserve));
         match self.journal_before {
             None => {
                 drop(conn);
