@@ -45,7 +45,7 @@ pub async fn health(db: &Database) -> Health {
         )),
     };
     let (breaker_open, disk_full) = match db.backend() {
-        Backend::Postgres(pg) => (pg.figures().breaker_open, false),
+        Backend::Postgres(pg) => (pg.failing_fast(), false),
         Backend::Sqlite(sqlite) => (false, sqlite.disk_full()),
     };
     let error = match answered {

@@ -10,13 +10,12 @@ pub mod sqlite;
 pub mod writer;
 
 use std::borrow::Cow;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::config::{ConnectConfig, Target};
 use super::error::{Error, ErrorCode, Result};
 use super::invalidate::{Invalidate, Watchers};
-use super::metrics::{BackendFigures, Metrics, Snapshot};
+use super::metrics::{Metrics, Snapshot};
 use super::notify::Hub;
 use super::repo::Touch;
 use super::value::{Row, Value};
@@ -311,14 +310,7 @@ impl Database {
     pub fn metrics_snapshot(&self) -> Snapshot {
         let figures = match &self.backend {
             Backend::Postgres(pg) => pg.figures(),
-            Backend::Sqlite(db) => BackendFigures {
-                kind: self.kind.as_str(),
-                pool: None,
-                write_queue: db.write_stats().queued.load(Ordering::Relaxed) as u64,
-                groups: db.write_stats().groups.snapshot(),
-                breaker_open: false,
-                breaker_recoveries: 0,
-            },
+            Backend::Sqlite(db) => db.figures(self.kind.as_str()),
         };
         self.metrics.snapshot(figures)
     }

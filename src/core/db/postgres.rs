@@ -116,9 +116,14 @@ impl PgDb {
             }),
             write_queue: self.group.stats().queued.load(Ordering::Relaxed) as u64,
             groups: self.group.stats().groups.snapshot(),
-            breaker_open: self.breaker.is_open(),
+            breaker_open: self.failing_fast(),
             breaker_recoveries: self.breaker.recoveries(),
         }
+    }
+
+    /// Whether calls are refused at once because the server was found unreachable.
+    pub fn failing_fast(&self) -> bool {
+        self.breaker.is_open()
     }
 
     pub fn pool(&self) -> &PgPool {

@@ -15,13 +15,23 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use super::super::error::{Error, ErrorCode, Result};
+use super::super::error::{Error, Result};
 use super::writer::Writer;
 use super::{Statement, StmtResult};
 
 /// The room kept: enough for a checkpoint of a full auto-checkpoint interval (1000 pages of
 /// 4 KiB) into the file, and then some.
 pub const RESERVE_BYTES: usize = 8 << 20;
+
+/// What the reserve file's name adds to the database file's.
+pub const SUFFIX: &str = "-reserve";
+
+/// The reserve file of `database`.
+pub fn reserve_path(database: &Path) -> PathBuf {
+    let mut name = database.as_os_str().to_owned();
+    name.push(SUFFIX);
+    PathBuf::from(name)
+}
 
 /// The reserve of one open file (none for a database in memory).
 pub struct Reserve {
@@ -40,10 +50,8 @@ impl Reserve {
 
     /// The reserve beside `database`, taken now if the disk has room for it.
     pub fn beside(database: &Path) -> Reserve {
-        let mut name = database.as_os_str().to_owned();
-        name.push("-reserve");
         let reserve = Reserve {
-            path: Some(PathBuf::from(name)),
+            path: Some(reserve_path(database)),
             held: AtomicBool::new(false),
         };
         reserve.ensure();
@@ -109,12 +117,13 @@ fn noise() -> &'static [u8] {
     })
 }
 
-/// The error of a write refused or failed because the disk is full.
+/// The error of a write refused because the disk is full: the one SQLite's own `SQLITE_FULL`
+/// becomes.
 pub fn disk_full() -> Error {
-    Error::new(ErrorCode::Db, "the disk is full").with_cause(
-        "database or disk is full",
-        Some("SQLITE_DISKFULL".to_string()),
-    )
+    Error::from(rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+        None,
+    ))
 }
 
 fn is_disk_full(e: &Error) -> bool {
@@ -178,6 +187,7 @@ fn submit(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::error::ErrorCode;
 
     #[test]
     fn a_reserve_is_taken_given_back_and_taken_again() {

@@ -16,6 +16,7 @@ use rusqlite::{Connection, OpenFlags, ToSql};
 
 use super::super::columns::{column_kind, ColumnKind};
 use super::super::error::{Error, ErrorCode, Result};
+use super::super::metrics::BackendFigures;
 use super::super::value::{iso_to_millis, millis_to_iso, Row, Value};
 use super::room::{self, Reserve};
 use super::writer::Writer;
@@ -121,9 +122,17 @@ impl SqliteDb {
         !self.reserve.held()
     }
 
-    /// The writer thread's queue and commit groups.
-    pub fn write_stats(&self) -> &super::super::metrics::WriteStats {
-        self.writer.stats()
+    /// What a metrics snapshot reports of this backend (`kind`: `sqlite` or `memory`).
+    pub fn figures(&self, kind: &'static str) -> BackendFigures {
+        let stats = self.writer.stats();
+        BackendFigures {
+            kind,
+            pool: None,
+            write_queue: stats.queued.load(std::sync::atomic::Ordering::Relaxed) as u64,
+            groups: stats.groups.snapshot(),
+            breaker_open: false,
+            breaker_recoveries: 0,
+        }
     }
 
     /// Runs `f` on the reader connection, on the calling thread.
@@ -205,9 +214,7 @@ impl Restore {
         if !matches!(ours, Ok(false)) {
             return;
         }
-        let mut reserve = self.path.as_os_str().to_owned();
-        reserve.push("-reserve");
-        let _ = std::fs::remove_file(PathBuf::from(reserve));
+        let _ = std::fs::remove_file(room::reserve_path(&self.path));
         match self.journal_before {
             None => {
                 drop(conn);
@@ -223,7 +230,7 @@ impl Restore {
 
 /// Removes an SQLite file with its WAL, shared-memory and reserve files.
 fn remove_files(path: &Path) {
-    for suffix in ["", "-wal", "-shm", "-journal", "-reserve"] {
+    for suffix in ["", "-wal", "-shm", "-journal", room::SUFFIX] {
         let mut name = path.as_os_str().to_owned();
         name.push(suffix);
         let _ = std::fs::remove_file(PathBuf::from(name));
