@@ -669,3 +669,60 @@ fn remote_events(hub: &notify::Hub) -> tokio::sync::mpsc::UnboundedReceiver<noti
     }));
     rx
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wake_ups_of_earlier_versions_are_still_delivered_once() {
+    let Some(scratch) = PgScratch::create().await else {
+        return;
+    };
+    let a = Database::connect(&url_config(&scratch.url)).await.unwrap();
+    let b = Database::connect(&url_config(&scratch.url)).await.unwrap();
+    let hub = b.hub().await.unwrap().unwrap();
+    let mut rx = remote_events(&hub);
+    let workflow_infra::core::db::Backend::Postgres(pg) = a.backend() else {
+        panic!()
+    };
+    let notify_raw = |payload: serde_json::Value| {
+        a.fetch(
+            "SELECT pg_notify($1, $2) AS sent",
+            vec![
+                Value::Text(pg.channels().events.clone()),
+                Value::Text(payload.to_string()),
+            ],
+        )
+    };
+    // An event inline, as the first versions sent it.
+    notify_raw(json!({"o": "old", "t": "inline", "d": {"n": 1}}))
+        .await
+        .unwrap();
+    // One stored without its type, read by id, as the next versions sent it.
+    let stored = a
+        .fetch(
+            "INSERT INTO workflow_infra_events (payload) VALUES ($1) RETURNING id",
+            vec![Value::Text(json!({"n": 2}).to_string())],
+        )
+        .await
+        .unwrap();
+    let id = stored[0].get("id").and_then(Value::as_i64).unwrap();
+    notify_raw(json!({"o": "old", "t": "stored", "p": id}))
+        .await
+        .unwrap();
+    // And this version's.
+    notify::publish(pg.pool(), pg.channels(), "new", "current", &json!({"n": 3}))
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    while let Ok(Some(e)) = tokio::time::timeout(Duration::from_secs(2), rx.recv()).await {
+        got.push((e.event_type, e.data["n"].as_i64().unwrap()));
+    }
+    assert_eq!(
+        got,
+        vec![
+            ("inline".to_string(), 1),
+            ("stored".to_string(), 2),
+            ("current".to_string(), 3)
+        ]
+    );
+    a.close().await;
+    b.close().await;
+}

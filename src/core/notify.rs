@@ -237,11 +237,14 @@ struct Seen {
 
 /// A notification from an earlier version of the package: an event inline (`{"o","t","d"}`,
 /// not stored), or one stored without its type (`{"o","t","p"}`, read by id). What this version
-/// publishes is read back by [`catch_up`].
+/// publishes (`{"o","t","p","v"}`) is read back by [`catch_up`].
 async fn earlier_version_event(pool: &PgPool, payload: &str) -> Result<Option<RemoteEvent>> {
     let Ok(v) = serde_json::from_str::<serde_json::Value>(payload) else {
         return Ok(None);
     };
+    if v.get("v").is_some() {
+        return Ok(None); // this version's wake-up: catch_up reads the row, no query by id
+    }
     let text = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
     let (Some(origin), Some(event_type)) = (text("o"), text("t")) else {
         return Ok(None);
@@ -348,10 +351,11 @@ pub async fn publish(
         .execute(&mut *tx)
         .await?;
     }
-    // The wake-up names the row as earlier versions of the package did (they read it by id).
+    // The wake-up names the row as earlier versions of the package did (they read it by id);
+    // `v` tells this version's listeners to go straight to the catch-up.
     sqlx::query("SELECT pg_notify($1, $2)")
         .bind(&channels.events)
-        .bind(serde_json::json!({"o": origin, "t": event_type, "p": id}).to_string())
+        .bind(serde_json::json!({"o": origin, "t": event_type, "p": id, "v": 2}).to_string())
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
