@@ -5,13 +5,13 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::*;
-use workflow_infra::core::admin;
 use workflow_infra::core::config::{ConnectConfig, RawConfig, RawFallback};
+use workflow_infra::core::db::admin;
+use workflow_infra::core::db::migrate;
 use workflow_infra::core::db::{Database, DbKind, Statement};
 use workflow_infra::core::error::ErrorCode;
-use workflow_infra::core::migrate;
-use workflow_infra::core::seed;
 use workflow_infra::core::value::Value;
+use workflow_infra::core::workflow::seed;
 
 fn closed_port_config(fallback: Option<(&str, Option<String>)>) -> ConnectConfig {
     ConnectConfig::from_raw(

@@ -12,9 +12,9 @@ use common::*;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::AbortHandle;
 use workflow_infra::core::config::{ConnectConfig, RawConfig};
+use workflow_infra::core::db::health::health;
 use workflow_infra::core::db::Database;
 use workflow_infra::core::error::ErrorCode;
-use workflow_infra::core::health::health;
 
 /// Forwards 127.0.0.1:`port` to `upstream` until stopped; stopping refuses new connections and
 /// cuts the open ones, as a server that went down.

@@ -5,23 +5,24 @@ mod common;
 use common::*;
 use serde_json::json;
 use workflow_infra::core::db::Database;
+use workflow_infra::core::db::{Dialect, Output};
 use workflow_infra::core::error::ErrorCode;
 use workflow_infra::core::input::Input;
-use workflow_infra::core::repo::{executions, handlers, metrics, usage, Dialect, Output};
+use workflow_infra::core::repo::{executions, handlers, metrics, usage};
 use workflow_infra::core::value::{Row, Value};
 
 fn i(j: serde_json::Value) -> Input {
     Input::from(j)
 }
 
-async fn row(db: &Database, call: workflow_infra::core::repo::Call) -> Row {
+async fn row(db: &Database, call: workflow_infra::core::db::Call) -> Row {
     match db.call(call).await.unwrap() {
         Output::Row(r) => r,
         other => panic!("expected a row, got {other:?}"),
     }
 }
 
-async fn rows(db: &Database, call: workflow_infra::core::repo::Call) -> Vec<Row> {
+async fn rows(db: &Database, call: workflow_infra::core::db::Call) -> Vec<Row> {
     match db.call(call).await.unwrap() {
         Output::Rows { rows, .. } => rows,
         other => panic!("expected rows, got {other:?}"),

@@ -8,15 +8,17 @@ use std::time::Duration;
 
 use common::*;
 use serde_json::json;
-use workflow_infra::core::cache_service::{CacheService, Key};
+use workflow_infra::core::cache::service::{CacheService, Key};
+use workflow_infra::core::db::invalidate::Invalidate;
+use workflow_infra::core::db::notify;
 use workflow_infra::core::db::{Database, DbKind};
+use workflow_infra::core::db::{Dialect, Output};
 use workflow_infra::core::error::ErrorCode;
-use workflow_infra::core::events::{self, FollowUp};
 use workflow_infra::core::input::Input;
-use workflow_infra::core::invalidate::Invalidate;
-use workflow_infra::core::repo::{executions, metrics, Dialect, Output};
+use workflow_infra::core::repo::{executions, metrics};
 use workflow_infra::core::value::{Row, Value};
-use workflow_infra::core::{notify, workflow};
+use workflow_infra::core::workflow;
+use workflow_infra::core::workflow::events::{self, FollowUp};
 
 fn i(j: serde_json::Value) -> Input {
     Input::from(j)

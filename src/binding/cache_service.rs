@@ -1,5 +1,5 @@
 //! `WorkflowCacheService(db, options)`: executions by id, handlers by type and the best handler
-//! per type, read through a moka cache (`core::cache_service`). A hit resolves at once, without
+//! per type, read through a moka cache (`core::cache::service`). A hit resolves at once, without
 //! the database; writes through the addon, and on PostgreSQL those of every process on the
 //! database, remove what they touch.
 
@@ -15,12 +15,13 @@ use super::input::{input, optional};
 use super::js::throw;
 use super::repository::{open_db, run_then, DbSlot};
 use super::settle::{self, to_js, Then};
-use crate::core::cache_service::{CacheService, Key};
+use crate::core::cache::service::{CacheService, Key};
+use crate::core::db::invalidate::Invalidate;
 use crate::core::db::DbKind;
+use crate::core::db::{Call, Output};
 use crate::core::error::{Error, Result};
 use crate::core::input::{self as inp, Fields, Input};
-use crate::core::invalidate::Invalidate;
-use crate::core::repo::{executions, handlers, Call, Output};
+use crate::core::repo::{executions, handlers};
 
 type Started = Arc<tokio::sync::OnceCell<std::result::Result<(), Error>>>;
 

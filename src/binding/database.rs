@@ -10,13 +10,13 @@ use super::input::optional;
 use super::js::{IntoJs, JsResult, Object};
 use super::repository::{open_db, DbSlot};
 use super::settle;
-use crate::core::admin;
 use crate::core::config::{ConnectConfig, RawConfig, DATABASE_URL_ENV};
+use crate::core::db::admin;
+use crate::core::db::migrate::{self, MigrationState};
 use crate::core::db::{Database, DbKind};
 use crate::core::error::Result;
-use crate::core::migrate::{self, MigrationState};
-use crate::core::seed::{self, SeedSummary};
 use crate::core::value::Value;
+use crate::core::workflow::seed::{self, SeedSummary};
 
 /// The workflow database: PostgreSQL, an SQLite file, or memory.
 #[napi]

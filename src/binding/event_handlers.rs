@@ -1,6 +1,6 @@
 //! `WorkflowEventHandlers(workflowRepository, eventBus, logger?)`: subscribes the 14 planned
 //! handlers (and PIDEA's colon-style names) to any object with `subscribe(type, fn)`. Each
-//! event's writes are one transaction (`core::events`); a handler never rejects — failures are
+//! event's writes are one transaction (`core::workflow::events`); a handler never rejects — failures are
 //! logged — and publishes the planned follow-up events on the same bus once its writes
 //! committed. `dispose()` unsubscribes.
 
@@ -17,11 +17,11 @@ use super::js::{string, undefined, value, JsResult};
 use super::jsref::{call, function, method, JsRef, Level, Logger};
 use super::repository::{open_db, run_then, DbSlot};
 use super::workflow::{cleanup_counts, held, logger_member, WorkflowRepository};
+use crate::core::db::{Dialect, Output};
 use crate::core::error::Result;
-use crate::core::events::{self, FollowUp};
 use crate::core::input::Input;
-use crate::core::repo::{Dialect, Output};
 use crate::core::value::{millis_to_iso, now_millis, Value};
+use crate::core::workflow::events::{self, FollowUp};
 
 /// What every handler function shares.
 #[derive(Clone)]

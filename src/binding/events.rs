@@ -24,9 +24,9 @@ use super::js::{throw, undefined, value, JsResult};
 use super::jsref::{call, describe, function, is_function, method, JsRef, Level, Logger};
 use super::repository::{open_db, DbSlot};
 use super::settle::{self, Settler};
+use crate::core::db::notify::{self, Hub, RemoteEvent};
 use crate::core::error::{Error, Result};
 use crate::core::input::{Fields, Input};
-use crate::core::notify::{self, Hub, RemoteEvent};
 use crate::core::value::Value;
 
 /// Events from other processes waiting for the JS thread, per service; beyond this they are

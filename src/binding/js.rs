@@ -8,9 +8,9 @@ use napi::{check_status, sys};
 
 use super::shape;
 
+use crate::core::db::Output;
 use crate::core::error::Error;
 use crate::core::input::Input;
-use crate::core::repo::Output;
 use crate::core::value::{Row, Value};
 
 pub type JsResult = napi::Result<sys::napi_value>;

@@ -7,7 +7,7 @@ use napi_derive::napi;
 use super::database::WorkflowDatabase;
 use super::js::{throw, IntoJs};
 use super::settle;
-use crate::core::health::{self, Health};
+use crate::core::db::health::{self, Health};
 use crate::core::value::Value;
 
 #[napi]

@@ -11,8 +11,8 @@ use super::database::WorkflowDatabase;
 use super::jsref::JsRef;
 use super::settle::{self, Then};
 use crate::core::db::{Backend, Database};
+use crate::core::db::{Call, Dialect, Op, Output};
 use crate::core::error::{Error, Result};
-use crate::core::repo::{Call, Dialect, Op, Output};
 
 /// The database slot shared by a `WorkflowDatabase` and everything built on it: `close()`
 /// empties it, and every later call rejects with `ERR_CLOSED`.

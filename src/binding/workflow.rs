@@ -14,8 +14,9 @@ use super::jsref::{JsRef, Level, Logger};
 use super::metrics::WorkflowMetricsRepository;
 use super::repository::{run_async, run_then, DbSlot};
 use super::settle::{to_js, Then};
+use crate::core::db::Output;
 use crate::core::input::Input;
-use crate::core::repo::{executions as ex, metrics as me, Output};
+use crate::core::repo::{executions as ex, metrics as me};
 use crate::core::value::Value;
 use crate::core::workflow as wf;
 
@@ -434,7 +435,7 @@ fn opt(env: &Env, v: Option<Unknown>) -> Input {
 }
 
 /// A list read by a key and options (`findExecutionsBy…`, `getMetricsForExecution`).
-type ListCall = fn(&Input, &Input) -> crate::core::error::Result<crate::core::repo::Call>;
+type ListCall = fn(&Input, &Input) -> crate::core::error::Result<crate::core::db::Call>;
 
 impl Facade {
     pub(crate) fn list<'env>(

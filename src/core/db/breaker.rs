@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::super::error::{Error, ErrorCode, Result};
-use super::lock;
+use super::sync::lock;
+use crate::core::error::{Error, ErrorCode, Result};
 
 /// The first pause after a failure.
 const FIRST_PAUSE: Duration = Duration::from_millis(250);

@@ -6,8 +6,8 @@
 use std::collections::HashMap;
 use std::ops::Range;
 
-use super::super::value::{Row, Value};
-use super::{Merge, Statement, StmtResult};
+use super::statement::{Merge, Statement, StmtResult};
+use crate::core::value::{Row, Value};
 
 /// The shape a write of these statements can merge under: a single unguarded statement.
 pub fn mergeable(statements: &[Statement]) -> Option<&'static Merge> {

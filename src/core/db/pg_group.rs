@@ -16,11 +16,11 @@ use sqlx::postgres::PgPool;
 use sqlx::{Acquire, PgConnection};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
-use super::super::error::{Error, Result};
-use super::super::metrics::WriteStats;
 use super::merge::{chunks, mergeable, merged, one_shape, share};
-use super::postgres::run_one;
-use super::{Merge, Statement, StmtResult};
+use super::pg_exec::run_one;
+use super::statement::{Merge, Statement, StmtResult};
+use crate::core::error::{Error, ErrorCode, Result};
+use crate::core::metrics::WriteStats;
 
 /// The most writes in one group.
 const MAX_GROUP: usize = 256;
@@ -285,9 +285,7 @@ async fn one_statement(
         Ok(out) => out,
         // A refused statement wrote nothing: retried write by write. A lost connection leaves
         // the outcome unknown: reported, not retried.
-        Err(e) if e.code == super::super::error::ErrorCode::DbUnavailable => {
-            return Err(Failure::Commit(e))
-        }
+        Err(e) if e.code == ErrorCode::DbUnavailable => return Err(Failure::Commit(e)),
         Err(_) => return Err(Failure::Statement),
     };
     let results = share(merge, &firsts, out)

@@ -15,9 +15,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use super::super::error::{Error, Result};
+use super::sqlite_exec::run_statements;
+use super::statement::{Statement, StmtResult};
 use super::writer::Writer;
-use super::{Statement, StmtResult};
+use crate::core::error::{Error, Result};
 
 /// The room kept: enough for a checkpoint of a full auto-checkpoint interval (1000 pages of
 /// 4 KiB) into the file, and then some.
@@ -162,7 +163,7 @@ fn submit(
             if !only_deletes && !room.ensure() {
                 return Err(disk_full());
             }
-            super::sqlite::run_statements(conn, &to_run)
+            run_statements(conn, &to_run)
         },
         move |result| match result {
             Err(e) if may_retry && is_disk_full(&e) => {

@@ -11,9 +11,9 @@ use std::thread::JoinHandle;
 
 use rusqlite::Connection;
 
-use super::super::error::{Error, Result};
-use super::super::metrics::WriteStats;
-use super::lock;
+use super::sync::lock;
+use crate::core::error::{Error, Result};
+use crate::core::metrics::WriteStats;
 
 /// The most writes committed together; bounds the latency a large burst adds to its first write.
 const MAX_GROUP: usize = 512;

@@ -1,7 +1,7 @@
 //! `WorkflowExecutionRepository`: the `workflow_executions` table.
 
-use super::{Call, Dialect, Shape, Touch};
 use crate::core::db::Statement;
+use crate::core::db::{Call, Dialect, Shape, Touch};
 use crate::core::error::{Error, Result};
 use crate::core::input::{self, Fields, Input, Page};
 use crate::core::value::{now_millis, Value};

@@ -1,8 +1,7 @@
 //! `HandlerRegistryRepository`: `handler_registry` and `handler_usage_history`.
 
-use super::usage::{execution_time, usage_status};
-use super::{Call, Shape, Touch};
 use crate::core::db::Statement;
+use crate::core::db::{Call, Shape, Touch};
 use crate::core::error::{Error, Result};
 use crate::core::input::{self, Fields, Input, Page};
 use crate::core::value::{now_millis, Value};
@@ -84,6 +83,25 @@ struct Sort {
     column: &'static str,
     null: Null,
     descending: bool,
+}
+
+/// The outcomes a handler run may record.
+pub const USAGE_STATUSES: [&str; 4] = ["success", "failure", "timeout", "error"];
+
+pub(crate) fn execution_time(f: &Fields<'_>) -> Result<Option<f64>> {
+    match f.number("executionTime")? {
+        Some(t) if t < 0.0 => Err(Error::validation("executionTime must be ≥ 0")),
+        t => Ok(t),
+    }
+}
+
+pub(crate) fn usage_status(f: &Fields<'_>) -> Result<String> {
+    f.one_of("status", &USAGE_STATUSES)?.ok_or_else(|| {
+        Error::validation(format!(
+            "status is required (one of: {})",
+            USAGE_STATUSES.join(", ")
+        ))
+    })
 }
 
 pub(crate) fn handler_type(t: &Input) -> Result<Value> {

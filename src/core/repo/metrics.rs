@@ -1,7 +1,7 @@
 //! `WorkflowMetricsRepository`: the `workflow_metrics` table.
 
-use super::{Call, Dialect, Op, Shape};
 use crate::core::db::{Bulk, BulkType, Merge, Statement};
+use crate::core::db::{Call, Dialect, Op, Shape};
 use crate::core::error::{Error, Result};
 use crate::core::input::{self, Fields, Input, Page};
 use crate::core::value::{now_millis, Value};

@@ -1,14 +1,15 @@
 //! `HandlerRegistryRepository`'s usage history: one row per handler run, written together with
 //! the run's count on the handler (one transaction), so history and counters never diverge.
 
-use super::handlers::{handler_type, list_options, statistics_statement, touch_handler};
-use super::{Call, Shape, Touch};
+use super::handlers::{
+    execution_time, handler_type, list_options, statistics_statement, touch_handler, usage_status,
+    USAGE_STATUSES,
+};
 use crate::core::db::Statement;
+use crate::core::db::{Call, Shape, Touch};
 use crate::core::error::{Error, Result};
 use crate::core::input::{self, Fields, Input, Page};
 use crate::core::value::{now_millis, Value};
-
-pub const USAGE_STATUSES: [&str; 4] = ["success", "failure", "timeout", "error"];
 
 pub const USAGE_COLUMNS: &str =
     "id, handler_type, execution_id, status, execution_time, error_message, metadata, created_at";
@@ -22,22 +23,6 @@ static USAGE_INSERT_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(
              metadata, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {USAGE_COLUMNS}"
         )
 });
-
-pub(crate) fn execution_time(f: &Fields<'_>) -> Result<Option<f64>> {
-    match f.number("executionTime")? {
-        Some(t) if t < 0.0 => Err(Error::validation("executionTime must be ≥ 0")),
-        t => Ok(t),
-    }
-}
-
-pub(crate) fn usage_status(f: &Fields<'_>) -> Result<String> {
-    f.one_of("status", &USAGE_STATUSES)?.ok_or_else(|| {
-        Error::validation(format!(
-            "status is required (one of: {})",
-            USAGE_STATUSES.join(", ")
-        ))
-    })
-}
 
 /// A retried usage counts once: with an `id` (a UUID the caller chose), the row is inserted
 /// only if that id is new, the counters move only when it was, and the stored row is read back.

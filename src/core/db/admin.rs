@@ -1,9 +1,9 @@
 //! What `status` reports: the backend, the migrations, and the tables with their row counts.
 
-use super::db::Database;
-use super::error::Result;
+use super::database::Database;
 use super::migrate::{self, MigrationState};
-use super::value::Value;
+use crate::core::error::Result;
+use crate::core::value::Value;
 
 /// The tables this package owns, in migration order.
 pub const TABLES: [&str; 4] = [

@@ -6,12 +6,13 @@
 
 use serde_json::{json, Value as J};
 
-use super::error::{Error, Result};
-use super::input::{Fields, Input};
-use super::repo::executions::touch_execution;
-use super::repo::{metrics, Call, Dialect, Shape, Touch};
-use super::value::{millis_to_iso, now_millis, Value};
-use super::workflow::{self, metrics_insert, MetricRow};
+use super::writes::{self as workflow, metrics_insert, MetricRow};
+use crate::core::db::{Call, Dialect, Shape, Touch};
+use crate::core::error::{Error, Result};
+use crate::core::input::{Fields, Input};
+use crate::core::repo::executions::touch_execution;
+use crate::core::repo::metrics;
+use crate::core::value::{millis_to_iso, now_millis, Value};
 
 /// The planned event names, in the planned order.
 pub const EVENTS: [&str; 14] = [
@@ -564,7 +565,7 @@ fn finish(d: &Dialect, target: Target, now: i64, f: Finish) -> Call {
         "UPDATE workflow_executions SET {} WHERE {which} AND status IN ('pending', 'running') \
          RETURNING {}",
         sets.join(", "),
-        super::repo::executions::COLUMNS
+        crate::core::repo::executions::COLUMNS
     );
     if d.is_postgres() {
         // One statement: the metrics are inserted from the updated row itself (none when no row
@@ -573,7 +574,7 @@ fn finish(d: &Dialect, target: Target, now: i64, f: Finish) -> Call {
         let statement = crate::core::db::Statement::new(
             format!(
                 "WITH u AS ({update_sql}), m AS ({METRICS_INSERT} {selects}) SELECT {} FROM u",
-                super::repo::executions::COLUMNS
+                crate::core::repo::executions::COLUMNS
             ),
             params,
         );

@@ -17,9 +17,9 @@ use sqlx::migrate::{Migration, Migrator};
 use sqlx::postgres::PgConnection;
 use sqlx::{Acquire, Row as _};
 
-use super::db::{Backend, Database};
-use super::error::{Error, ErrorCode, Result};
-use super::value::{millis_to_iso, now_millis, Value};
+use super::database::{Backend, Database};
+use crate::core::error::{Error, ErrorCode, Result};
+use crate::core::value::{millis_to_iso, now_millis, Value};
 
 /// The bookkeeping table (on both backends).
 pub const MIGRATIONS_TABLE: &str = "workflow_infra_migrations";

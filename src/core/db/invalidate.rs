@@ -4,8 +4,21 @@
 
 use std::sync::{Mutex, Weak};
 
-use super::db::lock;
-use super::repo::Touch;
+use super::sync::lock;
+
+/// What a write changes that a cache may hold: the cache service drops those entries when the
+/// write ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Touch {
+    /// One execution, by `execution_id`.
+    Execution(String),
+    /// Any number of executions.
+    Executions,
+    /// One handler, by `handler_type`.
+    Handler(String),
+    /// Any number of handlers.
+    Handlers,
+}
 
 /// Something that holds rows and must drop the ones a write changed.
 pub trait Invalidate: Send + Sync {

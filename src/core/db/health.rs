@@ -3,8 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use super::db::{Backend, Database};
-use super::error::{Error, ErrorCode, Result};
+use super::database::{Backend, Database};
+use super::room;
+use crate::core::error::{Error, ErrorCode, Result};
 
 /// How long the probe waits for the database.
 const PROBE_LIMIT: Duration = Duration::from_secs(5);
@@ -50,7 +51,7 @@ pub async fn health(db: &Database) -> Health {
     };
     let error = match answered {
         Err(e) => Some(e),
-        Ok(()) if disk_full => Some(super::db::room::disk_full()),
+        Ok(()) if disk_full => Some(room::disk_full()),
         Ok(()) => None,
     };
     Health {

@@ -2,9 +2,9 @@
 //! demo reuse. Seeding twice gives the same rows: every seeded key starts with `seed_`, and a
 //! seed first removes the previous seed's rows, all in one transaction.
 
-use super::db::{Database, DbKind, Statement};
-use super::error::Result;
-use super::value::Value;
+use crate::core::db::{Database, DbKind, Statement};
+use crate::core::error::Result;
+use crate::core::value::Value;
 
 /// 2026-01-01T00:00:00Z: every seeded timestamp is an offset from it.
 pub const SEED_EPOCH_MS: i64 = 1_767_225_600_000;

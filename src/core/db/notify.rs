@@ -16,11 +16,10 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgListener, PgPool};
 
-use super::db::lock;
-use super::error::{Error, Result};
-use super::invalidate::Watchers;
-use super::metrics::Metrics;
-use super::repo::Touch;
+use super::invalidate::{Touch, Watchers};
+use super::sync::lock;
+use crate::core::error::{Error, Result};
+use crate::core::metrics::Metrics;
 
 /// The channel the invalidation triggers notify on (tables in `public`).
 pub const CACHE_CHANNEL: &str = "workflow_infra_cache";

@@ -11,10 +11,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use super::invalidate::Invalidate;
-use super::notify::Hub;
-use super::repo::Touch;
-use super::value::Row;
+use crate::core::db::invalidate::{Invalidate, Touch};
+use crate::core::db::notify::Hub;
+use crate::core::value::Row;
 
 /// What is cached.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -143,7 +142,7 @@ mod tests {
     use super::*;
 
     fn row() -> Row {
-        Row::new(vec!["id".into()], vec![super::super::value::Value::Int(1)])
+        Row::new(vec!["id".into()], vec![crate::core::value::Value::Int(1)])
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::hash::{BuildHasher, Hash, Hasher};
 
 use hashbrown::{DefaultHashBuilder, HashTable};
 
-use super::input::Input;
+use crate::core::input::Input;
 
 /// A cache key: JS strings and numbers (kept apart, as a `Map` keeps them). A string is kept
 /// as its UTF-16 code units, which is how JS compares strings (and how V8 copies them fastest).

@@ -1,0 +1,130 @@
+'use strict'
+// `node scripts/import-cycles.js [dir]`: the import cycles between the Rust files of `src/`
+// (a `use` of `crate::…`, `super::…` or `self::…` is an edge from its file to the file that
+// defines the item's module). Prints each cycle and exits 1 when there is one; part of
+// `npm run lint`.
+
+const fs = require('node:fs')
+const path = require('node:path')
+
+const root = path.resolve(process.argv[2] || path.join(__dirname, '..', 'src'))
+
+/** Every .rs file, keyed by its module path (`core::db::sqlite`). */
+function modules(dir, prefix, out) {
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name)
+    if (entry.isDirectory()) modules(full, [...prefix, entry.name], out)
+    else if (entry.name.endsWith('.rs')) {
+      const stem = entry.name.slice(0, -3)
+      const name = stem === 'mod' || (stem === 'lib' && prefix.length === 0) ? prefix : [...prefix, stem]
+      out.set(name.join('::'), full)
+    }
+  }
+  return out
+}
+
+const files = modules(root, [], new Map())
+
+/** The paths a file uses: its `use` items (`{ a, b }` groups expanded) and the paths written
+ * in its code (`super::js::value(…)`); comments and test modules left out. */
+function uses(text) {
+  const body = text
+    .split(/#\[cfg\(test\)\]/)[0]
+    .replace(/\/\/.*$/gm, '')
+    .replace(/"(?:[^"\\]|\\.)*"/g, '""')
+  const found = []
+  const re = /\buse\s+([^;]+);/g
+  let m
+  while ((m = re.exec(body))) expand(m[1].replace(/\s+/g, ''), found)
+  const inline = /(?<![\w:])((?:crate|super|self)(?:::\w+)+)/g
+  while ((m = inline.exec(body))) found.push(m[1])
+  return found
+}
+
+function expand(spec, out) {
+  const open = spec.indexOf('{')
+  if (open < 0) return out.push(spec.replace(/ as .*$/, ''))
+  const head = spec.slice(0, open)
+  let depth = 0
+  let start = open + 1
+  for (let i = open + 1; i < spec.length; i++) {
+    const c = spec[i]
+    if (c === '{') depth++
+    else if (c === '}' && depth-- === 0) {
+      expand(head + spec.slice(start, i), out)
+      break
+    } else if (c === ',' && depth === 0) {
+      expand(head + spec.slice(start, i), out)
+      start = i + 1
+    }
+  }
+}
+
+/** The file a path in module `from` points into: its longest prefix that is a module. */
+function target(from, spec) {
+  let parts = spec.split('::').filter((p) => p && p !== 'self' || false)
+  let base
+  if (spec.startsWith('crate::')) {
+    base = []
+    parts = spec.split('::').slice(1)
+  } else if (spec.startsWith('super::') || spec.startsWith('self::')) {
+    base = from.split('::').filter(Boolean)
+    parts = spec.split('::')
+    while (parts[0] === 'super' || parts[0] === 'self') {
+      if (parts.shift() === 'super') base = base.slice(0, -1)
+    }
+  } else if (files.has([from, spec.split('::')[0]].filter(Boolean).join('::'))) {
+    base = from.split('::').filter(Boolean)
+    parts = spec.split('::')
+  } else return null
+  const full = [...base, ...parts]
+  for (let n = full.length; n >= 0; n--) {
+    const key = full.slice(0, n).join('::')
+    if (files.has(key)) return key
+  }
+  return null
+}
+
+const edges = new Map()
+for (const [name, file] of files) {
+  const to = new Set()
+  for (const spec of uses(fs.readFileSync(file, 'utf8'))) {
+    const t = target(name, spec)
+    if (t !== null && t !== name) to.add(t)
+  }
+  edges.set(name, to)
+}
+
+// Tarjan's strongly connected components.
+let index = 0
+const stack = []
+const info = new Map()
+const cycles = []
+function visit(v) {
+  info.set(v, { index, low: index, on: true })
+  index++
+  stack.push(v)
+  for (const w of edges.get(v) || []) {
+    if (!info.has(w)) {
+      visit(w)
+      info.get(v).low = Math.min(info.get(v).low, info.get(w).low)
+    } else if (info.get(w).on) info.get(v).low = Math.min(info.get(v).low, info.get(w).index)
+  }
+  if (info.get(v).low === info.get(v).index) {
+    const scc = []
+    let w
+    do {
+      w = stack.pop()
+      info.get(w).on = false
+      scc.push(w)
+    } while (w !== v)
+    if (scc.length > 1) cycles.push(scc)
+  }
+}
+for (const v of edges.keys()) if (!info.has(v)) visit(v)
+
+for (const scc of cycles) {
+  console.log(`import cycle: ${scc.map((m) => path.relative(process.cwd(), files.get(m))).join(' ↔ ')}`)
+}
+console.log(`${cycles.length} import cycle(s) among ${files.size} files`)
+process.exit(cycles.length ? 1 : 0)

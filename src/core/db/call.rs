@@ -1,0 +1,299 @@
+//! A repository call: the statements to run, how they run, and how their results become the
+//! caller's [`Output`]; and [`Database`]'s three ways of running one.
+
+use std::sync::Arc;
+
+use super::database::{Backend, Database};
+use super::invalidate::Touch;
+use super::sqlite_exec::run_statements;
+use super::statement::{Bulk, Statement, StmtResult};
+use crate::core::error::{Error, ErrorCode, Result};
+use crate::core::input::Cursor;
+use crate::core::value::{Row, Value};
+
+/// How the statements of a call run.
+#[derive(Debug)]
+pub enum Op {
+    /// A point read (a handful of rows through an index). On SQLite it runs on the calling thread.
+    Read(Statement),
+    /// A longer read: statistics, aggregates, pages. Runs off the calling thread.
+    Scan(Statement),
+    /// Writes, in one transaction; each statement's rows and count are kept.
+    Write(Vec<Statement>),
+    /// Rows appended in bulk, one single-row INSERT each: SQLite runs them (merged, in one
+    /// transaction, through the writer); PostgreSQL sends their parameters as one
+    /// `INSERT … SELECT FROM UNNEST` and each statement's result is the row as sent.
+    Batch {
+        statements: Vec<Statement>,
+        bulk: &'static Bulk,
+    },
+}
+
+/// What the caller gets.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    Null,
+    Bool(bool),
+    Count(u64),
+    Row(Row),
+    /// A list, with the keyset cursor of its last row when the page was full.
+    Rows {
+        rows: Vec<Row>,
+        next: Option<String>,
+    },
+    /// A scalar.
+    Value(Value),
+    /// A list of outputs.
+    List(Vec<Output>),
+    /// An object of named outputs, in order (the services' composite results).
+    Object(Vec<(String, Output)>),
+}
+
+impl Output {
+    /// An object with `row`'s columns followed by `extra`.
+    pub fn row_with(row: Row, extra: Vec<(String, Output)>) -> Output {
+        let Row { columns, values } = row;
+        let mut fields: Vec<(String, Output)> = columns
+            .iter()
+            .cloned()
+            .zip(values.into_iter().map(Output::Value))
+            .collect();
+        fields.extend(extra);
+        Output::Object(fields)
+    }
+
+    /// The rows of a list output (empty for anything else).
+    pub fn into_rows(self) -> Vec<Row> {
+        match self {
+            Output::Rows { rows, .. } => rows,
+            Output::Row(r) => vec![r],
+            _ => Vec::new(),
+        }
+    }
+
+    /// The count of a count output (0 for anything else).
+    pub fn count(&self) -> u64 {
+        match self {
+            Output::Count(n) => *n,
+            Output::Value(Value::Int(n)) => *n as u64,
+            _ => 0,
+        }
+    }
+}
+
+/// How the results become the [`Output`].
+#[derive(Debug, Clone, Copy)]
+pub enum Shape {
+    /// The first row of the last statement, or null.
+    RowOrNull,
+    /// The first row of the last statement (an error if there is none).
+    Row,
+    /// The first row of statement `n`.
+    RowAt(usize),
+    /// All rows of the last statement; when `limit` rows came back, a cursor from the `sort`
+    /// columns and the unique `id` column of the last row.
+    Rows {
+        limit: Option<i64>,
+        sort: &'static [&'static str],
+        id: &'static str,
+    },
+    /// The first row of every `step`-th statement from statement `from`, as a list (batch
+    /// inserts).
+    FirstRows { step: usize, from: usize },
+    /// Whether statement `n` touched a row.
+    Touched(usize),
+    /// How many rows statement `n` touched.
+    Count(usize),
+    /// The first row of statement `n`, or null (a guarded update and its follow-ups).
+    RowOrNullAt(usize),
+    /// How many rows each statement touched, as one row with these names.
+    Counts(&'static [&'static str]),
+}
+
+/// A validated repository call.
+#[derive(Debug)]
+pub struct Call {
+    pub op: Op,
+    pub shape: Shape,
+    /// What the write changes (empty for reads and for writes no cache holds).
+    pub touches: Vec<Touch>,
+}
+
+impl Call {
+    pub fn read(statement: Statement, shape: Shape) -> Call {
+        Call::new(Op::Read(statement), shape)
+    }
+    pub fn scan(statement: Statement, shape: Shape) -> Call {
+        Call::new(Op::Scan(statement), shape)
+    }
+    pub fn write(statements: Vec<Statement>, shape: Shape) -> Call {
+        Call::new(Op::Write(statements), shape)
+    }
+    fn new(op: Op, shape: Shape) -> Call {
+        Call {
+            op,
+            shape,
+            touches: Vec::new(),
+        }
+    }
+
+    /// This call, marked as changing `touch`.
+    pub fn touching(mut self, touch: Touch) -> Call {
+        self.touches.push(touch);
+        self
+    }
+
+    /// Whether it runs on the SQLite writer thread (a write, on SQLite).
+    pub fn runs_on_writer(&self, db: &Database) -> bool {
+        matches!(
+            (&self.op, db.backend()),
+            (Op::Write(_) | Op::Batch { .. }, Backend::Sqlite(_))
+        )
+    }
+}
+
+pub fn shape(results: Vec<StmtResult>, shape: Shape) -> Result<Output> {
+    let last = |mut results: Vec<StmtResult>| results.pop().unwrap_or_default();
+    Ok(match shape {
+        Shape::RowOrNull => last(results)
+            .rows
+            .into_iter()
+            .next()
+            .map_or(Output::Null, Output::Row),
+        Shape::Row => {
+            Output::Row(
+                last(results).rows.into_iter().next().ok_or_else(|| {
+                    Error::new(ErrorCode::Internal, "the statement returned no row")
+                })?,
+            )
+        }
+        Shape::RowAt(n) => results
+            .into_iter()
+            .nth(n)
+            .and_then(|r| r.rows.into_iter().next())
+            .map(Output::Row)
+            .ok_or_else(|| Error::new(ErrorCode::Internal, "the statement returned no row"))?,
+        Shape::Rows { limit, sort, id } => {
+            let rows = last(results).rows;
+            let next = match (limit, rows.last()) {
+                (Some(limit), Some(row)) if limit > 0 && rows.len() as i64 == limit => {
+                    let keys: Vec<&Value> = sort
+                        .iter()
+                        .map(|c| row.get(c).unwrap_or(&Value::Null))
+                        .collect();
+                    Some(Cursor::encode(
+                        &keys,
+                        row.get(id).and_then(Value::as_str).unwrap_or_default(),
+                    ))
+                }
+                _ => None,
+            };
+            Output::Rows { rows, next }
+        }
+        Shape::FirstRows { step, from } => Output::Rows {
+            rows: results
+                .into_iter()
+                .skip(from)
+                .step_by(step.max(1))
+                .filter_map(|r| r.rows.into_iter().next())
+                .collect(),
+            next: None,
+        },
+        Shape::Touched(n) => Output::Bool(results.get(n).is_some_and(|r| r.affected > 0)),
+        Shape::Count(n) => Output::Count(results.get(n).map_or(0, |r| r.affected)),
+        Shape::RowOrNullAt(n) => results
+            .into_iter()
+            .nth(n)
+            .and_then(|r| r.rows.into_iter().next())
+            .map_or(Output::Null, Output::Row),
+        Shape::Counts(names) => Output::Row(Row::new(
+            names.iter().map(|n| n.to_string()).collect(),
+            names
+                .iter()
+                .enumerate()
+                .map(|(i, _)| Value::Int(results.get(i).map_or(0, |r| r.affected as i64)))
+                .collect(),
+        )),
+    })
+}
+
+impl Database {
+    /// Runs a call on the calling thread when it is an SQLite point read (no thread hop);
+    /// returns None when it has to run elsewhere (then use [`Database::call_with`]).
+    pub fn call_now(&self, call: &Call) -> Option<Result<Output>> {
+        match (&call.op, self.backend()) {
+            (Op::Read(statement), Backend::Sqlite(db)) => Some(
+                db.read(|conn| run_statements(conn, std::slice::from_ref(statement)))
+                    .and_then(|r| shape(r, call.shape)),
+            ),
+            _ => None,
+        }
+    }
+
+    /// Runs a write on the SQLite writer thread and reports through `done` from there (see
+    /// [`Call::runs_on_writer`]); anything else runs on the runtime, to completion.
+    pub fn call_with(
+        self: &Arc<Self>,
+        call: Call,
+        done: impl FnOnce(Result<Output>) + Send + 'static,
+    ) {
+        let Call {
+            op,
+            shape: how,
+            touches,
+        } = call;
+        match (op, self.backend()) {
+            (Op::Write(statements) | Op::Batch { statements, .. }, Backend::Sqlite(sqlite)) => {
+                let db = self.clone();
+                sqlite.write_with(statements, move |r| {
+                    db.invalidate(&touches);
+                    done(r.and_then(|r| shape(r, how)))
+                });
+            }
+            (op, _) => {
+                let call = Call {
+                    op,
+                    shape: how,
+                    touches,
+                };
+                let db = self.clone();
+                match tokio::runtime::Handle::try_current() {
+                    Ok(runtime) => drop(runtime.spawn(async move { done(db.call(call).await) })),
+                    Err(_) => done(Err(Error::internal(
+                        "a database call was made outside the runtime",
+                    ))),
+                }
+            }
+        }
+    }
+
+    /// Runs a call to completion (tests, services).
+    pub async fn call(&self, call: Call) -> Result<Output> {
+        let Call {
+            op,
+            shape: how,
+            touches,
+        } = call;
+        let results = self.run_op(op).await;
+        // Whatever the outcome (a failed COMMIT may still have landed), caches forget it.
+        self.invalidate(&touches);
+        shape(results?, how)
+    }
+
+    async fn run_op(&self, op: Op) -> Result<Vec<StmtResult>> {
+        match (op, self.backend()) {
+            (Op::Write(statements), _) => self.write(statements).await,
+            (Op::Batch { statements, bulk }, Backend::Postgres(pg)) => {
+                pg.insert_bulk(bulk, statements).await
+            }
+            (Op::Batch { statements, .. }, _) => self.write(statements).await,
+            (Op::Read(s) | Op::Scan(s), _) => {
+                let rows = self.fetch(s.sql, s.params).await?;
+                Ok(vec![StmtResult {
+                    affected: rows.len() as u64,
+                    rows,
+                }])
+            }
+        }
+    }
+}

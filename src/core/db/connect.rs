@@ -1,0 +1,99 @@
+//! Opening a database: the primary target or its fallback, then the migrations.
+
+use super::database::{Backend, Database, DbKind};
+use super::migrate;
+use super::postgres::PgDb;
+use super::sqlite::SqliteDb;
+use super::sync::blocking;
+use crate::core::config::{ConnectConfig, Target};
+use crate::core::error::{Error, ErrorCode, Result};
+
+impl Database {
+    /// Opens the primary target; if it cannot be reached, logs a warning and opens the fallback.
+    /// A primary that is reachable but fails otherwise (migrations, a bad schema) is an error:
+    /// falling back then would hide the real data behind an empty embedded database.
+    pub async fn connect(config: &ConnectConfig) -> Result<Database> {
+        let primary = Self::open(&config.primary, config).await;
+        let db = match (primary, &config.fallback) {
+            (Ok(db), _) => db,
+            (Err(e), Some(fallback))
+                if is_unreachable(&e) && matches!(config.primary, Target::Postgres(_)) =>
+            {
+                tracing::warn!(
+                    primary = config.primary.kind(),
+                    fallback = fallback.kind(),
+                    reason = %e.message,
+                    "primary database unavailable; using the fallback"
+                );
+                let mut db = Self::open(fallback, config).await?;
+                db.used_fallback = true;
+                db
+            }
+            (Err(e), _) => return Err(e),
+        };
+        if config.migrate {
+            if let Err(e) = migrate::migrate(&db).await {
+                let restore = match db.backend() {
+                    Backend::Sqlite(s) => s.restore(),
+                    Backend::Postgres(_) => None,
+                };
+                db.close().await;
+                drop(db);
+                // A first migration that failed leaves the file as it was found.
+                if let Some(restore) = restore {
+                    blocking(move || {
+                        restore.run(migrate::MIGRATIONS_TABLE);
+                        Ok(())
+                    })
+                    .await?;
+                }
+                return Err(e);
+            }
+        }
+        Ok(db)
+    }
+
+    async fn open(target: &Target, config: &ConnectConfig) -> Result<Database> {
+        let (backend, kind) = match target {
+            Target::Postgres(options) => (
+                Backend::Postgres(Box::new(
+                    PgDb::connect(
+                        (**options).clone(),
+                        config.pool_size,
+                        config.connect_timeout,
+                        config.acquire_timeout,
+                        config.schema.clone(),
+                    )
+                    .await?,
+                )),
+                DbKind::Postgres,
+            ),
+            Target::Sqlite(path) => {
+                let path = path.clone();
+                let db =
+                    blocking(move || SqliteDb::open_file(&path, migrate::refuse_foreign_sqlite))
+                        .await?;
+                (Backend::Sqlite(db), DbKind::Sqlite)
+            }
+            Target::Memory => (Backend::Sqlite(SqliteDb::open_memory()?), DbKind::Memory),
+        };
+        Ok(Database::new(backend, kind))
+    }
+
+    /// Opens and migrates a private in-memory database without a runtime (blocks the caller
+    /// for the migration, a few milliseconds of CPU).
+    pub fn open_memory_now() -> Result<Database> {
+        let db = SqliteDb::open_memory()?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        db.exclusive_with(migrate::migrate_sqlite, move |r| {
+            let _ = tx.send(r);
+        });
+        rx.recv().map_err(|_| Error::closed())??;
+        Ok(Database::new(Backend::Sqlite(db), DbKind::Memory))
+    }
+}
+
+/// Unavailability that justifies the fallback (as opposed to a schema or a configuration error).
+fn is_unreachable(err: &Error) -> bool {
+    matches!(err.code, ErrorCode::DbUnavailable | ErrorCode::Timeout)
+}

@@ -1,0 +1,278 @@
+//! An open database: the backend, the calls under way, the caches to tell, the counters.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use super::invalidate::{Invalidate, Touch, Watchers};
+use super::notify::Hub;
+use super::postgres::PgDb;
+use super::sqlite::SqliteDb;
+use super::sqlite_exec::run_statements;
+use super::statement::{Statement, StmtResult};
+use crate::core::error::{Error, Result};
+use crate::core::metrics::{Metrics, Snapshot};
+use crate::core::value::{Row, Value};
+
+/// The open backend.
+pub enum Backend {
+    Postgres(Box<PgDb>),
+    Sqlite(SqliteDb),
+}
+
+/// Which kind of database is open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbKind {
+    Postgres,
+    Sqlite,
+    Memory,
+}
+
+impl DbKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DbKind::Postgres => "postgresql",
+            DbKind::Sqlite => "sqlite",
+            DbKind::Memory => "memory",
+        }
+    }
+}
+
+/// The calls under way on a database: `close()` lets them finish before it closes.
+#[derive(Default)]
+pub struct Calls {
+    count: std::sync::atomic::AtomicUsize,
+    idle: tokio::sync::Notify,
+}
+
+/// One call under way (see [`Database::begin_call`]); dropping it ends the call.
+pub struct CallGuard(Arc<Calls>);
+
+impl Drop for CallGuard {
+    fn drop(&mut self) {
+        if self
+            .0
+            .count
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel)
+            == 1
+        {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+impl Calls {
+    /// Waits until no call is under way, or `limit` passed (a call stuck on an unreachable
+    /// server must not hold `close()` forever); false when it gave up.
+    async fn drained(&self, limit: std::time::Duration) -> bool {
+        use std::sync::atomic::Ordering;
+        let wait = async {
+            loop {
+                let idle = self.idle.notified();
+                if self.count.load(Ordering::Acquire) == 0 {
+                    return;
+                }
+                idle.await;
+            }
+        };
+        tokio::time::timeout(limit, wait).await.is_ok()
+    }
+}
+
+/// How long `close()` waits for the calls under way.
+const CLOSE_DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// An open database: the backend, its kind, and whether the fallback was used.
+pub struct Database {
+    backend: Backend,
+    kind: DbKind,
+    pub(super) used_fallback: bool,
+    /// The calls under way.
+    calls: Arc<Calls>,
+    /// The caches built on this database.
+    watchers: Arc<Watchers>,
+    /// The LISTEN side (PostgreSQL), started on first need.
+    hub: tokio::sync::OnceCell<Arc<Hub>>,
+    /// The package's own counters (`getMetrics()`).
+    metrics: Arc<Metrics>,
+}
+
+impl Database {
+    pub(super) fn new(backend: Backend, kind: DbKind) -> Database {
+        Database {
+            backend,
+            kind,
+            used_fallback: false,
+            calls: Arc::default(),
+            watchers: Arc::default(),
+            hub: tokio::sync::OnceCell::new(),
+            metrics: Arc::default(),
+        }
+    }
+
+    /// The package's own counters.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// The counters as read now, with what the backend reports.
+    pub fn metrics_snapshot(&self) -> Snapshot {
+        let figures = match &self.backend {
+            Backend::Postgres(pg) => pg.figures(),
+            Backend::Sqlite(db) => db.figures(self.kind.as_str()),
+        };
+        self.metrics.snapshot(figures)
+    }
+
+    /// Registers a cache to be told what writes change.
+    pub fn watch(&self, watcher: std::sync::Weak<dyn Invalidate>) {
+        self.watchers.add(watcher);
+    }
+
+    /// Tells this process's caches what a write changed.
+    pub fn invalidate(&self, touches: &[Touch]) {
+        self.watchers.invalidate(touches);
+    }
+
+    /// The LISTEN/NOTIFY hub of a PostgreSQL database (started on first call); None on SQLite,
+    /// where one process owns the data.
+    pub async fn hub(&self) -> Result<Option<Arc<Hub>>> {
+        let Backend::Postgres(pg) = &self.backend else {
+            return Ok(None);
+        };
+        let hub = self
+            .hub
+            .get_or_try_init(|| {
+                Hub::start(
+                    pg.pool().clone(),
+                    pg.channels().clone(),
+                    self.watchers.clone(),
+                    self.metrics.clone(),
+                )
+            })
+            .await?;
+        Ok(Some(hub.clone()))
+    }
+
+    /// The hub, if it was started.
+    pub fn started_hub(&self) -> Option<&Arc<Hub>> {
+        self.hub.get()
+    }
+
+    pub fn kind(&self) -> DbKind {
+        self.kind
+    }
+
+    pub fn used_fallback(&self) -> bool {
+        self.used_fallback
+    }
+
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
+    /// Where the data lives, without credentials: `{type, database, host?, port?}`.
+    pub fn describe(&self) -> Vec<(&'static str, Value)> {
+        let mut out = vec![("type", Value::from(self.kind.as_str()))];
+        match &self.backend {
+            Backend::Postgres(pg) => {
+                let o = pg.options();
+                out.push(("host", Value::from(o.get_host())));
+                out.push(("port", Value::Int(o.get_port().into())));
+                out.push((
+                    "database",
+                    Value::from(o.get_database().map(str::to_string)),
+                ));
+                if let Some(schema) = pg.schema() {
+                    out.push(("schema", Value::from(schema)));
+                }
+            }
+            Backend::Sqlite(db) => {
+                let path = db
+                    .path()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| ":memory:".into());
+                out.push(("database", Value::from(path)));
+            }
+        }
+        out
+    }
+
+    /// Runs a read query. On SQLite it runs on the scan connection off the calling thread.
+    pub async fn fetch(
+        &self,
+        sql: impl Into<Cow<'static, str>>,
+        params: Vec<Value>,
+    ) -> Result<Vec<Row>> {
+        let statement = Statement::new(sql, params);
+        match &self.backend {
+            Backend::Postgres(pg) => pg.query(&statement).await,
+            Backend::Sqlite(db) => {
+                db.scan(move |conn| {
+                    Ok(run_statements(conn, std::slice::from_ref(&statement))?
+                        .remove(0)
+                        .rows)
+                })
+                .await
+            }
+        }
+    }
+
+    /// Whether `table` exists (the catalogs are the one dialect difference here).
+    pub async fn table_exists(&self, table: &'static str) -> Result<bool> {
+        let sql = match self.kind {
+            DbKind::Postgres => "SELECT to_regclass($1) IS NOT NULL AS present",
+            DbKind::Sqlite | DbKind::Memory => {
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = $1) AS present"
+            }
+        };
+        let rows = self.fetch(sql, vec![Value::from(table)]).await?;
+        Ok(match rows.first().and_then(|r| r.get("present")) {
+            Some(Value::Bool(b)) => *b,
+            Some(Value::Int(i)) => *i != 0,
+            _ => false,
+        })
+    }
+
+    /// Runs statements in one transaction and returns what each produced.
+    pub async fn write(&self, statements: Vec<Statement>) -> Result<Vec<StmtResult>> {
+        match &self.backend {
+            Backend::Postgres(pg) => pg.write(statements).await,
+            Backend::Sqlite(db) => {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                db.write_with(statements, move |r| {
+                    let _ = tx.send(r);
+                });
+                rx.await.map_err(|_| Error::closed())?
+            }
+        }
+    }
+
+    /// Marks a call as under way until the guard is dropped: take it when the call is made (on
+    /// the caller's thread), so that a `close()` that follows waits for it.
+    pub fn begin_call(&self) -> CallGuard {
+        self.calls
+            .count
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        CallGuard(self.calls.clone())
+    }
+
+    /// Closes the pool or the connections once the calls made before it finished (every
+    /// queued write commits, on every backend).
+    pub async fn close(&self) {
+        if !self.calls.drained(CLOSE_DRAIN_LIMIT).await {
+            tracing::warn!(
+                "closing with calls still under way after 30 s; they fail with ERR_CLOSED"
+            );
+        }
+        if let Some(hub) = self.hub.get() {
+            hub.stop();
+        }
+        match &self.backend {
+            Backend::Postgres(pg) => pg.close().await,
+            Backend::Sqlite(db) => {
+                // Joining the writer waits for its queue: keep that off the runtime's workers.
+                tokio::task::block_in_place(|| db.close());
+            }
+        }
+    }
+}
