@@ -688,6 +688,8 @@ export declare class HandlerRegistryRepository {
   constructor(db?: WorkflowDatabase | null)
   /** The `WorkflowDatabase` it was built on (null for a private in-memory one). */
   get db(): WorkflowDatabase | null
+  /** `camelCase` → `snake_case`, as planned (synchronous). */
+  toSnakeCase(str: string): string
   /**
    * Registers a handler, or updates it: an upsert on `handlerType` that keeps its id,
    * `registered_at` and counters. Resolves the row.
@@ -728,8 +730,6 @@ export declare class HandlerRegistryRepository {
   deleteHandler(handlerType: string): Promise<boolean>
   /** Deletes usage rows older than `daysOld` (default 30) days; resolves how many. */
   cleanupOldUsageHistory(daysOld?: number): Promise<number>
-  /** `camelCase` → `snake_case`, as planned (synchronous). */
-  toSnakeCase(str: string): string
 }
 
 /** An in-process cache with the planned synchronous API. */
@@ -959,6 +959,8 @@ export declare class WorkflowExecutionRepository {
   constructor(db?: WorkflowDatabase | null)
   /** The `WorkflowDatabase` it was built on (null for a private in-memory one). */
   get db(): WorkflowDatabase | null
+  /** `camelCase` → `snake_case`, as planned (synchronous). */
+  toSnakeCase(str: string): string
   /**
    * Inserts an execution; resolves its row. Defaults: `executionId` `exec_<uuid>`,
    * `workflowVersion` '1.0.0', `status` 'pending', `priority` 1, `startTime` now, `metadata` {}.
@@ -990,8 +992,6 @@ export declare class WorkflowExecutionRepository {
    * how many.
    */
   cleanupOldExecutions(daysOld?: number): Promise<number>
-  /** `camelCase` → `snake_case`, as planned (synchronous). */
-  toSnakeCase(str: string): string
 }
 
 /** Workflow metrics, on the database it was built with. */
@@ -1003,8 +1003,8 @@ export declare class WorkflowMetricsRepository {
   /** The `WorkflowDatabase` it was built on (null for a private in-memory one). */
   get db(): WorkflowDatabase | null
   /**
-   * The planned helper (synchronous): the population standard deviation of `values`, 0 for
-   * an empty list.
+   * The planned helper (synchronous): the population standard deviation of `values`, 0
+   * for an empty list.
    */
   calculateStandardDeviation(values: number[]): number
   /** Records one metric (`metricType` 'performance', `metadata` {} by default); resolves its row. */

@@ -7,22 +7,24 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use napi::bindgen_prelude::{This, Unknown};
-use napi::{check_status, sys, Env, JsValue};
+use napi::{sys, Env, JsValue};
 use napi_derive::napi;
 use serde_json::json;
 
-use super::cache_state::{key_value, plain_instance, with_key, Held, State, BOUND};
-use super::direct;
-use super::input::{input, optional};
-use super::js::{input_value, string, throw, undefined, value, JsResult};
-use super::jsref::{Level, Logger};
-use crate::core::cache::{Cache, Entry};
+use super::node::bound;
+use super::node::cache_state::{key_value, plain_instance, with_key, Held, State, BOUND};
+use super::node::clock::recent_millis;
+use super::node::convert::{input_value, throw, value};
+use super::node::input::{input, optional};
+use super::node::logger::{Level, Logger};
+use super::node::raw::{object, set, undefined, unknown, JsResult};
+use crate::core::cache::{Cache, Entry, Lifetime};
 use crate::core::error::{Error, Result};
 use crate::core::input::{Fields, Input};
-use crate::core::value::{now_millis, recent_millis, Value};
+use crate::core::value::{now_millis, Value};
 
 const DEFAULT_MAX_SIZE: usize = 1000;
-const DEFAULT_TTL: i64 = 300_000;
+const DEFAULT_TTL: Lifetime = Lifetime::Millis(300_000);
 
 /// An in-process cache with the planned synchronous API.
 #[napi]
@@ -31,33 +33,17 @@ pub struct WorkflowCache {
 }
 
 /// `maxSize` (an integer ≥ 1), `ttl` (ms; 0 or Infinity: no expiry).
-fn limits(f: &Fields<'_>) -> Result<(Option<usize>, Option<Option<i64>>)> {
+fn limits(f: &Fields<'_>) -> Result<(Option<usize>, Option<Lifetime>)> {
     let max = f
         .integer("maxSize", 1, u32::MAX as i64)?
         .map(|n| n as usize);
-    Ok((max, ttl_of(f.get("ttl"), "options.ttl")?))
-}
-
-/// A TTL argument: None when absent, Some(None) for "never" (0 or Infinity).
-pub(super) fn ttl_of(v: &Input, field: &str) -> Result<Option<Option<i64>>> {
-    match v {
-        Input::Undefined | Input::Null => Ok(None),
-        Input::Number(n) if *n == f64::INFINITY || *n == 0.0 => Ok(Some(None)),
-        Input::Number(n) if n.is_finite() && *n > 0.0 => Ok(Some(Some(n.ceil() as i64))),
-        _ => Err(Error::validation(format!(
-            "{field} must be a positive number of milliseconds (0 or Infinity: no expiry)"
-        ))),
-    }
+    Ok((max, Lifetime::argument(f.get("ttl"), "options.ttl")?))
 }
 
 /// `{timestamp, expiresAt, metadata}` (and `key`, `value` for `entries()`).
 fn entry_object(env: sys::napi_env, e: &Entry<Held>, with_key_value: bool) -> JsResult {
-    let mut obj = std::ptr::null_mut();
-    unsafe { sys::napi_create_object(env, &mut obj) };
-    let set = |name: &str, v: sys::napi_value| -> napi::Result<()> {
-        let k = string(env, name)?;
-        check_status!(unsafe { sys::napi_set_property(env, obj, k, v) })
-    };
+    let obj = object(env)?;
+    let set = |name: &str, v: sys::napi_value| set(env, obj, name, v);
     if with_key_value {
         set("key", key_value(env, &e.key)?)?;
         set("value", e.value.get(env)?)?;
@@ -91,11 +77,6 @@ pub struct WorkflowCacheStats {
     pub total_requests: f64,
 }
 
-/// A raw value as the `Unknown` napi-rs returns.
-fn unknown(env: &Env, v: sys::napi_value) -> Unknown<'_> {
-    unsafe { Unknown::from_raw_unchecked(env.raw(), v) }
-}
-
 #[napi]
 impl WorkflowCache {
     /// `maxSize` (default 1000), `ttl` in ms (default 300000; 0 or Infinity: no expiry),
@@ -110,12 +91,12 @@ impl WorkflowCache {
         let state = Rc::new(State {
             cache: RefCell::new(Cache::new(
                 max.unwrap_or(DEFAULT_MAX_SIZE),
-                ttl.unwrap_or(Some(DEFAULT_TTL)),
+                ttl.unwrap_or(DEFAULT_TTL),
             )),
             logger: RefCell::new(logger.unwrap_or_default()),
         });
         if plain_instance(env.raw(), this.raw())? {
-            direct::bind(env.raw(), this.raw(), &state, &BOUND)?;
+            bound::bind(env.raw(), this.raw(), &state, &BOUND)?;
         }
         Ok(WorkflowCache { state })
     }
@@ -256,6 +237,7 @@ impl WorkflowCache {
             .state
             .cache()?
             .ttl()
+            .expiry(0)
             .map_or(f64::INFINITY, |ms| ms as f64))
     }
 
@@ -350,7 +332,7 @@ impl WorkflowCache {
         let raw = env.raw();
         let context = "Failed to set cache expiry";
         let fail = |e: Error| throw(raw, context, &e);
-        let ttl = ttl_of(&input(raw, ttl.raw()), "ttl")
+        let ttl = Lifetime::argument(&input(raw, ttl.raw()), "ttl")
             .map_err(fail)?
             .ok_or_else(|| fail(Error::validation("ttl is required")))?;
         with_key(raw, key.raw(), context, |key| {
@@ -365,7 +347,12 @@ impl WorkflowCache {
             env.raw(),
             key.raw(),
             "Failed to clear cache expiry",
-            |key| Ok(self.state.cache()?.set_expiry(key, None, now_millis())),
+            |key| {
+                Ok(self
+                    .state
+                    .cache()?
+                    .set_expiry(key, Lifetime::Forever, now_millis()))
+            },
         )
     }
 

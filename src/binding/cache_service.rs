@@ -10,11 +10,12 @@ use napi::bindgen_prelude::{PromiseRaw, Unknown};
 use napi::{Env, JsValue};
 use napi_derive::napi;
 
+use super::call::{submit, Host};
 use super::database::WorkflowDatabase;
-use super::input::{input, optional};
-use super::js::throw;
-use super::repository::{open_db, run_then, DbSlot};
-use super::settle::{self, to_js, Then};
+use super::database::{open_db, DbSlot};
+use super::node::convert::throw;
+use super::node::input::{input, optional};
+use super::node::settle;
 use crate::core::cache::service::{CacheService, Key};
 use crate::core::db::invalidate::Invalidate;
 use crate::core::db::DbKind;
@@ -55,7 +56,7 @@ impl WorkflowCacheService {
         ts_args_type = "db: WorkflowDatabase, options?: CacheServiceOptions"
     )]
     pub fn new(env: &Env, db: Unknown, options: Option<Unknown>) -> napi::Result<Self> {
-        let db = super::js::instance::<WorkflowDatabase>(
+        let db = super::node::convert::instance::<WorkflowDatabase>(
             env,
             db,
             "Failed to create cache service",
@@ -204,7 +205,17 @@ impl WorkflowCacheService {
     }
 }
 
+impl Host for WorkflowCacheService {
+    fn slot(&self) -> &DbSlot {
+        &self.db
+    }
+    fn source(&self) -> &'static str {
+        "WorkflowCacheService"
+    }
+}
+
 impl WorkflowCacheService {
+    /// A cached row (settled at once), or the read that fills the cache.
     fn read<'env>(
         &self,
         env: &'env Env,
@@ -223,15 +234,9 @@ impl WorkflowCacheService {
             Ok(row) => return settle::settled(env, prefix, Ok(row)),
             Err(generation) => generation,
         };
-        let inner = self.inner.clone();
-        let then: Then<Output> = Box::new(move |env, r| {
-            if let Ok(Output::Row(row)) = &r {
-                inner.store(key, row.clone(), generation);
-            }
-            r.and_then(|o| to_js(env, o))
-        });
-        let arg = arg.clone();
-        run_then(env, &self.db, prefix, move |_| call(&arg), then)
+        submit(env, self, prefix, |_| {
+            self.inner.read_through(key, generation, call(arg))
+        })
     }
 }
 

@@ -2,21 +2,90 @@
 
 use std::sync::{Arc, RwLock};
 
-use napi::bindgen_prelude::{PromiseRaw, ToNapiValue, Unknown};
+use napi::bindgen_prelude::{PromiseRaw, Unknown};
 use napi::{sys, Env, JsValue};
 use napi_derive::napi;
 
-use super::input::optional;
-use super::js::{IntoJs, JsResult, Object};
-use super::repository::{open_db, DbSlot};
-use super::settle;
+use super::node::convert::{optional_instance, throw, value, IntoJs, Object};
+use super::node::input::{input, optional};
+use super::node::raw::{unknown, wrap, JsResult};
+use super::node::reference::JsRef;
+use super::node::settle;
 use crate::core::config::{ConnectConfig, RawConfig, DATABASE_URL_ENV};
 use crate::core::db::admin;
 use crate::core::db::migrate::{self, MigrationState};
 use crate::core::db::{Database, DbKind};
-use crate::core::error::Result;
+use crate::core::error::{Error, Result};
+use crate::core::input::Input;
 use crate::core::value::Value;
 use crate::core::workflow::seed::{self, SeedSummary};
+
+/// The database slot shared by a `WorkflowDatabase` and everything built on it: `close()`
+/// empties it, and every later call rejects with `ERR_CLOSED`.
+pub type DbSlot = Arc<RwLock<Option<Arc<Database>>>>;
+
+/// The open database of a slot, or `ERR_CLOSED`.
+pub fn open_db(slot: &DbSlot) -> Result<Arc<Database>> {
+    slot.read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+        .ok_or_else(Error::closed)
+}
+
+/// What a repository was built on: the database slot, and the planned `db` member (the
+/// `WorkflowDatabase`, or none for a private in-memory database).
+pub struct OnDatabase {
+    pub slot: DbSlot,
+    member: Option<JsRef>,
+}
+
+impl OnDatabase {
+    /// On `db`, or on a fresh private in-memory database when there is none.
+    pub fn new(env: &Env, db: Option<Unknown>, prefix: &str) -> napi::Result<OnDatabase> {
+        let db = optional_instance::<WorkflowDatabase>(
+            env,
+            db,
+            prefix,
+            "db must be a WorkflowDatabase (or absent, for a private in-memory database)",
+        )?;
+        match db {
+            Some(db) => Ok(OnDatabase {
+                slot: db.slot(),
+                member: Some(JsRef::new(env.raw(), db.value)?),
+            }),
+            None => WorkflowDatabase::memory_slot()
+                .map(|slot| OnDatabase { slot, member: None })
+                .map_err(|e| {
+                    napi::Error::new(
+                        napi::Status::GenericFailure,
+                        format!("Failed to open in-memory database: {}", e.message),
+                    )
+                }),
+        }
+    }
+
+    /// The `db` member: its `WorkflowDatabase`, or null.
+    pub fn member<'e>(&self, env: &'e Env) -> napi::Result<Unknown<'e>> {
+        let v = match &self.member {
+            Some(db) => db.get(env.raw())?,
+            None => value(env.raw(), &Value::Null)?,
+        };
+        Ok(unknown(env, v))
+    }
+}
+
+/// The repositories' synchronous `toSnakeCase(str)`: a string that is not one throws
+/// `ERR_VALIDATION`.
+pub fn snake_case(env: &Env, str: Unknown) -> napi::Result<String> {
+    match input(env.raw(), str.raw()) {
+        Input::Text(s) => Ok(crate::core::repo::executions::to_snake_case(&s)),
+        other => Err(throw(
+            env.raw(),
+            "Failed to convert to snake case",
+            &Error::validation(format!("str must be a string, not {}", other.type_name())),
+        )),
+    }
+}
 
 /// The workflow database: PostgreSQL, an SQLite file, or memory.
 #[napi]
@@ -69,7 +138,7 @@ impl IntoJs for Opened {
             description: db.describe(),
             db: Arc::new(RwLock::new(Some(Arc::new(db)))),
         };
-        unsafe { WorkflowDatabase::to_napi_value(env, instance) }
+        wrap(env, instance)
     }
 }
 
@@ -115,10 +184,7 @@ impl WorkflowDatabase {
 
     /// `{type, isConnected, usedFallback, database, host?, port?}`; never credentials.
     #[napi(ts_return_type = "ConnectionStatus")]
-    pub fn get_connection_status(
-        &self,
-        env: &Env,
-    ) -> napi::Result<napi::bindgen_prelude::Unknown<'_>> {
+    pub fn get_connection_status<'e>(&self, env: &'e Env) -> napi::Result<Unknown<'e>> {
         let mut obj = Object::new()
             .with("type", Value::from(self.kind.as_str()))
             .with("isConnected", self.is_connected())
@@ -129,7 +195,7 @@ impl WorkflowDatabase {
             }
         }
         let raw = obj.into_js(env.raw())?;
-        Ok(unsafe { napi::bindgen_prelude::Unknown::from_raw_unchecked(env.raw(), raw) })
+        Ok(unknown(env, raw))
     }
 
     /// Applies pending migrations (safe to run from several processes at once).

@@ -1,31 +1,32 @@
 //! `WorkflowEventHandlers(workflowRepository, eventBus, logger?)`: subscribes the 14 planned
 //! handlers (and PIDEA's colon-style names) to any object with `subscribe(type, fn)`. Each
-//! event's writes are one transaction (`core::workflow::events`); a handler never rejects — failures are
-//! logged — and publishes the planned follow-up events on the same bus once its writes
+//! event's writes are one transaction (`core::workflow::events`); a handler never rejects —
+//! failures are logged — and publishes the planned follow-up events on the same bus once its writes
 //! committed. `dispose()` unsubscribes.
 
 use std::sync::Arc;
 
 use napi::bindgen_prelude::{PromiseRaw, Unknown};
-use napi::{sys, Env, JsValue};
+use napi::{Env, JsValue};
 use napi_derive::napi;
 use serde_json::json;
 
-use super::events::{promise_static, resolved};
-use super::input::input;
-use super::js::{string, undefined, value, JsResult};
-use super::jsref::{call, function, method, JsRef, Level, Logger};
-use super::repository::{open_db, run_then, DbSlot};
-use super::workflow::{cleanup_counts, held, logger_member, WorkflowRepository};
-use crate::core::db::{Dialect, Output};
-use crate::core::error::Result;
+use super::database::{open_db, DbSlot};
+use super::node::convert::{instance, throw};
+use super::node::input::input;
+use super::node::logger::{Level, Logger};
+use super::node::raw::{construct, resolved, string, undefined, JsResult};
+use super::node::reference::{call, function, method, JsRef};
+use super::node::settle::{self, promise_static, Delivery};
+use super::workflow::{held, logger_member, WorkflowRepository};
+use crate::core::db::Dialect;
+use crate::core::exec::Request;
 use crate::core::input::Input;
-use crate::core::value::{millis_to_iso, now_millis, Value};
-use crate::core::workflow::events::{self, FollowUp};
+use crate::core::workflow::events::{self, EventKind, Handled};
 
-/// What every handler function shares.
+/// What every handler function shares: where the writes go, the bus, the logger.
 #[derive(Clone)]
-struct Shared {
+struct Handlers {
     db: DbSlot,
     bus: Arc<JsRef>,
     logger: Logger,
@@ -34,7 +35,7 @@ struct Shared {
 /// The workflow event handlers, as planned.
 #[napi]
 pub struct WorkflowEventHandlers {
-    shared: Shared,
+    shared: Handlers,
     workflow_repository: JsRef,
     /// The planned `handlers` member: a JS `Map` from event type to its handler function.
     handlers: JsRef,
@@ -60,14 +61,14 @@ impl WorkflowEventHandlers {
         logger: Option<Unknown>,
     ) -> napi::Result<Self> {
         let raw = env.raw();
-        let workflow_repository = super::js::instance::<WorkflowRepository>(
+        let workflow_repository = instance::<WorkflowRepository>(
             env,
             workflow_repository,
             "Failed to create workflow event handlers",
             "workflowRepository must be a WorkflowRepository",
         )?;
         if method(raw, event_bus.raw(), "subscribe")?.is_none() {
-            return Err(super::js::throw(
+            return Err(throw(
                 raw,
                 "Failed to create workflow event handlers",
                 &crate::core::error::Error::validation(
@@ -76,13 +77,13 @@ impl WorkflowEventHandlers {
             ));
         }
         Ok(WorkflowEventHandlers {
-            shared: Shared {
-                db: workflow_repository.facade.db.clone(),
+            shared: Handlers {
+                db: workflow_repository.db.clone(),
                 bus: Arc::new(JsRef::new(raw, event_bus.raw())?),
                 logger: Logger::from_arg(raw, logger.map(|l| l.raw()))?,
             },
             workflow_repository: JsRef::new(raw, workflow_repository.value)?,
-            handlers: JsRef::new(raw, new_map(raw)?)?,
+            handlers: JsRef::new(raw, construct(raw, c"Map")?)?,
             registered: Vec::new(),
             subscribed: Vec::new(),
             initialized: false,
@@ -126,7 +127,7 @@ impl WorkflowEventHandlers {
     /// The event names handled: the 14 planned ones, then the colon-style aliases.
     #[napi(getter)]
     pub fn event_types(&self) -> Vec<&'static str> {
-        event_types().collect()
+        EventKind::names().collect()
     }
 
     /// Fills `handlers` with one function per event type (as planned, synchronous; it does not
@@ -137,7 +138,7 @@ impl WorkflowEventHandlers {
         let map = self.handlers.get(raw)?;
         let set = method(raw, map, "set")?.ok_or_else(|| napi::Error::from_reason("no Map.set"))?;
         self.registered.clear();
-        for name in event_types() {
+        for name in EventKind::names() {
             let shared = self.shared.clone();
             let handler = function(raw, name, move |ctx| {
                 let env = ctx.env.raw();
@@ -146,7 +147,8 @@ impl WorkflowEventHandlers {
                 } else {
                     Input::Undefined
                 };
-                handle(&Env::from_raw(env), &shared, name, event)
+                let kind = EventKind::from_name(name).expect("a handled name");
+                handle(&Env::from_raw(env), &shared, kind, event)
             })?;
             call(raw, map, set, &[string(raw, name)?, handler])
                 .map_err(napi::Error::from_reason)?;
@@ -213,25 +215,19 @@ impl WorkflowEventHandlers {
         event: Unknown,
     ) -> napi::Result<PromiseRaw<'env, ()>> {
         let event = input(env.raw(), event.raw());
-        let name = match input(env.raw(), event_type.raw()) {
-            Input::Text(t) => events::canonical(&t).ok_or(json!({"eventType": t})),
-            other => Err(json!({"eventType": format!("(not a string: {})", other.type_name())})),
+        let event_type = input(env.raw(), event_type.raw());
+        let kind = match &event_type {
+            Input::Text(t) => EventKind::from_name(t),
+            _ => None,
         };
-        let name = match name {
-            Ok(name) => name,
-            Err(meta) => {
-                self.shared.logger.log(
-                    env.raw(),
-                    Level::Warn,
-                    "WorkflowEventHandlers: Unknown event type",
-                    meta,
-                );
-                return Ok(PromiseRaw::new(env.raw(), resolved(env.raw())?));
-            }
+        let Some(kind) = kind else {
+            let record = events::conclude::unknown_type(&event_type);
+            self.shared.logger.write(env.raw(), vec![record]);
+            return Ok(PromiseRaw::new(env.raw(), resolved(env.raw())?));
         };
         Ok(PromiseRaw::new(
             env.raw(),
-            handle(env, &self.shared, name, event)?,
+            handle(env, &self.shared, kind, event)?,
         ))
     }
 
@@ -266,176 +262,32 @@ impl WorkflowEventHandlers {
     }
 }
 
-/// The 14 planned event names, then the colon-style aliases.
-fn event_types() -> impl Iterator<Item = &'static str> {
-    events::EVENTS
-        .iter()
-        .copied()
-        .chain(events::ALIASES.iter().map(|(alias, _)| *alias))
-}
-
-/// `new Map()`.
-fn new_map(env: sys::napi_env) -> JsResult {
-    let mut global = std::ptr::null_mut();
-    napi::check_status!(unsafe { sys::napi_get_global(env, &mut global) })?;
-    let mut constructor = std::ptr::null_mut();
-    napi::check_status!(unsafe {
-        sys::napi_get_named_property(env, global, c"Map".as_ptr(), &mut constructor)
-    })?;
-    let mut map = std::ptr::null_mut();
-    napi::check_status!(unsafe {
-        sys::napi_new_instance(env, constructor, 0, std::ptr::null(), &mut map)
-    })?;
-    Ok(map)
-}
-
-/// Runs event `name` (canonical) and returns the handler's promise: it resolves (never rejects)
-/// once the writes committed and the follow-up events were published.
-fn handle(env: &Env, shared: &Shared, name: &'static str, event: Input) -> JsResult {
+/// Runs the event and returns the handler's promise: it resolves (never rejects) once the writes
+/// committed and the follow-up events were published.
+fn handle(env: &Env, shared: &Handlers, kind: EventKind, event: Input) -> JsResult {
     let raw = env.raw();
-    let planned = open_db(&shared.db).and_then(|db| events::plan(&Dialect::of(&db), name, &event));
-    let work = match planned {
-        Ok(w) => w,
+    let planned = open_db(&shared.db).and_then(|db| {
+        let plan = events::plan_event(&Dialect::of(&db), kind, &event)?;
+        Ok((db, plan))
+    });
+    let (db, plan) = match planned {
+        Ok(planned) => planned,
         Err(e) => {
-            failed(raw, &shared.logger, name, &e);
+            let refused = Handled::refused(kind).conclude(Err(e));
+            shared.logger.write(raw, refused.logs);
             return resolved(raw);
         }
     };
-    let (logger, bus, subject) = (shared.logger.clone(), shared.bus.clone(), work.subject);
-    let follow_up = work.follow_up;
-    let then: super::settle::Then<Output> = Box::new(move |env, r| {
-        finish(env, &logger, &bus, name, subject, follow_up, r)
-            .or_else(|_| undefined(env))
-            .map_err(|e| crate::core::error::Error::internal(e.to_string()))
-    });
-    let promise = match work.call {
-        Some(call) => run_then(
-            env,
-            &shared.db,
-            "Failed to handle event",
-            move |_| Ok(call),
-            then,
-        )?,
-        None => super::settle::settled_then(env, "Failed to handle event", Ok(Output::Null), then)?,
+    let request = Request {
+        operation: "Failed to handle event",
+        source: "WorkflowEventHandlers",
+        audience: shared.logger.audience(),
+        plan,
     };
-    Ok(promise.raw())
-}
-
-fn failed(env: sys::napi_env, logger: &Logger, name: &str, e: &crate::core::error::Error) {
-    logger.log(
-        env,
-        Level::Error,
-        &format!("WorkflowEventHandlers: Failed to handle {name}"),
-        json!({"error": e.message, "code": e.code.as_str()}),
-    );
-}
-
-/// On the JS thread after the writes: logs, then publishes the follow-up events; the value the
-/// handler's promise resolves with (a promise for the publishes, or undefined).
-fn finish(
-    env: sys::napi_env,
-    logger: &Logger,
-    bus: &JsRef,
-    name: &'static str,
-    subject: Option<String>,
-    follow_up: FollowUp,
-    r: Result<Output>,
-) -> JsResult {
-    let out = match r {
-        Ok(out) => out,
-        Err(e) => {
-            failed(env, logger, name, &e);
-            return undefined(env);
-        }
+    let delivery = Delivery {
+        prefix: "Failed to handle event",
+        logger: shared.logger.clone(),
+        bus: Some(shared.bus.clone()),
     };
-    if matches!(out, Output::Null | Output::Bool(false)) && name.starts_with("workflow.execution.")
-    {
-        logger.log(
-            env,
-            Level::Warn,
-            "WorkflowEventHandlers: execution not found, or already finished",
-            json!({"eventType": name, "executionId": subject}),
-        );
-    } else {
-        logger.log(
-            env,
-            Level::Debug,
-            &format!("WorkflowEventHandlers: handled {name}"),
-            json!({"executionId": subject}),
-        );
-    }
-    let timestamp = || millis_to_iso(now_millis());
-    let cleaned = |days: i64| {
-        let (executions, metrics) = cleanup_counts(&out);
-        logger.log(
-            env,
-            Level::Info,
-            "WorkflowEventHandlers: cleanup finished",
-            json!({"deletedExecutions": executions, "deletedMetrics": metrics, "daysOld": days}),
-        );
-        (
-            "workflow.cleanup.completed",
-            json!({"deletedCount": executions, "metricsDeletedCount": metrics, "daysOld": days, "timestamp": timestamp()}),
-        )
-    };
-    let mut publish = Vec::new();
-    match follow_up {
-        FollowUp::None => {}
-        FollowUp::Alert(payload) => {
-            logger.log(
-                env,
-                Level::Warn,
-                "WorkflowEventHandlers: Performance alert",
-                payload.clone(),
-            );
-            publish.push(("workflow.alert.performance", payload));
-        }
-        FollowUp::CleanupCompleted { days_old } => publish.push(cleaned(days_old)),
-        FollowUp::Maintenance { kind, cleanup } => {
-            match (kind.as_str(), cleanup) {
-                (_, Some(days)) => publish.push(cleaned(days)),
-                ("optimize", None) => logger.log(
-                    env,
-                    Level::Info,
-                    "WorkflowEventHandlers: optimize maintenance requested",
-                    json!({}),
-                ),
-                _ => logger.log(
-                    env,
-                    Level::Warn,
-                    "WorkflowEventHandlers: Unknown maintenance type",
-                    json!({"maintenanceType": kind}),
-                ),
-            }
-            publish.push((
-                "workflow.maintenance.completed",
-                json!({"maintenanceType": kind, "timestamp": timestamp()}),
-            ));
-        }
-    }
-    if publish.is_empty() {
-        return undefined(env);
-    }
-    let bus_obj = bus.get(env)?;
-    let Some(f) = method(env, bus_obj, "publish")?.or(method(env, bus_obj, "emit")?) else {
-        return undefined(env);
-    };
-    let mut results = Vec::new();
-    for (event, payload) in publish {
-        let args = [string(env, event)?, value(env, &Value::Json(payload))?];
-        match call(env, bus_obj, f, &args) {
-            Ok(r) => results.push(r),
-            Err(message) => logger.log(
-                env,
-                Level::Error,
-                "WorkflowEventHandlers: Failed to publish",
-                json!({"eventType": event, "error": message}),
-            ),
-        }
-    }
-    // Waits for the publishes; a rejected publish is the bus's to report.
-    let settled = promise_static(env, "allSettled", &results)?;
-    let then = method(env, settled, "then")?.ok_or_else(|| napi::Error::from_reason("no then"))?;
-    let done = function(env, "published", |ctx| undefined(ctx.env.raw()))?;
-    call(env, settled, then, &[done]).map_err(napi::Error::from_reason)
+    Ok(settle::submit(env, &db, request, delivery)?.raw())
 }

@@ -8,22 +8,23 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::ptr;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use napi::bindgen_prelude::{PromiseRaw, Unknown};
-use napi::{check_status, sys, Env, JsValue};
+use napi::{sys, Env, JsValue};
 use napi_derive::napi;
 use serde_json::json;
 
 use super::database::WorkflowDatabase;
-use super::input::{input, optional};
-use super::js::{throw, undefined, value, JsResult};
-use super::jsref::{call, describe, function, is_function, method, JsRef, Level, Logger};
-use super::repository::{open_db, DbSlot};
-use super::settle::{self, Settler};
+use super::database::{open_db, DbSlot};
+use super::node::convert::{throw, value};
+use super::node::input::{input, optional};
+use super::node::logger::{Level, Logger};
+use super::node::raw::{get, is_promise, items, resolved, undefined, JsResult};
+use super::node::reference::{call, describe, function, is_function, method, JsRef};
+use super::node::settle::{self, promise_static, Settler};
 use crate::core::db::notify::{self, Hub, RemoteEvent};
 use crate::core::error::{Error, Result};
 use crate::core::input::{Fields, Input};
@@ -62,7 +63,7 @@ impl WorkflowEventService {
         ts_args_type = "db?: WorkflowDatabase | null, options?: EventServiceOptions"
     )]
     pub fn new(env: &Env, db: Option<Unknown>, options: Option<Unknown>) -> napi::Result<Self> {
-        let db = super::js::optional_instance::<WorkflowDatabase>(
+        let db = super::node::convert::optional_instance::<WorkflowDatabase>(
             env,
             db,
             "Failed to create event service",
@@ -223,9 +224,9 @@ impl WorkflowEventService {
                 published.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 Ok(())
             },
-            Box::new(move |env, r: Result<()>| {
+            move |env, r: Result<()>| {
                 r.and_then(|_| local.get(env).map_err(|e| Error::internal(e.to_string())))
-            }),
+            },
         )
     }
 
@@ -392,12 +393,6 @@ fn subscriber_failed(env: sys::napi_env, logger: &Logger, name: &str, message: &
     );
 }
 
-pub(crate) fn is_promise(env: sys::napi_env, v: sys::napi_value) -> bool {
-    let mut is = false;
-    unsafe { sys::napi_is_promise(env, v, &mut is) };
-    is
-}
-
 /// `Promise.allSettled(promises)`, its rejections logged; resolves undefined.
 fn settle_all(
     env: sys::napi_env,
@@ -413,18 +408,10 @@ fn settle_all(
         let env = ctx.env.raw();
         if ctx.length() > 0 {
             let results: Unknown = ctx.get(0)?;
-            let mut len = 0u32;
-            unsafe { sys::napi_get_array_length(env, results.raw(), &mut len) };
-            for i in 0..len {
-                let mut item = ptr::null_mut();
-                let mut reason = ptr::null_mut();
-                unsafe {
-                    sys::napi_get_element(env, results.raw(), i, &mut item);
-                    sys::napi_get_named_property(env, item, c"reason".as_ptr(), &mut reason);
-                }
-                let mut status = ptr::null_mut();
-                unsafe { sys::napi_get_named_property(env, item, c"status".as_ptr(), &mut status) };
+            for item in items(env, results.raw()) {
+                let status = get(env, item, c"status")?;
                 if describe(env, status) == "rejected" {
+                    let reason = get(env, item, c"reason")?;
                     subscriber_failed(env, &logger, &name, &describe(env, reason));
                 }
             }
@@ -434,35 +421,4 @@ fn settle_all(
     let then = method(env, settled, "then")?
         .ok_or_else(|| napi::Error::from_reason("Promise.allSettled returned no promise"))?;
     call(env, settled, then, &[on_settled]).map_err(napi::Error::from_reason)
-}
-
-/// `Promise[name](values)`.
-pub(crate) fn promise_static(
-    env: sys::napi_env,
-    name: &str,
-    values: &[sys::napi_value],
-) -> JsResult {
-    let mut global = ptr::null_mut();
-    let mut promise = ptr::null_mut();
-    check_status!(unsafe { sys::napi_get_global(env, &mut global) })?;
-    check_status!(unsafe {
-        sys::napi_get_named_property(env, global, c"Promise".as_ptr(), &mut promise)
-    })?;
-    let f = method(env, promise, name)?
-        .ok_or_else(|| napi::Error::from_reason(format!("Promise.{name} is missing")))?;
-    let mut array = ptr::null_mut();
-    check_status!(unsafe { sys::napi_create_array_with_length(env, values.len(), &mut array) })?;
-    for (i, v) in values.iter().enumerate() {
-        check_status!(unsafe { sys::napi_set_element(env, array, i as u32, *v) })?;
-    }
-    call(env, promise, f, &[array]).map_err(napi::Error::from_reason)
-}
-
-/// A promise resolved with undefined.
-pub(crate) fn resolved(env: sys::napi_env) -> JsResult {
-    let mut deferred = ptr::null_mut();
-    let mut promise = ptr::null_mut();
-    check_status!(unsafe { sys::napi_create_promise(env, &mut deferred, &mut promise) })?;
-    check_status!(unsafe { sys::napi_resolve_deferred(env, deferred, undefined(env)?) })?;
-    Ok(promise)
 }

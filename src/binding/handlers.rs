@@ -1,21 +1,29 @@
 //! `HandlerRegistryRepository` (also exported as `PostgreSQLHandlerRegistryRepository` and, with
 //! no argument, `InMemoryHandlerRegistryRepository`).
 
-use napi::bindgen_prelude::{PromiseRaw, Unknown};
-use napi::{Env, JsValue};
+use napi::bindgen_prelude::Unknown;
+use napi::Env;
 use napi_derive::napi;
 
-use super::input::{input, optional};
-use super::jsref::JsRef;
-use super::repository::{db_member, run, slot_or_memory, DbSlot};
+use super::call::{promise_methods, Host};
+use super::database::snake_case;
+use super::database::{DbSlot, OnDatabase};
 use crate::core::repo::handlers as q;
-use crate::core::repo::usage;
+use crate::core::repo::usage as history;
 
 /// The handler registry and its usage history, on the database it was built with.
 #[napi]
 pub struct HandlerRegistryRepository {
-    db: DbSlot,
-    database: Option<JsRef>,
+    pub(crate) on: OnDatabase,
+}
+
+impl Host for HandlerRegistryRepository {
+    fn slot(&self) -> &DbSlot {
+        &self.on.slot
+    }
+    fn source(&self) -> &'static str {
+        "HandlerRegistryRepository"
+    }
 }
 
 #[napi]
@@ -35,254 +43,69 @@ impl HandlerRegistryRepository {
     /// On `db`; without it, on a private in-memory database.
     #[napi(constructor, ts_args_type = "db?: WorkflowDatabase | null")]
     pub fn new(env: &Env, db: Option<Unknown>) -> napi::Result<Self> {
-        let (db, database) =
-            slot_or_memory(env, db, "Failed to create handler registry repository")?;
-        Ok(HandlerRegistryRepository { db, database })
+        let on = OnDatabase::new(env, db, "Failed to create handler registry repository")?;
+        Ok(HandlerRegistryRepository { on })
     }
 
     /// The `WorkflowDatabase` it was built on (null for a private in-memory one).
     #[napi(getter, ts_return_type = "WorkflowDatabase | null")]
     pub fn db<'e>(&self, env: &'e Env) -> napi::Result<Unknown<'e>> {
-        db_member(env, &self.database)
-    }
-
-    /// Registers a handler, or updates it: an upsert on `handlerType` that keeps its id,
-    /// `registered_at` and counters. Resolves the row.
-    #[napi(
-        ts_args_type = "handler: HandlerInput",
-        ts_return_type = "Promise<HandlerRow>"
-    )]
-    pub fn register_handler<'env>(
-        &self,
-        env: &'env Env,
-        handler: Unknown,
-    ) -> napi::Result<PromiseRaw<'env, ()>> {
-        let h = input(env.raw(), handler.raw());
-        run(env, &self.db, "Failed to register handler", |_| {
-            q::register(&h)
-        })
-    }
-
-    /// The handler, or null.
-    #[napi(
-        ts_args_type = "handlerType: string",
-        ts_return_type = "Promise<HandlerRow | null>"
-    )]
-    pub fn get_handler_by_type<'env>(
-        &self,
-        env: &'env Env,
-        handler_type: Unknown,
-    ) -> napi::Result<PromiseRaw<'env, ()>> {
-        let t = input(env.raw(), handler_type.raw());
-        run(env, &self.db, "Failed to get handler by type", |_| {
-            q::by_type(&t)
-        })
-    }
-
-    /// Sets the given columns (allow-listed); the updated row, null when missing, the current
-    /// row for `{}`.
-    #[napi(
-        ts_args_type = "handlerType: string, updates: HandlerUpdates",
-        ts_return_type = "Promise<HandlerRow | null>"
-    )]
-    pub fn update_handler<'env>(
-        &self,
-        env: &'env Env,
-        handler_type: Unknown,
-        updates: Unknown,
-    ) -> napi::Result<PromiseRaw<'env, ()>> {
-        let (t, u) = (
-            input(env.raw(), handler_type.raw()),
-            input(env.raw(), updates.raw()),
-        );
-        run(env, &self.db, "Failed to update handler", |_| {
-            q::update(&t, &u)
-        })
-    }
-
-    /// Every handler (`limit` 100, `offset` 0, `sortBy` 'handler_type' from the allow-list).
-    #[napi(
-        ts_args_type = "options?: HandlerListOptions",
-        ts_return_type = "Promise<HandlerRow[]>"
-    )]
-    pub fn get_all_handlers<'env>(
-        &self,
-        env: &'env Env,
-        options: Option<Unknown>,
-    ) -> napi::Result<PromiseRaw<'env, ()>> {
-        let o = optional(env.raw(), options.map(|o| o.raw()));
-        run(env, &self.db, "Failed to get all handlers", |_| q::all(&o))
-    }
-
-    /// Active handlers (`limit` 100, `offset` 0, `sortBy` 'priority DESC').
-    #[napi(
-        ts_args_type = "options?: HandlerListOptions",
-        ts_return_type = "Promise<HandlerRow[]>"
-    )]
-    pub fn get_active_handlers<'env>(
-        &self,
-        env: &'env Env,
-        options: Option<Unknown>,
-    ) -> napi::Result<PromiseRaw<'env, ()>> {
-        let o = optional(env.raw(), options.map(|o| o.raw()));
-        run(env, &self.db, "Failed to get active handlers", |_| {
-            q::active(&o)
-        })
-    }
-
-    /// Default, active handlers by priority (`limit` 100, `offset` 0).
-    #[napi(
-        ts_args_type = "options?: HandlerListOptions",
-        ts_return_type = "Promise<HandlerRow[]>"
-    )]
-    pub fn get_default_handlers<'env>(
-        &self,
-        env: &'env Env,
-        options: Option<Unknown>,
-    ) -> napi::Result<PromiseRaw<'env, ()>> {
-        let o = optional(env.raw(), options.map(|o| o.raw()));
-        run(env, &self.db, "Failed to get default handlers", |_| {
-            q::defaults(&o)
-        })
-    }
-
-    /// The active handler of that type, or null.
-    #[napi(
-        ts_args_type = "handlerType: string",
-        ts_return_type = "Promise<HandlerRow | null>"
-    )]
-    pub fn get_best_handler<'env>(
-        &self,
-        env: &'env Env,
-        handler_type: Unknown,
-    ) -> napi::Result<PromiseRaw<'env, ()>> {
-        let t = input(env.raw(), handler_type.raw());
-        run(env, &self.db, "Failed to get best handler", |_| q::best(&t))
-    }
-
-    /// Counts one run (`status` success|failure|timeout|error, `executionTime` ms) in one
-    /// statement; the updated row, or null for an unknown handler.
-    #[napi(
-        ts_args_type = "handlerType: string, statistics: HandlerStatisticsInput",
-        ts_return_type = "Promise<HandlerRow | null>"
-    )]
-    pub fn update_handler_statistics<'env>(
-        &self,
-        env: &'env Env,
-        handler_type: Unknown,
-        statistics: Unknown,
-    ) -> napi::Result<PromiseRaw<'env, ()>> {
-        let (t, s) = (
-            input(env.raw(), handler_type.raw()),
-            input(env.raw(), statistics.raw()),
-        );
-        run(env, &self.db, "Failed to update handler statistics", |_| {
-            q::update_statistics(&t, &s)
-        })
-    }
-
-    /// Records a run in the usage history and counts it on the handler, in one transaction;
-    /// resolves the usage row.
-    #[napi(
-        ts_args_type = "usage: HandlerUsageInput",
-        ts_return_type = "Promise<HandlerUsageRow>"
-    )]
-    pub fn record_handler_usage<'env>(
-        &self,
-        env: &'env Env,
-        usage: Unknown,
-    ) -> napi::Result<PromiseRaw<'env, ()>> {
-        let u = input(env.raw(), usage.raw());
-        run(env, &self.db, "Failed to record handler usage", |_| {
-            usage::record_usage(&u)
-        })
-    }
-
-    /// Many runs in one transaction (usage rows and counters); resolves the usage rows.
-    #[napi(
-        ts_args_type = "usages: HandlerUsageInput[]",
-        ts_return_type = "Promise<HandlerUsageRow[]>"
-    )]
-    pub fn record_handler_usages<'env>(
-        &self,
-        env: &'env Env,
-        usages: Unknown,
-    ) -> napi::Result<PromiseRaw<'env, ()>> {
-        let u = input(env.raw(), usages.raw());
-        run(env, &self.db, "Failed to record handler usages", |_| {
-            usage::record_usages(&u)
-        })
-    }
-
-    /// A handler's runs, newest first (`limit` 100, `offset` 0, `status`, `after`).
-    #[napi(
-        ts_args_type = "handlerType: string, options?: HandlerListOptions",
-        ts_return_type = "Promise<Page<HandlerUsageRow>>"
-    )]
-    pub fn get_handler_usage_history<'env>(
-        &self,
-        env: &'env Env,
-        handler_type: Unknown,
-        options: Option<Unknown>,
-    ) -> napi::Result<PromiseRaw<'env, ()>> {
-        let (t, o) = (
-            input(env.raw(), handler_type.raw()),
-            optional(env.raw(), options.map(|o| o.raw())),
-        );
-        run(env, &self.db, "Failed to get handler usage history", |_| {
-            usage::usage_history(&t, &o)
-        })
-    }
-
-    /// The `handler_performance_summary` view, best success rate first (`limit` 100, `offset` 0).
-    #[napi(
-        ts_args_type = "options?: HandlerListOptions",
-        ts_return_type = "Promise<HandlerPerformanceRow[]>"
-    )]
-    pub fn get_handler_performance_summary<'env>(
-        &self,
-        env: &'env Env,
-        options: Option<Unknown>,
-    ) -> napi::Result<PromiseRaw<'env, ()>> {
-        let o = optional(env.raw(), options.map(|o| o.raw()));
-        run(
-            env,
-            &self.db,
-            "Failed to get handler performance summary",
-            |_| q::performance_summary(&o),
-        )
-    }
-
-    /// Deletes a handler; true when it existed.
-    #[napi(
-        ts_args_type = "handlerType: string",
-        ts_return_type = "Promise<boolean>"
-    )]
-    pub fn delete_handler<'env>(
-        &self,
-        env: &'env Env,
-        handler_type: Unknown,
-    ) -> napi::Result<PromiseRaw<'env, ()>> {
-        let t = input(env.raw(), handler_type.raw());
-        run(env, &self.db, "Failed to delete handler", |_| q::delete(&t))
-    }
-
-    /// Deletes usage rows older than `daysOld` (default 30) days; resolves how many.
-    #[napi(ts_args_type = "daysOld?: number", ts_return_type = "Promise<number>")]
-    pub fn cleanup_old_usage_history<'env>(
-        &self,
-        env: &'env Env,
-        days_old: Option<Unknown>,
-    ) -> napi::Result<PromiseRaw<'env, ()>> {
-        let d = optional(env.raw(), days_old.map(|o| o.raw()));
-        run(env, &self.db, "Failed to cleanup old usage history", |_| {
-            usage::cleanup_usage(&d)
-        })
+        self.on.member(env)
     }
 
     /// `camelCase` → `snake_case`, as planned (synchronous).
     #[napi(ts_args_type = "str: string")]
     pub fn to_snake_case(&self, env: &Env, str: Unknown) -> napi::Result<String> {
-        super::repository::snake_case(env, str)
+        snake_case(env, str)
     }
+}
+
+promise_methods! {
+    HandlerRegistryRepository;
+    " Registers a handler, or updates it: an upsert on `handlerType` that keeps its id,"
+    " `registered_at` and counters. Resolves the row."
+    fn register_handler(handler): "handler: HandlerInput" -> "Promise<HandlerRow>"
+        = "Failed to register handler", |_, handler| q::register(&handler);
+    " The handler, or null."
+    fn get_handler_by_type(handler_type): "handlerType: string" -> "Promise<HandlerRow | null>"
+        = "Failed to get handler by type", |_, handler_type| q::by_type(&handler_type);
+    " Sets the given columns (allow-listed); the updated row, null when missing, the current"
+    " row for `{}`."
+    fn update_handler(handler_type, updates): "handlerType: string, updates: HandlerUpdates" -> "Promise<HandlerRow | null>"
+        = "Failed to update handler", |_, handler_type, updates| q::update(&handler_type, &updates);
+    " Every handler (`limit` 100, `offset` 0, `sortBy` 'handler_type' from the allow-list)."
+    fn get_all_handlers(options): "options?: HandlerListOptions" -> "Promise<HandlerRow[]>"
+        = "Failed to get all handlers", |_, options| q::all(&options);
+    " Active handlers (`limit` 100, `offset` 0, `sortBy` 'priority DESC')."
+    fn get_active_handlers(options): "options?: HandlerListOptions" -> "Promise<HandlerRow[]>"
+        = "Failed to get active handlers", |_, options| q::active(&options);
+    " Default, active handlers by priority (`limit` 100, `offset` 0)."
+    fn get_default_handlers(options): "options?: HandlerListOptions" -> "Promise<HandlerRow[]>"
+        = "Failed to get default handlers", |_, options| q::defaults(&options);
+    " The active handler of that type, or null."
+    fn get_best_handler(handler_type): "handlerType: string" -> "Promise<HandlerRow | null>"
+        = "Failed to get best handler", |_, handler_type| q::best(&handler_type);
+    " Counts one run (`status` success|failure|timeout|error, `executionTime` ms) in one"
+    " statement; the updated row, or null for an unknown handler."
+    fn update_handler_statistics(handler_type, statistics): "handlerType: string, statistics: HandlerStatisticsInput" -> "Promise<HandlerRow | null>"
+        = "Failed to update handler statistics", |_, handler_type, statistics| q::update_statistics(&handler_type, &statistics);
+    " Records a run in the usage history and counts it on the handler, in one transaction;"
+    " resolves the usage row."
+    fn record_handler_usage(usage): "usage: HandlerUsageInput" -> "Promise<HandlerUsageRow>"
+        = "Failed to record handler usage", |_, usage| history::record_usage(&usage);
+    " Many runs in one transaction (usage rows and counters); resolves the usage rows."
+    fn record_handler_usages(usages): "usages: HandlerUsageInput[]" -> "Promise<HandlerUsageRow[]>"
+        = "Failed to record handler usages", |_, usages| history::record_usages(&usages);
+    " A handler's runs, newest first (`limit` 100, `offset` 0, `status`, `after`)."
+    fn get_handler_usage_history(handler_type, options): "handlerType: string, options?: HandlerListOptions" -> "Promise<Page<HandlerUsageRow>>"
+        = "Failed to get handler usage history", |_, handler_type, options| history::usage_history(&handler_type, &options);
+    " The `handler_performance_summary` view, best success rate first (`limit` 100, `offset` 0)."
+    fn get_handler_performance_summary(options): "options?: HandlerListOptions" -> "Promise<HandlerPerformanceRow[]>"
+        = "Failed to get handler performance summary", |_, options| q::performance_summary(&options);
+    " Deletes a handler; true when it existed."
+    fn delete_handler(handler_type): "handlerType: string" -> "Promise<boolean>"
+        = "Failed to delete handler", |_, handler_type| q::delete(&handler_type);
+    " Deletes usage rows older than `daysOld` (default 30) days; resolves how many."
+    fn cleanup_old_usage_history(days_old): "daysOld?: number" -> "Promise<number>"
+        = "Failed to cleanup old usage history", |_, days_old| history::cleanup_usage(&days_old);
 }

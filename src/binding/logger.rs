@@ -10,8 +10,8 @@ use napi::bindgen_prelude::Unknown;
 use napi::{Env, JsValue};
 use napi_derive::napi;
 
-use super::jsref::{call_logger, Level, Logger};
-use super::settle::Settler;
+use super::node::logger::{call_logger, Level, Logger};
+use super::node::settle::Settler;
 use crate::core::logging;
 
 const QUEUE_MAX: usize = 1000;

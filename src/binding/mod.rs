@@ -1,25 +1,21 @@
-//! The napi binding: one file per JavaScript class; conversion and promise plumbing only.
+//! The napi binding: one file per JavaScript class, with no `unsafe`: each method reads its
+//! arguments, submits the call to the core and settles its Promise ([`call`]). The Node-API
+//! machinery underneath, and every `unsafe` block, is in [`node`].
 
 mod cache;
 mod cache_service;
-mod cache_state;
+mod call;
 mod database;
-mod direct;
 mod errors;
 mod event_handlers;
 mod events;
 mod executions;
 mod handlers;
-mod input;
-mod js;
-mod jsref;
 mod logger;
 mod metrics;
+mod node;
 mod observe;
 mod persistence;
-mod repository;
-mod settle;
-mod shape;
 mod workflow;
 
 use napi::bindgen_prelude::JsObjectValue;
@@ -46,7 +42,11 @@ fn init() {
         .enable_all()
         .build()
     {
-        Ok(rt) => napi::bindgen_prelude::create_custom_tokio_runtime(rt),
+        Ok(rt) => {
+            // The core spawns its calls there too (see `core::exec::runtime`).
+            crate::core::exec::runtime::install(rt.handle().clone());
+            napi::bindgen_prelude::create_custom_tokio_runtime(rt)
+        }
         Err(e) => tracing::warn!(error = %e, "cannot build the tokio runtime; napi's default runs"),
     }
 }
@@ -76,7 +76,7 @@ pub fn module_exports(mut exports: Object, env: Env) -> napi::Result<()> {
         exports.set_named_property(&format!("InMemory{class}"), constructor)?;
     }
     let raw = env.raw();
-    let add = js::run_script(raw, include_str!("pidea.js"))?;
-    jsref::call(raw, add, add, &[exports.raw()]).map_err(napi::Error::from_reason)?;
+    let add = node::raw::run_script(raw, include_str!("pidea.js"))?;
+    node::reference::call(raw, add, add, &[exports.raw()]).map_err(napi::Error::from_reason)?;
     Ok(())
 }

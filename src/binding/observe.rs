@@ -5,8 +5,9 @@ use napi::Env;
 use napi_derive::napi;
 
 use super::database::WorkflowDatabase;
-use super::js::{throw, IntoJs};
-use super::settle;
+use super::node::convert::{throw, IntoJs};
+use super::node::raw::unknown;
+use super::node::settle;
 use crate::core::db::health::{self, Health};
 use crate::core::value::Value;
 
@@ -21,7 +22,7 @@ impl WorkflowDatabase {
             .get()
             .map_err(|e| throw(env.raw(), "Failed to get metrics", &e))?;
         let raw = Value::Json(db.metrics_snapshot().to_json()).into_js(env.raw())?;
-        Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), raw) })
+        Ok(unknown(env, raw))
     }
 
     /// The same counters as Prometheus text exposition (names `workflow_infra_…`, labelled

@@ -5,6 +5,7 @@ pub mod columns;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod exec;
 pub mod input;
 pub mod logging;
 pub mod metrics;

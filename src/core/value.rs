@@ -128,36 +128,9 @@ pub fn now_millis() -> i64 {
     Utc::now().timestamp_millis()
 }
 
-/// Now, in epoch milliseconds, from the kernel's coarse clock: it is updated at every tick, so
-/// it is up to one tick (1–4 ms) behind [`now_millis`], and costs a fifth of it (5 against 25
-/// ns). Where there is no coarse clock, the same as [`now_millis`].
-pub fn recent_millis() -> i64 {
-    #[cfg(target_os = "linux")]
-    {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        if unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) } == 0 {
-            return ts.tv_sec * 1000 + ts.tv_nsec / 1_000_000;
-        }
-    }
-    now_millis()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_coarse_clock_reads_the_same_time_a_little_behind() {
-        let before = now_millis();
-        let recent = recent_millis();
-        let after = now_millis();
-        assert!(recent <= after, "never ahead of the precise clock");
-        // Behind by ticks (1–4 ms); a generous bound, as a busy VM may update it late.
-        assert!(recent > before - 1000, "{recent} is not near {before}");
-    }
 
     #[test]
     fn iso_round_trip_keeps_milliseconds() {

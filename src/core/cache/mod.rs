@@ -4,4 +4,4 @@
 pub mod service;
 pub mod store;
 
-pub use store::{Cache, Entry, Key, KeyRef, Stats};
+pub use store::{Cache, Entry, Key, KeyRef, Lifetime, Stats};

@@ -13,6 +13,10 @@ use std::time::Duration;
 
 use crate::core::db::invalidate::{Invalidate, Touch};
 use crate::core::db::notify::Hub;
+use crate::core::db::{Call, Output};
+use crate::core::error::Result;
+use crate::core::exec::report::Report;
+use crate::core::exec::request::{Plan, Work};
 use crate::core::value::Row;
 
 /// What is cached.
@@ -85,6 +89,20 @@ impl CacheService {
     }
 
     /// Keeps a row read under `generation`, unless something was invalidated since.
+    /// A read that fills the cache on a miss: `call` runs, and the row it finds is kept under
+    /// `key` unless a write touched the key since `generation` (see [`CacheService::lookup`]).
+    pub fn read_through(self: &Arc<Self>, key: Key, generation: u64, call: Result<Call>) -> Plan {
+        let cache = self.clone();
+        Plan::new(
+            call.map(Work::Call),
+            Report::Remember(Box::new(move |out| {
+                if let Output::Row(row) = out {
+                    cache.store(key, row.clone(), generation);
+                }
+            })),
+        )
+    }
+
     pub fn store(&self, key: Key, row: Row, generation: u64) {
         if !self.live() || self.generation.load(Ordering::Acquire) != generation {
             return;

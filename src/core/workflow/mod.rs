@@ -6,6 +6,7 @@ pub mod bulk;
 pub mod events;
 pub mod reads;
 pub mod seed;
+pub mod service;
 pub mod writes;
 
 pub use bulk::{bulk_create, bulk_update};

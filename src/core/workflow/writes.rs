@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::core::db::merge::renumber as renumbered;
-use crate::core::db::{Call, Merge, Op, Shape, Statement, Touch};
+use crate::core::db::{Call, Merge, Op, Output, Shape, Statement, Touch};
 use crate::core::error::{Error, Result};
 use crate::core::input::{self, Fields, Input};
 use crate::core::repo::executions::{self, execution_id, touch_execution};
@@ -207,4 +207,18 @@ pub fn cleanup(days_old: &Input, options: &Input) -> Result<Call> {
         Shape::Counts(CLEANUP_COUNTS),
     )
     .touching(Touch::Executions))
+}
+
+/// `(executions, metrics)` removed, from a cleanup's counts row.
+pub fn cleanup_counts(o: &Output) -> (u64, u64) {
+    match o {
+        Output::Row(row) => {
+            let n = |c: &str| match row.get(c) {
+                Some(Value::Int(n)) => *n as u64,
+                _ => 0,
+            };
+            (n("executions"), n("metrics"))
+        }
+        _ => (0, 0),
+    }
 }

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use napi::{check_status, sys};
 
-use super::js::{run_script, JsResult};
+use super::raw::{run_script, JsResult};
 
 /// Column lists kept per thread (the schema has a handful of row shapes and a few aggregates).
 const MAX_SHAPES: usize = 64;
@@ -53,6 +53,7 @@ pub fn factory(
             .map(|(_, r)| *r);
         if let Some(reference) = found {
             let mut f = ptr::null_mut();
+            // SAFETY: the reference was made in this env on this thread and is not yet deleted.
             check_status!(unsafe { sys::napi_get_reference_value(env, reference, &mut f) })?;
             return Ok(Some(f));
         }
@@ -61,6 +62,7 @@ pub fn factory(
         }
         let f = compile(env, columns)?;
         let mut reference = ptr::null_mut();
+        // SAFETY: the reference was made in this env on this thread and is not yet deleted.
         check_status!(unsafe { sys::napi_create_reference(env, f, 1, &mut reference) })?;
         shapes.list.push((columns.clone(), reference));
         Ok(Some(f))
@@ -70,6 +72,8 @@ pub fn factory(
 /// Calls a factory with one row's values, in column order.
 pub fn build(env: sys::napi_env, factory: sys::napi_value, values: &[sys::napi_value]) -> JsResult {
     let mut this = ptr::null_mut();
+    // SAFETY: the function and its arguments are live values of this env; a thrown exception is
+    // reported through the status.
     check_status!(unsafe { sys::napi_get_undefined(env, &mut this) })?;
     let mut out = ptr::null_mut();
     check_status!(unsafe {

@@ -18,6 +18,8 @@ use std::rc::Rc;
 use napi::{check_status, sys, JsError};
 
 /// A Node-API function callback.
+// SAFETY: Node-API calls this on the JS thread with the env, and with the data pointer this file
+// gave it.
 pub type Callback = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value;
 
 /// Sets `methods` on `this` as functions bound to `state`: writable, configurable and not
@@ -41,6 +43,8 @@ pub fn bind<S: 'static>(
             data: ptr::null_mut(),
         });
     }
+    // SAFETY: the object and key are live values of this env (a name is NUL-terminated); the out-
+    // pointer is a local Node-API writes.
     check_status!(unsafe {
         sys::napi_define_properties(env, this, properties.len(), properties.as_ptr())
     })
@@ -55,6 +59,8 @@ fn function<S: 'static>(
 ) -> napi::Result<sys::napi_value> {
     let data = Box::into_raw(Box::new(Rc::clone(state))).cast();
     let mut f = ptr::null_mut();
+    // SAFETY: the env is the current call's; the inputs outlive the call, which copies them, and
+    // Node-API writes the out-pointer.
     let status = unsafe {
         sys::napi_create_function(
             env,
@@ -66,10 +72,14 @@ fn function<S: 'static>(
         )
     };
     if status != sys::Status::napi_ok {
+        // SAFETY: the pointer came from `Box::into_raw` of this type and is taken back exactly
+        // once.
         drop(unsafe { Box::from_raw(data.cast::<Rc<S>>()) });
         return check_status!(status).map(|_| f);
     }
     // Should the finalizer fail, `data` is leaked: never freed while the function may run.
+    // SAFETY: called on the JS thread with the env of the current call; the values passed are live
+    // values of it.
     check_status!(unsafe {
         sys::napi_add_finalizer(
             env,
@@ -83,11 +93,14 @@ fn function<S: 'static>(
     Ok(f)
 }
 
+// SAFETY: Node-API calls this on the JS thread with the env, and with the data pointer this file
+// gave it.
 unsafe extern "C" fn release<S>(
     _env: sys::napi_env,
     data: *mut std::ffi::c_void,
     _hint: *mut std::ffi::c_void,
 ) {
+    // SAFETY: the pointer came from `Box::into_raw` of this type and is taken back exactly once.
     drop(unsafe { Box::from_raw(data.cast::<Rc<S>>()) });
 }
 
@@ -98,6 +111,8 @@ unsafe extern "C" fn release<S>(
 /// # Safety
 /// `env` and `info` are the ones Node-API passed to a callback that [`bind`] set up with state
 /// of type `S`.
+// SAFETY: called on the JS thread with the env of the current call; the values passed are live
+// values of it.
 pub unsafe fn call<S, const N: usize>(
     env: sys::napi_env,
     info: sys::napi_callback_info,
@@ -107,6 +122,8 @@ pub unsafe fn call<S, const N: usize>(
     let mut args = [ptr::null_mut(); N];
     let mut data = ptr::null_mut();
     let outcome = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: the callback info is the current call's; Node-API writes at most `argc` values
+        // into the array given.
         check_status!(unsafe {
             sys::napi_get_cb_info(
                 env,
@@ -117,6 +134,8 @@ pub unsafe fn call<S, const N: usize>(
                 &mut data,
             )
         })?;
+        // SAFETY: called on the JS thread with the env of the current call; the values passed are
+        // live values of it.
         let state: &Rc<S> = unsafe { &*data.cast::<Rc<S>>() };
         f(state, args)
     }));
@@ -126,6 +145,8 @@ pub unsafe fn call<S, const N: usize>(
         Err(_) => napi::Error::from_reason("internal error (a panic) in a bound method"),
     };
     if error.status != napi::Status::PendingException {
+        // SAFETY: called on the JS thread with the env of the current call; the values passed are
+        // live values of it.
         unsafe { JsError::from(error).throw_into(env) };
     }
     ptr::null_mut()

@@ -1,13 +1,21 @@
 'use strict'
-// `node scripts/import-cycles.js [dir]`: the import cycles between the Rust files of `src/`
-// (a `use` of `crate::…`, `super::…` or `self::…` is an edge from its file to the file that
-// defines the item's module). Prints each cycle and exits 1 when there is one; part of
-// `npm run lint`.
+// `node scripts/architecture.js`: the shape of the Rust code, checked (part of `npm run lint`):
+// - no import cycles between files (a path `crate::…`, `super::…`, `self::…` or a child
+//   module's, in a `use` or in code, is an edge from its file to the file that defines the
+//   item's module);
+// - `unsafe` only in src/binding/node/, each use with a `// SAFETY:` comment on the lines
+//   just above it (or on its own line);
+// - no source file over 400 lines (unit tests, in `tests.rs` files, aside);
+// - the binding at most 30 % of the Rust lines.
+// Prints the figures, and each breach; exits 1 when there is one.
 
 const fs = require('node:fs')
 const path = require('node:path')
 
-const root = path.resolve(process.argv[2] || path.join(__dirname, '..', 'src'))
+const root = path.resolve(path.join(__dirname, '..', 'src'))
+const MAX_LINES = 400
+const MAX_BINDING_SHARE = 0.3
+const NODE_DIR = path.join(root, 'binding', 'node')
 
 /** Every .rs file, keyed by its module path (`core::db::sqlite`). */
 function modules(dir, prefix, out) {
@@ -123,8 +131,45 @@ function visit(v) {
 }
 for (const v of edges.keys()) if (!info.has(v)) visit(v)
 
+const breaches = []
 for (const scc of cycles) {
-  console.log(`import cycle: ${scc.map((m) => path.relative(process.cwd(), files.get(m))).join(' ↔ ')}`)
+  breaches.push(`import cycle: ${scc.map((m) => rel(files.get(m))).join(' ↔ ')}`)
 }
-console.log(`${cycles.length} import cycle(s) among ${files.size} files`)
-process.exit(cycles.length ? 1 : 0)
+
+// `unsafe`, where it may be and with its reason.
+const unsafeUse = /\bunsafe\s*(\{|fn\b|impl\b|extern\b)/
+let unsafeCount = 0
+const unsafeDirs = new Set()
+const lineCounts = { binding: 0, core: 0, other: 0 }
+let longFiles = 0
+for (const file of files.values()) {
+  const lines = fs.readFileSync(file, 'utf8').split('\n')
+  const area = file.startsWith(path.join(root, 'binding')) ? 'binding' : file.startsWith(path.join(root, 'core')) ? 'core' : 'other'
+  lineCounts[area] += lines.length
+  if (lines.length > MAX_LINES && path.basename(file) !== 'tests.rs') {
+    longFiles++
+    breaches.push(`${rel(file)}: ${lines.length} lines (at most ${MAX_LINES})`)
+  }
+  lines.forEach((line, i) => {
+    const code = line.replace(/\/\/.*$/, '')
+    if (!unsafeUse.test(code)) return
+    unsafeCount++
+    unsafeDirs.add(path.dirname(file))
+    if (!file.startsWith(NODE_DIR + path.sep)) breaches.push(`${rel(file)}:${i + 1}: unsafe outside src/binding/node/`)
+    const context = lines.slice(Math.max(0, i - 4), i + 1).join('\n')
+    if (!/SAFETY:/.test(context)) breaches.push(`${rel(file)}:${i + 1}: unsafe without a // SAFETY: comment`)
+  })
+}
+const rust = lineCounts.binding + lineCounts.core + lineCounts.other
+const share = lineCounts.binding / rust
+if (share > MAX_BINDING_SHARE) breaches.push(`the binding is ${(share * 100).toFixed(1)} % of the Rust lines (at most ${MAX_BINDING_SHARE * 100} %)`)
+
+function rel(file) {
+  return path.relative(path.join(root, '..'), file)
+}
+
+console.log(`files: ${files.size}; import cycles: ${cycles.length}; files over ${MAX_LINES} lines: ${longFiles}`)
+console.log(`unsafe: ${unsafeCount} uses, in ${unsafeDirs.size} folder(s): ${[...unsafeDirs].map((d) => rel(d)).join(', ') || '-'}`)
+console.log(`Rust lines: ${rust} (core ${lineCounts.core}, binding ${lineCounts.binding} = ${(share * 100).toFixed(1)} %)`)
+for (const b of breaches) console.log(`breach: ${b}`)
+process.exit(breaches.length ? 1 : 0)

@@ -6,14 +6,13 @@ use std::sync::Arc;
 
 use napi::{check_status, sys};
 
-use super::shape;
+use super::raw::{string, JsResult};
+use super::row_factory;
 
 use crate::core::db::Output;
 use crate::core::error::Error;
 use crate::core::input::Input;
 use crate::core::value::{Row, Value};
-
-pub type JsResult = napi::Result<sys::napi_value>;
 
 /// A result that becomes a JS value on the JS thread.
 pub trait IntoJs: Send + 'static {
@@ -23,6 +22,8 @@ pub trait IntoJs: Send + 'static {
 impl IntoJs for () {
     fn into_js(self, env: sys::napi_env) -> JsResult {
         let mut v = ptr::null_mut();
+        // SAFETY: the env is the current call's; the inputs outlive the call, which copies them,
+        // and Node-API writes the out-pointer.
         check_status!(unsafe { sys::napi_get_undefined(env, &mut v) })?;
         Ok(v)
     }
@@ -90,10 +91,14 @@ impl Object {
 impl IntoJs for Object {
     fn into_js(self, env: sys::napi_env) -> JsResult {
         let mut obj = ptr::null_mut();
+        // SAFETY: the env is the current call's; the inputs outlive the call, which copies them,
+        // and Node-API writes the out-pointer.
         check_status!(unsafe { sys::napi_create_object(env, &mut obj) })?;
         for (key, v) in self.0 {
             let k = string(env, key)?;
             let v = v.into_js_boxed(env)?;
+            // SAFETY: the object and key are live values of this env (a name is NUL-terminated);
+            // the out-pointer is a local Node-API writes.
             check_status!(unsafe { sys::napi_set_property(env, obj, k, v) })?;
         }
         Ok(obj)
@@ -103,6 +108,8 @@ impl IntoJs for Object {
 impl<T: IntoJs> IntoJs for Vec<T> {
     fn into_js(self, env: sys::napi_env) -> JsResult {
         let mut array = ptr::null_mut();
+        // SAFETY: the object and key are live values of this env (a name is NUL-terminated); the
+        // out-pointer is a local Node-API writes.
         check_status!(unsafe { sys::napi_create_array_with_length(env, self.len(), &mut array) })?;
         for (i, item) in self.into_iter().enumerate() {
             let v = item.into_js(env)?;
@@ -121,7 +128,7 @@ enum Maker {
 
 impl Maker {
     fn of(env: sys::napi_env, columns: &Arc<[String]>) -> napi::Result<Maker> {
-        Ok(match shape::factory(env, columns)? {
+        Ok(match row_factory::factory(env, columns)? {
             Some(f) => Maker::Factory(f),
             None => Maker::Keys(
                 columns
@@ -139,7 +146,7 @@ impl Maker {
                 for v in &r.values {
                     values.push(value(env, v)?);
                 }
-                shape::build(env, *f, &values)
+                row_factory::build(env, *f, &values)
             }
             Maker::Keys(names) => keyed_row(env, r, names),
         }
@@ -149,6 +156,8 @@ impl Maker {
 /// One row object, every property defined in one call.
 fn keyed_row(env: sys::napi_env, r: &Row, names: &[sys::napi_value]) -> JsResult {
     let mut obj = ptr::null_mut();
+    // SAFETY: the env is the current call's; the inputs outlive the call, which copies them, and
+    // Node-API writes the out-pointer.
     check_status!(unsafe { sys::napi_create_object(env, &mut obj) })?;
     let mut properties = Vec::with_capacity(names.len());
     for (k, v) in names.iter().zip(&r.values) {
@@ -165,23 +174,12 @@ fn keyed_row(env: sys::napi_env, r: &Row, names: &[sys::napi_value]) -> JsResult
             data: ptr::null_mut(),
         });
     }
+    // SAFETY: the object and key are live values of this env (a name is NUL-terminated); the out-
+    // pointer is a local Node-API writes.
     check_status!(unsafe {
         sys::napi_define_properties(env, obj, properties.len(), properties.as_ptr())
     })?;
     Ok(obj)
-}
-
-pub fn string(env: sys::napi_env, s: &str) -> JsResult {
-    let mut v = ptr::null_mut();
-    // ASCII is valid Latin-1: V8 copies it as it is instead of decoding UTF-8.
-    check_status!(unsafe {
-        if s.is_ascii() {
-            sys::napi_create_string_latin1(env, s.as_ptr().cast(), s.len() as isize, &mut v)
-        } else {
-            sys::napi_create_string_utf8(env, s.as_ptr().cast(), s.len() as isize, &mut v)
-        }
-    })?;
-    Ok(v)
 }
 
 /// One core value as a JS value: numbers for integers and floats, `Date` for timestamps, parsed
@@ -189,15 +187,21 @@ pub fn string(env: sys::napi_env, s: &str) -> JsResult {
 pub fn value(env: sys::napi_env, v: &Value) -> JsResult {
     let mut out = ptr::null_mut();
     match v {
+        // SAFETY: the env is the current call's; the inputs outlive the call, which copies them,
+        // and Node-API writes the out-pointer.
         Value::Null => check_status!(unsafe { sys::napi_get_null(env, &mut out) })?,
         Value::Bool(b) => check_status!(unsafe { sys::napi_get_boolean(env, *b, &mut out) })?,
         Value::Int(i) => {
             check_status!(unsafe { sys::napi_create_double(env, *i as f64, &mut out) })?
         }
+        // SAFETY: the env is the current call's; the inputs outlive the call, which copies them,
+        // and Node-API writes the out-pointer.
         Value::Float(f) => check_status!(unsafe { sys::napi_create_double(env, *f, &mut out) })?,
         Value::Text(s) => return string(env, s),
         Value::Uuid(u) => return string(env, &u.hyphenated().to_string()),
         Value::Timestamp(ms) => {
+            // SAFETY: the env is the current call's; the inputs outlive the call, which copies
+            // them, and Node-API writes the out-pointer.
             check_status!(unsafe { sys::napi_create_date(env, *ms as f64, &mut out) })?
         }
         Value::Json(j) => return json(env, j),
@@ -209,6 +213,8 @@ fn json(env: sys::napi_env, j: &serde_json::Value) -> JsResult {
     use serde_json::Value as J;
     let mut out = ptr::null_mut();
     match j {
+        // SAFETY: the env is the current call's; the inputs outlive the call, which copies them,
+        // and Node-API writes the out-pointer.
         J::Null => check_status!(unsafe { sys::napi_get_null(env, &mut out) })?,
         J::Bool(b) => check_status!(unsafe { sys::napi_get_boolean(env, *b, &mut out) })?,
         J::Number(n) => check_status!(unsafe {
@@ -216,19 +222,27 @@ fn json(env: sys::napi_env, j: &serde_json::Value) -> JsResult {
         })?,
         J::String(s) => return string(env, s),
         J::Array(items) => {
+            // SAFETY: the env is the current call's; the inputs outlive the call, which copies
+            // them, and Node-API writes the out-pointer.
             check_status!(unsafe {
                 sys::napi_create_array_with_length(env, items.len(), &mut out)
             })?;
             for (i, item) in items.iter().enumerate() {
                 let v = json(env, item)?;
+                // SAFETY: the object and key are live values of this env (a name is NUL-
+                // terminated); the out-pointer is a local Node-API writes.
                 check_status!(unsafe { sys::napi_set_element(env, out, i as u32, v) })?;
             }
         }
         J::Object(map) => {
+            // SAFETY: the env is the current call's; the inputs outlive the call, which copies
+            // them, and Node-API writes the out-pointer.
             check_status!(unsafe { sys::napi_create_object(env, &mut out) })?;
             for (k, item) in map {
                 let key = string(env, k)?;
                 let v = json(env, item)?;
+                // SAFETY: the object and key are live values of this env (a name is NUL-
+                // terminated); the out-pointer is a local Node-API writes.
                 check_status!(unsafe { sys::napi_set_property(env, out, key, v) })?;
             }
         }
@@ -244,6 +258,8 @@ pub fn make_error(env: sys::napi_env, prefix: &str, err: &Error) -> sys::napi_va
     if let (Some(cause), false) = (&err.cause, error.is_null()) {
         let c = new_error(env, cause.code.as_deref(), &cause.message);
         if !c.is_null() {
+            // SAFETY: the object and key are live values of this env (a name is NUL-terminated);
+            // the out-pointer is a local Node-API writes.
             unsafe { sys::napi_set_named_property(env, error, c"cause".as_ptr(), c) };
         }
     }
@@ -257,6 +273,8 @@ fn new_error(env: sys::napi_env, code: Option<&str>, message: &str) -> sys::napi
         _ => ptr::null_mut(),
     };
     if let Ok(msg) = string(env, message) {
+        // SAFETY: the env is the current call's; the inputs outlive the call, which copies them,
+        // and Node-API writes the out-pointer.
         unsafe { sys::napi_create_error(env, code, msg, &mut error) };
     }
     error
@@ -272,21 +290,29 @@ impl IntoJs for Output {
             Output::Value(v) => value(env, &v),
             Output::List(items) => {
                 let mut array = ptr::null_mut();
+                // SAFETY: the env is the current call's; the inputs outlive the call, which copies
+                // them, and Node-API writes the out-pointer.
                 check_status!(unsafe {
                     sys::napi_create_array_with_length(env, items.len(), &mut array)
                 })?;
                 for (i, item) in items.into_iter().enumerate() {
                     let v = item.into_js(env)?;
+                    // SAFETY: the object and key are live values of this env (a name is NUL-
+                    // terminated); the out-pointer is a local Node-API writes.
                     check_status!(unsafe { sys::napi_set_element(env, array, i as u32, v) })?;
                 }
                 Ok(array)
             }
             Output::Object(fields) => {
                 let mut obj = ptr::null_mut();
+                // SAFETY: the env is the current call's; the inputs outlive the call, which copies
+                // them, and Node-API writes the out-pointer.
                 check_status!(unsafe { sys::napi_create_object(env, &mut obj) })?;
                 for (name, field) in fields {
                     let v = field.into_js(env)?;
                     let key = string(env, &name)?;
+                    // SAFETY: the object and key are live values of this env (a name is NUL-
+                    // terminated); the out-pointer is a local Node-API writes.
                     check_status!(unsafe { sys::napi_set_property(env, obj, key, v) })?;
                 }
                 Ok(obj)
@@ -309,6 +335,8 @@ impl IntoJs for Output {
                     attributes: sys::PropertyAttributes::default,
                     data: ptr::null_mut(),
                 };
+                // SAFETY: the object and key are live values of this env (a name is NUL-
+                // terminated); the out-pointer is a local Node-API writes.
                 check_status!(unsafe { sys::napi_define_properties(env, array, 1, &property) })?;
                 Ok(array)
             }
@@ -318,6 +346,8 @@ impl IntoJs for Output {
 
 fn rows_array(env: sys::napi_env, rows: &[Row]) -> JsResult {
     let mut array = ptr::null_mut();
+    // SAFETY: the env is the current call's; the inputs outlive the call, which copies them, and
+    // Node-API writes the out-pointer.
     check_status!(unsafe { sys::napi_create_array_with_length(env, rows.len(), &mut array) })?;
     // Rows of one result share their column names: one maker for all.
     let Some(first) = rows.first() else {
@@ -326,6 +356,8 @@ fn rows_array(env: sys::napi_env, rows: &[Row]) -> JsResult {
     let maker = Maker::of(env, &first.columns)?;
     for (i, r) in rows.iter().enumerate() {
         let obj = maker.row(env, r)?;
+        // SAFETY: the object and key are live values of this env (a name is NUL-terminated); the
+        // out-pointer is a local Node-API writes.
         check_status!(unsafe { sys::napi_set_element(env, array, i as u32, obj) })?;
     }
     Ok(array)
@@ -334,6 +366,7 @@ fn rows_array(env: sys::napi_env, rows: &[Row]) -> JsResult {
 /// Throws a coded error (as a rejection would carry it) from a synchronous method: the returned
 /// error tells napi an exception is already pending.
 pub fn throw(env: sys::napi_env, prefix: &str, err: &Error) -> napi::Error {
+    // SAFETY: the env is the current call's; this only reads or clears its pending exception.
     unsafe { sys::napi_throw(env, make_error(env, prefix, err)) };
     napi::Error::from_status(napi::Status::PendingException)
 }
@@ -343,23 +376,33 @@ pub fn input_value(env: sys::napi_env, input: &Input) -> JsResult {
     let mut out = ptr::null_mut();
     match input {
         Input::Undefined | Input::Unsupported(_) => {
+            // SAFETY: the env is the current call's; the inputs outlive the call, which copies
+            // them, and Node-API writes the out-pointer.
             check_status!(unsafe { sys::napi_get_undefined(env, &mut out) })?
         }
         Input::Null => check_status!(unsafe { sys::napi_get_null(env, &mut out) })?,
         Input::Bool(b) => check_status!(unsafe { sys::napi_get_boolean(env, *b, &mut out) })?,
+        // SAFETY: the env is the current call's; the inputs outlive the call, which copies them,
+        // and Node-API writes the out-pointer.
         Input::Number(n) => check_status!(unsafe { sys::napi_create_double(env, *n, &mut out) })?,
         Input::Text(s) => return string(env, s),
         Input::Date(ms) => check_status!(unsafe { sys::napi_create_date(env, *ms, &mut out) })?,
         Input::Array(items) => {
+            // SAFETY: the env is the current call's; the inputs outlive the call, which copies
+            // them, and Node-API writes the out-pointer.
             check_status!(unsafe {
                 sys::napi_create_array_with_length(env, items.len(), &mut out)
             })?;
             for (i, item) in items.iter().enumerate() {
                 let v = input_value(env, item)?;
+                // SAFETY: the object and key are live values of this env (a name is NUL-
+                // terminated); the out-pointer is a local Node-API writes.
                 check_status!(unsafe { sys::napi_set_element(env, out, i as u32, v) })?;
             }
         }
         Input::Object(fields) => {
+            // SAFETY: the env is the current call's; the inputs outlive the call, which copies
+            // them, and Node-API writes the out-pointer.
             check_status!(unsafe { sys::napi_create_object(env, &mut out) })?;
             for (k, item) in fields {
                 let key = string(env, k)?;
@@ -378,6 +421,8 @@ pub fn input_value(env: sys::napi_env, input: &Input) -> JsResult {
                             | sys::PropertyAttributes::configurable,
                         data: ptr::null_mut(),
                     };
+                    // SAFETY: the object and key are live values of this env (a name is NUL-
+                    // terminated); the out-pointer is a local Node-API writes.
                     check_status!(unsafe { sys::napi_define_properties(env, out, 1, &property) })?;
                 } else {
                     check_status!(unsafe { sys::napi_set_property(env, out, key, v) })?;
@@ -388,7 +433,6 @@ pub fn input_value(env: sys::napi_env, input: &Input) -> JsResult {
     Ok(out)
 }
 
-/// `undefined`.
 /// An argument that must be an instance of the class `T` (`what` names it): anything else
 /// throws `ERR_VALIDATION` with `prefix` (napi-rs's own conversion would throw `InvalidArg`).
 pub fn instance<'e, T>(
@@ -429,18 +473,4 @@ where
         }
         _ => Ok(None),
     }
-}
-
-/// Runs `source` as a script in the global scope and returns its value.
-pub fn run_script(env: sys::napi_env, source: &str) -> JsResult {
-    let script = string(env, source)?;
-    let mut result = std::ptr::null_mut();
-    check_status!(unsafe { sys::napi_run_script(env, script, &mut result) })?;
-    Ok(result)
-}
-
-pub fn undefined(env: sys::napi_env) -> JsResult {
-    let mut u = ptr::null_mut();
-    check_status!(unsafe { sys::napi_get_undefined(env, &mut u) })?;
-    Ok(u)
 }

@@ -23,27 +23,29 @@ use napi::bindgen_prelude::get_class_constructor;
 use napi::{check_status, sys};
 use serde_json::json;
 
-use super::cache::ttl_of;
-use super::direct::{self, Callback};
+use super::bound::{self, Callback};
+use super::clock::recent_millis;
+use super::convert::{throw, value};
 use super::input::{input, with_utf16};
-use super::js::{throw, value, JsResult};
-use super::jsref::{Level, LocalRef, Logger};
-use crate::core::cache::{Cache, Key, KeyRef};
+use super::logger::{Level, Logger};
+use super::raw::JsResult;
+use super::reference::LocalRef;
+use crate::core::cache::{Cache, Key, KeyRef, Lifetime};
 use crate::core::error::{Error, Result};
 use crate::core::input::{Fields, Input};
-use crate::core::value::{now_millis, recent_millis, Value};
+use crate::core::value::{now_millis, Value};
 
 /// What the instance and its bound methods share. No JS runs while `cache` is borrowed:
 /// options and metadata are read, and the logger called, outside.
-pub(super) struct State {
-    pub(super) cache: RefCell<Cache<Held>>,
-    pub(super) logger: RefCell<Logger>,
+pub(crate) struct State {
+    pub(crate) cache: RefCell<Cache<Held>>,
+    pub(crate) logger: RefCell<Logger>,
 }
 
 /// A value the cache holds. Objects and functions are held by reference. Numbers, booleans,
 /// null and undefined are kept inline. Strings, symbols and bigints sit in a one-element array
 /// held by reference, as Node 20 references objects only.
-pub(super) enum Held {
+pub(crate) enum Held {
     Object(LocalRef),
     Boxed(LocalRef),
     Number(f64),
@@ -56,6 +58,8 @@ impl Held {
     /// Holds `v` (a reference for anything but a number, boolean, null or undefined).
     fn new(env: sys::napi_env, v: sys::napi_value) -> napi::Result<Held> {
         let mut kind = 0;
+        // SAFETY: the value is a live value of this env; the out-pointer is a local Node-API
+        // writes.
         check_status!(unsafe { sys::napi_typeof(env, v, &mut kind) })?;
         Ok(match kind {
             sys::ValueType::napi_object | sys::ValueType::napi_function => {
@@ -63,11 +67,15 @@ impl Held {
             }
             sys::ValueType::napi_number => {
                 let mut n = 0.0;
+                // SAFETY: the value is a live value of this env; the out-pointer is a local Node-
+                // API writes.
                 check_status!(unsafe { sys::napi_get_value_double(env, v, &mut n) })?;
                 Held::Number(n)
             }
             sys::ValueType::napi_boolean => {
                 let mut b = false;
+                // SAFETY: the value is a live value of this env; the out-pointer is a local Node-
+                // API writes.
                 check_status!(unsafe { sys::napi_get_value_bool(env, v, &mut b) })?;
                 Held::Bool(b)
             }
@@ -75,6 +83,8 @@ impl Held {
             sys::ValueType::napi_undefined => Held::Undefined,
             _ => {
                 let mut array = std::ptr::null_mut();
+                // SAFETY: the object and key are live values of this env (a name is NUL-
+                // terminated); the out-pointer is a local Node-API writes.
                 check_status!(unsafe { sys::napi_create_array_with_length(env, 1, &mut array) })?;
                 check_status!(unsafe { sys::napi_set_element(env, array, 0, v) })?;
                 Held::Boxed(LocalRef::new(env, array)?)
@@ -83,17 +93,21 @@ impl Held {
     }
 
     /// The held value.
-    pub(super) fn get(&self, env: sys::napi_env) -> JsResult {
+    pub(crate) fn get(&self, env: sys::napi_env) -> JsResult {
         let mut out = std::ptr::null_mut();
         match self {
             Held::Object(r) => return r.get(),
             Held::Boxed(r) => {
                 let array = r.get()?;
+                // SAFETY: the object and key are live values of this env (a name is NUL-
+                // terminated); the out-pointer is a local Node-API writes.
                 check_status!(unsafe { sys::napi_get_element(env, array, 0, &mut out) })?;
             }
             Held::Number(n) => {
                 check_status!(unsafe { sys::napi_create_double(env, *n, &mut out) })?
             }
+            // SAFETY: the env is the current call's; the inputs outlive the call, which copies
+            // them, and Node-API writes the out-pointer.
             Held::Bool(b) => check_status!(unsafe { sys::napi_get_boolean(env, *b, &mut out) })?,
             Held::Null => check_status!(unsafe { sys::napi_get_null(env, &mut out) })?,
             Held::Undefined => check_status!(unsafe { sys::napi_get_undefined(env, &mut out) })?,
@@ -104,7 +118,7 @@ impl Held {
 
 /// Calls `f` with the key argument, borrowed; a key that is not a string or a number (or is
 /// NaN) throws a validation error with `context`.
-pub(super) fn with_key<R>(
+pub(crate) fn with_key<R>(
     env: sys::napi_env,
     key: sys::napi_value,
     context: &str,
@@ -117,6 +131,7 @@ pub(super) fn with_key<R>(
         return done;
     }
     let mut n = f64::NAN;
+    // SAFETY: the value is a live value of this env; the out-pointer is a local Node-API writes.
     unsafe { sys::napi_get_value_double(env, key, &mut n) };
     match f {
         Some(f) if !n.is_nan() => return f(KeyRef::number(n)),
@@ -130,11 +145,13 @@ pub(super) fn with_key<R>(
 }
 
 /// A stored key as the JS string or number it was.
-pub(super) fn key_value(env: sys::napi_env, key: &Key) -> JsResult {
+pub(crate) fn key_value(env: sys::napi_env, key: &Key) -> JsResult {
     match key {
         Key::Text(units) => {
             let mut v = std::ptr::null_mut();
             let len = units.len() as isize;
+            // SAFETY: the env is the current call's; the inputs outlive the call, which copies
+            // them, and Node-API writes the out-pointer.
             check_status!(unsafe {
                 sys::napi_create_string_utf16(env, units.as_ptr(), len, &mut v)
             })?;
@@ -146,14 +163,14 @@ pub(super) fn key_value(env: sys::napi_env, key: &Key) -> JsResult {
 
 impl State {
     /// The store, borrowed for one call.
-    pub(super) fn cache(&self) -> napi::Result<RefMut<'_, Cache<Held>>> {
+    pub(crate) fn cache(&self) -> napi::Result<RefMut<'_, Cache<Held>>> {
         self.cache.try_borrow_mut().map_err(|_| {
             napi::Error::from_reason("WorkflowCache was called again while it was busy")
         })
     }
 
     /// Logs through the configured logger (no borrow of the cache is held: it may be JS).
-    pub(super) fn log(
+    pub(crate) fn log(
         &self,
         env: sys::napi_env,
         level: Level,
@@ -168,7 +185,7 @@ impl State {
 /// The four hot operations, shared by the prototype's methods and the bound ones.
 impl State {
     /// `get(key)`: the stored value, or null on a miss.
-    pub(super) fn get(&self, env: sys::napi_env, key: sys::napi_value) -> JsResult {
+    pub(crate) fn get(&self, env: sys::napi_env, key: sys::napi_value) -> JsResult {
         with_key(env, key, "Failed to get cache entry", |key| {
             match self.cache()?.get(key, recent_millis()) {
                 Some(held) => held.get(env),
@@ -179,7 +196,7 @@ impl State {
 
     /// `set(key, value, options?)`: true when stored; false (with a warning) when the metadata
     /// cannot be kept as data. Options are read before the store is borrowed (getters are JS).
-    pub(super) fn set(
+    pub(crate) fn set(
         &self,
         env: sys::napi_env,
         key: sys::napi_value,
@@ -202,7 +219,7 @@ impl State {
     }
 
     /// `has(key)`: whether a live entry exists (a stored null or undefined counts).
-    pub(super) fn has(&self, env: sys::napi_env, key: sys::napi_value) -> JsResult {
+    pub(crate) fn has(&self, env: sys::napi_env, key: sys::napi_value) -> JsResult {
         let found = with_key(env, key, "Failed to read cache entry", |key| {
             Ok(self.cache()?.has(key, recent_millis()))
         })?;
@@ -210,7 +227,7 @@ impl State {
     }
 
     /// `delete(key)`: true when the entry existed.
-    pub(super) fn delete(&self, env: sys::napi_env, key: sys::napi_value) -> JsResult {
+    pub(crate) fn delete(&self, env: sys::napi_env, key: sys::napi_value) -> JsResult {
         let found = with_key(env, key, "Failed to delete cache entry", |key| {
             Ok(self.cache()?.delete(key, recent_millis()))
         })?;
@@ -219,7 +236,7 @@ impl State {
 }
 
 /// The bound methods (see `direct.rs`).
-pub(super) const BOUND: [(&std::ffi::CStr, Callback); 4] = [
+pub(crate) const BOUND: [(&std::ffi::CStr, Callback); 4] = [
     (c"get", bound_get),
     (c"set", bound_set),
     (c"has", bound_has),
@@ -229,11 +246,15 @@ pub(super) const BOUND: [(&std::ffi::CStr, Callback); 4] = [
 /// A bound method: a Node-API callback that runs `$body` on the state the function carries.
 macro_rules! bound {
     ($name:ident, |$state:ident, $env:ident, [$($arg:ident),+]| $body:expr) => {
+        // SAFETY: Node-API calls this on the JS thread with the env, and with the data pointer this
+        // file gave it.
         unsafe extern "C" fn $name(
             $env: sys::napi_env,
             info: sys::napi_callback_info,
         ) -> sys::napi_value {
-            unsafe { direct::call($env, info, |$state: &State, [$($arg),+]| $body) }
+            // SAFETY: called by Node-API for a function `bound::bind` made, whose data is the state
+            // it holds.
+            unsafe { bound::call($env, info, |$state: &State, [$($arg),+]| $body) }
         }
     };
 }
@@ -246,7 +267,7 @@ bound!(bound_delete, |state, env, [key]| state.delete(env, key));
 
 /// Whether `this` is a `WorkflowCache` itself, not an instance of a subclass (whose overrides
 /// of the bound methods must not be shadowed).
-pub(super) fn plain_instance(env: sys::napi_env, this: sys::napi_value) -> napi::Result<bool> {
+pub(crate) fn plain_instance(env: sys::napi_env, this: sys::napi_value) -> napi::Result<bool> {
     // napi-rs registers classes under their NUL-terminated names.
     let Some(class) = get_class_constructor("WorkflowCache\0") else {
         return Ok(false);
@@ -255,26 +276,25 @@ pub(super) fn plain_instance(env: sys::napi_env, this: sys::napi_value) -> napi:
     let mut prototype = std::ptr::null_mut();
     let mut own = std::ptr::null_mut();
     let mut same = false;
+    // SAFETY: the reference was made in this env on this thread and is not yet deleted.
     check_status!(unsafe { sys::napi_get_reference_value(env, class, &mut constructor) })?;
     check_status!(unsafe {
         sys::napi_get_named_property(env, constructor, c"prototype".as_ptr(), &mut prototype)
     })?;
+    // SAFETY: the value is a live value of this env; the out-pointer is a local Node-API writes.
     check_status!(unsafe { sys::napi_get_prototype(env, this, &mut own) })?;
     check_status!(unsafe { sys::napi_strict_equals(env, own, prototype, &mut same) })?;
     Ok(same)
 }
 
 /// `set`'s options: the entry's TTL (None: the cache's) and its metadata (`{}` by default).
-fn set_options(
-    env: sys::napi_env,
-    options: sys::napi_value,
-) -> Result<(Option<Option<i64>>, Input)> {
+fn set_options(env: sys::napi_env, options: sys::napi_value) -> Result<(Option<Lifetime>, Input)> {
     let options = input(env, options);
     if options.is_absent() {
         return Ok((None, Input::Object(Vec::new())));
     }
     let f = Fields::of(&options, "options")?;
-    let ttl = ttl_of(f.get("ttl"), "options.ttl")?;
+    let ttl = Lifetime::argument(f.get("ttl"), "options.ttl")?;
     let metadata = match f.get("metadata") {
         Input::Undefined | Input::Null => Input::Object(Vec::new()),
         m => m.clone(),

@@ -15,8 +15,14 @@ use std::sync::{Arc, Mutex};
 use napi::bindgen_prelude::PromiseRaw;
 use napi::{check_status, sys, Env};
 
-use super::js::{make_error, IntoJs};
+use super::convert::{make_error, value, IntoJs};
+use super::logger::{Level, Logger};
+use super::raw::{array, global, string, undefined, JsResult};
+use super::reference::{call, function, method, JsRef};
+use crate::core::db::Database;
 use crate::core::error::{Error, Result};
+use crate::core::exec::{self, Outcome, Publish, Request, Submitted};
+use crate::core::value::Value;
 
 /// Work to run on the JS thread.
 type Job = Box<dyn FnOnce(sys::napi_env) + Send>;
@@ -32,6 +38,8 @@ pub struct Settler {
 
 // The handle is meant to be called from any thread; `open` guards its lifetime and `in_flight`
 // is only read and written on the JS thread that owns the settler.
+// SAFETY: the raw handles it holds are only used on the JS thread that made them (see the type's
+// doc); moving the owner between threads does not touch them.
 unsafe impl Send for Settler {}
 unsafe impl Sync for Settler {}
 
@@ -60,6 +68,8 @@ impl Settler {
         let open = Arc::new(Mutex::new(true));
         let mut name = ptr::null_mut();
         let label = "workflow-infra";
+        // SAFETY: the env is the current call's; the inputs outlive the call, which copies them,
+        // and Node-API writes the out-pointer.
         check_status!(unsafe {
             sys::napi_create_string_utf8(
                 env,
@@ -70,6 +80,8 @@ impl Settler {
         })?;
         let finalize_data = Arc::into_raw(open.clone()) as *mut c_void;
         let mut tsfn = ptr::null_mut();
+        // SAFETY: the threadsafe function lives until Node-API finalizes it, and `open` (checked
+        // under its lock) says whether it still does.
         check_status!(unsafe {
             sys::napi_create_threadsafe_function(
                 env,
@@ -85,6 +97,8 @@ impl Settler {
                 &mut tsfn,
             )
         })?;
+        // SAFETY: the threadsafe function lives until Node-API finalizes it, and `open` (checked
+        // under its lock) says whether it still does.
         check_status!(unsafe { sys::napi_unref_threadsafe_function(env, tsfn) })?;
         Ok(Settler {
             tsfn,
@@ -100,6 +114,8 @@ impl Settler {
             return;
         }
         let data = Box::into_raw(Box::new(job)) as *mut c_void;
+        // SAFETY: the threadsafe function lives until Node-API finalizes it, and `open` (checked
+        // under its lock) says whether it still does.
         let status = unsafe {
             sys::napi_call_threadsafe_function(
                 self.tsfn,
@@ -108,6 +124,8 @@ impl Settler {
             )
         };
         if status != sys::Status::napi_ok {
+            // SAFETY: the pointer came from `Box::into_raw` of this type and is taken back exactly
+            // once.
             drop(unsafe { Box::from_raw(data as *mut Job) });
         }
     }
@@ -116,6 +134,8 @@ impl Settler {
     fn started(&self, env: sys::napi_env) {
         let n = self.in_flight.get();
         if n == 0 {
+            // SAFETY: the threadsafe function lives until Node-API finalizes it, and `open`
+            // (checked under its lock) says whether it still does.
             unsafe { sys::napi_ref_threadsafe_function(env, self.tsfn) };
         }
         self.in_flight.set(n + 1);
@@ -126,23 +146,30 @@ impl Settler {
         let n = self.in_flight.get().saturating_sub(1);
         self.in_flight.set(n);
         if n == 0 {
+            // SAFETY: the threadsafe function lives until Node-API finalizes it, and `open`
+            // (checked under its lock) says whether it still does.
             unsafe { sys::napi_unref_threadsafe_function(env, self.tsfn) };
         }
     }
 }
 
+// SAFETY: Node-API calls this on the JS thread with the env, and with the data pointer this file
+// gave it.
 unsafe extern "C" fn call_js(
     env: sys::napi_env,
     _cb: sys::napi_value,
     _ctx: *mut c_void,
     data: *mut c_void,
 ) {
+    // SAFETY: the pointer came from `Box::into_raw` of this type and is taken back exactly once.
     let job = unsafe { Box::from_raw(data as *mut Job) };
     if !env.is_null() {
         job(env);
     }
 }
 
+// SAFETY: the pointer came from `Arc::into_raw` of this type when Node-API was given it, and this
+// is its one release.
 unsafe extern "C" fn finalize(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
     let open = unsafe { Arc::from_raw(data as *const Mutex<bool>) };
     *crate::core::db::lock(&open) = false;
@@ -155,6 +182,8 @@ pub struct Pending {
 }
 
 // A napi_deferred may be moved between threads; it is only used again on the JS thread.
+// SAFETY: the raw handles it holds are only used on the JS thread that made them (see the type's
+// doc); moving the owner between threads does not touch them.
 unsafe impl Send for Pending {}
 
 impl Pending {
@@ -165,6 +194,7 @@ impl Pending {
     ) -> napi::Result<(Pending, PromiseRaw<'env, T>)> {
         let mut deferred = ptr::null_mut();
         let mut promise = ptr::null_mut();
+        // SAFETY: the env is the current call's; Node-API writes both out-pointers.
         check_status!(unsafe { sys::napi_create_promise(env.raw(), &mut deferred, &mut promise) })?;
         Ok((
             Pending { deferred, prefix },
@@ -179,6 +209,8 @@ impl Pending {
 
     /// Resolves with a JS value (a promise is adopted) or rejects, on the JS thread.
     pub fn settle_value(self, env: sys::napi_env, value: Result<sys::napi_value>) {
+        // SAFETY: the deferred was made on this thread and is settled once, here (its handle is
+        // consumed).
         unsafe {
             match value {
                 Ok(v) => sys::napi_resolve_deferred(env, self.deferred, v),
@@ -196,64 +228,111 @@ pub fn to_js<T: IntoJs>(env: sys::napi_env, v: T) -> Result<sys::napi_value> {
         .map_err(|e| Error::internal(format!("cannot build the result: {e}")))
 }
 
-/// What runs on the JS thread when an operation finished: it receives the outcome and returns
-/// what the promise settles with (it may log, publish, or turn a failure into a value).
-pub type Then<T> = Box<dyn FnOnce(sys::napi_env, Result<T>) -> Result<sys::napi_value> + Send>;
+/// How an outcome settles its promise, on the JS thread.
+pub struct Delivery {
+    /// The rejection's prefix ("Failed to …").
+    pub prefix: &'static str,
+    /// Where the outcome's log records go.
+    pub logger: Logger,
+    /// Where its follow-up events go (event handlers): then the promise resolves once they were
+    /// published, and never rejects.
+    pub bus: Option<Arc<JsRef>>,
+}
 
-/// A promise for work that finishes on another thread, settled through `then` on the JS thread.
-pub fn deferred_then<'env, T: Send + 'static, R>(
+impl Delivery {
+    fn deliver(&self, env: sys::napi_env, outcome: Outcome) -> Result<sys::napi_value> {
+        self.logger.write(env, outcome.logs);
+        match &self.bus {
+            Some(bus) => publish(env, bus, &self.logger, outcome.publish)
+                .or_else(|_| undefined(env))
+                .map_err(|e| Error::internal(e.to_string())),
+            None => outcome.result.and_then(|o| to_js(env, o)),
+        }
+    }
+}
+
+/// Submits `request` to the core and returns its promise: settled at once when the core had
+/// the outcome on this thread, else when the job finished elsewhere.
+pub fn submit<'env>(
+    env: &'env Env,
+    db: &Arc<Database>,
+    request: Request,
+    delivery: Delivery,
+) -> napi::Result<PromiseRaw<'env, ()>> {
+    match exec::submit(db, request) {
+        Submitted::Ready(outcome) => delivered(env, outcome, delivery),
+        Submitted::Later(job) => deferred(env, delivery.prefix, move |complete| {
+            job.run(move |outcome| complete(Box::new(move |env| delivery.deliver(env, outcome))))
+        }),
+    }
+}
+
+/// A promise settled now with `outcome` (had on the JS thread).
+pub fn delivered<'env>(
+    env: &'env Env,
+    outcome: Outcome,
+    delivery: Delivery,
+) -> napi::Result<PromiseRaw<'env, ()>> {
+    let (pending, promise) = Pending::new(env, delivery.prefix)?;
+    pending.settle_value(env.raw(), delivery.deliver(env.raw(), outcome));
+    Ok(promise)
+}
+
+/// What is settled on the JS thread: it makes the value (or the rejection).
+type Settlement = Box<dyn FnOnce(sys::napi_env) -> Result<sys::napi_value> + Send>;
+
+/// A promise for work that finishes on another thread: `start` gets the function to call
+/// with the settlement, from any thread.
+pub fn deferred<'env, R>(
     env: &'env Env,
     prefix: &'static str,
-    start: impl FnOnce(Box<dyn FnOnce(Result<T>) + Send>),
-    then: Then<T>,
+    start: impl FnOnce(Box<dyn FnOnce(Settlement) + Send>),
 ) -> napi::Result<PromiseRaw<'env, R>> {
     let settler = Settler::current(env.raw())?;
     let (pending, promise) = Pending::new(env, prefix)?;
     settler.started(env.raw());
-    start(Box::new(move |result: Result<T>| {
+    start(Box::new(move |settlement: Settlement| {
         let on_js_thread = settler.clone();
         settler.send(Box::new(move |env| {
-            pending.settle_value(env, then(env, result));
+            pending.settle_value(env, settlement(env));
             on_js_thread.finished(env);
         }));
     }));
     Ok(promise)
 }
 
-/// A promise for a future on napi's tokio runtime, settled through `then` on the JS thread.
+/// A promise for a future on the runtime, settled with its result.
+pub fn spawn<'env, T, R>(
+    env: &'env Env,
+    prefix: &'static str,
+    future: impl Future<Output = Result<T>> + Send + 'static,
+) -> napi::Result<PromiseRaw<'env, R>>
+where
+    T: IntoJs,
+{
+    spawn_then(env, prefix, future, |env, result| {
+        result.and_then(|v| to_js(env, v))
+    })
+}
+
+/// A promise for a future on the runtime, settled with what `then` makes of its result on the
+/// JS thread.
 pub fn spawn_then<'env, T: Send + 'static, R>(
     env: &'env Env,
     prefix: &'static str,
     future: impl Future<Output = Result<T>> + Send + 'static,
-    then: Then<T>,
+    then: impl FnOnce(sys::napi_env, Result<T>) -> Result<sys::napi_value> + Send + 'static,
 ) -> napi::Result<PromiseRaw<'env, R>> {
-    deferred_then(
-        env,
-        prefix,
-        move |complete| {
-            napi::bindgen_prelude::spawn(async move {
-                let guard = Completion(Some(complete));
-                let result = future.await;
-                guard.finish(result);
-            });
-        },
-        then,
-    )
+    deferred(env, prefix, move |complete| {
+        napi::bindgen_prelude::spawn(async move {
+            let guard = Completion(Some(complete));
+            let result = future.await;
+            guard.finish(Box::new(move |env| then(env, result)));
+        });
+    })
 }
 
-/// A promise settled now through `then` (work done on the JS thread).
-pub fn settled_then<'env, T, R>(
-    env: &'env Env,
-    prefix: &'static str,
-    result: Result<T>,
-    then: Then<T>,
-) -> napi::Result<PromiseRaw<'env, R>> {
-    let (pending, promise) = Pending::new(env, prefix)?;
-    pending.settle_value(env.raw(), then(env.raw(), result));
-    Ok(promise)
-}
-
-/// A promise already settled with `result` (for work done on the JS thread: no thread hop).
+/// A promise already settled with `result` (work done on the JS thread: no thread hop).
 pub fn settled<'env, T: IntoJs, R>(
     env: &'env Env,
     prefix: &'static str,
@@ -264,40 +343,64 @@ pub fn settled<'env, T: IntoJs, R>(
     Ok(promise)
 }
 
-/// The settlement of a result as it is.
-pub fn as_is<T: IntoJs>() -> Then<T> {
-    Box::new(|env, r| r.and_then(|v| to_js(env, v)))
-}
-
-/// A promise for a future run on napi's tokio runtime, in one task.
-pub fn spawn<'env, T, R>(
-    env: &'env Env,
-    prefix: &'static str,
-    future: impl Future<Output = Result<T>> + Send + 'static,
-) -> napi::Result<PromiseRaw<'env, R>>
-where
-    T: IntoJs,
-{
-    spawn_then(env, prefix, future, as_is())
-}
-
 /// Settles its promise exactly once: with the result, or — if the task unwinds before it has
 /// one — with `ERR_INTERNAL`, so that a panic never leaves a promise pending (and the process
 /// held open by it).
-struct Completion<T>(Option<Box<dyn FnOnce(Result<T>) + Send>>);
+struct Completion(Option<Box<dyn FnOnce(Settlement) + Send>>);
 
-impl<T> Completion<T> {
-    fn finish(mut self, result: Result<T>) {
+impl Completion {
+    fn finish(mut self, settlement: Settlement) {
         if let Some(complete) = self.0.take() {
-            complete(result);
+            complete(settlement);
         }
     }
 }
 
-impl<T> Drop for Completion<T> {
+impl Drop for Completion {
     fn drop(&mut self) {
         if let Some(complete) = self.0.take() {
-            complete(Err(Error::internal("the operation panicked")));
+            complete(Box::new(|_| Err(Error::internal("the operation panicked"))));
         }
     }
+}
+
+/// Publishes `events` on `bus` (its `publish`, else `emit`); a promise for the publishes (a
+/// rejected publish is the bus's to report), or undefined when there is nothing to publish.
+fn publish(env: sys::napi_env, bus: &JsRef, logger: &Logger, events: Vec<Publish>) -> JsResult {
+    if events.is_empty() {
+        return undefined(env);
+    }
+    let bus = bus.get(env)?;
+    let Some(f) = method(env, bus, "publish")?.or(method(env, bus, "emit")?) else {
+        return undefined(env);
+    };
+    let mut results = Vec::new();
+    for event in events {
+        let args = [
+            string(env, event.event)?,
+            value(env, &Value::Json(event.payload))?,
+        ];
+        match call(env, bus, f, &args) {
+            Ok(r) => results.push(r),
+            Err(message) => logger.log(
+                env,
+                Level::Error,
+                "WorkflowEventHandlers: Failed to publish",
+                serde_json::json!({"eventType": event.event, "error": message}),
+            ),
+        }
+    }
+    let settled = promise_static(env, "allSettled", &results)?;
+    let then = method(env, settled, "then")?.ok_or_else(|| napi::Error::from_reason("no then"))?;
+    let done = function(env, "published", |ctx| undefined(ctx.env.raw()))?;
+    call(env, settled, then, &[done]).map_err(napi::Error::from_reason)
+}
+
+/// `Promise[name](values)`.
+pub fn promise_static(env: sys::napi_env, name: &str, values: &[sys::napi_value]) -> JsResult {
+    let promise = global(env, c"Promise")?;
+    let f = method(env, promise, name)?
+        .ok_or_else(|| napi::Error::from_reason("Promise lacks a static method"))?;
+    let array = array(env, values)?;
+    call(env, promise, f, &[array]).map_err(napi::Error::from_reason)
 }

@@ -45,6 +45,7 @@ fn walk(env: sys::napi_env, value: sys::napi_value, depth: usize) -> Input {
         return Input::Unsupported("value nested too deep (or circular)");
     }
     let mut kind = 0;
+    // SAFETY: the value is a live value of this env; the out-pointer is a local Node-API writes.
     if unsafe { sys::napi_typeof(env, value, &mut kind) } != sys::Status::napi_ok {
         return Input::Unsupported("unreadable value");
     }
@@ -53,11 +54,15 @@ fn walk(env: sys::napi_env, value: sys::napi_value, depth: usize) -> Input {
         sys::ValueType::napi_null => Input::Null,
         sys::ValueType::napi_boolean => {
             let mut b = false;
+            // SAFETY: the value is a live value of this env; the out-pointer is a local Node-API
+            // writes.
             unsafe { sys::napi_get_value_bool(env, value, &mut b) };
             Input::Bool(b)
         }
         sys::ValueType::napi_number => {
             let mut n = 0.0;
+            // SAFETY: the value is a live value of this env; the out-pointer is a local Node-API
+            // writes.
             unsafe { sys::napi_get_value_double(env, value, &mut n) };
             Input::Number(n)
         }
@@ -79,6 +84,7 @@ pub(crate) fn string(env: sys::napi_env, value: sys::napi_value) -> Option<Strin
     // the length is asked for first.
     let mut small = [0u8; 256];
     let mut written = 0;
+    // SAFETY: the value is a live value of this env; the out-pointer is a local Node-API writes.
     if unsafe {
         sys::napi_get_value_string_utf8(
             env,
@@ -97,6 +103,7 @@ pub(crate) fn string(env: sys::napi_env, value: sys::napi_value) -> Option<Strin
             .map(str::to_owned);
     }
     let mut len = 0;
+    // SAFETY: the value is a live value of this env; the out-pointer is a local Node-API writes.
     if unsafe { sys::napi_get_value_string_utf8(env, value, ptr::null_mut(), 0, &mut len) }
         != sys::Status::napi_ok
     {
@@ -104,6 +111,7 @@ pub(crate) fn string(env: sys::napi_env, value: sys::napi_value) -> Option<Strin
     }
     let mut buf = vec![0u8; len + 1];
     let mut written = 0;
+    // SAFETY: the value is a live value of this env; the out-pointer is a local Node-API writes.
     unsafe {
         sys::napi_get_value_string_utf8(
             env,
@@ -126,6 +134,7 @@ pub(crate) fn with_utf16<R>(
 ) -> Option<R> {
     let mut small = [0u16; 128];
     let mut written = 0;
+    // SAFETY: the value is a live value of this env; the out-pointer is a local Node-API writes.
     let read = |buf: &mut [u16], written: &mut usize| unsafe {
         sys::napi_get_value_string_utf16(env, value, buf.as_mut_ptr(), buf.len(), written)
     };
@@ -137,6 +146,7 @@ pub(crate) fn with_utf16<R>(
         return Some(f(&small[..written]));
     }
     let mut len = 0;
+    // SAFETY: the value is a live value of this env; the out-pointer is a local Node-API writes.
     if unsafe { sys::napi_get_value_string_utf16(env, value, ptr::null_mut(), 0, &mut len) }
         != sys::Status::napi_ok
     {
@@ -149,17 +159,21 @@ pub(crate) fn with_utf16<R>(
 
 fn object(env: sys::napi_env, value: sys::napi_value, depth: usize) -> Input {
     let mut is = false;
+    // SAFETY: the value is a live value of this env; the out-pointer is a local Node-API writes.
     unsafe { sys::napi_is_date(env, value, &mut is) };
     if is {
         let mut ms = 0.0;
         unsafe { sys::napi_get_date_value(env, value, &mut ms) };
         return Input::Date(ms);
     }
+    // SAFETY: the value is a live value of this env; the out-pointer is a local Node-API writes.
     unsafe { sys::napi_is_error(env, value, &mut is) };
     if is {
         // An Error's own properties are not enumerable: keep its name and message.
         let text = |name: &std::ffi::CStr| {
             let mut v = ptr::null_mut();
+            // SAFETY: the object and key are live values of this env (a name is NUL-terminated);
+            // the out-pointer is a local Node-API writes.
             if !ok(env, unsafe {
                 sys::napi_get_named_property(env, value, name.as_ptr(), &mut v)
             }) {
@@ -176,11 +190,14 @@ fn object(env: sys::napi_env, value: sys::napi_value, depth: usize) -> Input {
         ]);
     }
     // A revoked Proxy throws even here.
+    // SAFETY: the value is a live value of this env; the out-pointer is a local Node-API writes.
     if !ok(env, unsafe { sys::napi_is_array(env, value, &mut is) }) {
         return UNREADABLE;
     }
     if is {
         let mut len = 0u32;
+        // SAFETY: the value is a live value of this env; the out-pointer is a local Node-API
+        // writes.
         if !ok(env, unsafe {
             sys::napi_get_array_length(env, value, &mut len)
         }) {
@@ -189,6 +206,8 @@ fn object(env: sys::napi_env, value: sys::napi_value, depth: usize) -> Input {
         let mut items = Vec::with_capacity(len.min(1 << 16) as usize);
         for i in 0..len {
             let mut item = ptr::null_mut();
+            // SAFETY: the object and key are live values of this env (a name is NUL-terminated);
+            // the out-pointer is a local Node-API writes.
             if !ok(env, unsafe {
                 sys::napi_get_element(env, value, i, &mut item)
             }) {
@@ -199,6 +218,8 @@ fn object(env: sys::napi_env, value: sys::napi_value, depth: usize) -> Input {
         return Input::Array(items);
     }
     let mut names = ptr::null_mut();
+    // SAFETY: the object and key are live values of this env (a name is NUL-terminated); the out-
+    // pointer is a local Node-API writes.
     let status = unsafe {
         sys::napi_get_all_property_names(
             env,
@@ -213,11 +234,14 @@ fn object(env: sys::napi_env, value: sys::napi_value, depth: usize) -> Input {
         return UNREADABLE;
     }
     let mut len = 0u32;
+    // SAFETY: the value is a live value of this env; the out-pointer is a local Node-API writes.
     unsafe { sys::napi_get_array_length(env, names, &mut len) };
     let mut members = Vec::with_capacity(len as usize);
     for i in 0..len {
         let mut key = ptr::null_mut();
         let mut member = ptr::null_mut();
+        // SAFETY: the object and key are live values of this env (a name is NUL-terminated); the
+        // out-pointer is a local Node-API writes.
         unsafe { sys::napi_get_element(env, names, i, &mut key) };
         if !ok(env, unsafe {
             sys::napi_get_property(env, value, key, &mut member)
@@ -230,4 +254,9 @@ fn object(env: sys::napi_env, value: sys::napi_value, depth: usize) -> Input {
         members.push((name, walk(env, member, depth + 1)));
     }
     Input::Object(members)
+}
+
+/// A method's argument as input (undefined when it was not given).
+pub fn argument(env: &napi::Env, value: Option<napi::bindgen_prelude::Unknown>) -> Input {
+    optional(env.raw(), value.map(|v| napi::JsValue::raw(&v)))
 }

@@ -1,0 +1,65 @@
+//! What a binding method hands the core: the work, what it is counted under, and what to say
+//! about it.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use super::report::{Audience, Report};
+use crate::core::db::{Call, Database, Output};
+use crate::core::error::Result;
+
+/// A future of several calls in sequence.
+pub type Steps = Pin<Box<dyn Future<Output = Result<Output>> + Send>>;
+
+/// The work of a request.
+pub enum Work {
+    /// One repository call (one statement, or one transaction).
+    Call(Call),
+    /// Several calls in sequence: an async function over the database.
+    Steps(Box<dyn FnOnce(Arc<Database>) -> Steps + Send>),
+    /// Nothing to run: the result is known (an event that writes nothing).
+    Done(Result<Output>),
+}
+
+impl Work {
+    /// Several calls in sequence, as `steps(db)` runs them.
+    pub fn steps<F, Fut>(steps: F) -> Work
+    where
+        F: FnOnce(Arc<Database>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Output>> + Send + 'static,
+    {
+        Work::Steps(Box::new(move |db| Box::pin(steps(db))))
+    }
+}
+
+/// What a method does: the work, or why the input was refused (nothing runs then), and what
+/// to report once it ended.
+pub struct Plan {
+    pub work: Result<Work>,
+    pub report: Report,
+}
+
+impl Plan {
+    pub fn new(work: Result<Work>, report: Report) -> Plan {
+        Plan { work, report }
+    }
+}
+
+/// A repository call, which reports nothing.
+impl From<Result<Call>> for Plan {
+    fn from(call: Result<Call>) -> Plan {
+        Plan::new(call.map(Work::Call), Report::Quiet)
+    }
+}
+
+/// One call, as a binding method submits it.
+pub struct Request {
+    /// What it is counted under in the metrics: the rejection's prefix ("Failed to …").
+    pub operation: &'static str,
+    /// The class whose method it is, as log lines name it.
+    pub source: &'static str,
+    /// Whose logger the records are for.
+    pub audience: Audience,
+    pub plan: Plan,
+}

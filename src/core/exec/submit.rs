@@ -1,0 +1,143 @@
+//! [`submit`]: where a call runs, and the [`Outcome`] it comes to.
+
+use std::sync::Arc;
+
+use super::outcome::Outcome;
+use super::report::{Audience, Report};
+use super::request::{Plan, Request, Steps, Work};
+use super::runtime;
+use crate::core::db::{Call, Database, Output};
+use crate::core::error::{Error, Result};
+use crate::core::metrics::Timer;
+
+/// A submitted call: its outcome, when it was had on the caller's thread, or the job that will
+/// come to it elsewhere.
+pub enum Submitted {
+    Ready(Outcome),
+    Later(Job),
+}
+
+/// Work that runs off the caller's thread: [`Job::run`] starts it.
+pub struct Job {
+    db: Arc<Database>,
+    work: Elsewhere,
+    conclusion: Conclusion,
+}
+
+enum Elsewhere {
+    /// An SQLite write, on the writer thread.
+    Writer(Call),
+    /// A call on the runtime.
+    Runtime(Call),
+    /// Several calls in sequence, on the runtime.
+    Steps(Steps),
+}
+
+/// Turns a result into the outcome: counts it, and applies the report.
+struct Conclusion {
+    timer: Timer,
+    report: Report,
+    source: &'static str,
+    audience: Audience,
+}
+
+impl Conclusion {
+    fn conclude(self, result: Result<Output>) -> Outcome {
+        self.timer.finish(&result);
+        self.report.conclude(self.source, self.audience, result)
+    }
+}
+
+/// Submits `request` to `db`. Refused input, an SQLite point read and work with nothing to run
+/// come to their outcome at once, on the caller's thread; anything else is a [`Job`].
+pub fn submit(db: &Arc<Database>, request: Request) -> Submitted {
+    let Request {
+        operation,
+        source,
+        audience,
+        plan: Plan { work, report },
+    } = request;
+    let conclusion = Conclusion {
+        timer: db.metrics().start(operation),
+        report,
+        source,
+        audience,
+    };
+    let work = match work {
+        Err(e) => return Submitted::Ready(conclusion.conclude(Err(e))),
+        Ok(Work::Done(result)) => return Submitted::Ready(conclusion.conclude(result)),
+        Ok(Work::Steps(steps)) => Elsewhere::Steps(steps(db.clone())),
+        Ok(Work::Call(call)) => {
+            if let Some(result) = db.call_now(&call) {
+                return Submitted::Ready(conclusion.conclude(result));
+            }
+            if call.runs_on_writer(db) {
+                Elsewhere::Writer(call)
+            } else {
+                Elsewhere::Runtime(call)
+            }
+        }
+    };
+    Submitted::Later(Job {
+        db: db.clone(),
+        work,
+        conclusion,
+    })
+}
+
+impl Job {
+    /// Runs the work and hands its outcome to `done`, from the thread that finished it: the
+    /// SQLite writer, or a runtime worker (as a call under way, which `close()` waits for).
+    pub fn run(self, done: impl FnOnce(Outcome) + Send + 'static) {
+        let Job {
+            db,
+            work,
+            conclusion,
+        } = self;
+        let future: Steps = match work {
+            Elsewhere::Writer(call) => {
+                return db.call_with(call, move |result| done(conclusion.conclude(result)));
+            }
+            Elsewhere::Runtime(call) => {
+                let on = db.clone();
+                Box::pin(async move { on.call(call).await })
+            }
+            Elsewhere::Steps(steps) => steps,
+        };
+        let Some(runtime) = runtime::handle() else {
+            return done(conclusion.conclude(Err(Error::internal(
+                "a database call was made outside the runtime",
+            ))));
+        };
+        let under_way = db.begin_call();
+        runtime.spawn(async move {
+            let _under_way = under_way;
+            let completion = Completion(Some(Box::new(done)));
+            let result = future.await;
+            completion.finish(conclusion.conclude(result));
+        });
+    }
+}
+
+/// Hands over its outcome exactly once: the call's, or — if the task unwinds before it has
+/// one — `ERR_INTERNAL`, so that a panic never leaves a Promise pending (and the process held
+/// open by it).
+struct Completion(Option<Box<dyn FnOnce(Outcome) + Send>>);
+
+impl Completion {
+    fn finish(mut self, outcome: Outcome) {
+        if let Some(done) = self.0.take() {
+            done(outcome);
+        }
+    }
+}
+
+impl Drop for Completion {
+    fn drop(&mut self) {
+        if let Some(done) = self.0.take() {
+            done(Outcome::plain(Err(Error::internal(
+                "the operation panicked",
+            ))));
+        }
+    }
+}

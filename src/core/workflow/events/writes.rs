@@ -1,0 +1,452 @@
+//! What each event writes: one [`Call`] per event (one transaction), durations computed in SQL
+//! from the row itself. Execution state changes are guarded — only a pending or running
+//! execution can finish — so two finishing events racing for one execution leave one
+//! consistent row and the metrics of the one that won.
+
+use serde_json::{json, Value as Json};
+
+use super::conclude::{FollowUp, Handled};
+use super::kind::EventKind;
+use super::parse::{Event, Phase, Stage, Target};
+use crate::core::db::{Call, Dialect, Shape, Statement, Touch};
+use crate::core::error::Result;
+use crate::core::input::Input;
+use crate::core::repo::executions::{touch_execution, COLUMNS};
+use crate::core::repo::metrics;
+use crate::core::value::{millis_to_iso, Value};
+use crate::core::workflow::writes::{cleanup, metrics_insert, MetricRow};
+
+/// An event's writes (None: nothing to write, e.g. `optimize` maintenance), and what to report
+/// once they ended.
+#[derive(Debug)]
+pub struct EventWork {
+    pub call: Option<Call>,
+    pub follow_up: FollowUp,
+    /// What the log line names (`executionId`, `task …`).
+    pub subject: Option<String>,
+}
+
+impl EventWork {
+    fn new(call: Call, subject: Option<String>) -> EventWork {
+        EventWork {
+            call: Some(call),
+            follow_up: FollowUp::None,
+            subject,
+        }
+    }
+
+    /// What the report of these writes needs.
+    pub fn handled(&self, kind: EventKind) -> Handled {
+        Handled {
+            kind,
+            subject: self.subject.clone(),
+            follow_up: self.follow_up.clone(),
+        }
+    }
+}
+
+impl Event {
+    /// The writes of this event, at `now`.
+    pub fn writes(self, d: &Dialect, now: i64) -> Result<EventWork> {
+        Ok(match self {
+            Event::ExecutionStarted { id } => EventWork::new(started(d, &id, now), Some(id)),
+            Event::ExecutionCompleted { target, result } => completed(d, target, result, now),
+            Event::ExecutionFailed { id, error, stack } => failed(d, id, error, stack, now),
+            Event::ExecutionCancelled {
+                id,
+                reason,
+                cancelled_by,
+            } => cancelled(d, id, reason, cancelled_by, now),
+            Event::Timing {
+                stage,
+                phase,
+                id,
+                labels,
+                error,
+                duration,
+            } => timing(stage, phase, id, labels, error, duration, now),
+            Event::Metric { metric, id } => EventWork::new(metrics::record(&metric)?, id),
+            Event::PerformanceAlert {
+                id,
+                alert_type,
+                threshold,
+                actual,
+                severity,
+                unit,
+            } => {
+                let alert = json!({
+                    "alertType": alert_type,
+                    "threshold": threshold,
+                    "actualValue": actual,
+                    "severity": severity,
+                });
+                let statement = metrics_insert(
+                    vec![(
+                        Value::from(id.clone()),
+                        MetricRow {
+                            name: "performance_alert",
+                            value: Value::from(actual),
+                            unit: unit.into(),
+                            category: "alerts",
+                            metadata: alert.clone(),
+                        },
+                    )],
+                    now,
+                );
+                let mut payload = alert;
+                payload["executionId"] = json!(id);
+                payload["timestamp"] = json!(millis_to_iso(now));
+                EventWork {
+                    call: Some(Call::write(vec![statement], Shape::Count(0))),
+                    follow_up: FollowUp::Alert(payload),
+                    subject: id,
+                }
+            }
+            Event::CleanupRequired { days_old } => EventWork {
+                call: Some(cleanup_call(days_old)?),
+                follow_up: FollowUp::CleanupCompleted { days_old },
+                subject: None,
+            },
+            Event::MaintenanceRequired { kind, days_old } => {
+                let cleanup = kind == "cleanup";
+                EventWork {
+                    call: if cleanup {
+                        Some(cleanup_call(days_old)?)
+                    } else {
+                        None
+                    },
+                    follow_up: FollowUp::Maintenance {
+                        kind,
+                        cleanup: cleanup.then_some(days_old),
+                    },
+                    subject: None,
+                }
+            }
+        })
+    }
+}
+
+fn completed(d: &Dialect, target: Target, result: Json, now: i64) -> EventWork {
+    let subject = target.subject();
+    let finished = Finish {
+        status: "completed",
+        set: vec![("result_data", Value::Json(result))],
+        merge_metadata: None,
+        metrics: vec![
+            Derived::Duration(
+                "execution_duration",
+                "execution_time",
+                json!({"status": "completed"}),
+            ),
+            Derived::Fixed(MetricRow {
+                name: "execution_completed",
+                value: Value::Int(1),
+                unit: Value::from("count"),
+                category: "execution_status",
+                metadata: json!({"status": "completed"}),
+            }),
+            Derived::Fixed(MetricRow {
+                name: "workflow_completion_time",
+                value: Value::Int(now),
+                unit: Value::from("timestamp"),
+                category: "timing",
+                metadata: json!({"event": "execution_completed"}),
+            }),
+            Derived::Duration(
+                "workflow_total_duration",
+                "duration",
+                json!({"event": "execution_completed"}),
+            ),
+        ],
+    };
+    EventWork::new(finish(d, target, now, finished), Some(subject))
+}
+
+fn failed(d: &Dialect, id: String, error: Json, stack: Json, now: i64) -> EventWork {
+    let error_data = json!({
+        "error": error,
+        "stack": stack,
+        "timestamp": millis_to_iso(now),
+    });
+    let finished = Finish {
+        status: "failed",
+        set: vec![("error_data", Value::Json(error_data.clone()))],
+        merge_metadata: None,
+        metrics: vec![
+            Derived::Fixed(MetricRow {
+                name: "execution_failed",
+                value: Value::Int(1),
+                unit: Value::from("count"),
+                category: "execution_status",
+                metadata: json!({"status": "failed", "error": error_data}),
+            }),
+            Derived::Fixed(MetricRow {
+                name: "workflow_failure_time",
+                value: Value::Int(now),
+                unit: Value::from("timestamp"),
+                category: "timing",
+                metadata: json!({"event": "execution_failed", "error": error}),
+            }),
+        ],
+    };
+    EventWork::new(finish(d, Target::Id(id.clone()), now, finished), Some(id))
+}
+
+fn cancelled(d: &Dialect, id: String, reason: Json, cancelled_by: Json, now: i64) -> EventWork {
+    let finished = Finish {
+        status: "cancelled",
+        set: Vec::new(),
+        merge_metadata: Some(json!({
+            "cancelledBy": cancelled_by,
+            "cancellationReason": reason,
+        })),
+        metrics: vec![Derived::Fixed(MetricRow {
+            name: "workflow_cancellation_time",
+            value: Value::Int(now),
+            unit: Value::from("timestamp"),
+            category: "timing",
+            metadata: json!({"event": "execution_cancelled", "reason": reason}),
+        })],
+    };
+    EventWork::new(finish(d, Target::Id(id.clone()), now, finished), Some(id))
+}
+
+/// A step's or a handler run's moment as a timestamp metric, and a completed one's duration.
+fn timing(
+    stage: Stage,
+    phase: Phase,
+    id: Option<String>,
+    labels: Vec<(&'static str, Json)>,
+    error: Option<Json>,
+    duration: Option<f64>,
+    now: i64,
+) -> EventWork {
+    let (prefix, timing_category, duration_category) = match stage {
+        Stage::Step => ("step", "step_timing", "step_duration"),
+        Stage::Handler => ("handler", "handler_timing", "handler_duration"),
+    };
+    let (name, what) = match (stage, phase) {
+        (Stage::Step, Phase::Started) => ("step_started", "started"),
+        (Stage::Step, Phase::Completed) => ("step_completed", "completed"),
+        (Stage::Step, Phase::Failed) => ("step_failed", "failed"),
+        (Stage::Handler, Phase::Started) => ("handler_started", "started"),
+        (Stage::Handler, Phase::Completed) => ("handler_completed", "completed"),
+        (Stage::Handler, Phase::Failed) => ("handler_failed", "failed"),
+    };
+    let labelled = || {
+        Json::Object(
+            labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        )
+    };
+    let mut metadata = labelled();
+    if let Some(error) = error {
+        metadata["error"] = error;
+    }
+    metadata["event"] = json!(format!("{prefix}_{what}"));
+    let mut rows = vec![MetricRow {
+        name,
+        value: Value::Int(now),
+        unit: Value::from("timestamp"),
+        category: timing_category,
+        metadata,
+    }];
+    if let Some(duration) = duration {
+        rows.push(MetricRow {
+            name: duration_category,
+            value: Value::Float(duration),
+            unit: Value::from("milliseconds"),
+            category: duration_category,
+            metadata: labelled(),
+        });
+    }
+    let execution = Value::from(id.clone());
+    let rows = rows.into_iter().map(|r| (execution.clone(), r)).collect();
+    EventWork::new(
+        Call::write(vec![metrics_insert(rows, now)], Shape::Count(0)),
+        id,
+    )
+}
+
+fn cleanup_call(days: i64) -> Result<Call> {
+    cleanup(&Input::Number(days as f64), &Input::Undefined)
+}
+
+/// `workflow.execution.started`: a pending execution becomes running from now, with its
+/// `workflow_start_time` metric.
+fn started(d: &Dialect, id: &str, now: i64) -> Call {
+    let id = Value::from(id);
+    let touch = touch_execution(&id);
+    let metric = MetricRow {
+        name: "workflow_start_time",
+        value: Value::Int(now),
+        unit: Value::from("timestamp"),
+        category: "timing",
+        metadata: json!({"event": "execution_started"}),
+    };
+    let update =
+        "UPDATE workflow_executions SET status = 'running', start_time = $1, updated_at = $1 \
+                  WHERE execution_id = $2 AND status = 'pending'";
+    if d.is_postgres() {
+        // One statement: the metric is inserted only if the update happened.
+        let mut params = vec![Value::Timestamp(now), id];
+        let selects = metric_selects(vec![Derived::Fixed(metric)], &mut params, "u", "");
+        let statement = Statement::new(
+            // RETURNING: the statement's row count is how the handler knows the update happened.
+            format!(
+                "WITH u AS ({update} RETURNING execution_id) {METRICS_INSERT} {selects} RETURNING execution_id"
+            ),
+            params,
+        );
+        return Call::write(vec![statement], Shape::Touched(0)).touching(touch);
+    }
+    let update = Statement::new(update, vec![Value::Timestamp(now), id.clone()]);
+    let metric = metric.statement(id, now).only_if(0);
+    Call::write(vec![update, metric], Shape::Touched(0)).touching(touch)
+}
+
+/// A metric written after a finishing update.
+enum Derived {
+    /// `(name, category, metadata)`: the row's computed `actual_duration`, in milliseconds.
+    Duration(&'static str, &'static str, Json),
+    Fixed(MetricRow),
+}
+
+struct Finish {
+    status: &'static str,
+    set: Vec<(&'static str, Value)>,
+    merge_metadata: Option<Json>,
+    metrics: Vec<Derived>,
+}
+
+const METRICS_INSERT: &str =
+    "INSERT INTO workflow_metrics (execution_id, metric_name, metric_value, \
+    metric_unit, metric_type, metric_category, metadata, recorded_at)";
+
+/// `SELECT … FROM {from} … UNION ALL …`: one metric row per derived metric, read from the
+/// finished row (`$1` is the event's time); their values are bound into `params`. A duration
+/// metric is left out when the row has no duration (`{and}` joins that condition on).
+fn metric_selects(metrics: Vec<Derived>, params: &mut Vec<Value>, from: &str, and: &str) -> String {
+    let mut selects = Vec::new();
+    for m in metrics {
+        let (name, value, unit, category, metadata, extra) = match m {
+            Derived::Duration(name, category, metadata) => (
+                name,
+                "actual_duration".to_string(),
+                Value::from("milliseconds"),
+                category,
+                metadata,
+                format!("{and}actual_duration IS NOT NULL"),
+            ),
+            Derived::Fixed(row) => {
+                params.push(row.value);
+                (
+                    row.name,
+                    format!("${}", params.len()),
+                    row.unit,
+                    row.category,
+                    row.metadata,
+                    String::new(),
+                )
+            }
+        };
+        params.push(Value::from(name));
+        let n_name = params.len();
+        params.push(unit);
+        let n_unit = params.len();
+        params.push(Value::from(category));
+        let n_category = params.len();
+        params.push(Value::Json(metadata));
+        let n_meta = params.len();
+        selects.push(format!(
+            "SELECT execution_id, ${n_name}, CAST({value} AS DOUBLE PRECISION), ${n_unit}, 'performance', \
+             ${n_category}, ${n_meta}, $1 FROM {from}{extra}"
+        ));
+    }
+    selects.join(" UNION ALL ")
+}
+
+/// The guarded update of a finishing event and its metrics, one transaction: the execution
+/// must be pending or running; `end_time` is now and `actual_duration` is computed in SQL from
+/// `start_time`. The metrics are written only when the update happened, and read the duration
+/// back from the row.
+fn finish(d: &Dialect, target: Target, now: i64, f: Finish) -> Call {
+    let mut params = vec![Value::Timestamp(now)];
+    let mut sets = vec![
+        format!("status = '{}'", f.status),
+        "end_time = $1".to_string(),
+        "updated_at = $1".to_string(),
+        format!("actual_duration = {}", d.millis_between("start_time", "$1")),
+    ];
+    for (column, value) in f.set {
+        params.push(value);
+        sets.push(format!("{column} = ${}", params.len()));
+    }
+    if let Some(patch) = f.merge_metadata {
+        params.push(Value::Json(patch));
+        sets.push(format!(
+            "metadata = {}",
+            d.json_merge("metadata", &format!("${}", params.len()))
+        ));
+    }
+    let (which, touch) = match &target {
+        Target::Id(id) => {
+            params.push(Value::from(id.as_str()));
+            (
+                format!("execution_id = ${}", params.len()),
+                touch_execution(&Value::from(id.as_str())),
+            )
+        }
+        Target::LatestRunningOfTask(task) => {
+            params.push(Value::from(task.as_str()));
+            (
+                format!(
+                    "execution_id = (SELECT execution_id FROM workflow_executions WHERE task_id = ${} \
+                     AND status = 'running' ORDER BY start_time DESC, created_at DESC LIMIT 1)",
+                    params.len()
+                ),
+                Touch::Executions,
+            )
+        }
+    };
+    let update_sql = format!(
+        "UPDATE workflow_executions SET {} WHERE {which} AND status IN ('pending', 'running') \
+         RETURNING {}",
+        sets.join(", "),
+        COLUMNS
+    );
+    if d.is_postgres() {
+        // One statement: the metrics are inserted from the updated row itself (none when no row
+        // was updated), and the row is what the statement returns.
+        let selects = metric_selects(f.metrics, &mut params, "u", " WHERE ");
+        let statement = Statement::new(
+            format!(
+                "WITH u AS ({update_sql}), m AS ({METRICS_INSERT} {selects}) SELECT {} FROM u",
+                COLUMNS
+            ),
+            params,
+        );
+        return Call::write(vec![statement], Shape::RowOrNullAt(0)).touching(touch);
+    }
+    let update = Statement::new(update_sql, params);
+    // The follow-up metrics select from the row just finished: by id, or (task form) by the
+    // task, the new status and this event's end time.
+    let (row_filter, mut mparams) = match target {
+        Target::Id(id) => ("execution_id = $2".to_string(), vec![Value::from(id)]),
+        Target::LatestRunningOfTask(task) => (
+            format!("task_id = $2 AND status = '{}' AND end_time = $1", f.status),
+            vec![Value::from(task)],
+        ),
+    };
+    mparams.insert(0, Value::Timestamp(now));
+    let selects = metric_selects(
+        f.metrics,
+        &mut mparams,
+        &format!("workflow_executions WHERE {row_filter}"),
+        " AND ",
+    );
+    let metrics = Statement::new(format!("{METRICS_INSERT} {selects}"), mparams).only_if(0);
+    Call::write(vec![update, metrics], Shape::RowOrNullAt(0)).touching(touch)
+}
