@@ -7,8 +7,8 @@ use napi::bindgen_prelude::PromiseRaw;
 use napi::Env;
 
 use super::database::{open_db, DbSlot};
+use super::node::deliver::{self, Delivery};
 use super::node::logger::Logger;
-use super::node::settle::{self, Delivery};
 use crate::core::db::{DbKind, Dialect};
 use crate::core::exec::{Plan, Request};
 
@@ -49,13 +49,13 @@ pub fn submit<'env, P: Into<Plan>>(
                 audience,
                 plan,
             };
-            settle::submit(env, &db, request, delivery)
+            deliver::submit(env, &db, request, delivery)
         }
         Err(closed) => {
             // Nothing runs: the plan is made only for what it reports.
             let Plan { report, .. } = plan(&Dialect(DbKind::Memory)).into();
             let outcome = report.conclude(host.source(), audience, Err(closed));
-            settle::delivered(env, outcome, delivery)
+            deliver::delivered(env, outcome, delivery)
         }
     }
 }

@@ -13,11 +13,11 @@ use serde_json::json;
 
 use super::database::{open_db, DbSlot};
 use super::node::convert::{instance, throw};
+use super::node::deliver::{self, promise_static, Delivery};
 use super::node::input::input;
 use super::node::logger::{Level, Logger};
 use super::node::raw::{construct, resolved, string, undefined, JsResult};
 use super::node::reference::{call, function, method, JsRef};
-use super::node::settle::{self, promise_static, Delivery};
 use super::workflow::{held, logger_member, WorkflowRepository};
 use crate::core::db::Dialect;
 use crate::core::exec::Request;
@@ -289,5 +289,5 @@ fn handle(env: &Env, shared: &Handlers, kind: EventKind, event: Input) -> JsResu
         logger: shared.logger.clone(),
         bus: Some(shared.bus.clone()),
     };
-    Ok(settle::submit(env, &db, request, delivery)?.raw())
+    Ok(deliver::submit(env, &db, request, delivery)?.raw())
 }

@@ -20,11 +20,12 @@ use serde_json::json;
 use super::database::WorkflowDatabase;
 use super::database::{open_db, DbSlot};
 use super::node::convert::{throw, value};
+use super::node::deliver::all_settled;
 use super::node::input::{input, optional};
 use super::node::logger::{Level, Logger};
-use super::node::raw::{get, is_promise, items, resolved, undefined, JsResult};
-use super::node::reference::{call, describe, function, is_function, method, JsRef};
-use super::node::settle::{self, promise_static, Settler};
+use super::node::raw::{is_promise, undefined, JsResult};
+use super::node::reference::{call, is_function, JsRef};
+use super::node::settle::{self, Settler};
 use crate::core::db::notify::{self, Hub, RemoteEvent};
 use crate::core::error::{Error, Result};
 use crate::core::input::{Fields, Input};
@@ -381,7 +382,10 @@ pub(crate) fn deliver(
             Err(message) => subscriber_failed(env, logger, name, &message),
         }
     }
-    settle_all(env, results, logger.clone(), name.to_string())
+    let (logger, name) = (logger.clone(), name.to_string());
+    all_settled(env, results, move |env, reason| {
+        subscriber_failed(env, &logger, &name, &reason)
+    })
 }
 
 fn subscriber_failed(env: sys::napi_env, logger: &Logger, name: &str, message: &str) {
@@ -391,34 +395,4 @@ fn subscriber_failed(env: sys::napi_env, logger: &Logger, name: &str, message: &
         "WorkflowEventService: subscriber failed",
         json!({"eventName": name, "error": message}),
     );
-}
-
-/// `Promise.allSettled(promises)`, its rejections logged; resolves undefined.
-fn settle_all(
-    env: sys::napi_env,
-    promises: Vec<sys::napi_value>,
-    logger: Logger,
-    name: String,
-) -> JsResult {
-    if promises.is_empty() {
-        return resolved(env);
-    }
-    let settled = promise_static(env, "allSettled", &promises)?;
-    let on_settled = function(env, "logRejections", move |ctx| {
-        let env = ctx.env.raw();
-        if ctx.length() > 0 {
-            let results: Unknown = ctx.get(0)?;
-            for item in items(env, results.raw()) {
-                let status = get(env, item, c"status")?;
-                if describe(env, status) == "rejected" {
-                    let reason = get(env, item, c"reason")?;
-                    subscriber_failed(env, &logger, &name, &describe(env, reason));
-                }
-            }
-        }
-        undefined(env)
-    })?;
-    let then = method(env, settled, "then")?
-        .ok_or_else(|| napi::Error::from_reason("Promise.allSettled returned no promise"))?;
-    call(env, settled, then, &[on_settled]).map_err(napi::Error::from_reason)
 }

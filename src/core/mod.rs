@@ -9,6 +9,7 @@ pub mod exec;
 pub mod input;
 pub mod logging;
 pub mod metrics;
+pub mod page;
 pub mod repo;
 pub mod value;
 pub mod workflow;

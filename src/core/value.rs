@@ -128,6 +128,20 @@ pub fn now_millis() -> i64 {
     Utc::now().timestamp_millis()
 }
 
+/// `toSnakeCase(str)`, as planned: `_` + lowercase in place of each uppercase ASCII letter.
+pub fn to_snake_case(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 4);
+    for c in s.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -28,7 +28,7 @@ use super::clock::recent_millis;
 use super::convert::{throw, value};
 use super::input::{input, with_utf16};
 use super::logger::{Level, Logger};
-use super::raw::JsResult;
+use super::raw::{array, boolean, element, get, null, number, undefined, JsResult};
 use super::reference::LocalRef;
 use crate::core::cache::{Cache, Key, KeyRef, Lifetime};
 use crate::core::error::{Error, Result};
@@ -81,38 +81,20 @@ impl Held {
             }
             sys::ValueType::napi_null => Held::Null,
             sys::ValueType::napi_undefined => Held::Undefined,
-            _ => {
-                let mut array = std::ptr::null_mut();
-                // SAFETY: the object and key are live values of this env (a name is NUL-
-                // terminated); the out-pointer is a local Node-API writes.
-                check_status!(unsafe { sys::napi_create_array_with_length(env, 1, &mut array) })?;
-                check_status!(unsafe { sys::napi_set_element(env, array, 0, v) })?;
-                Held::Boxed(LocalRef::new(env, array)?)
-            }
+            _ => Held::Boxed(LocalRef::new(env, array(env, &[v])?)?),
         })
     }
 
     /// The held value.
     pub(crate) fn get(&self, env: sys::napi_env) -> JsResult {
-        let mut out = std::ptr::null_mut();
         match self {
-            Held::Object(r) => return r.get(),
-            Held::Boxed(r) => {
-                let array = r.get()?;
-                // SAFETY: the object and key are live values of this env (a name is NUL-
-                // terminated); the out-pointer is a local Node-API writes.
-                check_status!(unsafe { sys::napi_get_element(env, array, 0, &mut out) })?;
-            }
-            Held::Number(n) => {
-                check_status!(unsafe { sys::napi_create_double(env, *n, &mut out) })?
-            }
-            // SAFETY: the env is the current call's; the inputs outlive the call, which copies
-            // them, and Node-API writes the out-pointer.
-            Held::Bool(b) => check_status!(unsafe { sys::napi_get_boolean(env, *b, &mut out) })?,
-            Held::Null => check_status!(unsafe { sys::napi_get_null(env, &mut out) })?,
-            Held::Undefined => check_status!(unsafe { sys::napi_get_undefined(env, &mut out) })?,
+            Held::Object(r) => r.get(),
+            Held::Boxed(r) => element(env, r.get()?, 0),
+            Held::Number(n) => number(env, *n),
+            Held::Bool(b) => boolean(env, *b),
+            Held::Null => null(env),
+            Held::Undefined => undefined(env),
         }
-        Ok(out)
     }
 }
 
@@ -273,16 +255,14 @@ pub(crate) fn plain_instance(env: sys::napi_env, this: sys::napi_value) -> napi:
         return Ok(false);
     };
     let mut constructor = std::ptr::null_mut();
-    let mut prototype = std::ptr::null_mut();
     let mut own = std::ptr::null_mut();
     let mut same = false;
-    // SAFETY: the reference was made in this env on this thread and is not yet deleted.
+    // SAFETY: napi-rs made this reference to the class in this env, and never deletes it.
     check_status!(unsafe { sys::napi_get_reference_value(env, class, &mut constructor) })?;
-    check_status!(unsafe {
-        sys::napi_get_named_property(env, constructor, c"prototype".as_ptr(), &mut prototype)
-    })?;
-    // SAFETY: the value is a live value of this env; the out-pointer is a local Node-API writes.
+    let prototype = get(env, constructor, c"prototype")?;
+    // SAFETY: `this` is the receiver of the current call; `own` is written by Node-API.
     check_status!(unsafe { sys::napi_get_prototype(env, this, &mut own) })?;
+    // SAFETY: both are live values of this env; `same` is written by Node-API.
     check_status!(unsafe { sys::napi_strict_equals(env, own, prototype, &mut same) })?;
     Ok(same)
 }

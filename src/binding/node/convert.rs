@@ -4,9 +4,12 @@
 use std::ptr;
 use std::sync::Arc;
 
-use napi::{check_status, sys};
+use napi::sys;
 
-use super::raw::{string, JsResult};
+use super::raw::{
+    array_with_length, boolean, data_property, date, define_all, define_own, null, number, object,
+    set_element, set_key, string, undefined, JsResult,
+};
 use super::row_factory;
 
 use crate::core::db::Output;
@@ -21,11 +24,7 @@ pub trait IntoJs: Send + 'static {
 
 impl IntoJs for () {
     fn into_js(self, env: sys::napi_env) -> JsResult {
-        let mut v = ptr::null_mut();
-        // SAFETY: the env is the current call's; the inputs outlive the call, which copies them,
-        // and Node-API writes the out-pointer.
-        check_status!(unsafe { sys::napi_get_undefined(env, &mut v) })?;
-        Ok(v)
+        undefined(env)
     }
 }
 
@@ -90,16 +89,11 @@ impl Object {
 
 impl IntoJs for Object {
     fn into_js(self, env: sys::napi_env) -> JsResult {
-        let mut obj = ptr::null_mut();
-        // SAFETY: the env is the current call's; the inputs outlive the call, which copies them,
-        // and Node-API writes the out-pointer.
-        check_status!(unsafe { sys::napi_create_object(env, &mut obj) })?;
+        let obj = object(env)?;
         for (key, v) in self.0 {
             let k = string(env, key)?;
             let v = v.into_js_boxed(env)?;
-            // SAFETY: the object and key are live values of this env (a name is NUL-terminated);
-            // the out-pointer is a local Node-API writes.
-            check_status!(unsafe { sys::napi_set_property(env, obj, k, v) })?;
+            set_key(env, obj, k, v)?;
         }
         Ok(obj)
     }
@@ -107,13 +101,10 @@ impl IntoJs for Object {
 
 impl<T: IntoJs> IntoJs for Vec<T> {
     fn into_js(self, env: sys::napi_env) -> JsResult {
-        let mut array = ptr::null_mut();
-        // SAFETY: the object and key are live values of this env (a name is NUL-terminated); the
-        // out-pointer is a local Node-API writes.
-        check_status!(unsafe { sys::napi_create_array_with_length(env, self.len(), &mut array) })?;
+        let array = array_with_length(env, self.len())?;
         for (i, item) in self.into_iter().enumerate() {
             let v = item.into_js(env)?;
-            check_status!(unsafe { sys::napi_set_element(env, array, i as u32, v) })?;
+            set_element(env, array, i as u32, v)?;
         }
         Ok(array)
     }
@@ -155,99 +146,52 @@ impl Maker {
 
 /// One row object, every property defined in one call.
 fn keyed_row(env: sys::napi_env, r: &Row, names: &[sys::napi_value]) -> JsResult {
-    let mut obj = ptr::null_mut();
-    // SAFETY: the env is the current call's; the inputs outlive the call, which copies them, and
-    // Node-API writes the out-pointer.
-    check_status!(unsafe { sys::napi_create_object(env, &mut obj) })?;
+    let obj = object(env)?;
     let mut properties = Vec::with_capacity(names.len());
     for (k, v) in names.iter().zip(&r.values) {
-        properties.push(sys::napi_property_descriptor {
-            utf8name: ptr::null(),
-            name: *k,
-            method: None,
-            getter: None,
-            setter: None,
-            value: value(env, v)?,
-            attributes: sys::PropertyAttributes::writable
-                | sys::PropertyAttributes::enumerable
-                | sys::PropertyAttributes::configurable,
-            data: ptr::null_mut(),
-        });
+        properties.push(data_property(*k, value(env, v)?));
     }
-    // SAFETY: the object and key are live values of this env (a name is NUL-terminated); the out-
-    // pointer is a local Node-API writes.
-    check_status!(unsafe {
-        sys::napi_define_properties(env, obj, properties.len(), properties.as_ptr())
-    })?;
+    define_all(env, obj, &properties)?;
     Ok(obj)
 }
 
 /// One core value as a JS value: numbers for integers and floats, `Date` for timestamps, parsed
 /// JSON for JSON columns, `null` for SQL NULL.
 pub fn value(env: sys::napi_env, v: &Value) -> JsResult {
-    let mut out = ptr::null_mut();
     match v {
-        // SAFETY: the env is the current call's; the inputs outlive the call, which copies them,
-        // and Node-API writes the out-pointer.
-        Value::Null => check_status!(unsafe { sys::napi_get_null(env, &mut out) })?,
-        Value::Bool(b) => check_status!(unsafe { sys::napi_get_boolean(env, *b, &mut out) })?,
-        Value::Int(i) => {
-            check_status!(unsafe { sys::napi_create_double(env, *i as f64, &mut out) })?
-        }
-        // SAFETY: the env is the current call's; the inputs outlive the call, which copies them,
-        // and Node-API writes the out-pointer.
-        Value::Float(f) => check_status!(unsafe { sys::napi_create_double(env, *f, &mut out) })?,
-        Value::Text(s) => return string(env, s),
-        Value::Uuid(u) => return string(env, &u.hyphenated().to_string()),
-        Value::Timestamp(ms) => {
-            // SAFETY: the env is the current call's; the inputs outlive the call, which copies
-            // them, and Node-API writes the out-pointer.
-            check_status!(unsafe { sys::napi_create_date(env, *ms as f64, &mut out) })?
-        }
-        Value::Json(j) => return json(env, j),
+        Value::Null => null(env),
+        Value::Bool(b) => boolean(env, *b),
+        Value::Int(i) => number(env, *i as f64),
+        Value::Float(f) => number(env, *f),
+        Value::Text(s) => string(env, s),
+        Value::Uuid(u) => string(env, &u.hyphenated().to_string()),
+        Value::Timestamp(ms) => date(env, *ms as f64),
+        Value::Json(j) => json(env, j),
     }
-    Ok(out)
 }
 
 fn json(env: sys::napi_env, j: &serde_json::Value) -> JsResult {
     use serde_json::Value as J;
-    let mut out = ptr::null_mut();
     match j {
-        // SAFETY: the env is the current call's; the inputs outlive the call, which copies them,
-        // and Node-API writes the out-pointer.
-        J::Null => check_status!(unsafe { sys::napi_get_null(env, &mut out) })?,
-        J::Bool(b) => check_status!(unsafe { sys::napi_get_boolean(env, *b, &mut out) })?,
-        J::Number(n) => check_status!(unsafe {
-            sys::napi_create_double(env, n.as_f64().unwrap_or(f64::NAN), &mut out)
-        })?,
-        J::String(s) => return string(env, s),
+        J::Null => null(env),
+        J::Bool(b) => boolean(env, *b),
+        J::Number(n) => number(env, n.as_f64().unwrap_or(f64::NAN)),
+        J::String(s) => string(env, s),
         J::Array(items) => {
-            // SAFETY: the env is the current call's; the inputs outlive the call, which copies
-            // them, and Node-API writes the out-pointer.
-            check_status!(unsafe {
-                sys::napi_create_array_with_length(env, items.len(), &mut out)
-            })?;
+            let out = array_with_length(env, items.len())?;
             for (i, item) in items.iter().enumerate() {
-                let v = json(env, item)?;
-                // SAFETY: the object and key are live values of this env (a name is NUL-
-                // terminated); the out-pointer is a local Node-API writes.
-                check_status!(unsafe { sys::napi_set_element(env, out, i as u32, v) })?;
+                set_element(env, out, i as u32, json(env, item)?)?;
             }
+            Ok(out)
         }
         J::Object(map) => {
-            // SAFETY: the env is the current call's; the inputs outlive the call, which copies
-            // them, and Node-API writes the out-pointer.
-            check_status!(unsafe { sys::napi_create_object(env, &mut out) })?;
+            let out = object(env)?;
             for (k, item) in map {
-                let key = string(env, k)?;
-                let v = json(env, item)?;
-                // SAFETY: the object and key are live values of this env (a name is NUL-
-                // terminated); the out-pointer is a local Node-API writes.
-                check_status!(unsafe { sys::napi_set_property(env, out, key, v) })?;
+                set_key(env, out, string(env, k)?, json(env, item)?)?;
             }
+            Ok(out)
         }
     }
-    Ok(out)
 }
 
 /// A JS `Error` with `code`, the message `"<prefix>: <message>"` and, where there is one, a
@@ -258,8 +202,7 @@ pub fn make_error(env: sys::napi_env, prefix: &str, err: &Error) -> sys::napi_va
     if let (Some(cause), false) = (&err.cause, error.is_null()) {
         let c = new_error(env, cause.code.as_deref(), &cause.message);
         if !c.is_null() {
-            // SAFETY: the object and key are live values of this env (a name is NUL-terminated);
-            // the out-pointer is a local Node-API writes.
+            // SAFETY: `error` and `c` were made just now in this env; the name is NUL-terminated.
             unsafe { sys::napi_set_named_property(env, error, c"cause".as_ptr(), c) };
         }
     }
@@ -273,8 +216,8 @@ fn new_error(env: sys::napi_env, code: Option<&str>, message: &str) -> sys::napi
         _ => ptr::null_mut(),
     };
     if let Ok(msg) = string(env, message) {
-        // SAFETY: the env is the current call's; the inputs outlive the call, which copies them,
-        // and Node-API writes the out-pointer.
+        // SAFETY: `code` and `msg` are strings of this env (or null); `error` is written by
+        // Node-API.
         unsafe { sys::napi_create_error(env, code, msg, &mut error) };
     }
     error
@@ -289,31 +232,19 @@ impl IntoJs for Output {
             Output::Row(r) => r.into_js(env),
             Output::Value(v) => value(env, &v),
             Output::List(items) => {
-                let mut array = ptr::null_mut();
-                // SAFETY: the env is the current call's; the inputs outlive the call, which copies
-                // them, and Node-API writes the out-pointer.
-                check_status!(unsafe {
-                    sys::napi_create_array_with_length(env, items.len(), &mut array)
-                })?;
+                let array = array_with_length(env, items.len())?;
                 for (i, item) in items.into_iter().enumerate() {
                     let v = item.into_js(env)?;
-                    // SAFETY: the object and key are live values of this env (a name is NUL-
-                    // terminated); the out-pointer is a local Node-API writes.
-                    check_status!(unsafe { sys::napi_set_element(env, array, i as u32, v) })?;
+                    set_element(env, array, i as u32, v)?;
                 }
                 Ok(array)
             }
             Output::Object(fields) => {
-                let mut obj = ptr::null_mut();
-                // SAFETY: the env is the current call's; the inputs outlive the call, which copies
-                // them, and Node-API writes the out-pointer.
-                check_status!(unsafe { sys::napi_create_object(env, &mut obj) })?;
+                let obj = object(env)?;
                 for (name, field) in fields {
                     let v = field.into_js(env)?;
                     let key = string(env, &name)?;
-                    // SAFETY: the object and key are live values of this env (a name is NUL-
-                    // terminated); the out-pointer is a local Node-API writes.
-                    check_status!(unsafe { sys::napi_set_property(env, obj, key, v) })?;
+                    set_key(env, obj, key, v)?;
                 }
                 Ok(obj)
             }
@@ -327,17 +258,11 @@ impl IntoJs for Output {
                 };
                 let property = sys::napi_property_descriptor {
                     utf8name: c"nextCursor".as_ptr(),
-                    name: ptr::null_mut(),
-                    method: None,
-                    getter: None,
-                    setter: None,
                     value: cursor,
                     attributes: sys::PropertyAttributes::default,
-                    data: ptr::null_mut(),
+                    ..data_property(ptr::null_mut(), cursor)
                 };
-                // SAFETY: the object and key are live values of this env (a name is NUL-
-                // terminated); the out-pointer is a local Node-API writes.
-                check_status!(unsafe { sys::napi_define_properties(env, array, 1, &property) })?;
+                define_all(env, array, &[property])?;
                 Ok(array)
             }
         }
@@ -345,10 +270,7 @@ impl IntoJs for Output {
 }
 
 fn rows_array(env: sys::napi_env, rows: &[Row]) -> JsResult {
-    let mut array = ptr::null_mut();
-    // SAFETY: the env is the current call's; the inputs outlive the call, which copies them, and
-    // Node-API writes the out-pointer.
-    check_status!(unsafe { sys::napi_create_array_with_length(env, rows.len(), &mut array) })?;
+    let array = array_with_length(env, rows.len())?;
     // Rows of one result share their column names: one maker for all.
     let Some(first) = rows.first() else {
         return Ok(array);
@@ -356,9 +278,7 @@ fn rows_array(env: sys::napi_env, rows: &[Row]) -> JsResult {
     let maker = Maker::of(env, &first.columns)?;
     for (i, r) in rows.iter().enumerate() {
         let obj = maker.row(env, r)?;
-        // SAFETY: the object and key are live values of this env (a name is NUL-terminated); the
-        // out-pointer is a local Node-API writes.
-        check_status!(unsafe { sys::napi_set_element(env, array, i as u32, obj) })?;
+        set_element(env, array, i as u32, obj)?;
     }
     Ok(array)
 }
@@ -366,71 +286,42 @@ fn rows_array(env: sys::napi_env, rows: &[Row]) -> JsResult {
 /// Throws a coded error (as a rejection would carry it) from a synchronous method: the returned
 /// error tells napi an exception is already pending.
 pub fn throw(env: sys::napi_env, prefix: &str, err: &Error) -> napi::Error {
-    // SAFETY: the env is the current call's; this only reads or clears its pending exception.
+    // SAFETY: the env is the current call's, and the error a live value of it.
     unsafe { sys::napi_throw(env, make_error(env, prefix, err)) };
     napi::Error::from_status(napi::Status::PendingException)
 }
 
 /// A stored [`Input`] back as a JS value (the cache's values and metadata).
 pub fn input_value(env: sys::napi_env, input: &Input) -> JsResult {
-    let mut out = ptr::null_mut();
     match input {
-        Input::Undefined | Input::Unsupported(_) => {
-            // SAFETY: the env is the current call's; the inputs outlive the call, which copies
-            // them, and Node-API writes the out-pointer.
-            check_status!(unsafe { sys::napi_get_undefined(env, &mut out) })?
-        }
-        Input::Null => check_status!(unsafe { sys::napi_get_null(env, &mut out) })?,
-        Input::Bool(b) => check_status!(unsafe { sys::napi_get_boolean(env, *b, &mut out) })?,
-        // SAFETY: the env is the current call's; the inputs outlive the call, which copies them,
-        // and Node-API writes the out-pointer.
-        Input::Number(n) => check_status!(unsafe { sys::napi_create_double(env, *n, &mut out) })?,
-        Input::Text(s) => return string(env, s),
-        Input::Date(ms) => check_status!(unsafe { sys::napi_create_date(env, *ms, &mut out) })?,
+        Input::Undefined | Input::Unsupported(_) => undefined(env),
+        Input::Null => null(env),
+        Input::Bool(b) => boolean(env, *b),
+        Input::Number(n) => number(env, *n),
+        Input::Text(s) => string(env, s),
+        Input::Date(ms) => date(env, *ms),
         Input::Array(items) => {
-            // SAFETY: the env is the current call's; the inputs outlive the call, which copies
-            // them, and Node-API writes the out-pointer.
-            check_status!(unsafe {
-                sys::napi_create_array_with_length(env, items.len(), &mut out)
-            })?;
+            let out = array_with_length(env, items.len())?;
             for (i, item) in items.iter().enumerate() {
-                let v = input_value(env, item)?;
-                // SAFETY: the object and key are live values of this env (a name is NUL-
-                // terminated); the out-pointer is a local Node-API writes.
-                check_status!(unsafe { sys::napi_set_element(env, out, i as u32, v) })?;
+                set_element(env, out, i as u32, input_value(env, item)?)?;
             }
+            Ok(out)
         }
         Input::Object(fields) => {
-            // SAFETY: the env is the current call's; the inputs outlive the call, which copies
-            // them, and Node-API writes the out-pointer.
-            check_status!(unsafe { sys::napi_create_object(env, &mut out) })?;
+            let out = object(env)?;
             for (k, item) in fields {
                 let key = string(env, k)?;
                 let v = input_value(env, item)?;
                 if k == "__proto__" {
                     // An own data property, as stored (assigning would set the prototype).
-                    let property = sys::napi_property_descriptor {
-                        utf8name: ptr::null(),
-                        name: key,
-                        method: None,
-                        getter: None,
-                        setter: None,
-                        value: v,
-                        attributes: sys::PropertyAttributes::writable
-                            | sys::PropertyAttributes::enumerable
-                            | sys::PropertyAttributes::configurable,
-                        data: ptr::null_mut(),
-                    };
-                    // SAFETY: the object and key are live values of this env (a name is NUL-
-                    // terminated); the out-pointer is a local Node-API writes.
-                    check_status!(unsafe { sys::napi_define_properties(env, out, 1, &property) })?;
+                    define_own(env, out, key, v)?;
                 } else {
-                    check_status!(unsafe { sys::napi_set_property(env, out, key, v) })?;
+                    set_key(env, out, key, v)?;
                 }
             }
+            Ok(out)
         }
     }
-    Ok(out)
 }
 
 /// An argument that must be an instance of the class `T` (`what` names it): anything else

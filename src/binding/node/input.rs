@@ -163,6 +163,7 @@ fn object(env: sys::napi_env, value: sys::napi_value, depth: usize) -> Input {
     unsafe { sys::napi_is_date(env, value, &mut is) };
     if is {
         let mut ms = 0.0;
+        // SAFETY: `value` is a Date of this env (just checked); `ms` is written by Node-API.
         unsafe { sys::napi_get_date_value(env, value, &mut ms) };
         return Input::Date(ms);
     }
@@ -240,9 +241,11 @@ fn object(env: sys::napi_env, value: sys::napi_value, depth: usize) -> Input {
     for i in 0..len {
         let mut key = ptr::null_mut();
         let mut member = ptr::null_mut();
-        // SAFETY: the object and key are live values of this env (a name is NUL-terminated); the
-        // out-pointer is a local Node-API writes.
+        // SAFETY: `names` is the array of `value`'s keys and `i` below its length; `key` is
+        // written by Node-API.
         unsafe { sys::napi_get_element(env, names, i, &mut key) };
+        // SAFETY: `value` and `key` are live values of this env; `member` is written by
+        // Node-API (a throwing getter is reported through the status).
         if !ok(env, unsafe {
             sys::napi_get_property(env, value, key, &mut member)
         }) {

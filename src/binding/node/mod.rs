@@ -1,13 +1,15 @@
 //! The Node-API machinery the classes are built on, and every `unsafe` block of the addon (each
 //! with its `// SAFETY:` line): raw values ([`raw`]), conversions both ways ([`convert`],
 //! [`input`], [`row_factory`]), references kept across calls ([`reference`]), loggers
-//! ([`logger`]), promises settled from any thread ([`settle`]), methods bound to an instance
+//! ([`logger`]), promises settled from any thread ([`settle`]) with
+//! the core's outcomes ([`deliver`]), methods bound to an instance
 //! ([`bound`]) and the JS values a `WorkflowCache` keeps ([`cache_state`]).
 
 pub mod bound;
 pub mod cache_state;
 pub mod clock;
 pub mod convert;
+pub mod deliver;
 pub mod input;
 pub mod logger;
 pub mod raw;

@@ -56,6 +56,113 @@ pub fn wrap<T: ToNapiValue>(env: sys::napi_env, instance: T) -> JsResult {
     unsafe { T::to_napi_value(env, instance) }
 }
 
+/// `null`.
+pub fn null(env: sys::napi_env) -> JsResult {
+    let mut v = ptr::null_mut();
+    // SAFETY: the env is the current call's; `v` is written by Node-API.
+    check_status!(unsafe { sys::napi_get_null(env, &mut v) })?;
+    Ok(v)
+}
+
+/// A JS boolean.
+pub fn boolean(env: sys::napi_env, b: bool) -> JsResult {
+    let mut v = ptr::null_mut();
+    // SAFETY: the env is the current call's; `v` is written by Node-API.
+    check_status!(unsafe { sys::napi_get_boolean(env, b, &mut v) })?;
+    Ok(v)
+}
+
+/// A JS number.
+pub fn number(env: sys::napi_env, n: f64) -> JsResult {
+    let mut v = ptr::null_mut();
+    // SAFETY: the env is the current call's; `v` is written by Node-API.
+    check_status!(unsafe { sys::napi_create_double(env, n, &mut v) })?;
+    Ok(v)
+}
+
+/// A `Date` at `ms` since the epoch.
+pub fn date(env: sys::napi_env, ms: f64) -> JsResult {
+    let mut v = ptr::null_mut();
+    // SAFETY: the env is the current call's; `v` is written by Node-API.
+    check_status!(unsafe { sys::napi_create_date(env, ms, &mut v) })?;
+    Ok(v)
+}
+
+/// An empty array of length `len`, to fill with [`set_element`].
+pub fn array_with_length(env: sys::napi_env, len: usize) -> JsResult {
+    let mut array = ptr::null_mut();
+    // SAFETY: the env is the current call's; `array` is written by Node-API.
+    check_status!(unsafe { sys::napi_create_array_with_length(env, len, &mut array) })?;
+    Ok(array)
+}
+
+/// `array[i] = value`.
+pub fn set_element(
+    env: sys::napi_env,
+    array: sys::napi_value,
+    i: u32,
+    value: sys::napi_value,
+) -> napi::Result<()> {
+    // SAFETY: `array` and `value` are live values of this env.
+    check_status!(unsafe { sys::napi_set_element(env, array, i, value) })
+}
+
+/// `obj[key] = value`, the key a JS value.
+pub fn set_key(
+    env: sys::napi_env,
+    obj: sys::napi_value,
+    key: sys::napi_value,
+    value: sys::napi_value,
+) -> napi::Result<()> {
+    // SAFETY: `obj`, `key` and `value` are live values of this env.
+    check_status!(unsafe { sys::napi_set_property(env, obj, key, value) })
+}
+
+/// `obj[key] = value` as an own data property, even where assigning would not make one
+/// (`__proto__`).
+pub fn define_own(
+    env: sys::napi_env,
+    obj: sys::napi_value,
+    key: sys::napi_value,
+    value: sys::napi_value,
+) -> napi::Result<()> {
+    let property = data_property(key, value);
+    // SAFETY: `obj` is a live value of this env; the descriptor outlives the call.
+    check_status!(unsafe { sys::napi_define_properties(env, obj, 1, &property) })
+}
+
+/// A writable, enumerable, configurable data property.
+pub fn data_property(
+    key: sys::napi_value,
+    value: sys::napi_value,
+) -> sys::napi_property_descriptor {
+    sys::napi_property_descriptor {
+        utf8name: ptr::null(),
+        name: key,
+        method: None,
+        getter: None,
+        setter: None,
+        value,
+        attributes: sys::PropertyAttributes::writable
+            | sys::PropertyAttributes::enumerable
+            | sys::PropertyAttributes::configurable,
+        data: ptr::null_mut(),
+    }
+}
+
+/// Defines every property of `properties` on `obj`, in one call.
+pub fn define_all(
+    env: sys::napi_env,
+    obj: sys::napi_value,
+    properties: &[sys::napi_property_descriptor],
+) -> napi::Result<()> {
+    // SAFETY: `obj` and the descriptors' names and values are live values of this env; the
+    // slice outlives the call.
+    check_status!(unsafe {
+        sys::napi_define_properties(env, obj, properties.len(), properties.as_ptr())
+    })
+}
+
 /// Whether `value` is a promise.
 pub fn is_promise(env: sys::napi_env, value: sys::napi_value) -> bool {
     let mut is = false;
@@ -103,14 +210,19 @@ pub fn global(env: sys::napi_env, name: &std::ffi::CStr) -> JsResult {
 
 /// An array of `values`.
 pub fn array(env: sys::napi_env, values: &[sys::napi_value]) -> JsResult {
-    let mut array = ptr::null_mut();
-    // SAFETY: the env is the current call's; `array` is written by Node-API.
-    check_status!(unsafe { sys::napi_create_array_with_length(env, values.len(), &mut array) })?;
+    let array = array_with_length(env, values.len())?;
     for (i, v) in values.iter().enumerate() {
-        // SAFETY: `array` was made just now and `v` is a live value of this env.
-        check_status!(unsafe { sys::napi_set_element(env, array, i as u32, *v) })?;
+        set_element(env, array, i as u32, *v)?;
     }
     Ok(array)
+}
+
+/// `array[i]`.
+pub fn element(env: sys::napi_env, array: sys::napi_value, i: u32) -> JsResult {
+    let mut value = ptr::null_mut();
+    // SAFETY: `array` is a live value of this env; `value` is written by Node-API.
+    check_status!(unsafe { sys::napi_get_element(env, array, i, &mut value) })?;
+    Ok(value)
 }
 
 /// The items of an array (none for anything else).

@@ -18,10 +18,10 @@ pub struct JsRef {
     thread: ThreadId,
 }
 
-// Only dereferenced and deleted on the thread that created it (checked).
-// SAFETY: the raw handles it holds are only used on the JS thread that made them (see the type's
-// doc); moving the owner between threads does not touch them.
+// SAFETY: the reference is only dereferenced and deleted on the thread that created it
+// (checked against `thread`); moving or sharing the owner does not touch it.
 unsafe impl Send for JsRef {}
+// SAFETY: as for `Send`: no method uses the handle off its own thread.
 unsafe impl Sync for JsRef {}
 
 impl JsRef {

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use napi::{check_status, sys};
 
-use super::raw::{run_script, JsResult};
+use super::raw::{run_script, undefined, JsResult};
 
 /// Column lists kept per thread (the schema has a handful of row shapes and a few aggregates).
 const MAX_SHAPES: usize = 64;
@@ -71,11 +71,10 @@ pub fn factory(
 
 /// Calls a factory with one row's values, in column order.
 pub fn build(env: sys::napi_env, factory: sys::napi_value, values: &[sys::napi_value]) -> JsResult {
-    let mut this = ptr::null_mut();
-    // SAFETY: the function and its arguments are live values of this env; a thrown exception is
-    // reported through the status.
-    check_status!(unsafe { sys::napi_get_undefined(env, &mut this) })?;
+    let this = undefined(env)?;
     let mut out = ptr::null_mut();
+    // SAFETY: the factory and the values are live values of this env; a thrown exception is
+    // reported through the status.
     check_status!(unsafe {
         sys::napi_call_function(env, this, factory, values.len(), values.as_ptr(), &mut out)
     })?;

@@ -15,14 +15,8 @@ use std::sync::{Arc, Mutex};
 use napi::bindgen_prelude::PromiseRaw;
 use napi::{check_status, sys, Env};
 
-use super::convert::{make_error, value, IntoJs};
-use super::logger::{Level, Logger};
-use super::raw::{array, global, string, undefined, JsResult};
-use super::reference::{call, function, method, JsRef};
-use crate::core::db::Database;
+use super::convert::{make_error, IntoJs};
 use crate::core::error::{Error, Result};
-use crate::core::exec::{self, Outcome, Publish, Request, Submitted};
-use crate::core::value::Value;
 
 /// Work to run on the JS thread.
 type Job = Box<dyn FnOnce(sys::napi_env) + Send>;
@@ -36,11 +30,11 @@ pub struct Settler {
     in_flight: std::cell::Cell<usize>,
 }
 
-// The handle is meant to be called from any thread; `open` guards its lifetime and `in_flight`
-// is only read and written on the JS thread that owns the settler.
-// SAFETY: the raw handles it holds are only used on the JS thread that made them (see the type's
-// doc); moving the owner between threads does not touch them.
+// SAFETY: a threadsafe function is meant to be called from any thread, and `open` (under its
+// lock) guards its lifetime; `in_flight` is only read and written on the JS thread that owns
+// the settler.
 unsafe impl Send for Settler {}
+// SAFETY: as for `Send`.
 unsafe impl Sync for Settler {}
 
 thread_local! {
@@ -168,9 +162,11 @@ unsafe extern "C" fn call_js(
     }
 }
 
-// SAFETY: the pointer came from `Arc::into_raw` of this type when Node-API was given it, and this
-// is its one release.
+// SAFETY: Node-API calls it once, when it finalizes the threadsafe function, with the data
+// pointer `create` gave it.
 unsafe extern "C" fn finalize(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
+    // SAFETY: the pointer came from `Arc::into_raw` of this type in `create`, and this is its
+    // one release.
     let open = unsafe { Arc::from_raw(data as *const Mutex<bool>) };
     *crate::core::db::lock(&open) = false;
 }
@@ -228,58 +224,8 @@ pub fn to_js<T: IntoJs>(env: sys::napi_env, v: T) -> Result<sys::napi_value> {
         .map_err(|e| Error::internal(format!("cannot build the result: {e}")))
 }
 
-/// How an outcome settles its promise, on the JS thread.
-pub struct Delivery {
-    /// The rejection's prefix ("Failed to …").
-    pub prefix: &'static str,
-    /// Where the outcome's log records go.
-    pub logger: Logger,
-    /// Where its follow-up events go (event handlers): then the promise resolves once they were
-    /// published, and never rejects.
-    pub bus: Option<Arc<JsRef>>,
-}
-
-impl Delivery {
-    fn deliver(&self, env: sys::napi_env, outcome: Outcome) -> Result<sys::napi_value> {
-        self.logger.write(env, outcome.logs);
-        match &self.bus {
-            Some(bus) => publish(env, bus, &self.logger, outcome.publish)
-                .or_else(|_| undefined(env))
-                .map_err(|e| Error::internal(e.to_string())),
-            None => outcome.result.and_then(|o| to_js(env, o)),
-        }
-    }
-}
-
-/// Submits `request` to the core and returns its promise: settled at once when the core had
-/// the outcome on this thread, else when the job finished elsewhere.
-pub fn submit<'env>(
-    env: &'env Env,
-    db: &Arc<Database>,
-    request: Request,
-    delivery: Delivery,
-) -> napi::Result<PromiseRaw<'env, ()>> {
-    match exec::submit(db, request) {
-        Submitted::Ready(outcome) => delivered(env, outcome, delivery),
-        Submitted::Later(job) => deferred(env, delivery.prefix, move |complete| {
-            job.run(move |outcome| complete(Box::new(move |env| delivery.deliver(env, outcome))))
-        }),
-    }
-}
-
-/// A promise settled now with `outcome` (had on the JS thread).
-pub fn delivered<'env>(
-    env: &'env Env,
-    outcome: Outcome,
-    delivery: Delivery,
-) -> napi::Result<PromiseRaw<'env, ()>> {
-    let (pending, promise) = Pending::new(env, delivery.prefix)?;
-    pending.settle_value(env.raw(), delivery.deliver(env.raw(), outcome));
-    Ok(promise)
-}
-
 /// What is settled on the JS thread: it makes the value (or the rejection).
-type Settlement = Box<dyn FnOnce(sys::napi_env) -> Result<sys::napi_value> + Send>;
+pub type Settlement = Box<dyn FnOnce(sys::napi_env) -> Result<sys::napi_value> + Send>;
 
 /// A promise for work that finishes on another thread: `start` gets the function to call
 /// with the settlement, from any thread.
@@ -362,45 +308,4 @@ impl Drop for Completion {
             complete(Box::new(|_| Err(Error::internal("the operation panicked"))));
         }
     }
-}
-
-/// Publishes `events` on `bus` (its `publish`, else `emit`); a promise for the publishes (a
-/// rejected publish is the bus's to report), or undefined when there is nothing to publish.
-fn publish(env: sys::napi_env, bus: &JsRef, logger: &Logger, events: Vec<Publish>) -> JsResult {
-    if events.is_empty() {
-        return undefined(env);
-    }
-    let bus = bus.get(env)?;
-    let Some(f) = method(env, bus, "publish")?.or(method(env, bus, "emit")?) else {
-        return undefined(env);
-    };
-    let mut results = Vec::new();
-    for event in events {
-        let args = [
-            string(env, event.event)?,
-            value(env, &Value::Json(event.payload))?,
-        ];
-        match call(env, bus, f, &args) {
-            Ok(r) => results.push(r),
-            Err(message) => logger.log(
-                env,
-                Level::Error,
-                "WorkflowEventHandlers: Failed to publish",
-                serde_json::json!({"eventType": event.event, "error": message}),
-            ),
-        }
-    }
-    let settled = promise_static(env, "allSettled", &results)?;
-    let then = method(env, settled, "then")?.ok_or_else(|| napi::Error::from_reason("no then"))?;
-    let done = function(env, "published", |ctx| undefined(ctx.env.raw()))?;
-    call(env, settled, then, &[done]).map_err(napi::Error::from_reason)
-}
-
-/// `Promise[name](values)`.
-pub fn promise_static(env: sys::napi_env, name: &str, values: &[sys::napi_value]) -> JsResult {
-    let promise = global(env, c"Promise")?;
-    let f = method(env, promise, name)?
-        .ok_or_else(|| napi::Error::from_reason("Promise lacks a static method"))?;
-    let array = array(env, values)?;
-    call(env, promise, f, &[array]).map_err(napi::Error::from_reason)
 }

@@ -8,7 +8,7 @@ use super::invalidate::Touch;
 use super::sqlite_exec::run_statements;
 use super::statement::{Bulk, Statement, StmtResult};
 use crate::core::error::{Error, ErrorCode, Result};
-use crate::core::input::Cursor;
+use crate::core::page::Cursor;
 use crate::core::value::{Row, Value};
 
 /// How the statements of a call run.

@@ -1,6 +1,8 @@
 //! Unit tests of `input`.
 
 use super::*;
+use crate::core::page::Cursor;
+use crate::core::value::Value;
 
 fn obj(members: Vec<(&str, Input)>) -> Input {
     Input::Object(

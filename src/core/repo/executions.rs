@@ -3,7 +3,9 @@
 use crate::core::db::Statement;
 use crate::core::db::{Call, Dialect, Shape, Touch};
 use crate::core::error::{Error, Result};
-use crate::core::input::{self, Fields, Input, Page};
+use crate::core::input::{self, Fields, Input};
+use crate::core::page::Page;
+pub use crate::core::value::to_snake_case;
 use crate::core::value::{now_millis, Value};
 
 pub const STATUSES: [&str; 5] = ["pending", "running", "completed", "failed", "cancelled"];
@@ -368,20 +370,6 @@ pub(crate) const CLEANUP_SQL: &str =
 /// The cache entry a write to execution `id` changes.
 pub(crate) fn touch_execution(id: &Value) -> Touch {
     Touch::Execution(id.as_str().unwrap_or_default().to_string())
-}
-
-/// `toSnakeCase(str)`, as planned: `_` + lowercase in place of each uppercase ASCII letter.
-pub fn to_snake_case(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 4);
-    for c in s.chars() {
-        if c.is_ascii_uppercase() {
-            out.push('_');
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 static FIND_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {

@@ -3,7 +3,8 @@
 use crate::core::db::{Bulk, BulkType, Merge, Statement};
 use crate::core::db::{Call, Dialect, Op, Shape};
 use crate::core::error::{Error, Result};
-use crate::core::input::{self, Fields, Input, Page};
+use crate::core::input::{self, Fields, Input};
+use crate::core::page::Page;
 use crate::core::value::{now_millis, Value};
 
 pub const COLUMNS: &str =

@@ -3,13 +3,16 @@
 //! (or a test) hands the call to [`Database::call`].
 
 pub mod executions;
+pub mod handler_columns;
+pub mod handler_lists;
 pub mod handlers;
 pub mod metrics;
 pub mod usage;
 
 use super::db::{Call, Shape, Statement};
 use super::error::Result;
-use super::input::{self, Input, Page};
+use super::input::{self, Input};
+use super::page::Page;
 use super::value::{now_millis, Value};
 
 /// A page of rows newest first by the time column `sort[0]` (ties by `id`), matching `filters`

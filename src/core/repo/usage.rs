@@ -8,7 +8,8 @@ use super::handlers::{
 use crate::core::db::Statement;
 use crate::core::db::{Call, Shape, Touch};
 use crate::core::error::{Error, Result};
-use crate::core::input::{self, Fields, Input, Page};
+use crate::core::input::{self, Fields, Input};
+use crate::core::page::Page;
 use crate::core::value::{now_millis, Value};
 
 pub const USAGE_COLUMNS: &str =

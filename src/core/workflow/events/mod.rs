@@ -3,6 +3,7 @@
 //! says what is logged and published once it committed.
 
 pub mod conclude;
+pub mod guarded;
 pub mod kind;
 pub mod parse;
 pub mod writes;

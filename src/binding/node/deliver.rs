@@ -1,0 +1,136 @@
+//! Handing results to JS: a call's outcome settles its promise (log records written, follow-up
+//! events published), and a list of promises is awaited with its rejections reported.
+
+use std::sync::Arc;
+
+use napi::bindgen_prelude::{PromiseRaw, Unknown};
+use napi::{sys, Env, JsValue};
+
+use super::convert::value;
+use super::logger::{Level, Logger};
+use super::raw::{array, get, global, items, resolved, string, undefined, JsResult};
+use super::reference::{call, describe, function, method, JsRef};
+use super::settle::{deferred, to_js, Pending};
+use crate::core::db::Database;
+use crate::core::error::{Error, Result};
+use crate::core::exec::{self, Outcome, Publish, Request, Submitted};
+use crate::core::value::Value;
+
+/// How an outcome settles its promise, on the JS thread.
+pub struct Delivery {
+    /// The rejection's prefix ("Failed to …").
+    pub prefix: &'static str,
+    /// Where the outcome's log records go.
+    pub logger: Logger,
+    /// Where its follow-up events go (event handlers): then the promise resolves once they were
+    /// published, and never rejects.
+    pub bus: Option<Arc<JsRef>>,
+}
+
+impl Delivery {
+    fn deliver(&self, env: sys::napi_env, outcome: Outcome) -> Result<sys::napi_value> {
+        self.logger.write(env, outcome.logs);
+        match &self.bus {
+            Some(bus) => publish(env, bus, &self.logger, outcome.publish)
+                .or_else(|_| undefined(env))
+                .map_err(|e| Error::internal(e.to_string())),
+            None => outcome.result.and_then(|o| to_js(env, o)),
+        }
+    }
+}
+
+/// Submits `request` to the core and returns its promise: settled at once when the core had
+/// the outcome on this thread, else when the job finished elsewhere.
+pub fn submit<'env>(
+    env: &'env Env,
+    db: &Arc<Database>,
+    request: Request,
+    delivery: Delivery,
+) -> napi::Result<PromiseRaw<'env, ()>> {
+    match exec::submit(db, request) {
+        Submitted::Ready(outcome) => delivered(env, outcome, delivery),
+        Submitted::Later(job) => deferred(env, delivery.prefix, move |complete| {
+            job.run(move |outcome| complete(Box::new(move |env| delivery.deliver(env, outcome))))
+        }),
+    }
+}
+
+/// A promise settled now with `outcome` (had on the JS thread).
+pub fn delivered<'env>(
+    env: &'env Env,
+    outcome: Outcome,
+    delivery: Delivery,
+) -> napi::Result<PromiseRaw<'env, ()>> {
+    let (pending, promise) = Pending::new(env, delivery.prefix)?;
+    pending.settle_value(env.raw(), delivery.deliver(env.raw(), outcome));
+    Ok(promise)
+}
+
+/// Publishes `events` on `bus` (its `publish`, else `emit`); a promise for the publishes (a
+/// rejected publish is the bus's to report), or undefined when there is nothing to publish.
+fn publish(env: sys::napi_env, bus: &JsRef, logger: &Logger, events: Vec<Publish>) -> JsResult {
+    if events.is_empty() {
+        return undefined(env);
+    }
+    let bus = bus.get(env)?;
+    let Some(f) = method(env, bus, "publish")?.or(method(env, bus, "emit")?) else {
+        return undefined(env);
+    };
+    let mut results = Vec::new();
+    for event in events {
+        let args = [
+            string(env, event.event)?,
+            value(env, &Value::Json(event.payload))?,
+        ];
+        match call(env, bus, f, &args) {
+            Ok(r) => results.push(r),
+            Err(message) => logger.log(
+                env,
+                Level::Error,
+                "WorkflowEventHandlers: Failed to publish",
+                serde_json::json!({"eventType": event.event, "error": message}),
+            ),
+        }
+    }
+    let settled = promise_static(env, "allSettled", &results)?;
+    let then = method(env, settled, "then")?.ok_or_else(|| napi::Error::from_reason("no then"))?;
+    let done = function(env, "published", |ctx| undefined(ctx.env.raw()))?;
+    call(env, settled, then, &[done]).map_err(napi::Error::from_reason)
+}
+
+/// `Promise[name](values)`.
+pub fn promise_static(env: sys::napi_env, name: &str, values: &[sys::napi_value]) -> JsResult {
+    let promise = global(env, c"Promise")?;
+    let f = method(env, promise, name)?
+        .ok_or_else(|| napi::Error::from_reason("Promise lacks a static method"))?;
+    let array = array(env, values)?;
+    call(env, promise, f, &[array]).map_err(napi::Error::from_reason)
+}
+
+/// `Promise.allSettled(promises)`, each rejection's reason handed to `rejected`; resolves
+/// undefined.
+pub fn all_settled(
+    env: sys::napi_env,
+    promises: Vec<sys::napi_value>,
+    rejected: impl Fn(sys::napi_env, String) + 'static,
+) -> JsResult {
+    if promises.is_empty() {
+        return resolved(env);
+    }
+    let settled = promise_static(env, "allSettled", &promises)?;
+    let on_settled = function(env, "logRejections", move |ctx| {
+        let env = ctx.env.raw();
+        if ctx.length() > 0 {
+            let results: Unknown = ctx.get(0)?;
+            for item in items(env, results.raw()) {
+                if describe(env, get(env, item, c"status")?) == "rejected" {
+                    rejected(env, describe(env, get(env, item, c"reason")?));
+                }
+            }
+        }
+        undefined(env)
+    })?;
+    let then = method(env, settled, "then")?
+        .ok_or_else(|| napi::Error::from_reason("Promise.allSettled returned no promise"))?;
+    call(env, settled, then, &[on_settled]).map_err(napi::Error::from_reason)
+}
