@@ -3,14 +3,28 @@
 //! declaration each: the JS name, the TypeScript signature, the rejection's prefix and the core
 //! function that validates the input and plans the work.
 
+use std::sync::{Arc, RwLock};
+
 use napi::bindgen_prelude::PromiseRaw;
 use napi::Env;
 
-use super::database::{open_db, DbSlot};
 use super::node::deliver::{self, Delivery};
 use super::node::logger::Logger;
-use crate::core::db::{DbKind, Dialect};
+use crate::core::db::{Database, DbKind, Dialect};
+use crate::core::error::{Error, Result};
 use crate::core::exec::{Plan, Request};
+
+/// The database slot shared by a `WorkflowDatabase` and everything built on it: `close()`
+/// empties it, and every later call rejects with `ERR_CLOSED`.
+pub type DbSlot = Arc<RwLock<Option<Arc<Database>>>>;
+
+/// The open database of a slot, or `ERR_CLOSED`.
+pub fn open_db(slot: &DbSlot) -> Result<Arc<Database>> {
+    slot.read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+        .ok_or_else(Error::closed)
+}
 
 /// A class whose Promise methods submit calls to its database.
 pub trait Host {

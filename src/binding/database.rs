@@ -6,31 +6,19 @@ use napi::bindgen_prelude::{PromiseRaw, Unknown};
 use napi::{sys, Env, JsValue};
 use napi_derive::napi;
 
+pub use super::call::{open_db, DbSlot};
+use super::call::{promise_methods, Host};
 use super::node::convert::{optional_instance, throw, value, IntoJs, Object};
 use super::node::input::{input, optional};
 use super::node::raw::{unknown, wrap, JsResult};
 use super::node::reference::JsRef;
 use super::node::settle;
 use crate::core::config::{ConnectConfig, RawConfig, DATABASE_URL_ENV};
-use crate::core::db::admin;
-use crate::core::db::migrate::{self, MigrationState};
+use crate::core::db::admin::{self, Method};
 use crate::core::db::{Database, DbKind};
 use crate::core::error::{Error, Result};
 use crate::core::input::Input;
 use crate::core::value::Value;
-use crate::core::workflow::seed::{self, SeedSummary};
-
-/// The database slot shared by a `WorkflowDatabase` and everything built on it: `close()`
-/// empties it, and every later call rejects with `ERR_CLOSED`.
-pub type DbSlot = Arc<RwLock<Option<Arc<Database>>>>;
-
-/// The open database of a slot, or `ERR_CLOSED`.
-pub fn open_db(slot: &DbSlot) -> Result<Arc<Database>> {
-    slot.read()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone()
-        .ok_or_else(Error::closed)
-}
 
 /// What a repository was built on: the database slot, and the planned `db` member (the
 /// `WorkflowDatabase`, or none for a private in-memory database).
@@ -73,6 +61,62 @@ impl OnDatabase {
         Ok(unknown(env, v))
     }
 }
+
+/// Writes a repository class: the struct on a database (its own, or a private in-memory one),
+/// its constructor `(db?)`, its planned `db` member and table-name getters. (Doc lines are
+/// plain strings, as napi-rs reads them into `index.d.ts`.)
+macro_rules! repository_class {
+    ($doc:literal $class:ident, $what:literal, { $($getter:ident: $table:literal),* }) => {
+        #[doc = $doc]
+        #[napi]
+        pub struct $class {
+            pub(crate) on: $crate::binding::database::OnDatabase,
+        }
+
+        impl $crate::binding::call::Host for $class {
+            fn slot(&self) -> &$crate::binding::call::DbSlot {
+                &self.on.slot
+            }
+            fn source(&self) -> &'static str {
+                stringify!($class)
+            }
+        }
+
+        #[napi]
+        impl $class {
+            $(
+                #[doc = concat!(" `'", $table, "'`, as planned.")]
+                #[napi(getter)]
+                pub fn $getter(&self) -> &'static str {
+                    $table
+                }
+            )*
+
+            #[doc = " On `db`; without it, on a private in-memory database (the planned"]
+            #[doc = " `InMemory…` repositories)."]
+            #[napi(constructor, ts_args_type = "db?: WorkflowDatabase | null")]
+            pub fn new(
+                env: &napi::Env,
+                db: Option<napi::bindgen_prelude::Unknown>,
+            ) -> napi::Result<Self> {
+                let prefix = concat!("Failed to create ", $what);
+                let on = $crate::binding::database::OnDatabase::new(env, db, prefix)?;
+                Ok($class { on })
+            }
+
+            #[doc = " The `WorkflowDatabase` it was built on (null for a private in-memory one)."]
+            #[napi(getter, ts_return_type = "WorkflowDatabase | null")]
+            pub fn db<'e>(
+                &self,
+                env: &'e napi::Env,
+            ) -> napi::Result<napi::bindgen_prelude::Unknown<'e>> {
+                self.on.member(env)
+            }
+        }
+    };
+}
+
+pub(crate) use repository_class;
 
 /// The repositories' synchronous `toSnakeCase(str)`: a string that is not one throws
 /// `ERR_VALIDATION`.
@@ -198,38 +242,6 @@ impl WorkflowDatabase {
         Ok(unknown(env, raw))
     }
 
-    /// Applies pending migrations (safe to run from several processes at once).
-    #[napi(ts_return_type = "Promise<void>")]
-    pub fn migrate<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
-        self.run(env, "Failed to run migrations", |db| async move {
-            migrate::migrate(&db).await
-        })
-    }
-
-    /// Every embedded migration, with whether and when this database applied it.
-    #[napi(ts_return_type = "Promise<MigrationStatus[]>")]
-    pub fn migration_status<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
-        self.run(env, "Failed to get migration status", |db| async move {
-            migrate::status(&db).await
-        })
-    }
-
-    /// The backend, the migrations, and every table with its row count.
-    #[napi(ts_return_type = "Promise<DatabaseStatus>")]
-    pub fn status<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
-        self.run(env, "Failed to get database status", |db| async move {
-            admin::status(&db).await
-        })
-    }
-
-    /// Writes the deterministic seed fixture (see the README), replacing a previous seed.
-    #[napi(ts_return_type = "Promise<SeedSummary>")]
-    pub fn seed<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
-        self.run(env, "Failed to seed database", |db| async move {
-            seed::seed(&db).await
-        })
-    }
-
     /// Commits what is queued and closes the database. Later calls reject with `ERR_CLOSED`;
     /// closing twice is harmless.
     #[napi(ts_return_type = "Promise<void>")]
@@ -244,83 +256,27 @@ impl WorkflowDatabase {
     }
 }
 
-impl WorkflowDatabase {
-    /// Runs `work` on the runtime against the open database; `ERR_CLOSED` after `close()`.
-    fn run<'env, T, F, Fut>(
-        &self,
-        env: &'env Env,
-        prefix: &'static str,
-        work: F,
-    ) -> napi::Result<PromiseRaw<'env, ()>>
-    where
-        T: IntoJs,
-        F: FnOnce(Arc<Database>) -> Fut,
-        Fut: std::future::Future<Output = Result<T>> + Send + 'static,
-    {
-        match self.get() {
-            Err(e) => settle::settled::<T, _>(env, prefix, Err(e)),
-            Ok(db) => {
-                let under_way = db.begin_call();
-                let timer = db.metrics().start(prefix);
-                let work = work(db);
-                settle::spawn(env, prefix, async move {
-                    let _under_way = under_way;
-                    let result = work.await;
-                    timer.finish(&result);
-                    result
-                })
-            }
-        }
+impl Host for WorkflowDatabase {
+    fn slot(&self) -> &DbSlot {
+        &self.db
+    }
+    fn source(&self) -> &'static str {
+        "WorkflowDatabase"
     }
 }
 
-// ---- results (their TypeScript interfaces are in header.d.ts) ---------------------------------
-
-impl IntoJs for MigrationState {
-    fn into_js(self, env: sys::napi_env) -> JsResult {
-        Object::new()
-            .with("version", Value::Int(self.version))
-            .with("description", Value::Text(self.description))
-            .with("applied", self.applied)
-            .with(
-                "appliedAt",
-                self.applied_at.map_or(Value::Null, Value::Timestamp),
-            )
-            .with("checksumOk", self.checksum_ok)
-            .into_js(env)
-    }
-}
-
-impl IntoJs for admin::Status {
-    fn into_js(self, env: sys::napi_env) -> JsResult {
-        let mut connection = Object::new();
-        for (k, v) in self.connection {
-            connection = connection.with(k, v);
-        }
-        let tables: Vec<Object> = self
-            .tables
-            .into_iter()
-            .map(|t| {
-                Object::new()
-                    .with("name", Value::from(t.name))
-                    .with("rows", Value::from(t.rows))
-            })
-            .collect();
-        Object::new()
-            .with("connection", connection)
-            .with("migrations", self.migrations)
-            .with("tables", tables)
-            .into_js(env)
-    }
-}
-
-impl IntoJs for SeedSummary {
-    fn into_js(self, env: sys::napi_env) -> JsResult {
-        Object::new()
-            .with("executions", Value::Int(self.executions as i64))
-            .with("metrics", Value::Int(self.metrics as i64))
-            .with("handlers", Value::Int(self.handlers as i64))
-            .with("usageHistory", Value::Int(self.usage_history as i64))
-            .into_js(env)
-    }
+promise_methods! {
+    WorkflowDatabase;
+    " Applies pending migrations (safe to run from several processes at once)."
+    fn migrate(): "" -> "Promise<void>"
+        = "Failed to run migrations", |_| admin::plan(Method::Migrate);
+    " Every embedded migration, with whether and when this database applied it."
+    fn migration_status(): "" -> "Promise<MigrationStatus[]>"
+        = "Failed to get migration status", |_| admin::plan(Method::MigrationStatus);
+    " The backend, the migrations, and every table with its row count."
+    fn status(): "" -> "Promise<DatabaseStatus>"
+        = "Failed to get database status", |_| admin::plan(Method::Status);
+    " Writes the deterministic seed fixture (see the README), replacing a previous seed."
+    fn seed(): "" -> "Promise<SeedSummary>"
+        = "Failed to seed database", |_| admin::plan(Method::Seed);
 }

@@ -4,48 +4,18 @@ use napi::bindgen_prelude::Unknown;
 use napi::Env;
 use napi_derive::napi;
 
-use super::call::{promise_methods, Host};
-use super::database::snake_case;
-use super::database::{DbSlot, OnDatabase};
+use super::call::promise_methods;
+use super::database::{repository_class, snake_case};
 use crate::core::repo::executions as q;
 
-/// Workflow executions, on the database it was built with.
-#[napi]
-pub struct WorkflowExecutionRepository {
-    pub(crate) on: OnDatabase,
-}
-
-impl Host for WorkflowExecutionRepository {
-    fn slot(&self) -> &DbSlot {
-        &self.on.slot
-    }
-    fn source(&self) -> &'static str {
-        "WorkflowExecutionRepository"
-    }
-}
+repository_class!(
+    " Workflow executions, on the database it was built with."
+    WorkflowExecutionRepository, "workflow execution repository",
+    { table_name: "workflow_executions" }
+);
 
 #[napi]
 impl WorkflowExecutionRepository {
-    /// `'workflow_executions'`, as planned.
-    #[napi(getter)]
-    pub fn table_name(&self) -> &'static str {
-        "workflow_executions"
-    }
-
-    /// On `db`; without it, on a private in-memory database (the planned
-    /// `InMemoryWorkflowExecutionRepository()`).
-    #[napi(constructor, ts_args_type = "db?: WorkflowDatabase | null")]
-    pub fn new(env: &Env, db: Option<Unknown>) -> napi::Result<Self> {
-        let on = OnDatabase::new(env, db, "Failed to create workflow execution repository")?;
-        Ok(WorkflowExecutionRepository { on })
-    }
-
-    /// The `WorkflowDatabase` it was built on (null for a private in-memory one).
-    #[napi(getter, ts_return_type = "WorkflowDatabase | null")]
-    pub fn db<'e>(&self, env: &'e Env) -> napi::Result<Unknown<'e>> {
-        self.on.member(env)
-    }
-
     /// `camelCase` → `snake_case`, as planned (synchronous).
     #[napi(ts_args_type = "str: string")]
     pub fn to_snake_case(&self, env: &Env, str: Unknown) -> napi::Result<String> {
@@ -60,29 +30,44 @@ promise_methods! {
     fn create(execution): "execution: CreateExecutionInput" -> "Promise<WorkflowExecutionRow>"
         = "Failed to create workflow execution", |_, execution| q::create(&execution);
     " The execution, or null."
-    fn find_by_execution_id(execution_id): "executionId: string" -> "Promise<WorkflowExecutionRow | null>"
-        = "Failed to find workflow execution", |_, execution_id| q::find_by_execution_id(&execution_id);
+    fn find_by_execution_id(execution_id):
+        "executionId: string" -> "Promise<WorkflowExecutionRow | null>"
+        = "Failed to find workflow execution",
+        |_, execution_id| q::find_by_execution_id(&execution_id);
     " Sets the given columns (camelCase keys of the updatable columns only); resolves the"
     " updated row, null when there is no such execution, the current row for `{}`."
-    fn update(execution_id, updates): "executionId: string, updates: ExecutionUpdates" -> "Promise<WorkflowExecutionRow | null>"
-        = "Failed to update workflow execution", |_, execution_id, updates| q::update(&execution_id, &updates);
+    fn update(execution_id, updates):
+        "executionId: string, updates: ExecutionUpdates" -> "Promise<WorkflowExecutionRow | null>"
+        = "Failed to update workflow execution",
+        |_, execution_id, updates| q::update(&execution_id, &updates);
     " Executions of a workflow, newest first (`limit` 50, `offset` 0, `status`, `after`)."
-    fn find_by_workflow_id(workflow_id, options): "workflowId: string, options?: ExecutionListOptions" -> "Promise<Page<WorkflowExecutionRow>>"
-        = "Failed to find workflow executions by workflow ID", |_, workflow_id, options| q::find_by_workflow_id(&workflow_id, &options);
+    fn find_by_workflow_id(workflow_id, options):
+        "workflowId: string, options?: ExecutionListOptions"
+        -> "Promise<Page<WorkflowExecutionRow>>"
+        = "Failed to find workflow executions by workflow ID",
+        |_, workflow_id, options| q::find_by_workflow_id(&workflow_id, &options);
     " Executions of a task, newest first."
-    fn find_by_task_id(task_id, options): "taskId: string, options?: ExecutionListOptions" -> "Promise<Page<WorkflowExecutionRow>>"
-        = "Failed to find workflow executions by task ID", |_, task_id, options| q::find_by_task_id(&task_id, &options);
+    fn find_by_task_id(task_id, options):
+        "taskId: string, options?: ExecutionListOptions" -> "Promise<Page<WorkflowExecutionRow>>"
+        = "Failed to find workflow executions by task ID",
+        |_, task_id, options| q::find_by_task_id(&task_id, &options);
     " Executions of a user, newest first (`limit` 50, `offset` 0, `status`, `after`)."
-    fn find_by_user_id(user_id, options): "userId: string, options?: ExecutionListOptions" -> "Promise<Page<WorkflowExecutionRow>>"
-        = "Failed to find workflow executions by user ID", |_, user_id, options| q::find_by_user_id(&user_id, &options);
+    fn find_by_user_id(user_id, options):
+        "userId: string, options?: ExecutionListOptions" -> "Promise<Page<WorkflowExecutionRow>>"
+        = "Failed to find workflow executions by user ID",
+        |_, user_id, options| q::find_by_user_id(&user_id, &options);
     " Executions in a status, newest first (`limit` 50, `offset` 0, `workflowId`, `after`)."
-    fn find_by_status(status, options): "status: ExecutionStatus, options?: ExecutionListOptions" -> "Promise<Page<WorkflowExecutionRow>>"
-        = "Failed to find workflow executions by status", |_, status, options| q::find_by_status(&status, &options);
+    fn find_by_status(status, options):
+        "status: ExecutionStatus, options?: ExecutionListOptions"
+        -> "Promise<Page<WorkflowExecutionRow>>"
+        = "Failed to find workflow executions by status",
+        |_, status, options| q::find_by_status(&status, &options);
     " Every execution, newest first (`limit` 50, `offset` 0, `after`)."
     fn find_all(options): "options?: ExecutionListOptions" -> "Promise<Page<WorkflowExecutionRow>>"
         = "Failed to find workflow executions", |_, options| q::find_all(&options);
     " Counts per status, duration mean/min/max/p50/p95/p99 and the mean estimate."
-    fn get_statistics(filters): "filters?: ExecutionStatisticsFilters" -> "Promise<ExecutionStatistics>"
+    fn get_statistics(filters):
+        "filters?: ExecutionStatisticsFilters" -> "Promise<ExecutionStatistics>"
         = "Failed to get workflow execution statistics", |d, filters| q::statistics(d, &filters);
     " Deletes an execution with its metrics and usage rows; true when it existed."
     fn delete(execution_id): "executionId: string" -> "Promise<boolean>"

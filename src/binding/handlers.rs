@@ -5,54 +5,19 @@ use napi::bindgen_prelude::Unknown;
 use napi::Env;
 use napi_derive::napi;
 
-use super::call::{promise_methods, Host};
-use super::database::snake_case;
-use super::database::{DbSlot, OnDatabase};
+use super::call::promise_methods;
+use super::database::{repository_class, snake_case};
 use crate::core::repo::handlers as q;
 use crate::core::repo::usage as history;
 
-/// The handler registry and its usage history, on the database it was built with.
-#[napi]
-pub struct HandlerRegistryRepository {
-    pub(crate) on: OnDatabase,
-}
-
-impl Host for HandlerRegistryRepository {
-    fn slot(&self) -> &DbSlot {
-        &self.on.slot
-    }
-    fn source(&self) -> &'static str {
-        "HandlerRegistryRepository"
-    }
-}
+repository_class!(
+    " The handler registry and its usage history, on the database it was built with."
+    HandlerRegistryRepository, "handler registry repository",
+    { handler_table: "handler_registry", usage_table: "handler_usage_history" }
+);
 
 #[napi]
 impl HandlerRegistryRepository {
-    /// `'handler_registry'`, as planned.
-    #[napi(getter)]
-    pub fn handler_table(&self) -> &'static str {
-        "handler_registry"
-    }
-
-    /// `'handler_usage_history'`, as planned.
-    #[napi(getter)]
-    pub fn usage_table(&self) -> &'static str {
-        "handler_usage_history"
-    }
-
-    /// On `db`; without it, on a private in-memory database.
-    #[napi(constructor, ts_args_type = "db?: WorkflowDatabase | null")]
-    pub fn new(env: &Env, db: Option<Unknown>) -> napi::Result<Self> {
-        let on = OnDatabase::new(env, db, "Failed to create handler registry repository")?;
-        Ok(HandlerRegistryRepository { on })
-    }
-
-    /// The `WorkflowDatabase` it was built on (null for a private in-memory one).
-    #[napi(getter, ts_return_type = "WorkflowDatabase | null")]
-    pub fn db<'e>(&self, env: &'e Env) -> napi::Result<Unknown<'e>> {
-        self.on.member(env)
-    }
-
     /// `camelCase` → `snake_case`, as planned (synchronous).
     #[napi(ts_args_type = "str: string")]
     pub fn to_snake_case(&self, env: &Env, str: Unknown) -> napi::Result<String> {
@@ -71,7 +36,8 @@ promise_methods! {
         = "Failed to get handler by type", |_, handler_type| q::by_type(&handler_type);
     " Sets the given columns (allow-listed); the updated row, null when missing, the current"
     " row for `{}`."
-    fn update_handler(handler_type, updates): "handlerType: string, updates: HandlerUpdates" -> "Promise<HandlerRow | null>"
+    fn update_handler(handler_type, updates):
+        "handlerType: string, updates: HandlerUpdates" -> "Promise<HandlerRow | null>"
         = "Failed to update handler", |_, handler_type, updates| q::update(&handler_type, &updates);
     " Every handler (`limit` 100, `offset` 0, `sortBy` 'handler_type' from the allow-list)."
     fn get_all_handlers(options): "options?: HandlerListOptions" -> "Promise<HandlerRow[]>"
@@ -87,8 +53,10 @@ promise_methods! {
         = "Failed to get best handler", |_, handler_type| q::best(&handler_type);
     " Counts one run (`status` success|failure|timeout|error, `executionTime` ms) in one"
     " statement; the updated row, or null for an unknown handler."
-    fn update_handler_statistics(handler_type, statistics): "handlerType: string, statistics: HandlerStatisticsInput" -> "Promise<HandlerRow | null>"
-        = "Failed to update handler statistics", |_, handler_type, statistics| q::update_statistics(&handler_type, &statistics);
+    fn update_handler_statistics(handler_type, statistics):
+        "handlerType: string, statistics: HandlerStatisticsInput" -> "Promise<HandlerRow | null>"
+        = "Failed to update handler statistics",
+        |_, handler_type, statistics| q::update_statistics(&handler_type, &statistics);
     " Records a run in the usage history and counts it on the handler, in one transaction;"
     " resolves the usage row."
     fn record_handler_usage(usage): "usage: HandlerUsageInput" -> "Promise<HandlerUsageRow>"
@@ -97,11 +65,15 @@ promise_methods! {
     fn record_handler_usages(usages): "usages: HandlerUsageInput[]" -> "Promise<HandlerUsageRow[]>"
         = "Failed to record handler usages", |_, usages| history::record_usages(&usages);
     " A handler's runs, newest first (`limit` 100, `offset` 0, `status`, `after`)."
-    fn get_handler_usage_history(handler_type, options): "handlerType: string, options?: HandlerListOptions" -> "Promise<Page<HandlerUsageRow>>"
-        = "Failed to get handler usage history", |_, handler_type, options| history::usage_history(&handler_type, &options);
+    fn get_handler_usage_history(handler_type, options):
+        "handlerType: string, options?: HandlerListOptions" -> "Promise<Page<HandlerUsageRow>>"
+        = "Failed to get handler usage history",
+        |_, handler_type, options| history::usage_history(&handler_type, &options);
     " The `handler_performance_summary` view, best success rate first (`limit` 100, `offset` 0)."
-    fn get_handler_performance_summary(options): "options?: HandlerListOptions" -> "Promise<HandlerPerformanceRow[]>"
-        = "Failed to get handler performance summary", |_, options| q::performance_summary(&options);
+    fn get_handler_performance_summary(options):
+        "options?: HandlerListOptions" -> "Promise<HandlerPerformanceRow[]>"
+        = "Failed to get handler performance summary",
+        |_, options| q::performance_summary(&options);
     " Deletes a handler; true when it existed."
     fn delete_handler(handler_type): "handlerType: string" -> "Promise<boolean>"
         = "Failed to delete handler", |_, handler_type| q::delete(&handler_type);

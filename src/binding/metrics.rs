@@ -5,48 +5,20 @@ use napi::bindgen_prelude::Unknown;
 use napi::Env;
 use napi_derive::napi;
 
-use super::call::{promise_methods, Host};
-use super::database::{DbSlot, OnDatabase};
+use super::call::promise_methods;
+use super::database::repository_class;
 use super::node::convert::throw;
 use super::node::input::argument;
 use crate::core::repo::metrics as q;
 
-/// Workflow metrics, on the database it was built with.
-#[napi]
-pub struct WorkflowMetricsRepository {
-    pub(crate) on: OnDatabase,
-}
-
-impl Host for WorkflowMetricsRepository {
-    fn slot(&self) -> &DbSlot {
-        &self.on.slot
-    }
-    fn source(&self) -> &'static str {
-        "WorkflowMetricsRepository"
-    }
-}
+repository_class!(
+    " Workflow metrics, on the database it was built with."
+    WorkflowMetricsRepository, "workflow metrics repository",
+    { table_name: "workflow_metrics" }
+);
 
 #[napi]
 impl WorkflowMetricsRepository {
-    /// `'workflow_metrics'`, as planned.
-    #[napi(getter)]
-    pub fn table_name(&self) -> &'static str {
-        "workflow_metrics"
-    }
-
-    /// On `db`; without it, on a private in-memory database.
-    #[napi(constructor, ts_args_type = "db?: WorkflowDatabase | null")]
-    pub fn new(env: &Env, db: Option<Unknown>) -> napi::Result<Self> {
-        let on = OnDatabase::new(env, db, "Failed to create workflow metrics repository")?;
-        Ok(WorkflowMetricsRepository { on })
-    }
-
-    /// The `WorkflowDatabase` it was built on (null for a private in-memory one).
-    #[napi(getter, ts_return_type = "WorkflowDatabase | null")]
-    pub fn db<'e>(&self, env: &'e Env) -> napi::Result<Unknown<'e>> {
-        self.on.member(env)
-    }
-
     /// The planned helper (synchronous): the population standard deviation of `values`, 0
     /// for an empty list.
     #[napi(ts_args_type = "values: number[]")]
@@ -65,23 +37,30 @@ promise_methods! {
     fn record_metrics(metrics): "metrics: MetricInput[]" -> "Promise<WorkflowMetricRow[]>"
         = "Failed to record workflow metrics", |_, metrics| q::record_many(&metrics);
     " Metrics of an execution, newest first (`metricType`, `metricCategory`, `limit` 100, `after`)."
-    fn get_metrics_for_execution(execution_id, options): "executionId: string, options?: MetricListOptions" -> "Promise<Page<WorkflowMetricRow>>"
-        = "Failed to get metrics for execution", |_, execution_id, options| q::for_execution(&execution_id, &options);
+    fn get_metrics_for_execution(execution_id, options):
+        "executionId: string, options?: MetricListOptions" -> "Promise<Page<WorkflowMetricRow>>"
+        = "Failed to get metrics for execution",
+        |_, execution_id, options| q::for_execution(&execution_id, &options);
     " Per (name, type, category): mean, min, max, count, sample standard deviation, p50/p95/p99."
     fn get_aggregated_metrics(filters): "filters?: MetricFilters" -> "Promise<MetricAggregateRow[]>"
         = "Failed to get aggregated metrics", |d, filters| q::aggregated(d, &filters);
     " Metrics of a type, newest first (`executionId`, `limit` 100, `offset` 0, `after`)."
-    fn get_metrics_by_type(metric_type, options): "metricType: string, options?: MetricListOptions" -> "Promise<Page<WorkflowMetricRow>>"
-        = "Failed to get metrics by type", |_, metric_type, options| q::by_type(&metric_type, &options);
+    fn get_metrics_by_type(metric_type, options):
+        "metricType: string, options?: MetricListOptions" -> "Promise<Page<WorkflowMetricRow>>"
+        = "Failed to get metrics by type",
+        |_, metric_type, options| q::by_type(&metric_type, &options);
     " Metrics of a name, newest first (`executionId`, `limit` 100, `offset` 0, `after`)."
-    fn get_metrics_by_name(metric_name, options): "metricName: string, options?: MetricListOptions" -> "Promise<Page<WorkflowMetricRow>>"
-        = "Failed to get metrics by name", |_, metric_name, options| q::by_name(&metric_name, &options);
+    fn get_metrics_by_name(metric_name, options):
+        "metricName: string, options?: MetricListOptions" -> "Promise<Page<WorkflowMetricRow>>"
+        = "Failed to get metrics by name",
+        |_, metric_name, options| q::by_name(&metric_name, &options);
     " Totals, distinct counts, mean/min/max/stddev/p50/p95/p99 and the time span."
     fn get_metrics_statistics(filters): "filters?: MetricFilters" -> "Promise<MetricStatistics>"
         = "Failed to get metrics statistics", |d, filters| q::statistics(d, &filters);
     " Deletes an execution's metrics; resolves how many."
     fn delete_metrics_for_execution(execution_id): "executionId: string" -> "Promise<number>"
-        = "Failed to delete metrics for execution", |_, execution_id| q::delete_for_execution(&execution_id);
+        = "Failed to delete metrics for execution",
+        |_, execution_id| q::delete_for_execution(&execution_id);
     " Deletes metrics recorded more than `daysOld` (default 30) days ago; resolves how many."
     fn cleanup_old_metrics(days_old): "daysOld?: number" -> "Promise<number>"
         = "Failed to cleanup old metrics", |_, days_old| q::cleanup(&days_old);

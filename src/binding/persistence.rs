@@ -83,16 +83,16 @@ impl WorkflowPersistenceService {
 promise_methods! {
     WorkflowPersistenceService;
     " Creates the execution (and its `execution_started` metric)."
-    fn create_workflow_execution(execution_data): "executionData: CreateExecutionInput"
-        -> "Promise<WorkflowExecutionRow>"
+    fn create_workflow_execution(execution_data):
+        "executionData: CreateExecutionInput" -> "Promise<WorkflowExecutionRow>"
         = "Failed to create workflow execution", |_, e| service::create_execution(&e);
     " Updates the execution (and records its status metrics); null when it does not exist."
     fn update_workflow_execution(execution_id, updates):
         "executionId: string, updates: ExecutionUpdates" -> "Promise<WorkflowExecutionRow | null>"
         = "Failed to update workflow execution", |_, id, u| service::update_execution(&id, &u);
     " The execution with its metrics, or null."
-    fn get_workflow_execution(execution_id): "executionId: string"
-        -> "Promise<ExecutionWithMetrics | null>"
+    fn get_workflow_execution(execution_id):
+        "executionId: string" -> "Promise<ExecutionWithMetrics | null>"
         = "Failed to get workflow execution", |_, id| service::with_metrics(id);
     " By `workflowId`, else `taskId`, else `userId`, else `status`; with no filter, every"
     " execution (paged: `limit` 50)."
@@ -113,8 +113,8 @@ promise_methods! {
         "executionId: string, options?: MetricListOptions" -> "Promise<Page<WorkflowMetricRow>>"
         = "Failed to get workflow metrics", |_, id, o| service::workflow_metrics(&id, &o);
     " `{executions, metrics}` statistics."
-    fn get_workflow_statistics(filters): "filters?: ExecutionStatisticsFilters & MetricFilters"
-        -> "Promise<WorkflowStatistics>"
+    fn get_workflow_statistics(filters):
+        "filters?: ExecutionStatisticsFilters & MetricFilters" -> "Promise<WorkflowStatistics>"
         = "Failed to get workflow statistics", |_, f| service::statistics(f);
     " Per (name, type, category) aggregates."
     fn get_aggregated_metrics(filters): "filters?: MetricFilters" -> "Promise<MetricAggregateRow[]>"
@@ -123,12 +123,13 @@ promise_methods! {
     fn get_metrics_statistics(filters): "filters?: MetricFilters" -> "Promise<MetricStatistics>"
         = "Failed to get metrics statistics", |d, f| service::metrics_statistics(d, &f);
     " Removes old finished executions and old metrics; resolves the executions count."
-    fn cleanup_old_executions(days_old, options): "daysOld?: number, options?: CleanupOptions"
-        -> "Promise<number>"
+    fn cleanup_old_executions(days_old, options):
+        "daysOld?: number, options?: CleanupOptions" -> "Promise<number>"
         = "Failed to cleanup old executions", |_, d, o| service::cleanup(&d, &o);
     " Creates every valid execution in one transaction; invalid items and existing ids are"
     " reported per item: `{created, errors: [{executionData, error}], summary}`."
-    fn bulk_create_workflow_executions(executions): "executions: CreateExecutionInput[]"
+    fn bulk_create_workflow_executions(executions):
+        "executions: CreateExecutionInput[]"
         -> "Promise<BulkResult<'created', WorkflowExecutionRow, 'executionData'>>"
         = "Failed to bulk create workflow executions", |_, items| service::bulk_create(items);
     " Applies every valid `{executionId, ...updates}` in one transaction; invalid items and"

@@ -110,13 +110,13 @@ impl WorkflowRepository {
 promise_methods! {
     WorkflowRepository;
     " Creates the execution and its `execution_started` metric in one transaction."
-    fn save_execution(execution): "execution: CreateExecutionInput"
-        -> "Promise<WorkflowExecutionRow>"
+    fn save_execution(execution):
+        "execution: CreateExecutionInput" -> "Promise<WorkflowExecutionRow>"
         = "Failed to save workflow execution", |_, e| service::save_execution(&e);
     " Updates the execution and records the planned status metrics, in one transaction;"
     " null when there is no such execution."
-    fn update_execution(execution_id, updates): "executionId: string, updates: ExecutionUpdates"
-        -> "Promise<WorkflowExecutionRow | null>"
+    fn update_execution(execution_id, updates):
+        "executionId: string, updates: ExecutionUpdates" -> "Promise<WorkflowExecutionRow | null>"
         = "Failed to update workflow execution", |_, id, u| service::update_execution(&id, &u);
     " Records a metric of the execution (`metric.executionId`, when given, wins)."
     fn record_execution_metrics(execution_id, metric):
@@ -124,16 +124,17 @@ promise_methods! {
         -> "Promise<WorkflowMetricRow>"
         = "Failed to record execution metrics", |_, id, m| service::record_metric(&id, &m);
     " The execution with `metrics` (its 100 newest), or null."
-    fn get_execution_with_metrics(execution_id): "executionId: string"
-        -> "Promise<ExecutionWithMetrics | null>"
+    fn get_execution_with_metrics(execution_id):
+        "executionId: string" -> "Promise<ExecutionWithMetrics | null>"
         = "Failed to get execution with metrics", |_, id| service::with_metrics(id);
     " `{executions: getStatistics(filters), metrics: getAggregatedMetrics(filters)}`."
-    fn get_execution_statistics(filters): "filters?: ExecutionStatisticsFilters & MetricFilters"
-        -> "Promise<WorkflowStatistics>"
+    fn get_execution_statistics(filters):
+        "filters?: ExecutionStatisticsFilters & MetricFilters" -> "Promise<WorkflowStatistics>"
         = "Failed to get execution statistics", |_, f| service::statistics(f);
     " Executions of a workflow, newest first."
     fn find_executions_by_workflow_id(workflow_id, options):
-        "workflowId: string, options?: ExecutionListOptions" -> "Promise<Page<WorkflowExecutionRow>>"
+        "workflowId: string, options?: ExecutionListOptions"
+        -> "Promise<Page<WorkflowExecutionRow>>"
         = "Failed to find executions by workflow ID", |_, k, o| service::by_workflow_id(&k, &o);
     " Executions of a task, newest first."
     fn find_executions_by_task_id(task_id, options):
@@ -145,7 +146,8 @@ promise_methods! {
         = "Failed to find executions by user ID", |_, k, o| service::by_user_id(&k, &o);
     " Executions with a status, newest first."
     fn find_executions_by_status(status, options):
-        "status: ExecutionStatus, options?: ExecutionListOptions" -> "Promise<Page<WorkflowExecutionRow>>"
+        "status: ExecutionStatus, options?: ExecutionListOptions"
+        -> "Promise<Page<WorkflowExecutionRow>>"
         = "Failed to find executions by status", |_, k, o| service::by_status(&k, &o);
     " Deletes the execution and its metrics in one transaction; true when it existed."
     fn delete_execution(execution_id): "executionId: string" -> "Promise<boolean>"
@@ -153,8 +155,8 @@ promise_methods! {
     " Removes finished executions older than `daysOld` (30) days and older metrics, in one"
     " transaction (at most `options.limit` rows of each); resolves the number of executions"
     " removed (the metric count is logged)."
-    fn cleanup_old_executions(days_old, options): "daysOld?: number, options?: CleanupOptions"
-        -> "Promise<number>"
+    fn cleanup_old_executions(days_old, options):
+        "daysOld?: number, options?: CleanupOptions" -> "Promise<number>"
         = "Failed to cleanup old executions", |_, d, o| service::cleanup(&d, &o);
     " Metrics of an execution, newest first (`limit` 100)."
     fn get_metrics_for_execution(execution_id, options):

@@ -226,6 +226,7 @@ fn new_error(env: sys::napi_env, code: Option<&str>, message: &str) -> sys::napi
 impl IntoJs for Output {
     fn into_js(self, env: sys::napi_env) -> JsResult {
         match self {
+            Output::Undefined => undefined(env),
             Output::Null => value(env, &Value::Null),
             Output::Bool(b) => value(env, &Value::Bool(b)),
             Output::Count(n) => value(env, &Value::Int(n as i64)),

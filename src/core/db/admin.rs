@@ -1,9 +1,13 @@
 //! What `status` reports: the backend, the migrations, and the tables with their row counts.
 
+use super::call::Output;
 use super::database::Database;
 use super::migrate::{self, MigrationState};
 use crate::core::error::Result;
+use crate::core::exec::report::Report;
+use crate::core::exec::request::{Plan, Work};
 use crate::core::value::Value;
+use crate::core::workflow::seed::{self, SeedSummary};
 
 /// The tables this package owns, in migration order.
 pub const TABLES: [&str; 4] = [
@@ -46,6 +50,99 @@ pub struct Status {
     pub connection: Vec<(&'static str, Value)>,
     pub migrations: Vec<MigrationState>,
     pub tables: Vec<TableCount>,
+}
+
+/// `WorkflowDatabase`'s methods, as plans: `migrate()`, `migrationStatus()`, `status()` and
+/// `seed()`.
+pub fn plan(method: Method) -> Plan {
+    let work = Work::steps(move |db| async move {
+        Ok(match method {
+            Method::Migrate => {
+                migrate::migrate(&db).await?;
+                Output::Undefined
+            }
+            Method::MigrationStatus => migrations_output(migrate::status(&db).await?),
+            Method::Status => status(&db).await?.into_output(),
+            Method::Seed => seed::seed(&db).await?.into_output(),
+        })
+    });
+    Plan::new(Ok(work), Report::Quiet)
+}
+
+/// A `WorkflowDatabase` method that runs against the open database.
+#[derive(Clone, Copy, Debug)]
+pub enum Method {
+    Migrate,
+    MigrationStatus,
+    Status,
+    Seed,
+}
+
+fn object(fields: Vec<(&str, Output)>) -> Output {
+    Output::Object(
+        fields
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+    )
+}
+
+fn value(v: impl Into<Value>) -> Output {
+    Output::Value(v.into())
+}
+
+fn migrations_output(states: Vec<MigrationState>) -> Output {
+    Output::List(
+        states
+            .into_iter()
+            .map(|m| {
+                object(vec![
+                    ("version", value(m.version)),
+                    ("description", value(m.description)),
+                    ("applied", value(m.applied)),
+                    (
+                        "appliedAt",
+                        value(m.applied_at.map_or(Value::Null, Value::Timestamp)),
+                    ),
+                    ("checksumOk", value(m.checksum_ok)),
+                ])
+            })
+            .collect(),
+    )
+}
+
+impl Status {
+    /// `{connection, migrations, tables: [{name, rows}]}`.
+    pub fn into_output(self) -> Output {
+        let connection = self
+            .connection
+            .into_iter()
+            .map(|(k, v)| (k, value(v)))
+            .collect();
+        let tables = self
+            .tables
+            .into_iter()
+            .map(|t| object(vec![("name", value(t.name)), ("rows", value(t.rows))]))
+            .collect();
+        object(vec![
+            ("connection", object(connection)),
+            ("migrations", migrations_output(self.migrations)),
+            ("tables", Output::List(tables)),
+        ])
+    }
+}
+
+impl SeedSummary {
+    /// `{executions, metrics, handlers, usageHistory}`.
+    pub fn into_output(self) -> Output {
+        let count = |n: usize| value(Value::Int(n as i64));
+        object(vec![
+            ("executions", count(self.executions)),
+            ("metrics", count(self.metrics)),
+            ("handlers", count(self.handlers)),
+            ("usageHistory", count(self.usage_history)),
+        ])
+    }
 }
 
 pub async fn status(db: &Database) -> Result<Status> {

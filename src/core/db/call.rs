@@ -32,6 +32,8 @@ pub enum Op {
 /// What the caller gets.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Output {
+    /// No value: the method resolves `undefined`.
+    Undefined,
     Null,
     Bool(bool),
     Count(u64),
