@@ -680,11 +680,14 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 
 /** The handler registry and its usage history, on the database it was built with. */
 export declare class HandlerRegistryRepository {
-  /** `'handler_registry'`, as planned. */
+  /** The table's name, as planned. */
   get handlerTable(): string
-  /** `'handler_usage_history'`, as planned. */
+  /** The table's name, as planned. */
   get usageTable(): string
-  /** On `db`; without it, on a private in-memory database. */
+  /**
+   * On `db`; without it, on a private in-memory database (the planned
+   * `InMemory…` repositories).
+   */
   constructor(db?: WorkflowDatabase | null)
   /** The `WorkflowDatabase` it was built on (null for a private in-memory one). */
   get db(): WorkflowDatabase | null
@@ -828,6 +831,11 @@ export declare class WorkflowDatabase {
   get isConnected(): boolean
   /** `{type, isConnected, usedFallback, database, host?, port?}`; never credentials. */
   getConnectionStatus(): ConnectionStatus
+  /**
+   * Commits what is queued and closes the database. Later calls reject with `ERR_CLOSED`;
+   * closing twice is harmless.
+   */
+  close(): Promise<void>
   /** Applies pending migrations (safe to run from several processes at once). */
   migrate(): Promise<void>
   /** Every embedded migration, with whether and when this database applied it. */
@@ -836,11 +844,6 @@ export declare class WorkflowDatabase {
   status(): Promise<DatabaseStatus>
   /** Writes the deterministic seed fixture (see the README), replacing a previous seed. */
   seed(): Promise<SeedSummary>
-  /**
-   * Commits what is queued and closes the database. Later calls reject with `ERR_CLOSED`;
-   * closing twice is harmless.
-   */
-  close(): Promise<void>
   /**
    * The package's own counters for this database: calls, errors by code, latency histograms
    * by operation, pool and write-queue depths, commit-group sizes, reconnections, events.
@@ -950,11 +953,11 @@ export declare class WorkflowEventService {
 
 /** Workflow executions, on the database it was built with. */
 export declare class WorkflowExecutionRepository {
-  /** `'workflow_executions'`, as planned. */
+  /** The table's name, as planned. */
   get tableName(): string
   /**
    * On `db`; without it, on a private in-memory database (the planned
-   * `InMemoryWorkflowExecutionRepository()`).
+   * `InMemory…` repositories).
    */
   constructor(db?: WorkflowDatabase | null)
   /** The `WorkflowDatabase` it was built on (null for a private in-memory one). */
@@ -996,9 +999,12 @@ export declare class WorkflowExecutionRepository {
 
 /** Workflow metrics, on the database it was built with. */
 export declare class WorkflowMetricsRepository {
-  /** `'workflow_metrics'`, as planned. */
+  /** The table's name, as planned. */
   get tableName(): string
-  /** On `db`; without it, on a private in-memory database. */
+  /**
+   * On `db`; without it, on a private in-memory database (the planned
+   * `InMemory…` repositories).
+   */
   constructor(db?: WorkflowDatabase | null)
   /** The `WorkflowDatabase` it was built on (null for a private in-memory one). */
   get db(): WorkflowDatabase | null

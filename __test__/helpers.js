@@ -62,7 +62,7 @@ function cleanup() {
     const name = created.pop()
     try {
       psql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
-    } catch (_) {
+    } catch {
       // left for the next .ci/run, which starts from a fresh server database list anyway
     }
   }

@@ -50,7 +50,7 @@ describe.each(backends())('%s', (_name, freshConfig) => {
     expect(repository.metricsRepository).toBe(metrics)
     expect(['info', 'debug', 'warn', 'error'].map((m) => typeof repository.logger[m])).toEqual(Array(4).fill('function'))
     expect(() => repository.logger.error('WorkflowRepository: a line', { a: 1 })).not.toThrow()
-    const { lines, logger } = recorder()
+    const { logger } = recorder()
     repository.setLogger(logger)
     expect(repository.logger).toBe(logger)
     const service = new WorkflowPersistenceService(repository, logger)
@@ -77,7 +77,7 @@ describe.each(backends())('%s', (_name, freshConfig) => {
 
   test('WorkflowEventHandlers: its fields, handlers Map, registerEventHandlers and subscribeToEvents', async () => {
     const bus = new EventBus()
-    const { lines, logger } = recorder()
+    const { logger } = recorder()
     const handlers = new WorkflowEventHandlers(repository, bus, logger)
     expect(handlers.workflowRepository).toBe(repository)
     expect(handlers.eventBus).toBe(bus)
@@ -134,7 +134,7 @@ describe.each(backends())('%s', (_name, freshConfig) => {
 })
 
 test('WorkflowCache shows maxSize, ttl, stats and logger', () => {
-  const { lines, logger } = recorder()
+  const { logger } = recorder()
   const cache = new WorkflowCache({ maxSize: 3, ttl: 1000, logger })
   expect([cache.maxSize, cache.ttl]).toEqual([3, 1000])
   expect(cache.logger).toBe(logger)

@@ -581,7 +581,7 @@ describe('the same calls give the same results on every backend', () => {
     if (Array.isArray(value)) return value.map(normalise)
     if (value && typeof value === 'object') {
       const out = {}
-      for (const [k, v] of Object.entries(value)) out[k] = k === 'id' || (k === 'execution_id' && /^exec_/.test(v)) ? '<id>' : normalise(v)
+      for (const [k, v] of Object.entries(value)) out[k] = k === 'id' || (k === 'execution_id' && v.startsWith('exec_')) ? '<id>' : normalise(v)
       return out
     }
     return value

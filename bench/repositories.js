@@ -60,11 +60,6 @@ function merge(x, y) {
   return out
 }
 
-const rows = []
-function report(backend, op, subject, r, baselineOf) {
-  rows.push({ backend, op, subject, ...r, baselineOf })
-}
-
 // ---- statements (the planned SQL, as a user would run it) --------------------------------------
 
 const SQL = {

@@ -84,7 +84,7 @@ async function diskFull() {
     let figures = {}
     try {
       figures = JSON.parse(r.stdout.trim().split('\n').pop())
-    } catch (_) {
+    } catch {
       return { name, figures, failures: [`the child failed (exit ${r.code}, signal ${r.signal}): ${r.stderr.slice(-500)}`] }
     }
     const full = 'ERR_DB Failed to create workflow execution: the disk is full'

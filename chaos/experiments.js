@@ -4,7 +4,7 @@
 // synchronous throw, a code outside the list, a hang, a secret in a message or a log line).
 const fs = require('node:fs')
 const path = require('node:path')
-const { ADDON, CODES, node, random, sleep, tempDir } = require('./lib')
+const { ADDON, CODES, node, sleep, tempDir } = require('./lib')
 
 const addon = require(ADDON)
 
@@ -228,7 +228,7 @@ async function fuzz(seed, calls) {
     if (out.internal) failures.push(`${out.internal} ERR_INTERNAL`)
     if (out.hangs) failures.push(`${out.hangs} calls never settled`)
     if (out.secretsShown) failures.push(`${out.secretsShown} errors showed the caller's value (${out.examples.join('; ')})`)
-  } catch (_) {
+  } catch {
     failures.push(`the fuzzer crashed (exit ${r.code}, signal ${r.signal}): ${r.stderr.slice(-500)}`)
   }
   return { name: `seeded fuzzer over every method (seed ${seed})`, figures, failures }
@@ -300,7 +300,7 @@ async function credentials() {
     if (figures.shown) failures.push(`${figures.shown} errors showed the secret`)
     if (figures.inLogs) failures.push(`${figures.inLogs} log lines showed the secret`)
     if (r.stderr.includes(SECRET)) failures.push('stderr showed the secret')
-  } catch (_) {
+  } catch {
     failures.push(`the check crashed: ${r.stderr.slice(-300)}`)
   }
   return { name: 'credentials in errors and logs (trace level)', figures, failures }

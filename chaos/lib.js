@@ -100,7 +100,7 @@ class OwnServer {
   stop() {
     try {
       this.as(pgBin('pg_ctl'), ['-D', this.data, '-m', 'fast', '-w', 'stop'])
-    } catch (_) {
+    } catch {
       // already stopped
     }
   }
@@ -111,7 +111,7 @@ function canRunOwnServer() {
   try {
     execFileSync(pgBin('initdb'), ['--version'], { stdio: 'ignore' })
     return true
-  } catch (_) {
+  } catch {
     return false
   }
 }

@@ -56,7 +56,7 @@ async function run(db, { workflows = 200, inFlight = 16, stepScale = 0.2 } = {})
   const cache = new WorkflowCacheService(db)
   await cache.ready()
   await eventHandlers.initialize()
-  for (const { speed, failure, ...h } of HANDLERS) await handlers.registerHandler(h)
+  for (const { speed: _speed, failure: _failure, ...h } of HANDLERS) await handlers.registerHandler(h)
   const profile = Object.fromEntries(HANDLERS.map((h) => [h.handlerType, h]))
 
   const rand = random(42)

@@ -12,7 +12,7 @@ use napi_derive::napi;
 use serde_json::json;
 
 use super::node::bound;
-use super::node::cache_state::{key_value, plain_instance, with_key, Held, State, BOUND};
+use super::node::cache_state::{key_value, plain_instance, with_key, CachedValue, State, BOUND};
 use super::node::clock::recent_millis;
 use super::node::convert::{input_value, throw, value};
 use super::node::input::{input, optional};
@@ -41,7 +41,7 @@ fn limits(f: &Fields<'_>) -> Result<(Option<usize>, Option<Lifetime>)> {
 }
 
 /// `{timestamp, expiresAt, metadata}` (and `key`, `value` for `entries()`).
-fn entry_object(env: sys::napi_env, e: &Entry<Held>, with_key_value: bool) -> JsResult {
+fn entry_object(env: sys::napi_env, e: &Entry<CachedValue>, with_key_value: bool) -> JsResult {
     let obj = object(env)?;
     let set = |name: &str, v: sys::napi_value| set(env, obj, name, v);
     if with_key_value {
@@ -368,7 +368,7 @@ impl WorkflowCache {
     fn each_entry<'e>(
         &self,
         env: &'e Env,
-        f: impl Fn(&Entry<Held>) -> JsResult,
+        f: impl Fn(&Entry<CachedValue>) -> JsResult,
     ) -> napi::Result<Vec<Unknown<'e>>> {
         let mut cache = self.state.cache()?;
         let entries = cache.entries(recent_millis());

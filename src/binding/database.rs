@@ -85,7 +85,7 @@ macro_rules! repository_class {
         #[napi]
         impl $class {
             $(
-                #[doc = concat!(" `'", $table, "'`, as planned.")]
+                #[doc = " The table's name, as planned."]
                 #[napi(getter)]
                 pub fn $getter(&self) -> &'static str {
                     $table

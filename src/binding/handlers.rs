@@ -7,7 +7,7 @@ use napi_derive::napi;
 
 use super::call::promise_methods;
 use super::database::{repository_class, snake_case};
-use crate::core::repo::handlers as q;
+use crate::core::repo::handlers;
 use crate::core::repo::usage as history;
 
 repository_class!(
@@ -30,33 +30,34 @@ promise_methods! {
     " Registers a handler, or updates it: an upsert on `handlerType` that keeps its id,"
     " `registered_at` and counters. Resolves the row."
     fn register_handler(handler): "handler: HandlerInput" -> "Promise<HandlerRow>"
-        = "Failed to register handler", |_, handler| q::register(&handler);
+        = "Failed to register handler", |_, handler| handlers::register(&handler);
     " The handler, or null."
     fn get_handler_by_type(handler_type): "handlerType: string" -> "Promise<HandlerRow | null>"
-        = "Failed to get handler by type", |_, handler_type| q::by_type(&handler_type);
+        = "Failed to get handler by type", |_, handler_type| handlers::by_type(&handler_type);
     " Sets the given columns (allow-listed); the updated row, null when missing, the current"
     " row for `{}`."
     fn update_handler(handler_type, updates):
         "handlerType: string, updates: HandlerUpdates" -> "Promise<HandlerRow | null>"
-        = "Failed to update handler", |_, handler_type, updates| q::update(&handler_type, &updates);
+        = "Failed to update handler",
+        |_, handler_type, updates| handlers::update(&handler_type, &updates);
     " Every handler (`limit` 100, `offset` 0, `sortBy` 'handler_type' from the allow-list)."
     fn get_all_handlers(options): "options?: HandlerListOptions" -> "Promise<HandlerRow[]>"
-        = "Failed to get all handlers", |_, options| q::all(&options);
+        = "Failed to get all handlers", |_, options| handlers::all(&options);
     " Active handlers (`limit` 100, `offset` 0, `sortBy` 'priority DESC')."
     fn get_active_handlers(options): "options?: HandlerListOptions" -> "Promise<HandlerRow[]>"
-        = "Failed to get active handlers", |_, options| q::active(&options);
+        = "Failed to get active handlers", |_, options| handlers::active(&options);
     " Default, active handlers by priority (`limit` 100, `offset` 0)."
     fn get_default_handlers(options): "options?: HandlerListOptions" -> "Promise<HandlerRow[]>"
-        = "Failed to get default handlers", |_, options| q::defaults(&options);
+        = "Failed to get default handlers", |_, options| handlers::defaults(&options);
     " The active handler of that type, or null."
     fn get_best_handler(handler_type): "handlerType: string" -> "Promise<HandlerRow | null>"
-        = "Failed to get best handler", |_, handler_type| q::best(&handler_type);
+        = "Failed to get best handler", |_, handler_type| handlers::best(&handler_type);
     " Counts one run (`status` success|failure|timeout|error, `executionTime` ms) in one"
     " statement; the updated row, or null for an unknown handler."
     fn update_handler_statistics(handler_type, statistics):
         "handlerType: string, statistics: HandlerStatisticsInput" -> "Promise<HandlerRow | null>"
         = "Failed to update handler statistics",
-        |_, handler_type, statistics| q::update_statistics(&handler_type, &statistics);
+        |_, handler_type, statistics| handlers::update_statistics(&handler_type, &statistics);
     " Records a run in the usage history and counts it on the handler, in one transaction;"
     " resolves the usage row."
     fn record_handler_usage(usage): "usage: HandlerUsageInput" -> "Promise<HandlerUsageRow>"
@@ -73,10 +74,10 @@ promise_methods! {
     fn get_handler_performance_summary(options):
         "options?: HandlerListOptions" -> "Promise<HandlerPerformanceRow[]>"
         = "Failed to get handler performance summary",
-        |_, options| q::performance_summary(&options);
+        |_, options| handlers::performance_summary(&options);
     " Deletes a handler; true when it existed."
     fn delete_handler(handler_type): "handlerType: string" -> "Promise<boolean>"
-        = "Failed to delete handler", |_, handler_type| q::delete(&handler_type);
+        = "Failed to delete handler", |_, handler_type| handlers::delete(&handler_type);
     " Deletes usage rows older than `daysOld` (default 30) days; resolves how many."
     fn cleanup_old_usage_history(days_old): "daysOld?: number" -> "Promise<number>"
         = "Failed to cleanup old usage history", |_, days_old| history::cleanup_usage(&days_old);

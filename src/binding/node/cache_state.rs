@@ -38,14 +38,14 @@ use crate::core::value::{now_millis, Value};
 /// What the instance and its bound methods share. No JS runs while `cache` is borrowed:
 /// options and metadata are read, and the logger called, outside.
 pub(crate) struct State {
-    pub(crate) cache: RefCell<Cache<Held>>,
+    pub(crate) cache: RefCell<Cache<CachedValue>>,
     pub(crate) logger: RefCell<Logger>,
 }
 
 /// A value the cache holds. Objects and functions are held by reference. Numbers, booleans,
 /// null and undefined are kept inline. Strings, symbols and bigints sit in a one-element array
 /// held by reference, as Node 20 references objects only.
-pub(crate) enum Held {
+pub(crate) enum CachedValue {
     Object(LocalRef),
     Boxed(LocalRef),
     Number(f64),
@@ -54,46 +54,46 @@ pub(crate) enum Held {
     Undefined,
 }
 
-impl Held {
+impl CachedValue {
     /// Holds `v` (a reference for anything but a number, boolean, null or undefined).
-    fn new(env: sys::napi_env, v: sys::napi_value) -> napi::Result<Held> {
+    fn new(env: sys::napi_env, v: sys::napi_value) -> napi::Result<CachedValue> {
         let mut kind = 0;
         // SAFETY: the value is a live value of this env; the out-pointer is a local Node-API
         // writes.
         check_status!(unsafe { sys::napi_typeof(env, v, &mut kind) })?;
         Ok(match kind {
             sys::ValueType::napi_object | sys::ValueType::napi_function => {
-                Held::Object(LocalRef::new(env, v)?)
+                CachedValue::Object(LocalRef::new(env, v)?)
             }
             sys::ValueType::napi_number => {
                 let mut n = 0.0;
                 // SAFETY: the value is a live value of this env; the out-pointer is a local Node-
                 // API writes.
                 check_status!(unsafe { sys::napi_get_value_double(env, v, &mut n) })?;
-                Held::Number(n)
+                CachedValue::Number(n)
             }
             sys::ValueType::napi_boolean => {
                 let mut b = false;
                 // SAFETY: the value is a live value of this env; the out-pointer is a local Node-
                 // API writes.
                 check_status!(unsafe { sys::napi_get_value_bool(env, v, &mut b) })?;
-                Held::Bool(b)
+                CachedValue::Bool(b)
             }
-            sys::ValueType::napi_null => Held::Null,
-            sys::ValueType::napi_undefined => Held::Undefined,
-            _ => Held::Boxed(LocalRef::new(env, array(env, &[v])?)?),
+            sys::ValueType::napi_null => CachedValue::Null,
+            sys::ValueType::napi_undefined => CachedValue::Undefined,
+            _ => CachedValue::Boxed(LocalRef::new(env, array(env, &[v])?)?),
         })
     }
 
     /// The held value.
     pub(crate) fn get(&self, env: sys::napi_env) -> JsResult {
         match self {
-            Held::Object(r) => r.get(),
-            Held::Boxed(r) => element(env, r.get()?, 0),
-            Held::Number(n) => number(env, *n),
-            Held::Bool(b) => boolean(env, *b),
-            Held::Null => null(env),
-            Held::Undefined => undefined(env),
+            CachedValue::Object(r) => r.get(),
+            CachedValue::Boxed(r) => element(env, r.get()?, 0),
+            CachedValue::Number(n) => number(env, *n),
+            CachedValue::Bool(b) => boolean(env, *b),
+            CachedValue::Null => null(env),
+            CachedValue::Undefined => undefined(env),
         }
     }
 }
@@ -145,7 +145,7 @@ pub(crate) fn key_value(env: sys::napi_env, key: &Key) -> JsResult {
 
 impl State {
     /// The store, borrowed for one call.
-    pub(crate) fn cache(&self) -> napi::Result<RefMut<'_, Cache<Held>>> {
+    pub(crate) fn cache(&self) -> napi::Result<RefMut<'_, Cache<CachedValue>>> {
         self.cache.try_borrow_mut().map_err(|_| {
             napi::Error::from_reason("WorkflowCache was called again while it was busy")
         })
@@ -192,7 +192,7 @@ impl State {
             self.log(env, Level::Warn, "WorkflowCache: value not cached", meta);
             return value(env, &Value::Bool(false));
         }
-        let held = Held::new(env, v)?;
+        let held = CachedValue::new(env, v)?;
         with_key(env, key, "Failed to set cache entry", |key| {
             self.cache()?.set(key, held, ttl, metadata, now_millis());
             Ok(())
