@@ -1062,12 +1062,6 @@ export declare class WorkflowPersistenceService {
   getWorkflowMetrics(executionId: string, options?: MetricListOptions): Promise<Page<WorkflowMetricRow>>
   /** `{executions, metrics}` statistics. */
   getWorkflowStatistics(filters?: ExecutionStatisticsFilters & MetricFilters): Promise<WorkflowStatistics>
-  /** Per (name, type, category) aggregates. */
-  getAggregatedMetrics(filters?: MetricFilters): Promise<MetricAggregateRow[]>
-  /** Statistics over the metrics. */
-  getMetricsStatistics(filters?: MetricFilters): Promise<MetricStatistics>
-  /** Removes old finished executions and old metrics; resolves the executions count. */
-  cleanupOldExecutions(daysOld?: number, options?: CleanupOptions): Promise<number>
   /**
    * Creates every valid execution in one transaction; invalid items and existing ids are
    * reported per item: `{created, errors: [{executionData, error}], summary}`.
@@ -1080,6 +1074,16 @@ export declare class WorkflowPersistenceService {
   bulkUpdateWorkflowExecutions(updates: Array<ExecutionUpdates & { executionId: string }>): Promise<BulkResult<'updated', WorkflowExecutionRow, 'update'>>
   /** Up to 10,000 executions with statistics and aggregates, and a `metadata` header. */
   exportWorkflowData(filters?: ExecutionFilters, options?: ExecutionListOptions): Promise<WorkflowExport>
+  /** Per (name, type, category) aggregates, percentiles included. */
+  getAggregatedMetrics(filters?: MetricFilters): Promise<MetricAggregateRow[]>
+  /** Statistics over the metrics. */
+  getMetricsStatistics(filters?: MetricFilters): Promise<MetricStatistics>
+  /**
+   * Removes finished executions older than `daysOld` (30) days and older metrics, in one
+   * transaction (at most `options.limit` rows of each); resolves the number of executions
+   * removed (the metric count is logged).
+   */
+  cleanupOldExecutions(daysOld?: number, options?: CleanupOptions): Promise<number>
 }
 
 /** Executions and their metrics together, over the executions repository's database. */
@@ -1121,18 +1125,18 @@ export declare class WorkflowRepository {
   findExecutionsByStatus(status: ExecutionStatus, options?: ExecutionListOptions): Promise<Page<WorkflowExecutionRow>>
   /** Deletes the execution and its metrics in one transaction; true when it existed. */
   deleteExecution(executionId: string): Promise<boolean>
-  /**
-   * Removes finished executions older than `daysOld` (30) days and older metrics, in one
-   * transaction (at most `options.limit` rows of each); resolves the number of executions
-   * removed (the metric count is logged).
-   */
-  cleanupOldExecutions(daysOld?: number, options?: CleanupOptions): Promise<number>
   /** Metrics of an execution, newest first (`limit` 100). */
   getMetricsForExecution(executionId: string, options?: MetricListOptions): Promise<Page<WorkflowMetricRow>>
   /** Per (name, type, category) aggregates, percentiles included. */
   getAggregatedMetrics(filters?: MetricFilters): Promise<MetricAggregateRow[]>
   /** Statistics over the metrics. */
   getMetricsStatistics(filters?: MetricFilters): Promise<MetricStatistics>
+  /**
+   * Removes finished executions older than `daysOld` (30) days and older metrics, in one
+   * transaction (at most `options.limit` rows of each); resolves the number of executions
+   * removed (the metric count is logged).
+   */
+  cleanupOldExecutions(daysOld?: number, options?: CleanupOptions): Promise<number>
 }
 
 /** What `getStats()` returns. */

@@ -12,7 +12,7 @@ use super::database::DbSlot;
 use super::node::convert::instance;
 use super::node::logger::Logger;
 use super::node::reference::JsRef;
-use super::workflow::{held, logger_member, WorkflowRepository};
+use super::workflow::{held, logger_member, shared_methods, WorkflowRepository};
 use crate::core::workflow::service;
 
 /// The planned persistence service, over a `WorkflowRepository`.
@@ -116,16 +116,6 @@ promise_methods! {
     fn get_workflow_statistics(filters):
         "filters?: ExecutionStatisticsFilters & MetricFilters" -> "Promise<WorkflowStatistics>"
         = "Failed to get workflow statistics", |_, f| service::statistics(f);
-    " Per (name, type, category) aggregates."
-    fn get_aggregated_metrics(filters): "filters?: MetricFilters" -> "Promise<MetricAggregateRow[]>"
-        = "Failed to get aggregated metrics", |d, f| service::aggregated(d, &f);
-    " Statistics over the metrics."
-    fn get_metrics_statistics(filters): "filters?: MetricFilters" -> "Promise<MetricStatistics>"
-        = "Failed to get metrics statistics", |d, f| service::metrics_statistics(d, &f);
-    " Removes old finished executions and old metrics; resolves the executions count."
-    fn cleanup_old_executions(days_old, options):
-        "daysOld?: number, options?: CleanupOptions" -> "Promise<number>"
-        = "Failed to cleanup old executions", |_, d, o| service::cleanup(&d, &o);
     " Creates every valid execution in one transaction; invalid items and existing ids are"
     " reported per item: `{created, errors: [{executionData, error}], summary}`."
     fn bulk_create_workflow_executions(executions):
@@ -143,3 +133,5 @@ promise_methods! {
         "filters?: ExecutionFilters, options?: ExecutionListOptions" -> "Promise<WorkflowExport>"
         = "Failed to export workflow data", |_, f, o| service::export(f, o);
 }
+
+shared_methods!(WorkflowPersistenceService);

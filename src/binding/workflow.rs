@@ -152,20 +152,34 @@ promise_methods! {
     " Deletes the execution and its metrics in one transaction; true when it existed."
     fn delete_execution(execution_id): "executionId: string" -> "Promise<boolean>"
         = "Failed to delete workflow execution", |_, id| service::delete(&id);
-    " Removes finished executions older than `daysOld` (30) days and older metrics, in one"
-    " transaction (at most `options.limit` rows of each); resolves the number of executions"
-    " removed (the metric count is logged)."
-    fn cleanup_old_executions(days_old, options):
-        "daysOld?: number, options?: CleanupOptions" -> "Promise<number>"
-        = "Failed to cleanup old executions", |_, d, o| service::cleanup(&d, &o);
     " Metrics of an execution, newest first (`limit` 100)."
     fn get_metrics_for_execution(execution_id, options):
         "executionId: string, options?: MetricListOptions" -> "Promise<Page<WorkflowMetricRow>>"
         = "Failed to get metrics for execution", |_, id, o| service::metrics_for_execution(&id, &o);
-    " Per (name, type, category) aggregates, percentiles included."
-    fn get_aggregated_metrics(filters): "filters?: MetricFilters" -> "Promise<MetricAggregateRow[]>"
-        = "Failed to get aggregated metrics", |d, f| service::aggregated(d, &f);
-    " Statistics over the metrics."
-    fn get_metrics_statistics(filters): "filters?: MetricFilters" -> "Promise<MetricStatistics>"
-        = "Failed to get metrics statistics", |d, f| service::metrics_statistics(d, &f);
 }
+
+/// The methods `WorkflowRepository` and `WorkflowPersistenceService` share, name for name.
+macro_rules! shared_methods {
+    ($class:ident) => {
+        promise_methods! {
+            $class;
+            " Per (name, type, category) aggregates, percentiles included."
+            fn get_aggregated_metrics(filters): "filters?: MetricFilters"
+                -> "Promise<MetricAggregateRow[]>"
+                = "Failed to get aggregated metrics", |d, f| service::aggregated(d, &f);
+            " Statistics over the metrics."
+            fn get_metrics_statistics(filters): "filters?: MetricFilters" -> "Promise<MetricStatistics>"
+                = "Failed to get metrics statistics", |d, f| service::metrics_statistics(d, &f);
+            " Removes finished executions older than `daysOld` (30) days and older metrics, in one"
+            " transaction (at most `options.limit` rows of each); resolves the number of executions"
+            " removed (the metric count is logged)."
+            fn cleanup_old_executions(days_old, options):
+                "daysOld?: number, options?: CleanupOptions" -> "Promise<number>"
+                = "Failed to cleanup old executions", |_, d, o| service::cleanup(&d, &o);
+        }
+    };
+}
+
+pub(crate) use shared_methods;
+
+shared_methods!(WorkflowRepository);

@@ -17,6 +17,7 @@ use napi::{check_status, sys, Env};
 
 use super::convert::{make_error, IntoJs};
 use crate::core::error::{Error, Result};
+use crate::core::exec::Completion;
 
 /// Work to run on the JS thread.
 type Job = Box<dyn FnOnce(sys::napi_env) + Send>;
@@ -271,7 +272,7 @@ pub fn spawn_then<'env, T: Send + 'static, R>(
 ) -> napi::Result<PromiseRaw<'env, R>> {
     deferred(env, prefix, move |complete| {
         napi::bindgen_prelude::spawn(async move {
-            let guard = Completion(Some(complete));
+            let guard = Completion::new(complete, panicked);
             let result = future.await;
             guard.finish(Box::new(move |env| then(env, result)));
         });
@@ -289,23 +290,7 @@ pub fn settled<'env, T: IntoJs, R>(
     Ok(promise)
 }
 
-/// Settles its promise exactly once: with the result, or — if the task unwinds before it has
-/// one — with `ERR_INTERNAL`, so that a panic never leaves a promise pending (and the process
-/// held open by it).
-struct Completion(Option<Box<dyn FnOnce(Settlement) + Send>>);
-
-impl Completion {
-    fn finish(mut self, settlement: Settlement) {
-        if let Some(complete) = self.0.take() {
-            complete(settlement);
-        }
-    }
-}
-
-impl Drop for Completion {
-    fn drop(&mut self) {
-        if let Some(complete) = self.0.take() {
-            complete(Box::new(|_| Err(Error::internal("the operation panicked"))));
-        }
-    }
+/// The settlement of a task that unwound.
+fn panicked() -> Settlement {
+    Box::new(|_| Err(Error::internal("the operation panicked")))
 }

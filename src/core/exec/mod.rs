@@ -14,4 +14,4 @@ pub mod submit;
 pub use outcome::{Level, LogRecord, Outcome, Publish};
 pub use report::{Audience, Report};
 pub use request::{Plan, Request, Work};
-pub use submit::{submit, Job, Submitted};
+pub use submit::{submit, Completion, Job, Submitted};

@@ -112,32 +112,45 @@ impl Job {
         let under_way = db.begin_call();
         runtime.spawn(async move {
             let _under_way = under_way;
-            let completion = Completion(Some(Box::new(done)));
+            let completion = Completion::new(Box::new(done), panicked);
             let result = future.await;
             completion.finish(conclusion.conclude(result));
         });
     }
 }
 
-/// Hands over its outcome exactly once: the call's, or — if the task unwinds before it has
-/// one — `ERR_INTERNAL`, so that a panic never leaves a Promise pending (and the process held
-/// open by it).
-struct Completion(Option<Box<dyn FnOnce(Outcome) + Send>>);
+/// Hands over a value exactly once: the one given to [`Completion::finish`], or — if it is
+/// dropped first (a task that unwound) — the one `fallback` makes, so that a panic never leaves
+/// a Promise pending (and the process held open by it).
+pub struct Completion<T> {
+    done: Option<Box<dyn FnOnce(T) + Send>>,
+    fallback: fn() -> T,
+}
 
-impl Completion {
-    fn finish(mut self, outcome: Outcome) {
-        if let Some(done) = self.0.take() {
-            done(outcome);
+impl<T> Completion<T> {
+    pub fn new(done: Box<dyn FnOnce(T) + Send>, fallback: fn() -> T) -> Completion<T> {
+        Completion {
+            done: Some(done),
+            fallback,
+        }
+    }
+
+    pub fn finish(mut self, value: T) {
+        if let Some(done) = self.done.take() {
+            done(value);
         }
     }
 }
 
-impl Drop for Completion {
+impl<T> Drop for Completion<T> {
     fn drop(&mut self) {
-        if let Some(done) = self.0.take() {
-            done(Outcome::plain(Err(Error::internal(
-                "the operation panicked",
-            ))));
+        if let Some(done) = self.done.take() {
+            done((self.fallback)());
         }
     }
+}
+
+/// The outcome of a task that unwound.
+fn panicked() -> Outcome {
+    Outcome::plain(Err(Error::internal("the operation panicked")))
 }

@@ -39,6 +39,20 @@ impl Target {
     }
 }
 
+/// A step's or a handler run's moment.
+#[derive(Debug)]
+pub struct Timing {
+    pub stage: Stage,
+    pub phase: Phase,
+    pub id: Option<String>,
+    /// `stepId` and `stepName`, or `handlerType`.
+    pub labels: Vec<(&'static str, Json)>,
+    /// The failure's message (failed events only).
+    pub error: Option<Json>,
+    /// A non-zero `duration` (completed events only).
+    pub duration: Option<f64>,
+}
+
 /// An event, with the fields of its payload that matter (JSON where they are only stored).
 #[derive(Debug)]
 pub enum Event {
@@ -60,17 +74,7 @@ pub enum Event {
         cancelled_by: Json,
     },
     /// `workflow.step.*` and `handler.execution.*`.
-    Timing {
-        stage: Stage,
-        phase: Phase,
-        id: Option<String>,
-        /// `stepId` and `stepName`, or `handlerType`.
-        labels: Vec<(&'static str, Json)>,
-        /// The failure's message (failed events only).
-        error: Option<Json>,
-        /// A non-zero `duration` (completed events only).
-        duration: Option<f64>,
-    },
+    Timing(Timing),
     /// `workflow.performance.metric`: a metric as `recordMetric` takes it.
     Metric {
         metric: Input,
@@ -140,7 +144,7 @@ impl Event {
                 let id = id()?;
                 let labels = vec![("stepId", json("stepId")?), ("stepName", json("stepName")?)];
                 let phase = phase(kind);
-                Event::Timing {
+                Event::Timing(Timing {
                     stage: Stage::Step,
                     phase,
                     id,
@@ -150,13 +154,13 @@ impl Event {
                         _ => None,
                     },
                     duration: duration(&f, phase)?,
-                }
+                })
             }
             K::HandlerStarted | K::HandlerCompleted | K::HandlerFailed => {
                 let id = id()?;
                 let labels = vec![("handlerType", json("handlerType")?)];
                 let phase = phase(kind);
-                Event::Timing {
+                Event::Timing(Timing {
                     stage: Stage::Handler,
                     phase,
                     id,
@@ -166,7 +170,7 @@ impl Event {
                         _ => None,
                     },
                     duration: duration(&f, phase)?,
-                }
+                })
             }
             K::PerformanceMetric => Event::Metric {
                 metric: Input::Object(

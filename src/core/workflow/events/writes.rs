@@ -8,7 +8,7 @@ use serde_json::{json, Value as Json};
 use super::conclude::{FollowUp, Handled};
 use super::guarded::{finish, started, Derived, Finish};
 use super::kind::EventKind;
-use super::parse::{Event, Phase, Stage, Target};
+use super::parse::{Event, Phase, Stage, Target, Timing};
 use crate::core::db::{Call, Dialect, Shape};
 use crate::core::error::Result;
 use crate::core::input::Input;
@@ -57,14 +57,7 @@ impl Event {
                 reason,
                 cancelled_by,
             } => cancelled(d, id, reason, cancelled_by, now),
-            Event::Timing {
-                stage,
-                phase,
-                id,
-                labels,
-                error,
-                duration,
-            } => timing(stage, phase, id, labels, error, duration, now),
+            Event::Timing(t) => timing(t, now),
             Event::Metric { metric, id } => EventWork::new(metrics::record(&metric)?, id),
             Event::PerformanceAlert {
                 id,
@@ -212,15 +205,15 @@ fn cancelled(d: &Dialect, id: String, reason: Json, cancelled_by: Json, now: i64
 }
 
 /// A step's or a handler run's moment as a timestamp metric, and a completed one's duration.
-fn timing(
-    stage: Stage,
-    phase: Phase,
-    id: Option<String>,
-    labels: Vec<(&'static str, Json)>,
-    error: Option<Json>,
-    duration: Option<f64>,
-    now: i64,
-) -> EventWork {
+fn timing(t: Timing, now: i64) -> EventWork {
+    let Timing {
+        stage,
+        phase,
+        id,
+        labels,
+        error,
+        duration,
+    } = t;
     let (prefix, timing_category, duration_category) = match stage {
         Stage::Step => ("step", "step_timing", "step_duration"),
         Stage::Handler => ("handler", "handler_timing", "handler_duration"),
