@@ -18,26 +18,17 @@ use super::node::convert::{input_value, throw, value};
 use super::node::input::{input, optional};
 use super::node::logger::{Level, Logger};
 use super::node::raw::{object, set, undefined, unknown, JsResult};
+use crate::core::cache::entry::{limits, DEFAULT_MAX_SIZE, DEFAULT_TTL};
+use crate::core::cache::service::hit_rate;
 use crate::core::cache::{Cache, Entry, Lifetime};
-use crate::core::error::{Error, Result};
+use crate::core::error::Error;
 use crate::core::input::{Fields, Input};
 use crate::core::value::{now_millis, Value};
-
-const DEFAULT_MAX_SIZE: usize = 1000;
-const DEFAULT_TTL: Lifetime = Lifetime::Millis(300_000);
 
 /// An in-process cache with the planned synchronous API.
 #[napi]
 pub struct WorkflowCache {
     state: Rc<State>,
-}
-
-/// `maxSize` (an integer ≥ 1), `ttl` (ms; 0 or Infinity: no expiry).
-fn limits(f: &Fields<'_>) -> Result<(Option<usize>, Option<Lifetime>)> {
-    let max = f
-        .integer("maxSize", 1, u32::MAX as i64)?
-        .map(|n| n as usize);
-    Ok((max, Lifetime::argument(f.get("ttl"), "options.ttl")?))
 }
 
 /// `{timestamp, expiresAt, metadata}` (and `key`, `value` for `entries()`).
@@ -156,12 +147,6 @@ impl WorkflowCache {
         let mut cache = self.state.cache()?;
         let size = cache.len(recent_millis());
         let s = cache.stats;
-        let total = s.hits + s.misses;
-        let rate = if total == 0 {
-            0.0
-        } else {
-            (s.hits as f64 * 10_000.0 / total as f64).round() / 100.0
-        };
         Ok(WorkflowCacheStats {
             hits: s.hits as f64,
             misses: s.misses as f64,
@@ -171,8 +156,8 @@ impl WorkflowCache {
             expirations: s.expirations as f64,
             size: size as f64,
             max_size: cache.max_size() as f64,
-            hit_rate: rate,
-            total_requests: total as f64,
+            hit_rate: hit_rate(s.hits, s.misses),
+            total_requests: (s.hits + s.misses) as f64,
         })
     }
 

@@ -4,7 +4,6 @@
 //! database, remove what they touch.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use napi::bindgen_prelude::{PromiseRaw, Unknown};
 use napi::{Env, JsValue};
@@ -18,20 +17,16 @@ use super::node::input::{input, optional};
 use super::node::settle;
 use crate::core::cache::service::{CacheService, Key};
 use crate::core::db::invalidate::Invalidate;
-use crate::core::db::DbKind;
 use crate::core::db::{Call, Output};
 use crate::core::error::{Error, Result};
-use crate::core::input::{self as inp, Fields, Input};
+use crate::core::input::{self as inp, Input};
 use crate::core::repo::{executions, handlers};
-
-type Started = Arc<tokio::sync::OnceCell<std::result::Result<(), Error>>>;
 
 /// A read-through cache of executions and handlers.
 #[napi]
 pub struct WorkflowCacheService {
     db: DbSlot,
     inner: Arc<CacheService>,
-    started: Option<Started>,
 }
 
 /// What `getStats()` returns.
@@ -62,41 +57,19 @@ impl WorkflowCacheService {
             "Failed to create cache service",
             "db must be a WorkflowDatabase",
         )?;
-        let raw = optional(env.raw(), options.map(|o| o.raw()));
+        let options = optional(env.raw(), options.map(|o| o.raw()));
         let fail = |e: Error| throw(env.raw(), "Failed to create cache service", &e);
-        let f = Fields::of_optional(&raw, "options").map_err(fail)?;
-        f.only(&["maxEntries", "ttl"]).map_err(fail)?;
-        let max = f
-            .integer("maxEntries", 1, 100_000_000)
-            .map_err(fail)?
-            .unwrap_or(10_000);
-        let ttl = f
-            .integer("ttl", 1, i64::MAX / 2)
-            .map_err(fail)?
-            .unwrap_or(300_000);
         let slot = db.slot();
         let database = open_db(&slot).map_err(fail)?;
-        let pg = database.kind() == DbKind::Postgres;
-        let inner = Arc::new(CacheService::new(
-            max as u64,
-            Duration::from_millis(ttl as u64),
-            pg,
-        ));
-        let watcher: Arc<dyn Invalidate> = inner.clone();
-        database.watch(Arc::downgrade(&watcher));
-        let started = pg.then(|| {
-            let started: Started = Arc::default();
-            let (s, db, inner) = (started.clone(), database.clone(), inner.clone());
+        let inner = CacheService::open(&database, &options).map_err(fail)?;
+        if inner.needs_hub() {
+            let inner = inner.clone();
             napi::bindgen_prelude::spawn(async move {
-                let _ = start(&s, &db, &inner).await;
+                // A failure is reported by ready(); until then reads go to the database.
+                let _ = inner.ready(&database).await;
             });
-            started
-        });
-        Ok(WorkflowCacheService {
-            db: slot,
-            inner,
-            started,
-        })
+        }
+        Ok(WorkflowCacheService { db: slot, inner })
     }
 
     /// Resolves once the cache is live (on PostgreSQL: listening for other processes' writes;
@@ -104,15 +77,15 @@ impl WorkflowCacheService {
     #[napi(ts_return_type = "Promise<void>")]
     pub fn ready<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
         let prefix = "Failed to start the cache service";
-        let Some(started) = self.started.clone() else {
+        if !self.inner.needs_hub() {
             return settle::settled(env, prefix, Ok(Output::Null));
-        };
+        }
         let (db, inner) = match open_db(&self.db) {
             Ok(db) => (db, self.inner.clone()),
             Err(e) => return settle::settled::<Output, _>(env, prefix, Err(e)),
         };
         settle::spawn(env, prefix, async move {
-            start(&started, &db, &inner).await.map(|_| Output::Null)
+            inner.ready(&db).await.map(|_| Output::Null)
         })
     }
 
@@ -183,18 +156,13 @@ impl WorkflowCacheService {
     #[napi]
     pub fn get_stats(&self) -> CacheServiceStats {
         let s = self.inner.stats();
-        let total = s.hits + s.misses;
         CacheServiceStats {
             hits: s.hits as f64,
             misses: s.misses as f64,
             invalidations: s.invalidations as f64,
             flushes: s.flushes as f64,
             size: s.size as f64,
-            hit_rate: if total == 0 {
-                0.0
-            } else {
-                (s.hits as f64 * 10_000.0 / total as f64).round() / 100.0
-            },
+            hit_rate: s.hit_rate(),
         }
     }
 
@@ -238,22 +206,4 @@ impl WorkflowCacheService {
             self.inner.read_through(key, generation, call(arg))
         })
     }
-}
-
-async fn start(
-    started: &Started,
-    db: &crate::core::db::Database,
-    inner: &Arc<CacheService>,
-) -> Result<()> {
-    started
-        .get_or_init(|| async {
-            let hub = db
-                .hub()
-                .await?
-                .ok_or_else(|| Error::internal("no hub on PostgreSQL"))?;
-            inner.attach(hub);
-            Ok(())
-        })
-        .await
-        .clone()
 }

@@ -8,7 +8,7 @@ use napi_derive::napi;
 
 pub use super::call::{open_db, DbSlot};
 use super::call::{promise_methods, Host};
-use super::node::convert::{optional_instance, throw, value, IntoJs, Object};
+use super::node::convert::{optional_instance, throw, value, IntoJs};
 use super::node::input::{input, optional};
 use super::node::raw::{unknown, wrap, JsResult};
 use super::node::reference::JsRef;
@@ -229,17 +229,13 @@ impl WorkflowDatabase {
     /// `{type, isConnected, usedFallback, database, host?, port?}`; never credentials.
     #[napi(ts_return_type = "ConnectionStatus")]
     pub fn get_connection_status<'e>(&self, env: &'e Env) -> napi::Result<Unknown<'e>> {
-        let mut obj = Object::new()
-            .with("type", Value::from(self.kind.as_str()))
-            .with("isConnected", self.is_connected())
-            .with("usedFallback", self.used_fallback);
-        for (k, v) in &self.description {
-            if *k != "type" {
-                obj = obj.with(k, v.clone());
-            }
-        }
-        let raw = obj.into_js(env.raw())?;
-        Ok(unknown(env, raw))
+        let status = admin::connection_status(
+            self.kind,
+            self.is_connected(),
+            self.used_fallback,
+            &self.description,
+        );
+        Ok(unknown(env, status.into_js(env.raw())?))
     }
 
     /// Commits what is queued and closes the database. Later calls reject with `ERR_CLOSED`;

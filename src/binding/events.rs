@@ -9,7 +9,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use napi::bindgen_prelude::{PromiseRaw, Unknown};
@@ -26,14 +26,10 @@ use super::node::logger::{Level, Logger};
 use super::node::raw::{is_promise, undefined, JsResult};
 use super::node::reference::{call, is_function, JsRef};
 use super::node::settle::{self, Settler};
-use crate::core::db::notify::{self, Hub, RemoteEvent};
+use crate::core::db::broadcast::{self, Broadcast, Forward};
 use crate::core::error::{Error, Result};
 use crate::core::input::{Fields, Input};
 use crate::core::value::Value;
-
-/// Events from other processes waiting for the JS thread, per service; beyond this they are
-/// dropped (and logged) rather than queued without bound.
-const REMOTE_QUEUE_MAX: usize = 10_000;
 
 type Subscribers = Vec<(String, Rc<JsRef>)>;
 
@@ -42,17 +38,14 @@ thread_local! {
 }
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-/// The distributed side: started once, in the background; `ready()` waits for it.
-type Remote = Arc<tokio::sync::OnceCell<std::result::Result<(Arc<Hub>, u64), Error>>>;
-
 /// An EventBus-compatible event service.
 #[napi]
 pub struct WorkflowEventService {
     id: u64,
     logger: Logger,
-    origin: String,
     db: Option<DbSlot>,
-    remote: Option<Remote>,
+    /// The distributed side: started in the background; `ready()` waits for it.
+    remote: Option<Arc<Broadcast>>,
 }
 
 #[napi]
@@ -87,25 +80,19 @@ impl WorkflowEventService {
         let mut service = WorkflowEventService {
             id,
             logger,
-            origin: uuid::Uuid::new_v4().to_string(),
             db: db.map(|d| d.slot()),
             remote: None,
         };
         if distributed {
             let slot = service.db.clone().expect("checked above");
-            let kind = open_db(&slot).map_err(fail)?.kind();
-            if kind != crate::core::db::DbKind::Postgres {
-                return Err(fail(Error::validation(
-                    "distributed events need PostgreSQL (SQLite is one process)",
-                )));
-            }
-            let remote: Remote = Arc::default();
-            let start = service.starter(env, slot, remote.clone())?;
+            let db = open_db(&slot).map_err(fail)?;
+            let remote = Arc::new(Broadcast::on(&db).map_err(fail)?);
+            service.remote = Some(remote);
+            let listen = service.listen(env)?;
             napi::bindgen_prelude::spawn(async move {
                 // A failure is reported by ready(); until then events stay local.
-                let _ = start().await;
+                let _ = listen.await;
             });
-            service.remote = Some(remote);
         }
         Ok(service)
     }
@@ -114,16 +101,12 @@ impl WorkflowEventService {
     /// is not distributed).
     #[napi(ts_return_type = "Promise<void>")]
     pub fn ready<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
-        let Some(remote) = self.remote.clone() else {
+        if self.remote.is_none() {
             return settle::settled(env, "Failed to listen for events", Ok(Value::Null));
-        };
-        let slot = self
-            .db
-            .clone()
-            .expect("a distributed service has a database");
-        let start = self.starter(env, slot, remote)?;
+        }
+        let listen = self.listen(env)?;
         settle::spawn(env, "Failed to listen for events", async move {
-            start().await.map(|_| Value::Null)
+            listen.await.map(|_| Value::Null)
         })
     }
 
@@ -132,7 +115,7 @@ impl WorkflowEventService {
     pub fn subscribe(&self, env: &Env, event_name: Unknown, handler: Unknown) -> napi::Result<()> {
         let raw = env.raw();
         let fail = |e: Error| throw(raw, "Failed to subscribe", &e);
-        let name = event_name_of(raw, &event_name).map_err(fail)?;
+        let name = broadcast::event_name(&input(raw, event_name.raw())).map_err(fail)?;
         if !is_function(raw, handler.raw()) {
             return Err(fail(Error::validation("handler must be a function")));
         }
@@ -160,8 +143,8 @@ impl WorkflowEventService {
         handler: Unknown,
     ) -> napi::Result<bool> {
         let raw = env.raw();
-        let name =
-            event_name_of(raw, &event_name).map_err(|e| throw(raw, "Failed to unsubscribe", &e))?;
+        let name = broadcast::event_name(&input(raw, event_name.raw()))
+            .map_err(|e| throw(raw, "Failed to unsubscribe", &e))?;
         Ok(BUSES.with(|b| {
             let mut b = b.borrow_mut();
             let Some(subs) = b.get_mut(&self.id) else {
@@ -195,7 +178,7 @@ impl WorkflowEventService {
     ) -> napi::Result<PromiseRaw<'env, ()>> {
         let raw = env.raw();
         let prefix = "Failed to publish event";
-        let name = match event_name_of(raw, &event_name) {
+        let name = match broadcast::event_name(&input(raw, event_name.raw())) {
             Ok(n) => n,
             Err(e) => return settle::settled::<Value, _>(env, prefix, Err(e)),
         };
@@ -204,7 +187,7 @@ impl WorkflowEventService {
             None => value(raw, &Value::Null)?,
         };
         let local = deliver(raw, self.id, &name, data, &self.logger)?;
-        let (Some(_), Some(slot)) = (&self.remote, &self.db) else {
+        let (Some(remote), Some(slot)) = (&self.remote, &self.db) else {
             return Ok(PromiseRaw::new(raw, local));
         };
         let json = match input(raw, data).to_json("eventData") {
@@ -212,18 +195,14 @@ impl WorkflowEventService {
             Err(e) => return settle::settled::<Value, _>(env, prefix, Err(e)),
         };
         // Sending does not wait for this process to listen (`ready()`).
-        let (origin, slot) = (self.origin.clone(), slot.clone());
+        let (remote, slot) = (remote.clone(), slot.clone());
         let local = JsRef::new(raw, local)?;
         settle::spawn_then(
             env,
             prefix,
             async move {
                 let db = open_db(&slot)?;
-                let (pool, channels) = pg_pool(&db)?;
-                notify::publish(&pool, &channels, &origin, &name, &json).await?;
-                let published = &db.metrics().events_published;
-                published.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                Ok(())
+                remote.publish(&db, &name, &json).await
             },
             move |env, r: Result<()>| {
                 r.and_then(|_| local.get(env).map_err(|e| Error::internal(e.to_string())))
@@ -274,9 +253,7 @@ impl WorkflowEventService {
     pub fn dispose(&mut self) {
         self.clear();
         if let Some(remote) = self.remote.take() {
-            if let Some(Ok((hub, sink))) = remote.get() {
-                hub.remove_sink(*sink);
-            }
+            remote.stop();
         }
     }
 }
@@ -289,70 +266,31 @@ impl Drop for WorkflowEventService {
 }
 
 impl WorkflowEventService {
-    /// The start of the distributed side (run once, whoever asks first): the database's hub
-    /// and a sink that forwards other processes' events to this service on the JS thread.
-    fn starter(
+    /// Listening to the other processes (started once, whoever asks first): their events are
+    /// delivered to this service's subscribers on the JS thread.
+    fn listen(
         &self,
         env: &Env,
-        slot: DbSlot,
-        remote: Remote,
-    ) -> napi::Result<
-        impl FnOnce() -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send>>,
-    > {
+    ) -> napi::Result<impl std::future::Future<Output = Result<()>> + Send + 'static> {
         let settler = Settler::current(env.raw())?;
-        let (id, origin, logger) = (self.id, self.origin.clone(), self.logger.clone());
-        Ok(move || {
-            Box::pin(async move {
-                let r = remote
-                    .get_or_init(|| async move {
-                        let db = open_db(&slot)?;
-                        let hub = db
-                            .hub()
-                            .await?
-                            .ok_or_else(|| Error::validation("distributed events need PostgreSQL"))?;
-                        let pending = Arc::new(AtomicUsize::new(0));
-                        let metrics = db.metrics().clone();
-                        let sink = hub.add_sink(Arc::new(move |event: RemoteEvent| {
-                            if event.origin == origin {
-                                return;
-                            }
-                            if pending.fetch_add(1, Ordering::AcqRel) >= REMOTE_QUEUE_MAX {
-                                pending.fetch_sub(1, Ordering::AcqRel);
-                                tracing::warn!(event = %event.event_type, "event queue full; event dropped");
-                                return;
-                            }
-                            metrics.events_delivered.fetch_add(1, Ordering::Relaxed);
-                            let (pending, logger) = (pending.clone(), logger.clone());
-                            settler.send(Box::new(move |env| {
-                                pending.fetch_sub(1, Ordering::AcqRel);
-                                if let Ok(data) = value(env, &Value::Json(event.data)) {
-                                    let _ = deliver(env, id, &event.event_type, data, &logger);
-                                }
-                            }));
-                        }));
-                        Ok((hub, sink))
-                    })
-                    .await;
-                r.as_ref().map(|_| ()).map_err(Clone::clone)
-            })
-                as std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send>>
+        let (id, logger) = (self.id, self.logger.clone());
+        let forward: Forward = Arc::new(move |event, waiting| {
+            let logger = logger.clone();
+            settler.send(Box::new(move |env| {
+                drop(waiting);
+                if let Ok(data) = value(env, &Value::Json(event.data)) {
+                    let _ = deliver(env, id, &event.event_type, data, &logger);
+                }
+            }));
+        });
+        let (remote, slot) = (self.remote.clone(), self.db.clone());
+        Ok(async move {
+            let (Some(remote), Some(slot)) = (remote, slot) else {
+                return Ok(());
+            };
+            let db = open_db(&slot)?;
+            remote.listen(&db, forward).await
         })
-    }
-}
-
-fn pg_pool(db: &crate::core::db::Database) -> Result<(sqlx::PgPool, notify::Channels)> {
-    match db.backend() {
-        crate::core::db::Backend::Postgres(pg) => Ok((pg.pool().clone(), pg.channels().clone())),
-        _ => Err(Error::validation("distributed events need PostgreSQL")),
-    }
-}
-
-fn event_name_of(env: sys::napi_env, name: &Unknown) -> Result<String> {
-    match input(env, name.raw()) {
-        Input::Text(s) if !s.is_empty() && s.len() <= 255 => Ok(s),
-        _ => Err(Error::validation(
-            "eventName must be a non-empty string of at most 255 characters",
-        )),
     }
 }
 

@@ -23,40 +23,14 @@ use napi::bindgen_prelude::Object;
 use napi::{Env, JsValue};
 use napi_derive::napi;
 
-/// Sets the tokio runtime's worker threads (default: half the cores, at least one).
-const WORKERS_ENV: &str = "WORKFLOW_INFRA_WORKERS";
-
 #[napi_derive::module_init]
 fn init() {
     crate::core::logging::init();
-    let workers = match std::env::var(WORKERS_ENV).ok().map(|v| v.parse::<usize>()) {
-        Some(Ok(n)) if n > 0 => n,
-        Some(_) => {
-            tracing::warn!("{WORKERS_ENV} must be a positive whole number; ignored");
-            default_workers()
-        }
-        None => default_workers(),
-    };
-    match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => {
-            // The core spawns its calls there too (see `core::exec::runtime`).
-            crate::core::exec::runtime::install(rt.handle().clone());
-            napi::bindgen_prelude::create_custom_tokio_runtime(rt)
-        }
+    match crate::core::exec::runtime::build() {
+        // The core spawns its calls on it (see `core::exec::runtime`), and so does napi-rs.
+        Ok(rt) => napi::bindgen_prelude::create_custom_tokio_runtime(rt),
         Err(e) => tracing::warn!(error = %e, "cannot build the tokio runtime; napi's default runs"),
     }
-}
-
-/// Half the cores, at least one: the event loop keeps a core busy, and the database server
-/// often shares the machine. On 2 cores one worker spent 5–25 % less CPU per PostgreSQL call
-/// and per workflow than one a core, at the same throughput (see bench/RESULTS.md).
-fn default_workers() -> usize {
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    (cores / 2).max(1)
 }
 
 /// The planned module names, as aliases of the same classes: `PostgreSQL…` take a database,

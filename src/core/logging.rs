@@ -12,6 +12,9 @@ use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
+use crate::core::exec::backlog::{Backlog, Waiting};
+use crate::core::exec::outcome::{Level as RecordLevel, LogRecord};
+
 /// The environment variable that sets the log filter (`error`, `warn`, `info`, `debug`, `trace`,
 /// or any `tracing` filter directive).
 pub const LOG_ENV: &str = "WORKFLOW_INFRA_LOG";
@@ -25,6 +28,31 @@ static SINK: RwLock<Option<Sink>> = RwLock::new(None);
 /// Sends the events to `sink` (None: back to stderr).
 pub fn set_sink(sink: Option<Sink>) {
     *SINK.write().unwrap_or_else(|e| e.into_inner()) = sink;
+}
+
+/// At most this many log events wait for a forwarded logger.
+const FORWARD_MAX: usize = 1000;
+
+/// Sends the events to `forward` as records, each with its place in a backlog of at most
+/// [`FORWARD_MAX`] (more are dropped rather than queued without bound); None: back to stderr.
+pub fn forward(forward: Option<Arc<dyn Fn(LogRecord, Waiting) + Send + Sync>>) {
+    let Some(forward) = forward else {
+        return set_sink(None);
+    };
+    let backlog = Backlog::default();
+    set_sink(Some(Arc::new(move |level, message, fields| {
+        let Some(place) = backlog.enter(FORWARD_MAX) else {
+            return;
+        };
+        let level = match level {
+            Level::ERROR => RecordLevel::Error,
+            Level::WARN => RecordLevel::Warn,
+            Level::INFO => RecordLevel::Info,
+            _ => RecordLevel::Debug,
+        };
+        let fields = serde_json::Value::Object(fields);
+        forward(LogRecord::new(level, message, fields), place);
+    })));
 }
 
 fn sink() -> Option<Sink> {

@@ -30,9 +30,9 @@ use super::input::{input, with_utf16};
 use super::logger::{Level, Logger};
 use super::raw::{array, boolean, element, get, null, number, undefined, JsResult};
 use super::reference::LocalRef;
-use crate::core::cache::{Cache, Key, KeyRef, Lifetime};
-use crate::core::error::{Error, Result};
-use crate::core::input::{Fields, Input};
+use crate::core::cache::entry::{set_options, unstorable};
+use crate::core::cache::{Cache, Key, KeyRef};
+use crate::core::error::Error;
 use crate::core::value::{now_millis, Value};
 
 /// What the instance and its bound methods share. No JS runs while `cache` is borrowed:
@@ -186,7 +186,7 @@ impl State {
         options: sys::napi_value,
     ) -> JsResult {
         let fail = |e: Error| throw(env, "Failed to set cache entry", &e);
-        let (ttl, metadata) = set_options(env, options).map_err(fail)?;
+        let (ttl, metadata) = set_options(&input(env, options)).map_err(fail)?;
         if let Some(what) = unstorable(&metadata) {
             let meta = json!({"reason": what});
             self.log(env, Level::Warn, "WorkflowCache: value not cached", meta);
@@ -265,29 +265,4 @@ pub(crate) fn plain_instance(env: sys::napi_env, this: sys::napi_value) -> napi:
     // SAFETY: both are live values of this env; `same` is written by Node-API.
     check_status!(unsafe { sys::napi_strict_equals(env, own, prototype, &mut same) })?;
     Ok(same)
-}
-
-/// `set`'s options: the entry's TTL (None: the cache's) and its metadata (`{}` by default).
-fn set_options(env: sys::napi_env, options: sys::napi_value) -> Result<(Option<Lifetime>, Input)> {
-    let options = input(env, options);
-    if options.is_absent() {
-        return Ok((None, Input::Object(Vec::new())));
-    }
-    let f = Fields::of(&options, "options")?;
-    let ttl = Lifetime::argument(f.get("ttl"), "options.ttl")?;
-    let metadata = match f.get("metadata") {
-        Input::Undefined | Input::Null => Input::Object(Vec::new()),
-        m => m.clone(),
-    };
-    Ok((ttl, metadata))
-}
-
-/// What in a value cannot be kept as data, if anything.
-fn unstorable(v: &Input) -> Option<&'static str> {
-    match v {
-        Input::Unsupported(what) => Some(what),
-        Input::Array(items) => items.iter().find_map(unstorable),
-        Input::Object(fields) => fields.iter().find_map(|(_, v)| unstorable(v)),
-        _ => None,
-    }
 }

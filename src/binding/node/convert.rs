@@ -62,43 +62,6 @@ impl IntoJs for Option<Row> {
     }
 }
 
-/// An object built from named fields, in order.
-pub struct Object(pub Vec<(&'static str, Box<dyn IntoJsBoxed>)>);
-
-/// Object-safe form of [`IntoJs`].
-pub trait IntoJsBoxed: Send {
-    fn into_js_boxed(self: Box<Self>, env: sys::napi_env) -> JsResult;
-}
-
-impl<T: IntoJs> IntoJsBoxed for T {
-    fn into_js_boxed(self: Box<Self>, env: sys::napi_env) -> JsResult {
-        (*self).into_js(env)
-    }
-}
-
-impl Object {
-    pub fn new() -> Self {
-        Object(Vec::new())
-    }
-
-    pub fn with(mut self, key: &'static str, v: impl IntoJs) -> Self {
-        self.0.push((key, Box::new(v)));
-        self
-    }
-}
-
-impl IntoJs for Object {
-    fn into_js(self, env: sys::napi_env) -> JsResult {
-        let obj = object(env)?;
-        for (key, v) in self.0 {
-            let k = string(env, key)?;
-            let v = v.into_js_boxed(env)?;
-            set_key(env, obj, k, v)?;
-        }
-        Ok(obj)
-    }
-}
-
 impl<T: IntoJs> IntoJs for Vec<T> {
     fn into_js(self, env: sys::napi_env) -> JsResult {
         let array = array_with_length(env, self.len())?;

@@ -83,12 +83,7 @@ impl Logger {
     /// failure must never fail the operation it describes).
     pub fn log(&self, env: sys::napi_env, level: Level, message: &str, meta: serde_json::Value) {
         match self {
-            Logger::Tracing => match level {
-                Level::Error => tracing::error!(meta = %meta, "{message}"),
-                Level::Warn => tracing::warn!(meta = %meta, "{message}"),
-                Level::Info => tracing::info!(meta = %meta, "{message}"),
-                Level::Debug => tracing::debug!(meta = %meta, "{message}"),
-            },
+            Logger::Tracing => crate::core::exec::outcome::trace(level, message, &meta),
             Logger::Js(logger) => {
                 let _ = call_logger(env, logger, level, message, &meta);
             }

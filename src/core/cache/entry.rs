@@ -4,7 +4,7 @@
 use std::hash::{Hash, Hasher};
 
 use crate::core::error::{Error, Result};
-use crate::core::input::Input;
+use crate::core::input::{Fields, Input};
 
 /// A cache key: JS strings and numbers (kept apart, as a `Map` keeps them). A string is kept
 /// as its UTF-16 code units, which is how JS compares strings (and how V8 copies them fastest).
@@ -120,4 +120,41 @@ pub struct Stats {
     pub deletes: u64,
     pub evictions: u64,
     pub expirations: u64,
+}
+
+/// `WorkflowCache`'s default `maxSize`.
+pub const DEFAULT_MAX_SIZE: usize = 1000;
+/// `WorkflowCache`'s default `ttl`: five minutes.
+pub const DEFAULT_TTL: Lifetime = Lifetime::Millis(300_000);
+
+/// `maxSize` (an integer ≥ 1), `ttl` (ms; 0 or Infinity: no expiry).
+pub fn limits(f: &Fields<'_>) -> Result<(Option<usize>, Option<Lifetime>)> {
+    let max = f
+        .integer("maxSize", 1, u32::MAX as i64)?
+        .map(|n| n as usize);
+    Ok((max, Lifetime::argument(f.get("ttl"), "options.ttl")?))
+}
+
+/// `set`'s options: the entry's TTL (None: the cache's) and its metadata (`{}` by default).
+pub fn set_options(options: &Input) -> Result<(Option<Lifetime>, Input)> {
+    if options.is_absent() {
+        return Ok((None, Input::Object(Vec::new())));
+    }
+    let f = Fields::of(options, "options")?;
+    let ttl = Lifetime::argument(f.get("ttl"), "options.ttl")?;
+    let metadata = match f.get("metadata") {
+        Input::Undefined | Input::Null => Input::Object(Vec::new()),
+        m => m.clone(),
+    };
+    Ok((ttl, metadata))
+}
+
+/// What in a value cannot be kept as data, if anything.
+pub fn unstorable(v: &Input) -> Option<&'static str> {
+    match v {
+        Input::Unsupported(what) => Some(what),
+        Input::Array(items) => items.iter().find_map(unstorable),
+        Input::Object(fields) => fields.iter().find_map(|(_, v)| unstorable(v)),
+        _ => None,
+    }
 }

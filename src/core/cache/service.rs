@@ -11,12 +11,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use crate::core::db::database::{Database, DbKind};
 use crate::core::db::invalidate::{Invalidate, Touch};
 use crate::core::db::notify::Hub;
 use crate::core::db::{Call, Output};
-use crate::core::error::Result;
+use crate::core::error::{Error, Result};
 use crate::core::exec::report::Report;
 use crate::core::exec::request::{Plan, Work};
+use crate::core::input::{Fields, Input};
 use crate::core::value::Row;
 
 /// What is cached.
@@ -37,6 +39,23 @@ pub struct Stats {
     pub size: u64,
 }
 
+impl Stats {
+    /// Percent of reads that hit, 0–100, two decimals.
+    pub fn hit_rate(&self) -> f64 {
+        hit_rate(self.hits, self.misses)
+    }
+}
+
+/// Percent of `hits` among `hits + misses`, 0–100, two decimals (0 before any read).
+pub fn hit_rate(hits: u64, misses: u64) -> f64 {
+    let total = hits + misses;
+    if total == 0 {
+        0.0
+    } else {
+        (hits as f64 * 10_000.0 / total as f64).round() / 100.0
+    }
+}
+
 pub struct CacheService {
     cache: moka::sync::Cache<Key, Arc<Row>>,
     generation: AtomicU64,
@@ -47,9 +66,53 @@ pub struct CacheService {
     /// PostgreSQL: the hub whose connection vouches for the cache (unset until it is up).
     hub: OnceLock<Arc<Hub>>,
     needs_hub: bool,
+    /// Attached to the hub (see [`CacheService::ready`]).
+    started: tokio::sync::OnceCell<std::result::Result<(), Error>>,
 }
 
 impl CacheService {
+    /// `WorkflowCacheService(db, options)`: `maxEntries` (default 10000), `ttl` in ms (default
+    /// 300000); told of every write through `db`.
+    pub fn open(db: &Database, options: &Input) -> Result<Arc<CacheService>> {
+        let f = Fields::of_optional(options, "options")?;
+        f.only(&["maxEntries", "ttl"])?;
+        let max = f.integer("maxEntries", 1, 100_000_000)?.unwrap_or(10_000);
+        let ttl = f.integer("ttl", 1, i64::MAX / 2)?.unwrap_or(300_000);
+        let pg = db.kind() == DbKind::Postgres;
+        let service = Arc::new(CacheService::new(
+            max as u64,
+            Duration::from_millis(ttl as u64),
+            pg,
+        ));
+        let watcher: Arc<dyn Invalidate> = service.clone();
+        db.watch(Arc::downgrade(&watcher));
+        Ok(service)
+    }
+
+    /// Whether it waits for other processes' news (PostgreSQL) before it keeps rows.
+    pub fn needs_hub(&self) -> bool {
+        self.needs_hub
+    }
+
+    /// Live: on PostgreSQL, listening for other processes' writes (started once, whoever asks
+    /// first); until then every read goes to the database.
+    pub async fn ready(&self, db: &Database) -> Result<()> {
+        if !self.needs_hub {
+            return Ok(());
+        }
+        self.started
+            .get_or_init(|| async {
+                let hub = db
+                    .hub()
+                    .await?
+                    .ok_or_else(|| Error::internal("no hub on PostgreSQL"))?;
+                self.attach(hub);
+                Ok(())
+            })
+            .await
+            .clone()
+    }
+
     /// A cache of at most `max_entries` rows, each kept at most `ttl`. With `needs_hub`
     /// (PostgreSQL) nothing is kept until [`CacheService::attach`] gives it a live hub.
     pub fn new(max_entries: u64, ttl: Duration, needs_hub: bool) -> CacheService {
@@ -65,6 +128,7 @@ impl CacheService {
             flushes: AtomicU64::new(0),
             hub: OnceLock::new(),
             needs_hub,
+            started: tokio::sync::OnceCell::new(),
         }
     }
 

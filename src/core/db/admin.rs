@@ -1,7 +1,7 @@
 //! What `status` reports: the backend, the migrations, and the tables with their row counts.
 
 use super::call::Output;
-use super::database::Database;
+use super::database::{Database, DbKind};
 use super::migrate::{self, MigrationState};
 use crate::core::error::Result;
 use crate::core::exec::report::Report;
@@ -143,6 +143,28 @@ impl SeedSummary {
             ("usageHistory", count(self.usage_history)),
         ])
     }
+}
+
+/// `getConnectionStatus()`: `{type, isConnected, usedFallback, database, host?, port?}` from
+/// what was known at open (it still answers after `close()`); never credentials.
+pub fn connection_status(
+    kind: DbKind,
+    connected: bool,
+    used_fallback: bool,
+    description: &[(&'static str, Value)],
+) -> Output {
+    let mut fields = vec![
+        ("type", value(kind.as_str())),
+        ("isConnected", value(connected)),
+        ("usedFallback", value(used_fallback)),
+    ];
+    fields.extend(
+        description
+            .iter()
+            .filter(|(k, _)| *k != "type")
+            .map(|(k, v)| (*k, value(v.clone()))),
+    );
+    object(fields)
 }
 
 pub async fn status(db: &Database) -> Result<Status> {

@@ -9,6 +9,7 @@
 
 pub mod admin;
 pub mod breaker;
+pub mod broadcast;
 pub mod call;
 pub mod connect;
 pub mod database;

@@ -26,6 +26,16 @@ impl Level {
     }
 }
 
+/// Writes a line to the addon's own log (`tracing`).
+pub fn trace(level: Level, message: &str, meta: &Json) {
+    match level {
+        Level::Error => tracing::error!(meta = %meta, "{message}"),
+        Level::Warn => tracing::warn!(meta = %meta, "{message}"),
+        Level::Info => tracing::info!(meta = %meta, "{message}"),
+        Level::Debug => tracing::debug!(meta = %meta, "{message}"),
+    }
+}
+
 /// One line for the caller's logger (or the addon's own log).
 #[derive(Clone, Debug, PartialEq)]
 pub struct LogRecord {

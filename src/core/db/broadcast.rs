@@ -1,0 +1,105 @@
+//! The distributed side of a `WorkflowEventService` on PostgreSQL: an event published here is
+//! sent on the database's channel, and the events other processes publish are handed to the
+//! service (its own come back too, and are left out: they were delivered locally).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use tokio::sync::OnceCell;
+
+use super::database::{Backend, Database};
+use super::notify::{self, Hub, RemoteEvent};
+use crate::core::error::{Error, Result};
+use crate::core::exec::backlog::{Backlog, Waiting};
+use crate::core::input::Input;
+
+/// Events from other processes waiting for the JS thread, per service; beyond this they are
+/// dropped (and logged) rather than queued without bound.
+const QUEUE_MAX: usize = 10_000;
+
+/// One service's part in the database's events.
+pub struct Broadcast {
+    /// This service's id on the channel.
+    origin: String,
+    /// The hub and this service's sink on it, once started (whoever asks first starts it).
+    listening: OnceCell<std::result::Result<(Arc<Hub>, u64), Error>>,
+    /// Events handed over and not yet delivered.
+    waiting: Backlog,
+}
+
+/// Where another process's event goes (with its place in the queue).
+pub type Forward = Arc<dyn Fn(RemoteEvent, Waiting) + Send + Sync>;
+
+impl Broadcast {
+    /// A service's part on `db`, which must be PostgreSQL (SQLite is one process).
+    pub fn on(db: &Database) -> Result<Broadcast> {
+        if !matches!(db.backend(), Backend::Postgres(_)) {
+            return Err(Error::validation(
+                "distributed events need PostgreSQL (SQLite is one process)",
+            ));
+        }
+        Ok(Broadcast {
+            origin: uuid::Uuid::new_v4().to_string(),
+            listening: OnceCell::new(),
+            waiting: Backlog::default(),
+        })
+    }
+
+    /// Sends an event to the other processes (it does not wait for this one to listen).
+    pub async fn publish(&self, db: &Database, name: &str, data: &serde_json::Value) -> Result<()> {
+        let Backend::Postgres(pg) = db.backend() else {
+            return Err(Error::validation("distributed events need PostgreSQL"));
+        };
+        notify::publish(pg.pool(), pg.channels(), &self.origin, name, data).await?;
+        db.metrics()
+            .events_published
+            .fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Starts listening (once): other processes' events go to `forward`, at most
+    /// [`QUEUE_MAX`] waiting at a time.
+    pub async fn listen(&self, db: &Database, forward: Forward) -> Result<()> {
+        let started = self
+            .listening
+            .get_or_init(|| async {
+                let hub = db
+                    .hub()
+                    .await?
+                    .ok_or_else(|| Error::validation("distributed events need PostgreSQL"))?;
+                let (origin, waiting) = (self.origin.clone(), self.waiting.clone());
+                let metrics = db.metrics().clone();
+                let sink = hub.add_sink(Arc::new(move |event: RemoteEvent| {
+                    if event.origin == origin {
+                        return;
+                    }
+                    let Some(place) = waiting.enter(QUEUE_MAX) else {
+                        tracing::warn!(event = %event.event_type, "event queue full; event dropped");
+                        return;
+                    };
+                    metrics.events_delivered.fetch_add(1, Ordering::Relaxed);
+                    forward(event, place);
+                }));
+                Ok((hub, sink))
+            })
+            .await;
+        started.as_ref().map(|_| ()).map_err(Clone::clone)
+    }
+
+    /// Stops listening.
+    pub fn stop(&self) {
+        if let Some(Ok((hub, sink))) = self.listening.get() {
+            hub.remove_sink(*sink);
+        }
+    }
+}
+
+/// An event name: a non-empty string of at most 255 characters.
+pub fn event_name(name: &Input) -> Result<String> {
+    match name {
+        Input::Text(s) if !s.is_empty() && s.len() <= 255 => Ok(s.clone()),
+        _ => Err(Error::validation(
+            "eventName must be a non-empty string of at most 255 characters",
+        )),
+    }
+}
