@@ -806,16 +806,16 @@ export declare class WorkflowCacheService {
    * until then every read goes to the database).
    */
   ready(): Promise<void>
+  /** Hits, misses, invalidations, flushes and size. */
+  getStats(): CacheServiceStats
+  /** Drops every entry. */
+  clear(): void
   /** The execution row, or null. */
   getExecution(executionId: string): Promise<WorkflowExecutionRow | null>
   /** The handler row, or null. */
   getHandler(handlerType: string): Promise<HandlerRow | null>
   /** The best active handler of the type, or null. */
   getBestHandler(handlerType: string): Promise<HandlerRow | null>
-  /** Hits, misses, invalidations, flushes and size. */
-  getStats(): CacheServiceStats
-  /** Drops every entry. */
-  clear(): void
 }
 
 /** The workflow database: PostgreSQL, an SQLite file, or memory. */
@@ -1039,10 +1039,6 @@ export declare class WorkflowPersistenceService {
   constructor(workflowRepository: WorkflowRepository, logger?: Logger)
   /** The `WorkflowRepository` given to the constructor. */
   get workflowRepository(): WorkflowRepository
-  /** The logger given, or one that writes to the addon's own log. */
-  get logger(): Logger
-  /** Sends this object's log lines to `logger` (null: back to `tracing`). */
-  setLogger(logger: Logger | null): void
   /** Creates the execution (and its `execution_started` metric). */
   createWorkflowExecution(executionData: CreateExecutionInput): Promise<WorkflowExecutionRow>
   /** Updates the execution (and records its status metrics); null when it does not exist. */
@@ -1084,6 +1080,10 @@ export declare class WorkflowPersistenceService {
    * removed (the metric count is logged).
    */
   cleanupOldExecutions(daysOld?: number, options?: CleanupOptions): Promise<number>
+  /** The logger given, or one that writes to the addon's own log. */
+  get logger(): Logger
+  /** Sends this object's log lines to `logger` (null: back to `tracing`). */
+  setLogger(logger: Logger | null): void
 }
 
 /** Executions and their metrics together, over the executions repository's database. */
@@ -1098,10 +1098,6 @@ export declare class WorkflowRepository {
   get executionRepository(): WorkflowExecutionRepository
   /** The metrics repository given to the constructor. */
   get metricsRepository(): WorkflowMetricsRepository
-  /** The logger given with `setLogger`, or one that writes to the addon's own log. */
-  get logger(): Logger
-  /** Sends this object's log lines to `logger` (null: back to `tracing`). */
-  setLogger(logger: Logger | null): void
   /** Creates the execution and its `execution_started` metric in one transaction. */
   saveExecution(execution: CreateExecutionInput): Promise<WorkflowExecutionRow>
   /**
@@ -1137,6 +1133,10 @@ export declare class WorkflowRepository {
    * removed (the metric count is logged).
    */
   cleanupOldExecutions(daysOld?: number, options?: CleanupOptions): Promise<number>
+  /** The logger given, or one that writes to the addon's own log. */
+  get logger(): Logger
+  /** Sends this object's log lines to `logger` (null: back to `tracing`). */
+  setLogger(logger: Logger | null): void
 }
 
 /** What `getStats()` returns. */

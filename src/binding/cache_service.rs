@@ -89,69 +89,6 @@ impl WorkflowCacheService {
         })
     }
 
-    /// The execution row, or null.
-    #[napi(
-        ts_args_type = "executionId: string",
-        ts_return_type = "Promise<WorkflowExecutionRow | null>"
-    )]
-    pub fn get_execution<'env>(
-        &self,
-        env: &'env Env,
-        execution_id: Unknown,
-    ) -> napi::Result<PromiseRaw<'env, ()>> {
-        let id = input(env.raw(), execution_id.raw());
-        self.read(
-            env,
-            "Failed to find workflow execution",
-            &id,
-            "executionId",
-            Key::Execution,
-            executions::find_by_execution_id,
-        )
-    }
-
-    /// The handler row, or null.
-    #[napi(
-        ts_args_type = "handlerType: string",
-        ts_return_type = "Promise<HandlerRow | null>"
-    )]
-    pub fn get_handler<'env>(
-        &self,
-        env: &'env Env,
-        handler_type: Unknown,
-    ) -> napi::Result<PromiseRaw<'env, ()>> {
-        let t = input(env.raw(), handler_type.raw());
-        self.read(
-            env,
-            "Failed to get handler by type",
-            &t,
-            "handlerType",
-            Key::Handler,
-            handlers::by_type,
-        )
-    }
-
-    /// The best active handler of the type, or null.
-    #[napi(
-        ts_args_type = "handlerType: string",
-        ts_return_type = "Promise<HandlerRow | null>"
-    )]
-    pub fn get_best_handler<'env>(
-        &self,
-        env: &'env Env,
-        handler_type: Unknown,
-    ) -> napi::Result<PromiseRaw<'env, ()>> {
-        let t = input(env.raw(), handler_type.raw());
-        self.read(
-            env,
-            "Failed to get best handler",
-            &t,
-            "handlerType",
-            Key::BestHandler,
-            handlers::best,
-        )
-    }
-
     /// Hits, misses, invalidations, flushes and size.
     #[napi]
     pub fn get_stats(&self) -> CacheServiceStats {
@@ -206,4 +143,39 @@ impl WorkflowCacheService {
             self.inner.read_through(key, generation, call(arg))
         })
     }
+}
+
+/// The cached reads, one declaration each: a hit settles at once, a miss reads through.
+macro_rules! cached_reads {
+    ($($doc:literal fn $name:ident($arg:ident): $args:literal -> $returns:literal
+        = $operation:literal, $field:literal, $key:path, $read:path;)*) => {
+        #[napi]
+        impl WorkflowCacheService {
+            $(
+                #[doc = $doc]
+                #[napi(ts_args_type = $args, ts_return_type = $returns)]
+                pub fn $name<'env>(
+                    &self,
+                    env: &'env Env,
+                    $arg: Unknown,
+                ) -> napi::Result<PromiseRaw<'env, ()>> {
+                    let arg = input(env.raw(), $arg.raw());
+                    self.read(env, $operation, &arg, $field, $key, $read)
+                }
+            )*
+        }
+    };
+}
+
+cached_reads! {
+    " The execution row, or null."
+    fn get_execution(execution_id): "executionId: string" -> "Promise<WorkflowExecutionRow | null>"
+        = "Failed to find workflow execution", "executionId", Key::Execution,
+        executions::find_by_execution_id;
+    " The handler row, or null."
+    fn get_handler(handler_type): "handlerType: string" -> "Promise<HandlerRow | null>"
+        = "Failed to get handler by type", "handlerType", Key::Handler, handlers::by_type;
+    " The best active handler of the type, or null."
+    fn get_best_handler(handler_type): "handlerType: string" -> "Promise<HandlerRow | null>"
+        = "Failed to get best handler", "handlerType", Key::BestHandler, handlers::best;
 }

@@ -12,7 +12,7 @@ use super::database::DbSlot;
 use super::node::convert::instance;
 use super::node::logger::Logger;
 use super::node::reference::JsRef;
-use super::workflow::{held, logger_member, shared_methods, WorkflowRepository};
+use super::workflow::{held, logger_members, shared_methods, WorkflowRepository};
 use crate::core::workflow::service;
 
 /// The planned persistence service, over a `WorkflowRepository`.
@@ -64,19 +64,6 @@ impl WorkflowPersistenceService {
     #[napi(getter, ts_return_type = "WorkflowRepository")]
     pub fn workflow_repository<'e>(&self, env: &'e Env) -> napi::Result<Unknown<'e>> {
         held(env, &self.workflow_repository)
-    }
-
-    /// The logger given, or one that writes to the addon's own log.
-    #[napi(getter, ts_return_type = "Logger")]
-    pub fn logger<'e>(&self, env: &'e Env) -> napi::Result<Unknown<'e>> {
-        logger_member(env, &self.logger)
-    }
-
-    /// Sends this object's log lines to `logger` (null: back to `tracing`).
-    #[napi(ts_args_type = "logger: Logger | null")]
-    pub fn set_logger(&mut self, env: &Env, logger: Option<Unknown>) -> napi::Result<()> {
-        self.logger = Logger::from_arg(env.raw(), logger.map(|l| napi::JsValue::raw(&l)))?;
-        Ok(())
     }
 }
 
@@ -135,3 +122,4 @@ promise_methods! {
 }
 
 shared_methods!(WorkflowPersistenceService);
+logger_members!(WorkflowPersistenceService);

@@ -92,19 +92,6 @@ impl WorkflowRepository {
     pub fn metrics_repository<'e>(&self, env: &'e Env) -> napi::Result<Unknown<'e>> {
         held(env, &self.metrics_repository)
     }
-
-    /// The logger given with `setLogger`, or one that writes to the addon's own log.
-    #[napi(getter, ts_return_type = "Logger")]
-    pub fn logger<'e>(&self, env: &'e Env) -> napi::Result<Unknown<'e>> {
-        logger_member(env, &self.logger)
-    }
-
-    /// Sends this object's log lines to `logger` (null: back to `tracing`).
-    #[napi(ts_args_type = "logger: Logger | null")]
-    pub fn set_logger(&mut self, env: &Env, logger: Option<Unknown>) -> napi::Result<()> {
-        self.logger = Logger::from_arg(env.raw(), logger.map(|l| napi::JsValue::raw(&l)))?;
-        Ok(())
-    }
 }
 
 promise_methods! {
@@ -183,3 +170,36 @@ macro_rules! shared_methods {
 pub(crate) use shared_methods;
 
 shared_methods!(WorkflowRepository);
+
+/// A service's `logger` member and `setLogger(logger)`.
+macro_rules! logger_members {
+    ($class:ident) => {
+        #[napi]
+        impl $class {
+            #[doc = " The logger given, or one that writes to the addon's own log."]
+            #[napi(getter, ts_return_type = "Logger")]
+            pub fn logger<'e>(
+                &self,
+                env: &'e Env,
+            ) -> napi::Result<napi::bindgen_prelude::Unknown<'e>> {
+                $crate::binding::workflow::logger_member(env, &self.logger)
+            }
+
+            #[doc = " Sends this object's log lines to `logger` (null: back to `tracing`)."]
+            #[napi(ts_args_type = "logger: Logger | null")]
+            pub fn set_logger(
+                &mut self,
+                env: &Env,
+                logger: Option<napi::bindgen_prelude::Unknown>,
+            ) -> napi::Result<()> {
+                let logger = logger.map(|l| napi::JsValue::raw(&l));
+                self.logger = Logger::from_arg(env.raw(), logger)?;
+                Ok(())
+            }
+        }
+    };
+}
+
+pub(crate) use logger_members;
+
+logger_members!(WorkflowRepository);
