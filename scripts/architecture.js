@@ -34,7 +34,7 @@ function modules(dir, prefix, out) {
 const files = modules(root, [], new Map())
 
 /** The paths a file uses: its `use` items (`{ a, b }` groups expanded) and the paths written
- * in its code (`super::js::value(…)`); comments and test modules left out. */
+ * in its code (`super::raw::string(…)`); comments and test modules left out. */
 function uses(text) {
   const body = text
     .split(/#\[cfg\(test\)\]/)[0]

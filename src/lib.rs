@@ -1,7 +1,8 @@
 //! @pidea/workflow-infra: the PIDEA workflow persistence layer as a Node.js addon.
 //!
-//! [`core`] holds the database layer and knows nothing of napi; `binding` holds one file per
-//! JavaScript class and only converts arguments and results.
+//! [`core`] knows SQL and nothing of napi, and owns every call from start to finish (see
+//! [`core::exec`]); `binding` holds one file per JavaScript class, each method read the
+//! arguments → submit → settle, over the Node-API machinery in `binding/node/`.
 
 #![deny(clippy::all)]
 

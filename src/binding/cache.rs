@@ -1,7 +1,7 @@
 //! `WorkflowCache(options)`: the planned synchronous cache over `core::cache` — `maxSize`
 //! exact, eviction by recency and frequency, TTL without timers (nothing keeps the process
 //! alive), a stored `null` told apart from a miss by `has()`. The values it keeps and its hot
-//! path (`get`, `set`, `has`, `delete`) are in `cache_state.rs`.
+//! path (`get`, `set`, `has`, `delete`) are in `node/cache_state.rs`.
 
 use std::cell::RefCell;
 use std::rc::Rc;

@@ -1,4 +1,6 @@
-//! The core: everything that knows SQL and nothing of napi.
+//! The core: everything that knows SQL and nothing of napi. [`db`] is the storage seam and its
+//! backends, [`repo`] the repositories, [`workflow`] the services and events, [`cache`] the
+//! caches, [`exec`] the one path every call takes; the rest is what they all use.
 
 pub mod cache;
 pub mod columns;

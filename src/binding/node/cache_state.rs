@@ -8,7 +8,7 @@
 //! both alive.)
 //!
 //! `get`, `set`, `has` and `delete` run here, for the prototype's methods and for the functions
-//! the constructor binds to each instance (see `direct.rs`): own properties, a sixth of a
+//! the constructor binds to each instance (see `bound.rs`): own properties, a sixth of a
 //! prototype method's cost. A subclass's instances keep the prototype's, so their overrides are
 //! honoured.
 //!
@@ -217,7 +217,7 @@ impl State {
     }
 }
 
-/// The bound methods (see `direct.rs`).
+/// The bound methods (see `bound.rs`).
 pub(crate) const BOUND: [(&std::ffi::CStr, Callback); 4] = [
     (c"get", bound_get),
     (c"set", bound_set),

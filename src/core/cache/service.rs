@@ -1,11 +1,8 @@
 //! `WorkflowCacheService`: a read-through cache (moka) of executions by id, handlers by type and
 //! the best handler per type, in front of the repositories. Writes through the addon drop what
-//! they touch before their Promise settles ([`super::invalidate`]); on PostgreSQL, changes made
-//! by other processes arrive through LISTEN/NOTIFY ([`super::notify`]), and nothing is kept
-//! while that channel is down.
-//!
-//! A read that raced a write must not put the old row back: every invalidation bumps a
-//! generation counter, and a row read under an older generation is not kept.
+//! they touch before their Promise settles ([`crate::core::db::invalidate`]); on PostgreSQL,
+//! changes made by other processes arrive through LISTEN/NOTIFY ([`crate::core::db::notify`]),
+//! and nothing is kept while that channel is down.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};

@@ -1,5 +1,5 @@
-//! The tokio runtime calls run on: the one the binding built at load time (and gave napi), or,
-//! in tests and tools, the runtime of the caller.
+//! The tokio runtime calls run on: the one [`build`] made at load time (napi-rs is given the same
+//! one), or, in tests and tools, the runtime of the caller.
 
 use std::sync::OnceLock;
 

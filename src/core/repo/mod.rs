@@ -1,6 +1,6 @@
 //! The three repositories, written once over the backend seam. Each method validates its input
 //! and returns a [`Call`]: the statements to run and how to shape what they return. The binding
-//! (or a test) hands the call to [`Database::call`].
+//! (or a test) hands the call to [`Database::call`](crate::core::db::Database::call).
 
 pub mod executions;
 pub mod handler_columns;
