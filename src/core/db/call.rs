@@ -232,8 +232,8 @@ impl Database {
         }
     }
 
-    /// Runs a write on the SQLite writer thread and reports through `done` from there (see
-    /// [`Call::runs_on_writer`]); anything else runs on the runtime, to completion.
+    /// Runs an SQLite write on the writer thread and reports through `done` from there (see
+    /// [`Call::runs_on_writer`]; the executor runs everything else).
     pub fn call_with(
         self: &Arc<Self>,
         call: Call,
@@ -252,20 +252,8 @@ impl Database {
                     done(r.and_then(|r| shape(r, how)))
                 });
             }
-            (op, _) => {
-                let call = Call {
-                    op,
-                    shape: how,
-                    touches,
-                };
-                let db = self.clone();
-                match tokio::runtime::Handle::try_current() {
-                    Ok(runtime) => drop(runtime.spawn(async move { done(db.call(call).await) })),
-                    Err(_) => done(Err(Error::internal(
-                        "a database call was made outside the runtime",
-                    ))),
-                }
-            }
+            // Only SQLite writes run on the writer (see [`Call::runs_on_writer`]).
+            _ => done(Err(Error::internal("not a write on SQLite"))),
         }
     }
 
