@@ -281,33 +281,36 @@ fn configure(conn: &Connection, read_only: bool) -> Result<()> {
     Ok(())
 }
 
-/// `stddev_samp(x)` as on PostgreSQL (Welford's algorithm: exact for large values such as epoch
-/// milliseconds, where the sum-of-squares formula cancels catastrophically). NULL for < 2 values.
+/// `stddev_samp(x)` as on PostgreSQL: NULL for < 2 values. Welford's algorithm on the values
+/// shifted by the first one, so large values close together (epoch milliseconds) lose nothing:
+/// unshifted, the running mean's rounding (a quarter of a unit at 1.8e12) reached the result.
 fn register_functions(conn: &Connection) -> Result<()> {
     use rusqlite::functions::{Aggregate, Context, FunctionFlags};
 
+    /// Count, shift (the first value), mean of the shifted values, sum of squared deviations.
+    type Acc = (u64, f64, f64, f64);
     struct StddevSamp;
-    impl Aggregate<(u64, f64, f64), Option<f64>> for StddevSamp {
-        fn init(&self, _: &mut Context<'_>) -> rusqlite::Result<(u64, f64, f64)> {
-            Ok((0, 0.0, 0.0))
+    impl Aggregate<Acc, Option<f64>> for StddevSamp {
+        fn init(&self, _: &mut Context<'_>) -> rusqlite::Result<Acc> {
+            Ok((0, 0.0, 0.0, 0.0))
         }
-        fn step(&self, ctx: &mut Context<'_>, acc: &mut (u64, f64, f64)) -> rusqlite::Result<()> {
+        fn step(&self, ctx: &mut Context<'_>, acc: &mut Acc) -> rusqlite::Result<()> {
             if let Some(x) = ctx.get::<Option<f64>>(0)? {
+                if acc.0 == 0 {
+                    acc.1 = x;
+                }
                 acc.0 += 1;
-                let delta = x - acc.1;
-                acc.1 += delta / acc.0 as f64;
-                acc.2 += delta * (x - acc.1);
+                let d = x - acc.1;
+                let delta = d - acc.2;
+                acc.2 += delta / acc.0 as f64;
+                acc.3 += delta * (d - acc.2);
             }
             Ok(())
         }
-        fn finalize(
-            &self,
-            _: &mut Context<'_>,
-            acc: Option<(u64, f64, f64)>,
-        ) -> rusqlite::Result<Option<f64>> {
+        fn finalize(&self, _: &mut Context<'_>, acc: Option<Acc>) -> rusqlite::Result<Option<f64>> {
             Ok(acc
                 .filter(|a| a.0 > 1)
-                .map(|a| (a.2 / (a.0 - 1) as f64).sqrt()))
+                .map(|a| (a.3 / (a.0 - 1) as f64).sqrt()))
         }
     }
     conn.create_aggregate_function(
@@ -317,4 +320,35 @@ fn register_functions(conn: &Connection) -> Result<()> {
         StddevSamp,
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Epoch milliseconds a second apart: the unshifted running mean was off by 6e-8 here.
+    #[test]
+    fn stddev_samp_is_exact_for_large_close_values() {
+        let conn = Connection::open_in_memory().unwrap();
+        register_functions(&conn).unwrap();
+        let sd = |values: &str| -> Option<f64> {
+            conn.query_row(
+                &format!(
+                    "SELECT stddev_samp(x) FROM (SELECT value AS x FROM json_each('{values}'))"
+                ),
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        let xs = [1780084570456.0_f64, 1780084570474.0, 1780084571457.0];
+        let mean = xs.iter().sum::<f64>() / 3.0;
+        let exact = (xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / 2.0).sqrt();
+        let got = sd("[1780084570456,1780084570474,1780084571457]").unwrap();
+        assert!((got / exact - 1.0).abs() < 1e-12, "{got} vs {exact}");
+        assert_eq!(sd("[2,4,4,4,5,5,7,9]").unwrap(), (32.0_f64 / 7.0).sqrt());
+        assert_eq!(sd("[5]"), None);
+        assert_eq!(sd("[]"), None);
+        assert_eq!(sd("[null, 1, 3]").unwrap(), 2.0_f64.sqrt());
+    }
 }
