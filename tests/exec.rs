@@ -18,7 +18,7 @@ use workflow_infra::core::db::{Database, DbKind, Dialect, Output};
 use workflow_infra::core::error::ErrorCode;
 use workflow_infra::core::exec::outcome::trace;
 use workflow_infra::core::exec::{
-    self, Audience, Completion, Level, Outcome, Plan, Request, Submitted,
+    self, Audience, Completion, Level, Outcome, Plan, Request, Submitted, WriteNow,
 };
 use workflow_infra::core::input::{Fields, Input};
 use workflow_infra::core::repo::executions;
@@ -38,8 +38,8 @@ async fn run(db: &Arc<Database>, audience: Audience, plan: Plan) -> Outcome {
         audience,
         plan,
     };
-    match exec::submit(db, request) {
-        Submitted::Ready(outcome) => outcome,
+    match exec::submit(db, request, WriteNow::Allowed) {
+        Submitted::Ready(outcome) | Submitted::Written(outcome) => outcome,
         Submitted::Later(job) => {
             let (tx, rx) = tokio::sync::oneshot::channel();
             job.run(move |outcome| {
@@ -429,6 +429,53 @@ async fn other_processes_events_arrive_and_this_ones_do_not_come_back() {
     db.close().await;
 }
 
+/// A lone SQLite write runs to its commit on the caller's thread when allowed; refused (within
+/// a burst) it goes to the writer thread; PostgreSQL's writes always go out on the runtime.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lone_sqlite_write_commits_on_the_callers_thread_when_allowed() {
+    for b in all_backends().await {
+        let db = Arc::new(b.db);
+        let sqlite = db.kind() != DbKind::Postgres;
+        for (id, now) in [("now", WriteNow::Allowed), ("queued", WriteNow::Refused)] {
+            let request = Request {
+                operation: "Failed to test",
+                source: "Test",
+                audience: Audience::Own,
+                plan: service::create_execution(&new_execution(id)),
+            };
+            let outcome = match exec::submit(&db, request, now) {
+                Submitted::Written(outcome) => {
+                    assert!(sqlite && now == WriteNow::Allowed, "{}: {id}", b.name);
+                    outcome
+                }
+                Submitted::Later(job) => {
+                    assert!(!sqlite || now == WriteNow::Refused, "{}: {id}", b.name);
+                    let (tx, rx) = tokio::sync::oneshot::channel();
+                    job.run(move |outcome| {
+                        let _ = tx.send(outcome);
+                    });
+                    rx.await.unwrap()
+                }
+                Submitted::Ready(_) => panic!("{}: a write is not a read", b.name),
+            };
+            assert!(matches!(outcome.result, Ok(Output::Row(_))), "{}", b.name);
+        }
+        // A failing write run at once leaves nothing: the duplicate is refused and rolled back.
+        let again = run(&db, Audience::Own, service::create_execution(&new_execution("now"))).await;
+        assert!(again.result.is_err(), "{}", b.name);
+        let listed = run(
+            &db,
+            Audience::Own,
+            service::find(&i(json!({"taskId": "t"})), &Input::Undefined),
+        )
+        .await;
+        let Ok(Output::Rows { rows, .. }) = listed.result else {
+            panic!("{}: {:?}", b.name, listed.result)
+        };
+        assert_eq!(rows.len(), 2, "{}", b.name);
+    }
+}
+
 #[test]
 fn cache_options_are_read_as_the_planned_api_gives_them() {
     let options = i(json!({"maxSize": 5, "ttl": 0}));
@@ -484,7 +531,7 @@ fn the_runtime_is_built_once_and_every_call_runs_on_it() {
         audience: Audience::Own,
         plan,
     };
-    let Submitted::Later(job) = exec::submit(&db, request) else {
+    let Submitted::Later(job) = exec::submit(&db, request, WriteNow::Allowed) else {
         panic!("steps run on the runtime")
     };
     let (tx, rx) = std::sync::mpsc::channel();

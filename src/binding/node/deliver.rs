@@ -47,11 +47,60 @@ pub fn submit<'env>(
     request: Request,
     delivery: Delivery,
 ) -> napi::Result<PromiseRaw<'env, ()>> {
-    match exec::submit(db, request) {
+    match exec::submit(db, request, turn::write_now()) {
         Submitted::Ready(outcome) => delivered(env, outcome, delivery),
+        Submitted::Written(outcome) => {
+            turn::wrote(env.raw());
+            delivered(env, outcome, delivery)
+        }
         Submitted::Later(job) => deferred(env, delivery.prefix, move |complete| {
             job.run(move |outcome| complete(Box::new(move |env| delivery.deliver(env, outcome))))
         }),
+    }
+}
+
+/// Which SQLite writes run at once on the JS thread: the first of a turn, not the ones after it.
+/// A lone `await repo.create(…)` is the first of its turn (the `await` ends the turn: a
+/// microtask runs between two such writes). Writes started one after another without awaiting,
+/// as `Promise.all(items.map(…))` does, are a burst: after the first, they queue and commit
+/// together on the writer thread, off the JS thread.
+mod turn {
+    use std::cell::Cell;
+
+    use napi::sys;
+
+    use super::super::raw::{global, undefined};
+    use super::super::reference::{call, function};
+    use crate::core::exec::WriteNow;
+
+    thread_local! {
+        /// A write ran on this thread since the last microtask checkpoint.
+        static WROTE: Cell<bool> = const { Cell::new(false) };
+    }
+
+    pub fn write_now() -> WriteNow {
+        if WROTE.get() {
+            WriteNow::Refused
+        } else {
+            WriteNow::Allowed
+        }
+    }
+
+    /// Notes that a write ran on this thread, until the next microtask.
+    pub fn wrote(env: sys::napi_env) {
+        if WROTE.replace(true) {
+            return;
+        }
+        let queued = global(env, c"queueMicrotask").and_then(|queue| {
+            let end = function(env, "endOfTurn", |ctx| {
+                WROTE.set(false);
+                undefined(ctx.env.raw())
+            })?;
+            call(env, undefined(env)?, queue, &[end]).map_err(napi::Error::from_reason)
+        });
+        if queued.is_err() {
+            WROTE.set(false);
+        }
     }
 }
 

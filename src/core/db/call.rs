@@ -232,6 +232,25 @@ impl Database {
         }
     }
 
+    /// Runs an SQLite write at once on the calling thread when the writer is idle (see
+    /// [`Writer::now`](super::writer::Writer::now)); hands the call back when it is to be
+    /// queued with [`Database::call_with`] (nothing ran).
+    pub fn write_now(&self, call: Call) -> std::result::Result<Result<Output>, Call> {
+        let ran = match (&call.op, self.backend()) {
+            (Op::Write(statements) | Op::Batch { statements, .. }, Backend::Sqlite(db)) => {
+                db.write_now(statements)
+            }
+            _ => None,
+        };
+        match ran {
+            Some(results) => {
+                self.invalidate(&call.touches);
+                Ok(results.and_then(|r| shape(r, call.shape)))
+            }
+            None => Err(call),
+        }
+    }
+
     /// Runs an SQLite write on the writer thread and reports through `done` from there (see
     /// [`Call::runs_on_writer`]; the executor runs everything else).
     pub fn call_with(

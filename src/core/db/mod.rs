@@ -11,6 +11,7 @@ pub mod admin;
 pub mod breaker;
 pub mod broadcast;
 pub mod call;
+pub mod checkpoint;
 pub mod connect;
 pub mod database;
 pub mod dialect;

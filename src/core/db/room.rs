@@ -148,6 +148,23 @@ pub fn write(writer: &Arc<Writer>, reserve: &Arc<Reserve>, statements: Vec<State
     );
 }
 
+/// Runs `statements` at once on the calling thread when the writer is idle and the reserve is
+/// in place; `None` (nothing written) when they are to be queued with [`write`], which also
+/// handles a full disk met on the way.
+pub fn write_now(
+    writer: &Writer,
+    reserve: &Reserve,
+    statements: &[Statement],
+) -> Option<Result<Vec<StmtResult>>> {
+    if !reserve.held() {
+        return None;
+    }
+    match writer.now(|conn| run_statements(conn, statements))? {
+        Err(e) if is_disk_full(&e) => None,
+        result => Some(result),
+    }
+}
+
 fn submit(
     writer: Arc<Writer>,
     reserve: Arc<Reserve>,

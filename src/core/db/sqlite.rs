@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
+use super::checkpoint;
 use super::room::{self, Reserve};
 use super::statement::{Statement, StmtResult};
 use super::sync::lock;
@@ -16,7 +17,7 @@ use super::writer::Writer;
 use crate::core::error::{Error, ErrorCode, Result};
 use crate::core::metrics::BackendFigures;
 
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// An open SQLite database (file or memory).
 pub struct SqliteDb {
@@ -73,12 +74,14 @@ impl SqliteDb {
         let _ = writer_conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)");
         let reader = open(path, true)?;
         let scanner = open(path, true)?;
+        checkpoint::watch(&writer_conn);
+        let writer = Writer::start(Arc::new(Mutex::new(writer_conn)))?;
         Ok(SqliteDb {
             path: Some(path.to_path_buf()),
             journal_before,
             reader: Arc::new(Mutex::new(reader)),
             scanner: Arc::new(Mutex::new(scanner)),
-            writer: Arc::new(Writer::start(Arc::new(Mutex::new(writer_conn)))?),
+            writer: Arc::new(writer),
             reserve: Arc::new(Reserve::beside(path)),
         })
     }
@@ -153,6 +156,12 @@ impl SqliteDb {
         done: impl FnOnce(Result<Vec<StmtResult>>) + Send + 'static,
     ) {
         room::write(&self.writer, &self.reserve, statements, Box::new(done));
+    }
+
+    /// Runs statements at once on the calling thread when the writer is idle (see
+    /// [`Writer::now`] and [`room::write_now`]); `None` when they are to be queued.
+    pub fn write_now(&self, statements: &[Statement]) -> Option<Result<Vec<StmtResult>>> {
+        room::write_now(&self.writer, &self.reserve, statements)
     }
 
     /// Runs `work` alone on the writer connection; it manages its own transactions.

@@ -2,6 +2,11 @@
 //! in groups. Every write queued while the previous group was committing joins the next group:
 //! one `BEGIN IMMEDIATE … COMMIT` for all of them, each in its own savepoint so that one failing
 //! write rolls back alone. A write's completion runs only after its group committed.
+//!
+//! A write that finds the writer idle (nothing queued, the connection free) runs at once on the
+//! caller's thread instead ([`Writer::now`]): a lone `await repo.create(…)` then pays no thread
+//! hop, as a lone write on PostgreSQL goes out at once. Checkpoints run on the writer thread
+//! only, between groups (see [`checkpoint`]).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
@@ -11,6 +16,7 @@ use std::thread::JoinHandle;
 
 use rusqlite::Connection;
 
+use super::checkpoint;
 use super::sync::lock;
 use crate::core::error::{Error, Result};
 use crate::core::metrics::WriteStats;
@@ -31,6 +37,7 @@ enum Job {
 
 /// Handle to the writer thread.
 pub struct Writer {
+    conn: Arc<Mutex<Connection>>,
     sender: Mutex<Option<Sender<Job>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     /// `queued`: jobs sent and not yet finished; `groups`: writes committed together.
@@ -43,11 +50,13 @@ impl Writer {
         let (sender, receiver) = mpsc::channel();
         let stats = Arc::new(WriteStats::default());
         let thread_stats = stats.clone();
+        let thread_conn = conn.clone();
         let thread = std::thread::Builder::new()
             .name("workflow-infra-sqlite-writer".into())
-            .spawn(move || run(conn, receiver, &thread_stats))
+            .spawn(move || run(thread_conn, receiver, &thread_stats))
             .map_err(|e| Error::internal(format!("cannot start the SQLite writer thread: {e}")))?;
         Ok(Writer {
+            conn,
             sender: Mutex::new(Some(sender)),
             thread: Mutex::new(Some(thread)),
             stats,
@@ -85,6 +94,43 @@ impl Writer {
                 finish(Err(Error::closed()));
             }
         });
+    }
+
+    /// Runs `work` at once on the calling thread, in a transaction of its own, when the writer
+    /// is idle: nothing queued or running, and its connection free. `None` (nothing ran) when it
+    /// is not, or when another process holds the file's write lock: the write is then queued,
+    /// so the calling thread never waits for a lock.
+    pub fn now<T>(&self, work: impl FnOnce(&Connection) -> Result<T>) -> Option<Result<T>> {
+        if self.stats.queued.load(Ordering::Acquire) != 0 || lock(&self.sender).is_none() {
+            return None;
+        }
+        let conn = self.conn.try_lock().ok()?;
+        conn.busy_timeout(std::time::Duration::ZERO).ok()?;
+        let begun = control(&conn, "BEGIN IMMEDIATE");
+        let _ = conn.busy_timeout(super::sqlite::BUSY_TIMEOUT);
+        if begun.is_err() {
+            return None;
+        }
+        let result = guarded(|| work(&conn)).and_then(|value| {
+            control(&conn, "COMMIT")?;
+            Ok(value)
+        });
+        if result.is_err() && !conn.is_autocommit() {
+            let _ = control(&conn, "ROLLBACK");
+        }
+        self.stats.groups.observe(1);
+        drop(conn);
+        if checkpoint::due() {
+            // Not here, on the caller's thread: on the writer's, before the writes queued next.
+            self.exclusive(
+                |conn| {
+                    checkpoint::run(conn);
+                    Ok(())
+                },
+                |_: Result<()>| {},
+            );
+        }
+        Some(result)
     }
 
     /// Runs `work` alone on the writer connection (it opens its own transactions).
@@ -168,6 +214,9 @@ fn run(conn: Arc<Mutex<Connection>>, receiver: Receiver<Job>, stats: &WriteStats
             }
         }
         group.commit(&conn, stats);
+        if checkpoint::due() {
+            checkpoint::run(&conn);
+        }
     }
 }
 

@@ -14,7 +14,18 @@ use crate::core::metrics::Timer;
 /// come to it elsewhere.
 pub enum Submitted {
     Ready(Outcome),
+    /// An SQLite write that ran to its commit on the caller's thread.
+    Written(Outcome),
     Later(Job),
+}
+
+/// Whether an SQLite write may run on the caller's thread when it finds the writer idle: the
+/// caller allows it for a lone write, and refuses it within a burst (where queued writes commit
+/// together, off its thread).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum WriteNow {
+    Allowed,
+    Refused,
 }
 
 /// Work that runs off the caller's thread: [`Job::run`] starts it.
@@ -49,8 +60,9 @@ impl Conclusion {
 }
 
 /// Submits `request` to `db`. Refused input, an SQLite point read and work with nothing to run
-/// come to their outcome at once, on the caller's thread; anything else is a [`Job`].
-pub fn submit(db: &Arc<Database>, request: Request) -> Submitted {
+/// come to their outcome at once, on the caller's thread, and so does an SQLite write that finds
+/// the writer idle when `now` allows it; anything else is a [`Job`].
+pub fn submit(db: &Arc<Database>, request: Request, now: WriteNow) -> Submitted {
     let Request {
         operation,
         source,
@@ -72,6 +84,14 @@ pub fn submit(db: &Arc<Database>, request: Request) -> Submitted {
                 return Submitted::Ready(conclusion.conclude(result));
             }
             if call.runs_on_writer(db) {
+                let call = if now == WriteNow::Allowed {
+                    match db.write_now(call) {
+                        Ok(result) => return Submitted::Written(conclusion.conclude(result)),
+                        Err(call) => call,
+                    }
+                } else {
+                    call
+                };
                 Elsewhere::Writer(call)
             } else {
                 Elsewhere::Runtime(call)
