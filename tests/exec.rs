@@ -461,7 +461,12 @@ async fn a_lone_sqlite_write_commits_on_the_callers_thread_when_allowed() {
             assert!(matches!(outcome.result, Ok(Output::Row(_))), "{}", b.name);
         }
         // A failing write run at once leaves nothing: the duplicate is refused and rolled back.
-        let again = run(&db, Audience::Own, service::create_execution(&new_execution("now"))).await;
+        let again = run(
+            &db,
+            Audience::Own,
+            service::create_execution(&new_execution("now")),
+        )
+        .await;
         assert!(again.result.is_err(), "{}", b.name);
         let listed = run(
             &db,

@@ -59,48 +59,105 @@ pub fn submit<'env>(
     }
 }
 
-/// Which SQLite writes run at once on the JS thread: the first of a turn, not the ones after it.
-/// A lone `await repo.create(…)` is the first of its turn (the `await` ends the turn: a
-/// microtask runs between two such writes). Writes started one after another without awaiting,
-/// as `Promise.all(items.map(…))` does, are a burst: after the first, they queue and commit
-/// together on the writer thread, off the JS thread.
+/// Which SQLite writes run at once on the JS thread: the first of a microtask, and only within
+/// the first [`turn::BUDGET`] of a macrotask.
+/// - A lone `await repo.create(…)` is the first of its microtask (the `await` ends it). Writes
+///   started one after another without awaiting, as `Promise.all(items.map(…))` does, are a
+///   burst: after the first, they queue and commit together on the writer thread.
+/// - A loop of awaited writes runs at once until the budget is spent; the next write queues,
+///   and its settlement comes in a later turn of the event loop, so timers and I/O go on.
 mod turn {
-    use std::cell::Cell;
+    use std::cell::{Cell, RefCell};
+    use std::mem::ManuallyDrop;
+    use std::time::{Duration, Instant};
 
     use napi::sys;
 
     use super::super::raw::{global, undefined};
-    use super::super::reference::{call, function};
+    use super::super::reference::{call, function, JsRef};
     use crate::core::exec::WriteNow;
+
+    /// How long writes may run on the JS thread within one turn of the event loop.
+    pub const BUDGET: Duration = Duration::from_millis(2);
+
+    /// `queueMicrotask`, `setImmediate` and the functions they are given, made once per JS
+    /// thread. Never deleted: the environment frees them when it ends (a thread-local's
+    /// destructor runs after that).
+    struct Functions {
+        env: sys::napi_env,
+        queue_microtask: ManuallyDrop<JsRef>,
+        end_of_microtask: ManuallyDrop<JsRef>,
+        set_immediate: ManuallyDrop<JsRef>,
+        end_of_turn: ManuallyDrop<JsRef>,
+    }
 
     thread_local! {
         /// A write ran on this thread since the last microtask checkpoint.
         static WROTE: Cell<bool> = const { Cell::new(false) };
+        /// When the first write of this turn of the event loop ran on this thread.
+        static TURN: Cell<Option<Instant>> = const { Cell::new(None) };
+        static FUNCTIONS: RefCell<Option<Functions>> = const { RefCell::new(None) };
     }
 
     pub fn write_now() -> WriteNow {
-        if WROTE.get() {
+        let spent = TURN.get().is_some_and(|start| start.elapsed() >= BUDGET);
+        if WROTE.get() || spent {
             WriteNow::Refused
         } else {
             WriteNow::Allowed
         }
     }
 
-    /// Notes that a write ran on this thread, until the next microtask.
+    /// Notes that a write ran on this thread: until the next microtask, and for the turn.
     pub fn wrote(env: sys::napi_env) {
-        if WROTE.replace(true) {
-            return;
+        let first_of_turn = TURN.get().is_none();
+        if first_of_turn {
+            TURN.set(Some(Instant::now()));
         }
-        let queued = global(env, c"queueMicrotask").and_then(|queue| {
-            let end = function(env, "endOfTurn", |ctx| {
-                WROTE.set(false);
-                undefined(ctx.env.raw())
-            })?;
-            call(env, undefined(env)?, queue, &[end]).map_err(napi::Error::from_reason)
-        });
-        if queued.is_err() {
+        let first_of_microtask = !WROTE.replace(true);
+        if schedule(env, first_of_microtask, first_of_turn).is_err() {
             WROTE.set(false);
+            TURN.set(None);
         }
+    }
+
+    fn schedule(env: sys::napi_env, microtask: bool, turn: bool) -> napi::Result<()> {
+        FUNCTIONS.with(|cell| {
+            let mut functions = cell.borrow_mut();
+            if functions.as_ref().is_none_or(|f| f.env != env) {
+                *functions = Some(make(env)?);
+            }
+            let f = functions.as_ref().expect("made above");
+            let this = undefined(env)?;
+            if microtask {
+                let (queue, end) = (f.queue_microtask.get(env)?, f.end_of_microtask.get(env)?);
+                call(env, this, queue, &[end]).map_err(napi::Error::from_reason)?;
+            }
+            if turn {
+                let (set, end) = (f.set_immediate.get(env)?, f.end_of_turn.get(env)?);
+                call(env, this, set, &[end]).map_err(napi::Error::from_reason)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn make(env: sys::napi_env) -> napi::Result<Functions> {
+        let kept = |value| JsRef::new(env, value).map(ManuallyDrop::new);
+        let end_of_microtask = function(env, "endOfMicrotask", |ctx| {
+            WROTE.set(false);
+            undefined(ctx.env.raw())
+        })?;
+        let end_of_turn = function(env, "endOfTurn", |ctx| {
+            TURN.set(None);
+            undefined(ctx.env.raw())
+        })?;
+        Ok(Functions {
+            env,
+            queue_microtask: kept(global(env, c"queueMicrotask")?)?,
+            end_of_microtask: kept(end_of_microtask)?,
+            set_immediate: kept(global(env, c"setImmediate")?)?,
+            end_of_turn: kept(end_of_turn)?,
+        })
     }
 }
 

@@ -5,10 +5,18 @@
 //! That function is referenced only while operations are in flight, so a script awaiting a
 //! result stays alive until it arrives, and an idle process exits on its own even if it never
 //! closed its database.
+//!
+//! Settlements wait in the settler's own queue, and one call of the threadsafe function runs
+//! at most [`PER_TURN`] of them; the rest go on in a later turn of the event loop
+//! (`setImmediate`). Node runs every call queued on a threadsafe function in one task, with
+//! the continuations they release after all of them: a group of 64 writes settled at once
+//! stalled the loop for that long. Bounded per turn, timers and I/O get their turn in between.
 
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::ffi::c_void;
 use std::future::Future;
+use std::mem::ManuallyDrop;
 use std::ptr;
 use std::sync::{Arc, Mutex};
 
@@ -16,17 +24,34 @@ use napi::bindgen_prelude::PromiseRaw;
 use napi::{check_status, sys, Env};
 
 use super::convert::{make_error, IntoJs};
+use super::raw::{global, undefined};
+use super::reference::{call, function, JsRef};
 use crate::core::error::{Error, Result};
 use crate::core::exec::Completion;
 
 /// Work to run on the JS thread.
 type Job = Box<dyn FnOnce(sys::napi_env) + Send>;
 
+/// The most settlements run in one turn of the event loop.
+pub const PER_TURN: usize = 16;
+
+/// Settlements waiting for the JS thread.
+#[derive(Default)]
+struct Waiting {
+    jobs: VecDeque<Job>,
+    /// A drain is on its way (a threadsafe call or a `setImmediate`): sends add to the queue.
+    armed: bool,
+}
+
 /// The shared threadsafe function of one JS thread.
 pub struct Settler {
     tsfn: sys::napi_threadsafe_function,
     /// False once Node finalized the function (environment teardown): sends are dropped.
     open: Arc<Mutex<bool>>,
+    waiting: Mutex<Waiting>,
+    /// `setImmediate` and the function it is given to drain the rest. Never deleted: the
+    /// environment frees them when it ends (the thread-local settler is dropped after that).
+    later: ManuallyDrop<(JsRef, JsRef)>,
     /// Operations in flight; touched only on the JS thread.
     in_flight: std::cell::Cell<usize>,
 }
@@ -95,20 +120,40 @@ impl Settler {
         // SAFETY: the threadsafe function lives until Node-API finalizes it, and `open` (checked
         // under its lock) says whether it still does.
         check_status!(unsafe { sys::napi_unref_threadsafe_function(env, tsfn) })?;
+        let drain_rest = function(env, "settleRest", |ctx| {
+            let env = ctx.env.raw();
+            if let Some(settler) = SETTLER.with(|cell| cell.borrow().clone()) {
+                settler.drain(env);
+            }
+            undefined(env)
+        })?;
+        let set_immediate = global(env, c"setImmediate")?;
         Ok(Settler {
             tsfn,
             open,
+            waiting: Mutex::new(Waiting::default()),
+            later: ManuallyDrop::new((
+                JsRef::new(env, set_immediate)?,
+                JsRef::new(env, drain_rest)?,
+            )),
             in_flight: std::cell::Cell::new(0),
         })
     }
 
     /// Queues `job` to run on the JS thread. Dropped if the environment is gone.
-    pub fn send(&self, job: Job) {
+    pub fn send(self: &Arc<Self>, job: Job) {
         let open = crate::core::db::lock(&self.open);
         if !*open {
             return;
         }
-        let data = Box::into_raw(Box::new(job)) as *mut c_void;
+        {
+            let mut waiting = crate::core::db::lock(&self.waiting);
+            waiting.jobs.push_back(job);
+            if std::mem::replace(&mut waiting.armed, true) {
+                return;
+            }
+        }
+        let data = Arc::into_raw(self.clone()) as *mut c_void;
         // SAFETY: the threadsafe function lives until Node-API finalizes it, and `open` (checked
         // under its lock) says whether it still does.
         let status = unsafe {
@@ -119,9 +164,49 @@ impl Settler {
             )
         };
         if status != sys::Status::napi_ok {
-            // SAFETY: the pointer came from `Box::into_raw` of this type and is taken back exactly
-            // once.
-            drop(unsafe { Box::from_raw(data as *mut Job) });
+            // SAFETY: the pointer came from `Arc::into_raw` above and is taken back exactly once.
+            drop(unsafe { Arc::from_raw(data as *const Settler) });
+            let mut waiting = crate::core::db::lock(&self.waiting);
+            waiting.jobs.clear();
+            waiting.armed = false;
+        }
+    }
+
+    /// Runs up to [`PER_TURN`] waiting settlements, on the JS thread; the rest in a later turn.
+    fn drain(&self, env: sys::napi_env) {
+        let batch: Vec<Job> = {
+            let mut waiting = crate::core::db::lock(&self.waiting);
+            let n = waiting.jobs.len().min(PER_TURN);
+            waiting.jobs.drain(..n).collect()
+        };
+        for job in batch {
+            job(env);
+        }
+        let mut waiting = crate::core::db::lock(&self.waiting);
+        if waiting.jobs.is_empty() {
+            waiting.armed = false;
+            return;
+        }
+        drop(waiting);
+        let later = self.later.0.get(env).and_then(|set| {
+            let rest = self.later.1.get(env)?;
+            call(env, undefined(env)?, set, &[rest]).map_err(napi::Error::from_reason)
+        });
+        if later.is_err() {
+            // No later turn to be had (the environment is ending): run them all now.
+            loop {
+                let rest: Vec<Job> = {
+                    let mut waiting = crate::core::db::lock(&self.waiting);
+                    if waiting.jobs.is_empty() {
+                        waiting.armed = false;
+                        return;
+                    }
+                    waiting.jobs.drain(..).collect()
+                };
+                for job in rest {
+                    job(env);
+                }
+            }
         }
     }
 
@@ -156,10 +241,11 @@ unsafe extern "C" fn call_js(
     _ctx: *mut c_void,
     data: *mut c_void,
 ) {
-    // SAFETY: the pointer came from `Box::into_raw` of this type and is taken back exactly once.
-    let job = unsafe { Box::from_raw(data as *mut Job) };
+    // SAFETY: the pointer came from `Arc::into_raw` in `Settler::send` and is taken back
+    // exactly once.
+    let settler = unsafe { Arc::from_raw(data as *const Settler) };
     if !env.is_null() {
-        job(env);
+        settler.drain(env);
     }
 }
 
