@@ -78,7 +78,7 @@ mod turn {
     use crate::core::exec::WriteNow;
 
     /// How long writes may run on the JS thread within one turn of the event loop.
-    pub const BUDGET: Duration = Duration::from_millis(2);
+    pub const BUDGET: Duration = Duration::from_millis(5);
 
     /// `queueMicrotask`, `setImmediate` and the functions they are given, made once per JS
     /// thread. Never deleted: the environment frees them when it ends (a thread-local's

@@ -33,7 +33,7 @@ use crate::core::exec::Completion;
 type Job = Box<dyn FnOnce(sys::napi_env) + Send>;
 
 /// The most settlements run in one turn of the event loop.
-pub const PER_TURN: usize = 16;
+pub const PER_TURN: usize = 8;
 
 /// Settlements waiting for the JS thread.
 #[derive(Default)]
