@@ -50,8 +50,13 @@ pub fn submit<'env>(
     match exec::submit(db, request, turn::write_now()) {
         Submitted::Ready(outcome) => delivered(env, outcome, delivery),
         Submitted::Written(outcome) => {
-            turn::wrote(env.raw());
-            delivered(env, outcome, delivery)
+            if turn::wrote(env.raw()) == turn::Settle::Now {
+                return delivered(env, outcome, delivery);
+            }
+            // The turn's budget is spent: the caller goes on in a later turn of the loop.
+            deferred(env, delivery.prefix, move |complete| {
+                complete(Box::new(move |env| delivery.deliver(env, outcome)))
+            })
         }
         Submitted::Later(job) => deferred(env, delivery.prefix, move |complete| {
             job.run(move |outcome| complete(Box::new(move |env| delivery.deliver(env, outcome))))
@@ -59,13 +64,14 @@ pub fn submit<'env>(
     }
 }
 
-/// Which SQLite writes run at once on the JS thread: the first of a microtask, and only within
-/// the first [`turn::BUDGET`] of a macrotask.
-/// - A lone `await repo.create(…)` is the first of its microtask (the `await` ends it). Writes
-///   started one after another without awaiting, as `Promise.all(items.map(…))` does, are a
-///   burst: after the first, they queue and commit together on the writer thread.
-/// - A loop of awaited writes runs at once until the budget is spent; the next write queues,
-///   and its settlement comes in a later turn of the event loop, so timers and I/O go on.
+/// Which SQLite writes run at once on the JS thread, and when their promises settle.
+/// - A lone `await repo.create(…)` is the first of its microtask (the `await` ends it): it runs
+///   at once. Writes started one after another without awaiting, as
+///   `Promise.all(items.map(…))` does, are a burst: after the first, they queue and commit
+///   together on the writer thread.
+/// - A write run at once settles at once within the first [`turn::BUDGET`] of writing in a turn
+///   of the event loop; after that, in the next turn, so that a loop of awaited writes lets
+///   timers and I/O go on in between (without the writer thread's round trip).
 mod turn {
     use std::cell::{Cell, RefCell};
     use std::mem::ManuallyDrop;
@@ -100,24 +106,35 @@ mod turn {
     }
 
     pub fn write_now() -> WriteNow {
-        let spent = TURN.get().is_some_and(|start| start.elapsed() >= BUDGET);
-        if WROTE.get() || spent {
+        if WROTE.get() {
             WriteNow::Refused
         } else {
             WriteNow::Allowed
         }
     }
 
-    /// Notes that a write ran on this thread: until the next microtask, and for the turn.
-    pub fn wrote(env: sys::napi_env) {
-        let first_of_turn = TURN.get().is_none();
-        if first_of_turn {
+    /// When the promise of a write run at once settles.
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    pub enum Settle {
+        Now,
+        NextTurn,
+    }
+
+    /// Notes that a write ran on this thread (until the next microtask, and for the turn), and
+    /// says when its promise settles.
+    pub fn wrote(env: sys::napi_env) -> Settle {
+        let started = TURN.get();
+        if started.is_none() {
             TURN.set(Some(Instant::now()));
         }
         let first_of_microtask = !WROTE.replace(true);
-        if schedule(env, first_of_microtask, first_of_turn).is_err() {
+        if schedule(env, first_of_microtask, started.is_none()).is_err() {
             WROTE.set(false);
             TURN.set(None);
+        }
+        match started {
+            Some(start) if start.elapsed() >= BUDGET => Settle::NextTurn,
+            _ => Settle::Now,
         }
     }
 
