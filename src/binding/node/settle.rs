@@ -123,7 +123,7 @@ impl Settler {
         let drain_rest = function(env, "settleRest", |ctx| {
             let env = ctx.env.raw();
             if let Some(settler) = SETTLER.with(|cell| cell.borrow().clone()) {
-                settler.drain(env);
+                settler.drain(env, false);
             }
             undefined(env)
         })?;
@@ -173,7 +173,11 @@ impl Settler {
     }
 
     /// Runs up to [`PER_TURN`] waiting settlements, on the JS thread; the rest in a later turn.
-    fn drain(&self, env: sys::napi_env) {
+    /// Called by the threadsafe function (`woken`), it always hands on to a `setImmediate`, and
+    /// the settler stays armed until then: Node runs a threadsafe function again at once when it
+    /// is called while it runs, so a continuation's own send (a write settled in the next turn,
+    /// or one from another thread meanwhile) must not call it, or the loop would never turn.
+    fn drain(&self, env: sys::napi_env, woken: bool) {
         let batch: Vec<Job> = {
             let mut waiting = crate::core::db::lock(&self.waiting);
             let n = waiting.jobs.len().min(PER_TURN);
@@ -183,7 +187,7 @@ impl Settler {
             job(env);
         }
         let mut waiting = crate::core::db::lock(&self.waiting);
-        if waiting.jobs.is_empty() {
+        if waiting.jobs.is_empty() && !woken {
             waiting.armed = false;
             return;
         }
@@ -245,7 +249,7 @@ unsafe extern "C" fn call_js(
     // exactly once.
     let settler = unsafe { Arc::from_raw(data as *const Settler) };
     if !env.is_null() {
-        settler.drain(env);
+        settler.drain(env, true);
     }
 }
 
