@@ -219,6 +219,14 @@ pub fn shape(results: Vec<StmtResult>, shape: Shape) -> Result<Output> {
     })
 }
 
+/// What [`Database::write_now`] came to.
+pub enum WriteNow {
+    /// The write ran, to this result.
+    Ran(Result<Output>),
+    /// Nothing ran: the call is to be queued.
+    Queue(Call),
+}
+
 impl Database {
     /// Runs a call on the calling thread when it is an SQLite point read (no thread hop);
     /// returns None when it has to run elsewhere (then use [`Database::call_with`]).
@@ -235,7 +243,7 @@ impl Database {
     /// Runs an SQLite write at once on the calling thread when the writer is idle (see
     /// [`Writer::now`](super::writer::Writer::now)); hands the call back when it is to be
     /// queued with [`Database::call_with`] (nothing ran).
-    pub fn write_now(&self, call: Call) -> std::result::Result<Result<Output>, Call> {
+    pub fn write_now(&self, call: Call) -> WriteNow {
         let ran = match (&call.op, self.backend()) {
             (Op::Write(statements) | Op::Batch { statements, .. }, Backend::Sqlite(db)) => {
                 db.write_now(statements)
@@ -245,9 +253,9 @@ impl Database {
         match ran {
             Some(results) => {
                 self.invalidate(&call.touches);
-                Ok(results.and_then(|r| shape(r, call.shape)))
+                WriteNow::Ran(results.and_then(|r| shape(r, call.shape)))
             }
-            None => Err(call),
+            None => WriteNow::Queue(call),
         }
     }
 

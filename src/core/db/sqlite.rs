@@ -13,11 +13,9 @@ use super::checkpoint;
 use super::room::{self, Reserve};
 use super::statement::{Statement, StmtResult};
 use super::sync::lock;
-use super::writer::Writer;
+use super::writer::{Writer, BUSY_TIMEOUT};
 use crate::core::error::{Error, ErrorCode, Result};
 use crate::core::metrics::BackendFigures;
-
-pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// An open SQLite database (file or memory).
 pub struct SqliteDb {

@@ -86,8 +86,10 @@ pub fn submit(db: &Arc<Database>, request: Request, now: WriteNow) -> Submitted 
             if call.runs_on_writer(db) {
                 let call = if now == WriteNow::Allowed {
                     match db.write_now(call) {
-                        Ok(result) => return Submitted::Written(conclusion.conclude(result)),
-                        Err(call) => call,
+                        crate::core::db::call::WriteNow::Ran(result) => {
+                            return Submitted::Written(conclusion.conclude(result))
+                        }
+                        crate::core::db::call::WriteNow::Queue(call) => call,
                     }
                 } else {
                     call
