@@ -96,7 +96,7 @@ mod tests {
         let writer = Writer::start(Arc::new(Mutex::new(conn))).unwrap();
         let mut at_once = 0;
         for _ in 0..3000 {
-            let wrote = writer.now(crate::core::db::writer::Transaction::Implicit, |c| {
+            let wrote = writer.now(|c| {
                 c.execute("INSERT INTO t (v) VALUES (zeroblob(3000))", [])?;
                 Ok(())
             });

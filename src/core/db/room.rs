@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use super::sqlite_exec::run_statements;
 use super::statement::{Statement, StmtResult};
-use super::writer::{Transaction, Writer};
+use super::writer::Writer;
 use crate::core::error::{Error, Result};
 
 /// The room kept: enough for a checkpoint of a full auto-checkpoint interval (1000 pages of
@@ -159,11 +159,7 @@ pub fn write_now(
     if !reserve.held() {
         return None;
     }
-    let transaction = match statements {
-        [one] if one.only_if.is_none() => Transaction::Implicit,
-        _ => Transaction::Explicit,
-    };
-    match writer.now(transaction, |conn| run_statements(conn, statements))? {
+    match writer.now(|conn| run_statements(conn, statements))? {
         Err(e) if is_disk_full(&e) => None,
         result => Some(result),
     }

@@ -18,7 +18,7 @@ use rusqlite::Connection;
 
 use super::checkpoint;
 use super::sync::lock;
-use crate::core::error::{Error, ErrorCode, Result};
+use crate::core::error::{Error, Result};
 use crate::core::metrics::WriteStats;
 
 /// How long a connection waits for another process's lock (not on the caller's thread: see
@@ -30,14 +30,6 @@ const MAX_GROUP: usize = 512;
 
 type Finish = Box<dyn FnOnce(Result<()>) + Send>;
 
-/// How a write run at once ([`Writer::now`]) is made atomic.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Transaction {
-    /// One statement: SQLite's own statement transaction.
-    Implicit,
-    /// `BEGIN IMMEDIATE … COMMIT` around the work.
-    Explicit,
-}
 type GroupedFn = Box<dyn FnOnce(Option<&Connection>) -> (bool, Finish) + Send>;
 type ExclusiveFn = Box<dyn FnOnce(&mut Connection) + Send>;
 
@@ -112,38 +104,25 @@ impl Writer {
     /// Runs `work` at once on the calling thread, in a transaction of its own, when the writer
     /// is idle: nothing queued or running, and its connection free. `None` (nothing ran) when it
     /// is not, or when another process holds the file's write lock: the write is then queued,
-    /// so the calling thread never waits for a lock. `Transaction::Implicit` is for work of one
-    /// statement, which SQLite runs atomically on its own (without BEGIN and COMMIT).
-    pub fn now<T>(
-        &self,
-        transaction: Transaction,
-        work: impl FnOnce(&Connection) -> Result<T>,
-    ) -> Option<Result<T>> {
+    /// so the calling thread never waits for a lock. (Always in `BEGIN IMMEDIATE … COMMIT`, even
+    /// for one statement: a statement left to SQLite's own transaction commits when it is reset,
+    /// so a panic between its steps would keep what it wrote.)
+    pub fn now<T>(&self, work: impl FnOnce(&Connection) -> Result<T>) -> Option<Result<T>> {
         if self.stats.queued.load(Ordering::Acquire) != 0 || lock(&self.sender).is_none() {
             return None;
         }
         let conn = self.conn.try_lock().ok()?;
         conn.busy_timeout(std::time::Duration::ZERO).ok()?;
-        let result = match transaction {
-            Transaction::Implicit => match guarded(|| work(&conn)) {
-                // The lock was not to be had: the statement changed nothing.
-                Err(e) if e.code == ErrorCode::Timeout => None,
-                result => Some(result),
-            },
-            Transaction::Explicit => control(&conn, "BEGIN IMMEDIATE").ok().map(|()| {
-                let _ = conn.busy_timeout(BUSY_TIMEOUT);
-                let result = guarded(|| work(&conn)).and_then(|value| {
-                    control(&conn, "COMMIT")?;
-                    Ok(value)
-                });
-                if result.is_err() && !conn.is_autocommit() {
-                    let _ = control(&conn, "ROLLBACK");
-                }
-                result
-            }),
-        };
+        let begun = control(&conn, "BEGIN IMMEDIATE");
         let _ = conn.busy_timeout(BUSY_TIMEOUT);
-        let result = result?;
+        begun.ok()?;
+        let result = guarded(|| work(&conn)).and_then(|value| {
+            control(&conn, "COMMIT")?;
+            Ok(value)
+        });
+        if result.is_err() && !conn.is_autocommit() {
+            let _ = control(&conn, "ROLLBACK");
+        }
         self.stats.groups.observe(1);
         drop(conn);
         if checkpoint::due() {
