@@ -219,14 +219,6 @@ pub fn shape(results: Vec<StmtResult>, shape: Shape) -> Result<Output> {
     })
 }
 
-/// What [`Database::write_now`] came to.
-pub enum WriteNow {
-    /// The write ran, to this result.
-    Ran(Result<Output>),
-    /// Nothing ran: the call is to be queued.
-    Queue(Call),
-}
-
 impl Database {
     /// Runs a call on the calling thread when it is an SQLite point read (no thread hop);
     /// returns None when it has to run elsewhere (then use [`Database::call_with`]).
@@ -241,22 +233,17 @@ impl Database {
     }
 
     /// Runs an SQLite write at once on the calling thread when the writer is idle (see
-    /// [`Writer::now`](super::writer::Writer::now)); hands the call back when it is to be
-    /// queued with [`Database::call_with`] (nothing ran).
-    pub fn write_now(&self, call: Call) -> WriteNow {
-        let ran = match (&call.op, self.backend()) {
-            (Op::Write(statements) | Op::Batch { statements, .. }, Backend::Sqlite(db)) => {
-                db.write_now(statements)
-            }
-            _ => None,
+    /// [`Writer::now`](super::writer::Writer::now)); returns None when nothing ran (then queue
+    /// it with [`Database::call_with`]).
+    pub fn write_now(&self, call: &Call) -> Option<Result<Output>> {
+        let (Op::Write(statements) | Op::Batch { statements, .. }, Backend::Sqlite(db)) =
+            (&call.op, self.backend())
+        else {
+            return None;
         };
-        match ran {
-            Some(results) => {
-                self.invalidate(&call.touches);
-                WriteNow::Ran(results.and_then(|r| shape(r, call.shape)))
-            }
-            None => WriteNow::Queue(call),
-        }
+        let results = db.write_now(statements)?;
+        self.invalidate(&call.touches);
+        Some(results.and_then(|r| shape(r, call.shape)))
     }
 
     /// Runs an SQLite write on the writer thread and reports through `done` from there (see

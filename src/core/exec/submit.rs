@@ -84,16 +84,11 @@ pub fn submit(db: &Arc<Database>, request: Request, now: WriteNow) -> Submitted 
                 return Submitted::Ready(conclusion.conclude(result));
             }
             if call.runs_on_writer(db) {
-                let call = if now == WriteNow::Allowed {
-                    match db.write_now(call) {
-                        crate::core::db::call::WriteNow::Ran(result) => {
-                            return Submitted::Written(conclusion.conclude(result))
-                        }
-                        crate::core::db::call::WriteNow::Queue(call) => call,
+                if now == WriteNow::Allowed {
+                    if let Some(result) = db.write_now(&call) {
+                        return Submitted::Written(conclusion.conclude(result));
                     }
-                } else {
-                    call
-                };
+                }
                 Elsewhere::Writer(call)
             } else {
                 Elsewhere::Runtime(call)
