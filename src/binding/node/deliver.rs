@@ -74,27 +74,21 @@ pub fn submit<'env>(
 ///   timers and I/O go on in between (without the writer thread's round trip).
 mod turn {
     use std::cell::{Cell, RefCell};
-    use std::mem::ManuallyDrop;
     use std::time::{Duration, Instant};
 
     use napi::sys;
 
-    use super::super::raw::{global, undefined};
-    use super::super::reference::{call, function, JsRef};
+    use super::super::reference::Scheduled;
     use crate::core::exec::WriteNow;
 
     /// How long writes may run on the JS thread within one turn of the event loop.
     pub const BUDGET: Duration = Duration::from_millis(5);
 
-    /// `queueMicrotask`, `setImmediate` and the functions they are given, made once per JS
-    /// thread. Never deleted: the environment frees them when it ends (a thread-local's
-    /// destructor runs after that).
-    struct Functions {
+    /// What ends a microtask's and a turn's note, made once per JS thread (and environment).
+    struct Ends {
         env: sys::napi_env,
-        queue_microtask: ManuallyDrop<JsRef>,
-        end_of_microtask: ManuallyDrop<JsRef>,
-        set_immediate: ManuallyDrop<JsRef>,
-        end_of_turn: ManuallyDrop<JsRef>,
+        microtask: Scheduled,
+        turn: Scheduled,
     }
 
     thread_local! {
@@ -102,7 +96,7 @@ mod turn {
         static WROTE: Cell<bool> = const { Cell::new(false) };
         /// When the first write of this turn of the event loop ran on this thread.
         static TURN: Cell<Option<Instant>> = const { Cell::new(None) };
-        static FUNCTIONS: RefCell<Option<Functions>> = const { RefCell::new(None) };
+        static ENDS: RefCell<Option<Ends>> = const { RefCell::new(None) };
     }
 
     pub fn write_now() -> WriteNow {
@@ -139,41 +133,25 @@ mod turn {
     }
 
     fn schedule(env: sys::napi_env, microtask: bool, turn: bool) -> napi::Result<()> {
-        FUNCTIONS.with(|cell| {
-            let mut functions = cell.borrow_mut();
-            if functions.as_ref().is_none_or(|f| f.env != env) {
-                *functions = Some(make(env)?);
+        ENDS.with(|cell| {
+            let mut ends = cell.borrow_mut();
+            if ends.as_ref().is_none_or(|e| e.env != env) {
+                *ends = Some(Ends {
+                    env,
+                    microtask: Scheduled::new(env, c"queueMicrotask", "endOfMicrotask", |_| {
+                        WROTE.set(false)
+                    })?,
+                    turn: Scheduled::new(env, c"setImmediate", "endOfTurn", |_| TURN.set(None))?,
+                });
             }
-            let f = functions.as_ref().expect("made above");
-            let this = undefined(env)?;
+            let ends = ends.as_ref().expect("made above");
             if microtask {
-                let (queue, end) = (f.queue_microtask.get(env)?, f.end_of_microtask.get(env)?);
-                call(env, this, queue, &[end]).map_err(napi::Error::from_reason)?;
+                ends.microtask.schedule(env)?;
             }
             if turn {
-                let (set, end) = (f.set_immediate.get(env)?, f.end_of_turn.get(env)?);
-                call(env, this, set, &[end]).map_err(napi::Error::from_reason)?;
+                ends.turn.schedule(env)?;
             }
             Ok(())
-        })
-    }
-
-    fn make(env: sys::napi_env) -> napi::Result<Functions> {
-        let kept = |value| JsRef::new(env, value).map(ManuallyDrop::new);
-        let end_of_microtask = function(env, "endOfMicrotask", |ctx| {
-            WROTE.set(false);
-            undefined(ctx.env.raw())
-        })?;
-        let end_of_turn = function(env, "endOfTurn", |ctx| {
-            TURN.set(None);
-            undefined(ctx.env.raw())
-        })?;
-        Ok(Functions {
-            env,
-            queue_microtask: kept(global(env, c"queueMicrotask")?)?,
-            end_of_microtask: kept(end_of_microtask)?,
-            set_immediate: kept(global(env, c"setImmediate")?)?,
-            end_of_turn: kept(end_of_turn)?,
         })
     }
 }

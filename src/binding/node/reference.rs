@@ -200,3 +200,42 @@ pub fn function(
     let f = env.create_function_from_closure::<sys::napi_value, sys::napi_value, _>(name, f)?;
     Ok(napi::JsValue::raw(&f))
 }
+
+/// A callback and the global that schedules it (`queueMicrotask`, `setImmediate`), made once
+/// and kept for the JS thread's life. Never deleted: the environment frees both when it ends
+/// (the thread-locals that hold them are dropped after that).
+pub struct Scheduled {
+    scheduler: std::mem::ManuallyDrop<JsRef>,
+    callback: std::mem::ManuallyDrop<JsRef>,
+}
+
+impl Scheduled {
+    /// `f` as a JS function named `name`, to be handed to the global `scheduler`.
+    pub fn new(
+        env: sys::napi_env,
+        scheduler: &std::ffi::CStr,
+        name: &str,
+        f: impl Fn(sys::napi_env) + 'static,
+    ) -> napi::Result<Scheduled> {
+        let callback = function(env, name, move |ctx| {
+            let env = ctx.env.raw();
+            f(env);
+            super::raw::undefined(env)
+        })?;
+        Ok(Scheduled {
+            scheduler: std::mem::ManuallyDrop::new(JsRef::new(
+                env,
+                super::raw::global(env, scheduler)?,
+            )?),
+            callback: std::mem::ManuallyDrop::new(JsRef::new(env, callback)?),
+        })
+    }
+
+    /// `scheduler(callback)`.
+    pub fn schedule(&self, env: sys::napi_env) -> napi::Result<()> {
+        let (scheduler, callback) = (self.scheduler.get(env)?, self.callback.get(env)?);
+        call(env, super::raw::undefined(env)?, scheduler, &[callback])
+            .map(|_| ())
+            .map_err(napi::Error::from_reason)
+    }
+}

@@ -16,7 +16,6 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::ffi::c_void;
 use std::future::Future;
-use std::mem::ManuallyDrop;
 use std::ptr;
 use std::sync::{Arc, Mutex};
 
@@ -24,8 +23,7 @@ use napi::bindgen_prelude::PromiseRaw;
 use napi::{check_status, sys, Env};
 
 use super::convert::{make_error, IntoJs};
-use super::raw::{global, undefined};
-use super::reference::{call, function, JsRef};
+use super::reference::Scheduled;
 use crate::core::error::{Error, Result};
 use crate::core::exec::Completion;
 
@@ -49,9 +47,8 @@ pub struct Settler {
     /// False once Node finalized the function (environment teardown): sends are dropped.
     open: Arc<Mutex<bool>>,
     waiting: Mutex<Waiting>,
-    /// `setImmediate` and the function it is given to drain the rest. Never deleted: the
-    /// environment frees them when it ends (the thread-local settler is dropped after that).
-    later: ManuallyDrop<(JsRef, JsRef)>,
+    /// `setImmediate` with the function that drains the rest.
+    later: Scheduled,
     /// Operations in flight; touched only on the JS thread.
     in_flight: std::cell::Cell<usize>,
 }
@@ -120,22 +117,16 @@ impl Settler {
         // SAFETY: the threadsafe function lives until Node-API finalizes it, and `open` (checked
         // under its lock) says whether it still does.
         check_status!(unsafe { sys::napi_unref_threadsafe_function(env, tsfn) })?;
-        let drain_rest = function(env, "settleRest", |ctx| {
-            let env = ctx.env.raw();
+        let later = Scheduled::new(env, c"setImmediate", "settleRest", |env| {
             if let Some(settler) = SETTLER.with(|cell| cell.borrow().clone()) {
                 settler.drain(env, false);
             }
-            undefined(env)
         })?;
-        let set_immediate = global(env, c"setImmediate")?;
         Ok(Settler {
             tsfn,
             open,
             waiting: Mutex::new(Waiting::default()),
-            later: ManuallyDrop::new((
-                JsRef::new(env, set_immediate)?,
-                JsRef::new(env, drain_rest)?,
-            )),
+            later,
             in_flight: std::cell::Cell::new(0),
         })
     }
@@ -192,11 +183,7 @@ impl Settler {
             return;
         }
         drop(waiting);
-        let later = self.later.0.get(env).and_then(|set| {
-            let rest = self.later.1.get(env)?;
-            call(env, undefined(env)?, set, &[rest]).map_err(napi::Error::from_reason)
-        });
-        if later.is_err() {
+        if self.later.schedule(env).is_err() {
             // No later turn to be had (the environment is ending): run them all now.
             loop {
                 let rest: Vec<Job> = {
