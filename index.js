@@ -848,6 +848,7 @@ module.exports.WorkflowRepository = nativeBinding.WorkflowRepository
 module.exports.ERR_CLOSED = nativeBinding.ERR_CLOSED
 module.exports.ERR_CONFLICT = nativeBinding.ERR_CONFLICT
 module.exports.ERR_DB = nativeBinding.ERR_DB
+module.exports.ERR_DB_REFUSED = nativeBinding.ERR_DB_REFUSED
 module.exports.ERR_DB_UNAVAILABLE = nativeBinding.ERR_DB_UNAVAILABLE
 module.exports.ERR_INTERNAL = nativeBinding.ERR_INTERNAL
 module.exports.ERR_MIGRATION = nativeBinding.ERR_MIGRATION

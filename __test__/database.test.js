@@ -9,7 +9,7 @@ const TABLES = ['workflow_executions', 'workflow_metrics', 'handler_registry', '
 afterAll(cleanup)
 
 test('error codes are exported as constants', () => {
-  for (const code of ['ERR_VALIDATION', 'ERR_NOT_FOUND', 'ERR_CONFLICT', 'ERR_DB_UNAVAILABLE', 'ERR_DB', 'ERR_CLOSED', 'ERR_MIGRATION', 'ERR_TIMEOUT', 'ERR_INTERNAL']) {
+  for (const code of ['ERR_VALIDATION', 'ERR_NOT_FOUND', 'ERR_CONFLICT', 'ERR_DB_UNAVAILABLE', 'ERR_DB_REFUSED', 'ERR_DB', 'ERR_CLOSED', 'ERR_MIGRATION', 'ERR_TIMEOUT', 'ERR_INTERNAL']) {
     expect(addon[code]).toBe(code)
   }
 })
@@ -191,7 +191,7 @@ describe('fallback and connection errors', () => {
   })
 
   const withPg = pgAvailable() ? test : test.skip
-  withPg('a wrong password rejects with ERR_DB_UNAVAILABLE and the password appears nowhere', async () => {
+  withPg('a wrong password rejects with ERR_DB_REFUSED and the password appears nowhere', async () => {
     psql(`DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${PASSWORD_ROLE}') THEN CREATE ROLE ${PASSWORD_ROLE} LOGIN; END IF; END $$`)
     psql(`ALTER ROLE ${PASSWORD_ROLE} PASSWORD 'the-right-password'`)
     const config = { type: 'postgresql', host: PG_HOST, port: PG_PORT, database: 'postgres', username: PASSWORD_ROLE, password: 'wrong-password-123', migrate: false }
@@ -208,7 +208,7 @@ describe('fallback and connection errors', () => {
       console.warn(`SKIPPED: PostgreSQL trusts ${PASSWORD_ROLE}; run .ci/run once to make it check passwords`)
       return
     }
-    expect(outcome.code).toBe('ERR_DB_UNAVAILABLE')
+    expect(outcome.code).toBe('ERR_DB_REFUSED')
     expect(outcome.message).toBe('Failed to connect to database: PostgreSQL refused the credentials')
     expect(outcome.cause.code).toBe('28P01')
     for (const text of [outcome.message, outcome.stack, util.inspect(outcome, { depth: 5 }), JSON.stringify(outcome), String(outcome.cause && outcome.cause.message)]) {

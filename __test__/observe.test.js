@@ -97,7 +97,7 @@ describe.each(backends())('%s', (backend, freshConfig) => {
     expect(m.calls).toBe(Object.values(m.operations).reduce((n, o) => n + o.calls, 0))
     // Each create that reached the database was in one commit group; the refused one was not.
     expect(m.groupSizes.sum).toBe(42)
-    expect(m).toMatchObject({ inFlight: 0, writeQueue: 0, reconnects: 0, breakerOpen: false, events: { published: 0, delivered: 0 } })
+    expect(m).toMatchObject({ inFlight: 0, writeQueue: 0, reconnects: 0, breakerOpen: false, fallbackActive: false, events: { published: 0, delivered: 0 } })
     if (backend === 'postgresql') {
       expect(m.pool).toMatchObject({ max: 10 })
       expect(m.pool.size).toBe(m.pool.idle + m.pool.inUse)

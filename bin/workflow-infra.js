@@ -2,62 +2,128 @@
 'use strict'
 
 // workflow-infra: migrate, inspect, seed, clean up and demonstrate the workflow database.
-// The database comes from --database-url, else WORKFLOW_DATABASE_URL, else ./data/workflow.db.
+// The database comes from --database-url, else WORKFLOW_DATABASE_URL, else ./data/workflow.db;
+// the PostgreSQL schema from --schema, else WORKFLOW_DATABASE_SCHEMA. `status` and `stats` only
+// read: they open an existing database read-only and create nothing.
 
 const path = require('node:path')
+const util = require('node:util')
 const { WorkflowDatabase, WorkflowRepository, WorkflowExecutionRepository, WorkflowMetricsRepository } = require(
   path.join(__dirname, '..'),
 )
 const summary = require(path.join(__dirname, '..', 'lib', 'summary.js'))
 const demo = require(path.join(__dirname, '..', 'lib', 'demo.js'))
+const { version } = require(path.join(__dirname, '..', 'package.json'))
 
-const USAGE = `Usage: workflow-infra <command> [--database-url URL] [--json]
+const USAGE = `Usage: workflow-infra <command> [--database-url URL] [--schema NAME] [--json]
 
 Commands:
   migrate   apply pending migrations
-  status    backend, migrations, and tables with their row counts
+  status    backend, migrations, and tables with their row counts (read-only; exits 1 when
+            migrations are pending)
   seed      write the deterministic seed fixture (replaces a previous seed)
   stats     executions by status, duration percentiles, top handlers, metric aggregates
+            (read-only)
   cleanup   remove finished executions and metrics older than --days N (default 30),
-            in chunks of --batch N (default 5000), showing progress
+            in chunks of --batch N (default 5000), showing progress on a terminal
   demo      run a simulated load through the event handlers and print the summary
 
 Options:
   --database-url URL   postgres://user:pass@host:5432/db, sqlite://path/to/file.db or sqlite::memory:
                        (default: WORKFLOW_DATABASE_URL, else ./data/workflow.db)
+  --schema NAME        PostgreSQL: the schema of the package's tables
+                       (default: WORKFLOW_DATABASE_SCHEMA, else the connection's own)
   --days N             cleanup: age in days (default 30)
   --batch N            cleanup: rows per transaction (default 5000)
   --workflows N        demo: workflows to run (default 200)
-  --json               print JSON instead of text
+  --json               print JSON instead of text (errors too, on stderr)
+  -v, --version        print the version
   -h, --help           show this help
+
+Exit codes: 0 done, 1 failed (or status found pending migrations), 2 bad usage.
 `
 
+const COMMANDS = ['migrate', 'status', 'seed', 'stats', 'cleanup', 'demo']
+const OPTIONS = {
+  'database-url': { type: 'string' },
+  schema: { type: 'string' },
+  days: { type: 'string' },
+  batch: { type: 'string' },
+  workflows: { type: 'string' },
+  json: { type: 'boolean' },
+  version: { type: 'boolean', short: 'v' },
+  help: { type: 'boolean', short: 'h' },
+}
+
+/** The closest of `names` to `word` (edit distance at most 3), for "did you mean". */
+function closest(word, names) {
+  const distance = (a, b) => {
+    const row = Array.from({ length: b.length + 1 }, (_, j) => j)
+    for (let i = 1; i <= a.length; i++) {
+      let previous = row[0]
+      row[0] = i
+      for (let j = 1; j <= b.length; j++) {
+        const next = row[j]
+        row[j] = Math.min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1))
+        previous = next
+      }
+    }
+    return row[b.length]
+  }
+  const [best] = names.map((n) => [n, distance(word, n)]).sort((x, y) => x[1] - y[1])
+  return best && best[1] <= 3 ? best[0] : undefined
+}
+
 function parseArgs(argv) {
-  const args = { command: null, url: undefined, json: false, days: 30, batch: 5000, workflows: 200 }
-  const count = (name, v) => {
-    const n = Number(v)
-    if (!Number.isInteger(n) || n < 0 || (name !== 'days' && n === 0)) throw usageError(`--${name} needs a whole number`)
+  let parsed
+  try {
+    parsed = util.parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true })
+  } catch (err) {
+    const unknown = /^Unknown option '(-{1,2})([^']*)'/.exec(err.message)
+    const hint = unknown && closest(unknown[2], Object.keys(OPTIONS))
+    throw usageError(hint ? `unknown option '${unknown[1]}${unknown[2]}'; did you mean '--${hint}'?` : err.message)
+  }
+  const { values, positionals } = parsed
+  const count = (name, fallback) => {
+    if (values[name] === undefined) return fallback
+    const n = Number(values[name])
+    if (values[name] === '' || !Number.isInteger(n) || n < 0 || (name !== 'days' && n === 0)) throw usageError(`--${name} needs a whole number`)
     return n
   }
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]
-    const flag = /^--(days|batch|workflows)(?:=(.*))?$/.exec(a)
-    if (flag) args[flag[1]] = count(flag[1], flag[2] ?? argv[++i])
-    else if (a === '--json') args.json = true
-    else if (a === '-h' || a === '--help') args.command = 'help'
-    else if (a === '--database-url') args.url = argv[++i]
-    else if (a.startsWith('--database-url=')) args.url = a.slice('--database-url='.length)
-    else if (!args.command) args.command = a
-    else throw usageError(`unexpected argument '${a}'`)
+  if (positionals.length > 1) throw usageError(`unexpected argument '${positionals[1]}'`)
+  const command = values.help ? 'help' : values.version ? 'version' : (positionals[0] ?? null)
+  if (command && !['help', 'version', ...COMMANDS].includes(command)) {
+    const hint = closest(command, COMMANDS)
+    throw usageError(`unknown command '${command}'${hint ? `; did you mean '${hint}'?` : ''}`)
   }
-  if (args.url === '') throw usageError('--database-url needs a value')
-  return args
+  for (const name of ['database-url', 'schema']) if (values[name] === '') throw usageError(`--${name} needs a value`)
+  return {
+    command,
+    url: values['database-url'] ?? process.env.WORKFLOW_DATABASE_URL ?? undefined,
+    schema: values.schema ?? (process.env.WORKFLOW_DATABASE_SCHEMA || undefined),
+    json: values.json === true,
+    days: count('days', 30),
+    batch: count('batch', 5000),
+    workflows: count('workflows', 200),
+  }
 }
 
 function usageError(message) {
   const err = new Error(message)
   err.code = 'ERR_USAGE'
   return err
+}
+
+/** The connect() configuration for `args`: read-only for the commands that only read. */
+function configFor(args) {
+  const target = args.url ? { url: args.url } : { type: 'sqlite', database: './data/workflow.db' }
+  const readOnly = args.command === 'status' || args.command === 'stats'
+  return { ...target, ...(args.schema ? { schema: args.schema } : {}), ...(readOnly ? { readOnly: true } : {}) }
+}
+
+/** Progress that rewrites its line on a terminal; elsewhere (pipes, log files) none. */
+function progress(text) {
+  if (process.stderr.isTTY) process.stderr.write(`\r${text}`)
 }
 
 const fmtDate = (d) => (d ? d.toISOString() : '-')
@@ -83,12 +149,12 @@ async function main(argv) {
     process.stdout.write(USAGE)
     return args.command === 'help' ? 0 : 2
   }
-  const commands = ['migrate', 'status', 'seed', 'stats', 'cleanup', 'demo']
-  if (!commands.includes(args.command)) throw usageError(`unknown command '${args.command}'`)
+  if (args.command === 'version') {
+    console.log(args.json ? JSON.stringify({ version }) : version)
+    return 0
+  }
 
-  const config = args.url ? { url: args.url } : undefined
-  // `status` reports pending migrations rather than applying them.
-  const db = await WorkflowDatabase.connect({ ...config, migrate: args.command !== 'status' })
+  const db = await WorkflowDatabase.connect(configFor(args))
   try {
     if (args.command === 'stats') return await stats(db, args)
     if (args.command === 'cleanup') return await cleanup(db, args)
@@ -109,13 +175,29 @@ async function main(argv) {
       }
       if (out.status) printStatus(out.status)
     }
+    // Like `prisma migrate status`: pending migrations are a non-zero exit.
+    if (out.status && out.status.migrations.some((m) => !m.applied)) return 1
     return 0
   } finally {
     await db.close()
   }
 }
 
+/** Refuses a database where the package's tables are missing (another schema, or never migrated). */
+async function requireTables(db) {
+  const status = await db.status()
+  const missing = status.tables.filter((t) => t.rows === null).map((t) => t.name)
+  if (missing.length === 0) return
+  const where = status.connection.schema ? ` in schema ${status.connection.schema}` : ''
+  const err = new Error(
+    `the workflow tables are missing here${where} (${missing.join(', ')}): run 'workflow-infra migrate', or name their schema with --schema`,
+  )
+  err.code = 'ERR_MIGRATION'
+  throw err
+}
+
 async function stats(db, args) {
+  await requireTables(db)
   const data = await summary.collect(db)
   if (args.json) console.log(JSON.stringify(data, null, 2))
   else summary.print(data)
@@ -134,11 +216,14 @@ async function cleanup(db, args) {
     total.executions += last.deletedExecutions
     total.metrics += last.deletedMetrics
     total.chunks++
-    if (!args.json) process.stdout.write(`\rremoved ${total.executions} executions, ${total.metrics} metrics (${total.chunks} chunks)`)
+    if (!args.json) progress(`removed ${total.executions} executions, ${total.metrics} metrics (${total.chunks} chunks)`)
     if (last.deletedExecutions < args.batch && last.deletedMetrics < args.batch) break
   }
   if (args.json) console.log(JSON.stringify({ daysOld: args.days, ...total }))
-  else process.stdout.write('\n')
+  else {
+    if (process.stderr.isTTY) process.stderr.write('\n')
+    console.log(`removed     ${total.executions} executions, ${total.metrics} metrics (${total.chunks} chunks)`)
+  }
   return 0
 }
 
@@ -160,13 +245,18 @@ async function runDemo(db, args) {
   return 0
 }
 
+const json = process.argv.includes('--json')
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code
   },
   (err) => {
-    console.error(`workflow-infra: ${err.message}${err.code ? ` [${err.code}]` : ''}`)
-    if (err.code === 'ERR_USAGE') process.stderr.write(USAGE)
-    process.exitCode = err.code === 'ERR_USAGE' ? 2 : 1
+    const code = err.code ?? 'ERR_INTERNAL'
+    if (json) process.stderr.write(`${JSON.stringify({ code, message: err.message })}\n`)
+    else {
+      console.error(`workflow-infra: ${err.message} [${code}]`)
+      if (code === 'ERR_USAGE') console.error("Run 'workflow-infra --help' for usage.")
+    }
+    process.exitCode = code === 'ERR_USAGE' ? 2 : 1
   },
 )

@@ -9,7 +9,7 @@ const path = require('node:path')
 
 const ROOT = path.join(__dirname, '..')
 const ADDON = ROOT
-const CODES = ['ERR_VALIDATION', 'ERR_NOT_FOUND', 'ERR_CONFLICT', 'ERR_DB_UNAVAILABLE', 'ERR_DB', 'ERR_CLOSED', 'ERR_MIGRATION', 'ERR_TIMEOUT', 'ERR_INTERNAL']
+const CODES = ['ERR_VALIDATION', 'ERR_NOT_FOUND', 'ERR_CONFLICT', 'ERR_DB_UNAVAILABLE', 'ERR_DB_REFUSED', 'ERR_DB', 'ERR_CLOSED', 'ERR_MIGRATION', 'ERR_TIMEOUT', 'ERR_INTERNAL']
 
 const scratch = []
 function tempDir(prefix) {
@@ -82,8 +82,20 @@ class OwnServer {
     return execFileSync(file, argv, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
   }
 
-  init() {
+  /**
+   * Creates the cluster and starts it. `ssl: 'required'`: TLS on with a self-signed certificate
+   * (made here with openssl), and pg_hba.conf admitting TLS connections only.
+   */
+  init({ ssl } = {}) {
     this.as(pgBin('initdb'), ['-D', this.data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8'])
+    if (ssl === 'required') {
+      const cert = path.join(this.data, 'server.crt')
+      const key = path.join(this.data, 'server.key')
+      this.as('openssl', ['req', '-new', '-x509', '-days', '2', '-nodes', '-subj', '/CN=localhost', '-keyout', key, '-out', cert])
+      fs.chmodSync(key, 0o600)
+      fs.appendFileSync(path.join(this.data, 'postgresql.conf'), "\nssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n")
+      fs.writeFileSync(path.join(this.data, 'pg_hba.conf'), 'local all all trust\nhostssl all all 127.0.0.1/32 trust\n')
+    }
     return this.start()
   }
 

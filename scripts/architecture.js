@@ -5,9 +5,10 @@
 //   item's module);
 // - `unsafe` only in src/binding/node/, each use with a `// SAFETY:` comment in the comment
 //   block right above it (or on its own line);
-// - no source file over 400 lines (unit tests, in `tests.rs` files, aside);
+// - a source file over 400 lines (unit tests, in `tests.rs` files, aside) is a warning: a hint to
+//   look at it, never a reason to split it (rooms follow ideas);
 // - the binding at most 30 % of the Rust lines.
-// Prints the figures, and each breach; exits 1 when there is one.
+// Prints the figures, each warning and each breach; exits 1 when there is a breach.
 
 const fs = require('node:fs')
 const path = require('node:path')
@@ -132,6 +133,7 @@ function visit(v) {
 for (const v of edges.keys()) if (!info.has(v)) visit(v)
 
 const breaches = []
+const warnings = []
 for (const scc of cycles) {
   breaches.push(`import cycle: ${scc.map((m) => rel(files.get(m))).join(' ↔ ')}`)
 }
@@ -148,7 +150,7 @@ for (const file of files.values()) {
   lineCounts[area] += lines.length
   if (lines.length > MAX_LINES && path.basename(file) !== 'tests.rs') {
     longFiles++
-    breaches.push(`${rel(file)}: ${lines.length} lines (at most ${MAX_LINES})`)
+    warnings.push(`${rel(file)}: ${lines.length} lines (over ${MAX_LINES}: worth a look)`)
   }
   lines.forEach((line, i) => {
     const code = line.replace(/\/\/.*$/, '')
@@ -173,5 +175,6 @@ function rel(file) {
 console.log(`files: ${files.size}; import cycles: ${cycles.length}; files over ${MAX_LINES} lines: ${longFiles}`)
 console.log(`unsafe: ${unsafeCount} uses, in ${unsafeDirs.size} folder(s): ${[...unsafeDirs].map((d) => rel(d)).join(', ') || '-'}`)
 console.log(`Rust lines: ${rust} (core ${lineCounts.core}, binding ${lineCounts.binding} = ${(share * 100).toFixed(1)} %)`)
+for (const w of warnings) console.log(`warning: ${w}`)
 for (const b of breaches) console.log(`breach: ${b}`)
 process.exit(breaches.length ? 1 : 0)

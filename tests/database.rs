@@ -5,7 +5,7 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::*;
-use workflow_infra::core::config::{ConnectConfig, RawConfig, RawFallback};
+use workflow_infra::core::config::{ConnectConfig, Migrate, RawConfig, RawFallback};
 use workflow_infra::core::db::admin;
 use workflow_infra::core::db::migrate;
 use workflow_infra::core::db::{Database, DbKind, Statement};
@@ -115,6 +115,65 @@ async fn unreachable_postgres_falls_back_to_sqlite_and_to_memory() {
     assert!(!format!("{err:?}").contains("hunter2"));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_answers_and_refuses_opens_no_fallback() {
+    let Some(pg) = PgScratch::create().await else {
+        return;
+    };
+    let fallback = sqlite_path();
+    let typo = format!("{}_typo", pg.url);
+    let cfg = ConnectConfig::from_raw(
+        RawConfig {
+            url: Some(typo),
+            fallback: Some(RawFallback {
+                kind: Some("sqlite".into()),
+                database: Some(fallback.display().to_string()),
+            }),
+            ..Default::default()
+        },
+        None,
+    )
+    .unwrap();
+    let err = Database::connect(&cfg).await.err().unwrap();
+    assert_eq!(err.code, ErrorCode::DbRefused, "{err:?}");
+    assert_eq!(err.message, "the PostgreSQL database does not exist");
+    let cause = err.cause.unwrap();
+    assert_eq!(cause.code.as_deref(), Some("3D000"));
+    assert!(!cause.message.contains(&pg.name), "{}", cause.message);
+    assert!(!fallback.exists() && !fallback.parent().unwrap().exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_check_refuses_pending_migrations_and_opens_a_migrated_database() {
+    let path = sqlite_path();
+    let config = |migrate| {
+        let mut c = url_config(&format!("sqlite://{}", path.display()));
+        c.migrate = migrate;
+        c
+    };
+    let err = Database::connect(&config(Migrate::Check))
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(err.code, ErrorCode::Migration);
+    assert!(err
+        .message
+        .contains("migrations are pending (002, 003, 004"));
+    assert!(!path.exists(), "a refused check leaves no file");
+    Database::connect(&config(Migrate::Apply))
+        .await
+        .unwrap()
+        .close()
+        .await;
+    let db = Database::connect(&config(Migrate::Check)).await.unwrap();
+    assert!(migrate::status(&db)
+        .await
+        .unwrap()
+        .iter()
+        .all(|m| m.applied));
+    db.close().await;
+}
+
 #[test]
 fn an_unknown_fallback_type_is_refused() {
     let err = ConnectConfig::from_raw(
@@ -139,7 +198,7 @@ fn an_unknown_fallback_type_is_refused() {
 pub const PASSWORD_ROLE: &str = "workflow_infra_pw";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_wrong_password_is_unavailable_and_never_shown() {
+async fn a_wrong_password_is_refused_and_never_shown() {
     let Some(pg) = PgScratch::create().await else {
         return;
     };
@@ -170,7 +229,7 @@ async fn a_wrong_password_is_unavailable_and_never_shown() {
     let cfg = ConnectConfig::from_raw(
         RawConfig {
             url: Some(url),
-            migrate: Some(false),
+            migrate: Some(Migrate::Skip),
             ..Default::default()
         },
         None,
@@ -178,7 +237,7 @@ async fn a_wrong_password_is_unavailable_and_never_shown() {
     .unwrap();
     match Database::connect(&cfg).await {
         Err(err) => {
-            assert_eq!(err.code, ErrorCode::DbUnavailable, "{err:?}");
+            assert_eq!(err.code, ErrorCode::DbRefused, "{err:?}");
             let shown = format!("{err:?} {err}");
             assert!(!shown.contains("wrong-password-xyz"), "{shown}");
         }
@@ -380,7 +439,7 @@ async fn an_existing_pidea_schema_with_text_task_ids_takes_the_migrations() {
     let cfg = ConnectConfig::from_raw(
         RawConfig {
             url: Some(pg.url.clone()),
-            migrate: Some(false),
+            migrate: Some(Migrate::Skip),
             ..Default::default()
         },
         None,
@@ -712,7 +771,7 @@ async fn postgresql_beside_a_foreign_table_refuses_then_works_in_a_schema_of_its
     // migration of ours applied.
     let plain = schema_config(&pg.url, None);
     let admin = Database::connect(&ConnectConfig {
-        migrate: false,
+        migrate: Migrate::Skip,
         ..plain.clone()
     })
     .await

@@ -13,9 +13,14 @@ pub const ERR_NOT_FOUND: &str = ErrorCode::NotFound.as_str();
 /// A unique or foreign-key constraint refused the write.
 #[napi]
 pub const ERR_CONFLICT: &str = ErrorCode::Conflict.as_str();
-/// The database cannot be reached (down, refused, wrong credentials, unreadable file).
+/// The database cannot be reached (down, connection refused, timed out, unknown host, unreadable
+/// file): an outage, the one reason a configured fallback is used.
 #[napi]
 pub const ERR_DB_UNAVAILABLE: &str = ErrorCode::DbUnavailable.as_str();
+/// The server answered and refused: no such database, authentication failed, TLS required,
+/// refused or unverified, no permission. A configuration error: no fallback is used.
+#[napi]
+pub const ERR_DB_REFUSED: &str = ErrorCode::DbRefused.as_str();
 /// Any other database failure.
 #[napi]
 pub const ERR_DB: &str = ErrorCode::Db.as_str();

@@ -7,6 +7,7 @@ export type ErrorCode =
   | 'ERR_NOT_FOUND'
   | 'ERR_CONFLICT'
   | 'ERR_DB_UNAVAILABLE'
+  | 'ERR_DB_REFUSED'
   | 'ERR_DB'
   | 'ERR_CLOSED'
   | 'ERR_MIGRATION'
@@ -20,31 +21,43 @@ export interface WorkflowInfraError extends Error {
   cause?: Error & { code?: string }
 }
 
-/** Where a database lives, in PIDEA's DatabaseConnection shape, or as a URL. Other keys are
- * ignored; a key of the wrong type is refused with `ERR_VALIDATION` naming the key and the type
- * it has, never its value. */
+/** Where a database lives, in PIDEA's DatabaseConnection shape, or as a URL. A key this package
+ * does not know is refused with `ERR_VALIDATION` at every level (naming the key, and the right
+ * one for a known alias such as `path` or `filename`), before anything is opened or created; a
+ * key of the wrong type is refused naming the key and the type it has, never its value. */
 export interface DatabaseConfig {
   /** `'postgresql'`, `'sqlite'` or `'memory'`. */
   type?: 'postgresql' | 'sqlite' | 'memory'
-  /** `postgres://user:pass@host:port/db`, `sqlite://path/to/file.db` or `sqlite::memory:`. */
+  /** `postgres://user:pass@host:port/db` (or `postgresql://`), `sqlite://path/to/file.db`,
+   * `sqlite::memory:`, or Prisma's `file:./path.db`. Names the whole target: `host`, `port`,
+   * `database`, `username` and `password` are refused beside it. */
   url?: string
   host?: string
   /** A number, or a string as PIDEA reads it from the environment. */
   port?: number | string
-  /** The database name (PostgreSQL) or file path (SQLite). */
+  /** The database name (PostgreSQL) or file path (SQLite; `':memory:'` for memory). */
   database?: string
   username?: string
   password?: string
-  /** Use TLS (rustls) to PostgreSQL. */
-  ssl?: boolean
-  /** Opened when the primary PostgreSQL cannot be reached within `connectTimeoutMs`. */
+  /** TLS (rustls) to PostgreSQL: `true` encrypts without verifying the certificate; an object
+   * verifies it (host name included) against the system's roots or `ca` (PEM), unless
+   * `rejectUnauthorized: false`. */
+  ssl?: boolean | SslConfig
+  /** Opened only when the primary PostgreSQL cannot be reached (refused, timed out, unknown
+   * host, no route) within `connectTimeoutMs`; a server that answers and refuses rejects with
+   * `ERR_DB_REFUSED` instead. */
   fallback?: FallbackConfig
   /** How long to wait for the primary before falling back (default 2000). */
   connectTimeoutMs?: number
   /** How long a PostgreSQL call waits for a pooled connection before `ERR_TIMEOUT` (default 5000). */
   acquireTimeoutMs?: number
-  /** Apply pending migrations on connect (default true). */
-  migrate?: boolean
+  /** `true` (default): apply pending migrations on connect; `false`: leave them; `'check'`:
+   * refuse with `ERR_MIGRATION`, listing the pending versions, for deployments that migrate
+   * once as a separate step. */
+  migrate?: boolean | 'check'
+  /** Open an existing database without writing to it: nothing is created (a missing SQLite
+   * file is `ERR_DB_UNAVAILABLE`), migrations are not applied, and writes reject (default false). */
+  readOnly?: boolean
   /** PostgreSQL pool size (default 10). */
   poolSize?: number
   /**
@@ -53,6 +66,14 @@ export interface DatabaseConfig {
    * Lowercase letters, digits and underscores, at most 40.
    */
   schema?: string
+}
+
+/** TLS options, named as node-postgres names them. */
+export interface SslConfig {
+  /** Verify the server's certificate and host name (default true). */
+  rejectUnauthorized?: boolean
+  /** The certificate authority to verify against, as PEM text. */
+  ca?: string
 }
 
 /** The fallback database: an SQLite file or a private in-memory database. */
@@ -140,6 +161,8 @@ export interface Metrics {
   reconnects: number
   /** PostgreSQL: calls are being refused because the server is known to be down. */
   breakerOpen: boolean
+  /** The fallback serves the calls: the primary was unreachable at connect. */
+  fallbackActive: boolean
   /** Distributed events (PostgreSQL): published through this database, and delivered to this
    * process's subscribers from other processes. */
   events: { published: number; delivered: number }
@@ -147,8 +170,13 @@ export interface Metrics {
 
 /** What `db.health()` resolves; it never rejects. */
 export interface Health {
-  /** The database answered a query within 5 s and can take writes. */
+  /** The database serving calls answered a query within 5 s and can take writes (true on the
+   * fallback too: calls are served; a probe that wants the primary checks `status`). */
   ok: boolean
+  /** `'ok'`: serving from the configured database; `'degraded'`: serving from the fallback
+   * because the primary was unreachable; `'down'`: not serving (`ok` is false). */
+  status: 'ok' | 'degraded' | 'down'
+
   backend: 'postgresql' | 'sqlite' | 'memory'
   usedFallback: boolean
   /** The probe's round trip in milliseconds. */

@@ -37,7 +37,8 @@ impl WorkflowDatabase {
     }
 
     /// A readiness probe: never rejects. `ok` is true when the database answered a query
-    /// (within 5 s) and can take writes.
+    /// (within 5 s) and can take writes; `status` is `'degraded'` while that database is the
+    /// fallback, `'down'` when `ok` is false.
     #[napi(ts_return_type = "Promise<Health>")]
     pub fn health<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
         const PREFIX: &str = "Failed to check health";
@@ -48,6 +49,7 @@ impl WorkflowDatabase {
             Err(closed) => {
                 let report = Health {
                     ok: false,
+                    status: "down",
                     backend: self.kind().as_str(),
                     used_fallback: self.used_fallback(),
                     latency_ms: 0.0,

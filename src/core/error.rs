@@ -12,6 +12,9 @@ pub enum ErrorCode {
     NotFound,
     Conflict,
     DbUnavailable,
+    /// The server answered and refused: no such database, authentication failed, TLS required,
+    /// refused or unverified, no permission. A configuration error, never an outage.
+    DbRefused,
     Db,
     Closed,
     Migration,
@@ -21,11 +24,12 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// All codes, in the order they are documented.
-    pub const ALL: [ErrorCode; 9] = [
+    pub const ALL: [ErrorCode; 10] = [
         ErrorCode::Validation,
         ErrorCode::NotFound,
         ErrorCode::Conflict,
         ErrorCode::DbUnavailable,
+        ErrorCode::DbRefused,
         ErrorCode::Db,
         ErrorCode::Closed,
         ErrorCode::Migration,
@@ -39,6 +43,7 @@ impl ErrorCode {
             ErrorCode::NotFound => "ERR_NOT_FOUND",
             ErrorCode::Conflict => "ERR_CONFLICT",
             ErrorCode::DbUnavailable => "ERR_DB_UNAVAILABLE",
+            ErrorCode::DbRefused => "ERR_DB_REFUSED",
             ErrorCode::Db => "ERR_DB",
             ErrorCode::Closed => "ERR_CLOSED",
             ErrorCode::Migration => "ERR_MIGRATION",
@@ -128,6 +133,10 @@ impl From<sqlx::Error> for Error {
                     format!("invalid input value (SQLSTATE {sqlstate})")
                 } else if sqlstate == "42601" {
                     format!("a statement could not be parsed (SQLSTATE {sqlstate})")
+                } else if code == ErrorCode::DbRefused {
+                    // The reason ("no pg_hba.conf entry …, no encryption") stays; the names it
+                    // quotes (user, database, host) came from the caller's configuration.
+                    unquoted(db.message())
                 } else {
                     db.message().to_string()
                 };
@@ -138,13 +147,22 @@ impl From<sqlx::Error> for Error {
                 "timed out waiting for a PostgreSQL connection",
             ),
             sqlx::Error::PoolClosed => Error::closed(),
+            // rustls reports a certificate that fails verification as invalid data on the
+            // socket: the server answered, so it is refused, never unreachable.
+            sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => Error::new(
+                ErrorCode::DbRefused,
+                "TLS with PostgreSQL failed (the certificate, or TLS itself, was refused)",
+            )
+            .with_cause(io.to_string(), None),
             sqlx::Error::Io(io) => {
                 Error::new(ErrorCode::DbUnavailable, "PostgreSQL is unreachable")
                     .with_cause(io.to_string(), io_code(io.kind()).map(str::to_string))
             }
+            // The server answered: a certificate that fails verification, or TLS that one
+            // side requires and the other refuses, is a configuration (or security) matter.
             sqlx::Error::Tls(tls) => Error::new(
-                ErrorCode::DbUnavailable,
-                "TLS handshake with PostgreSQL failed",
+                ErrorCode::DbRefused,
+                "TLS with PostgreSQL failed (the certificate, or TLS itself, was refused)",
             )
             .with_cause(tls.to_string(), None),
             sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => {
@@ -205,6 +223,23 @@ fn io_code(kind: std::io::ErrorKind) -> Option<&'static str> {
     })
 }
 
+/// `text` with every double-quoted name replaced by `"…"`.
+fn unquoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut inside = false;
+    for c in text.chars() {
+        if c == '"' {
+            if !inside {
+                out.push_str("\"…\"");
+            }
+            inside = !inside;
+        } else if !inside {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn classify_sqlstate(sqlstate: &str, constraint: Option<&str>) -> (ErrorCode, String) {
     let on = |what: &str| match constraint {
         Some(c) => format!("{what} ({c})"),
@@ -223,13 +258,30 @@ fn classify_sqlstate(sqlstate: &str, constraint: Option<&str>) -> (ErrorCode, St
             ErrorCode::Validation,
             on("a value was refused by the table"),
         ),
-        "28P01" | "28000" => (
-            ErrorCode::DbUnavailable,
+        "28P01" => (
+            ErrorCode::DbRefused,
             "PostgreSQL refused the credentials".into(),
         ),
+        // pg_hba.conf has no line for this connection: the user, the database, or TLS on or off.
+        "28000" => (
+            ErrorCode::DbRefused,
+            "PostgreSQL refused the connection (authorization; see the cause)".into(),
+        ),
         "3D000" => (
-            ErrorCode::DbUnavailable,
+            ErrorCode::DbRefused,
             "the PostgreSQL database does not exist".into(),
+        ),
+        "42501" => (
+            ErrorCode::DbRefused,
+            "PostgreSQL refused: permission denied".into(),
+        ),
+        "25006" => (
+            ErrorCode::DbRefused,
+            "the database is open read-only: writes are refused".into(),
+        ),
+        "3F000" => (
+            ErrorCode::DbRefused,
+            "the PostgreSQL schema does not exist".into(),
         ),
         "57014" => (ErrorCode::Timeout, "the statement was cancelled".into()),
         // Retried inside the package first (pg_group): what reaches the caller kept conflicting.
@@ -338,6 +390,7 @@ mod tests {
                 "ERR_NOT_FOUND",
                 "ERR_CONFLICT",
                 "ERR_DB_UNAVAILABLE",
+                "ERR_DB_REFUSED",
                 "ERR_DB",
                 "ERR_CLOSED",
                 "ERR_MIGRATION",
@@ -371,7 +424,15 @@ mod tests {
     #[test]
     fn sqlstates_are_classified() {
         assert_eq!(classify_sqlstate("23505", Some("k")).0, ErrorCode::Conflict);
-        assert_eq!(classify_sqlstate("28P01", None).0, ErrorCode::DbUnavailable);
+        assert_eq!(classify_sqlstate("28P01", None).0, ErrorCode::DbRefused);
+        assert_eq!(classify_sqlstate("28000", None).0, ErrorCode::DbRefused);
+        assert_eq!(classify_sqlstate("3D000", None).0, ErrorCode::DbRefused);
+        assert_eq!(
+            unquoted(
+                r#"no pg_hba.conf entry for host "127.0.0.1", user "u", database "d", no encryption"#
+            ),
+            r#"no pg_hba.conf entry for host "…", user "…", database "…", no encryption"#
+        );
         assert_eq!(classify_sqlstate("08006", None).0, ErrorCode::DbUnavailable);
         assert_eq!(classify_sqlstate("57P01", None).0, ErrorCode::DbUnavailable);
         assert_eq!(classify_sqlstate("22P02", None).0, ErrorCode::Validation);

@@ -10,7 +10,7 @@ fn cfg(raw: RawConfig) -> Result<ConnectConfig> {
 fn defaults_to_the_embedded_sqlite_file() {
     let c = cfg(RawConfig::default()).unwrap();
     assert!(matches!(c.primary, Target::Sqlite(ref p) if p == &PathBuf::from(DEFAULT_SQLITE_PATH)));
-    assert!(c.migrate);
+    assert_eq!(c.migrate, Migrate::Apply);
     assert_eq!(c.pool_size, 10);
     assert_eq!(c.connect_timeout, Duration::from_millis(2000));
     assert_eq!(c.acquire_timeout, Duration::from_millis(5000));
@@ -154,7 +154,6 @@ fn a_secret_of_the_wrong_type_is_named_never_shown() {
     let ok = RawConfig::from_input(&Input::Object(vec![
         ("type".into(), Input::Text("postgresql".into())),
         ("port".into(), Input::Number(5433.0)),
-        ("logging".into(), Input::Bool(true)),
         (
             "fallback".into(),
             object("type", Input::Text("memory".into())),
@@ -188,7 +187,7 @@ fn urls() {
 fn a_url_uses_tls_only_when_asked() {
     let mode = |url: &str, ssl: Option<bool>| match cfg(RawConfig {
         url: Some(url.into()),
-        ssl,
+        ssl: ssl.map(|on| if on { Ssl::Require } else { Ssl::Off }),
         ..Default::default()
     })
     .unwrap()
@@ -213,4 +212,149 @@ fn a_url_uses_tls_only_when_asked() {
     assert!(
         matches!(env.unwrap().primary, Target::Postgres(o) if format!("{:?}", o.get_ssl_mode()) == "Disable")
     );
+}
+
+fn refused(config: Input) -> String {
+    let err = RawConfig::from_input(&config)
+        .and_then(|raw| ConnectConfig::from_raw(raw, None))
+        .unwrap_err();
+    assert_eq!(err.code, super::super::error::ErrorCode::Validation);
+    err.message
+}
+
+fn object(members: &[(&str, Input)]) -> Input {
+    Input::Object(
+        members
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect(),
+    )
+}
+
+fn text(s: &str) -> Input {
+    Input::Text(s.into())
+}
+
+#[test]
+fn unknown_keys_are_refused_at_every_level_with_the_right_name_for_an_alias() {
+    let cases: [(Input, &str); 7] = [
+        (
+            object(&[("type", text("sqlite")), ("path", text("/srv/secret-wf.db"))]),
+            "`path` is not an option of config; the database name (PostgreSQL) or the SQLite file is `database`",
+        ),
+        (
+            object(&[("type", text("sqlite")), ("filename", text("x.db"))]),
+            "`filename` is not an option of config;",
+        ),
+        (
+            object(&[("typ", text("postgresql")), ("host", text("h"))]),
+            "`typ` is not an option of config; the kind of database is `type`",
+        ),
+        (
+            object(&[("type", text("postgresql")), ("logging", Input::Bool(true))]),
+            "`logging` is not an option of config (its options: type, url,",
+        ),
+        (
+            object(&[
+                ("type", text("postgresql")),
+                (
+                    "fallback",
+                    object(&[("type", text("sqlite")), ("path", text("fb.db"))]),
+                ),
+            ]),
+            "`path` is not an option of config.fallback; the database name (PostgreSQL) or the SQLite file is `database`",
+        ),
+        (
+            object(&[
+                ("type", text("postgresql")),
+                (
+                    "fallback",
+                    object(&[("type", text("memory")), ("extra", Input::Number(1.0))]),
+                ),
+            ]),
+            "`extra` is not an option of config.fallback (its options: type, database)",
+        ),
+        (
+            object(&[
+                ("type", text("postgresql")),
+                ("ssl", object(&[("rejectUnauthorised", Input::Bool(false))])),
+            ]),
+            "`rejectUnauthorised` is not an option of config.ssl; the option is `rejectUnauthorized`",
+        ),
+    ];
+    for (config, expected) in cases {
+        let message = refused(config);
+        assert!(message.starts_with(expected), "{message}");
+        assert!(!message.contains("secret-wf"), "{message}");
+    }
+    // An undefined member is absent, as a spread leaves it.
+    let spread = object(&[("type", text("memory")), ("path", Input::Undefined)]);
+    assert!(RawConfig::from_input(&spread).is_ok());
+}
+
+#[test]
+fn a_url_names_the_whole_target_and_its_forms_are_accepted() {
+    let with_url = |url: &str| object(&[("url", text(url))]);
+    for (url, want) in [
+        ("sqlite://data/a.db", "sqlite"),
+        ("sqlite:data/a.db", "sqlite"),
+        ("sqlite::memory:", "memory"),
+        ("file:./dev.db", "sqlite"),
+        ("file::memory:", "memory"),
+        ("postgres://u@h/db", "postgresql"),
+        ("postgresql://u@h/db", "postgresql"),
+    ] {
+        let raw = RawConfig::from_input(&with_url(url)).unwrap();
+        assert_eq!(cfg(raw).unwrap().primary.kind(), want, "{url}");
+    }
+    assert!(
+        matches!(parse_url("file:./dev.db").unwrap(), Target::Sqlite(p) if p == std::path::Path::new("./dev.db"))
+    );
+    assert!(refused(with_url("sqlite://a.db?mode=ro")).contains("takes no parameters"));
+    assert!(refused(object(&[
+        ("url", text("postgres://u@h/db")),
+        ("database", text("other"))
+    ]))
+    .contains("config.url and config.database cannot both be given"));
+    assert!(refused(object(&[
+        ("type", text("sqlite")),
+        ("url", text("postgres://u@h/db"))
+    ]))
+    .contains("different kinds"));
+    // `:memory:` as an SQLite file name is memory, never the default file.
+    let memory = object(&[("type", text("sqlite")), ("database", text(":memory:"))]);
+    assert!(matches!(
+        cfg(RawConfig::from_input(&memory).unwrap())
+            .unwrap()
+            .primary,
+        Target::Memory
+    ));
+}
+
+#[test]
+fn ssl_and_migrate_take_their_documented_forms() {
+    let pg = |ssl: Input| {
+        let raw =
+            RawConfig::from_input(&object(&[("type", text("postgresql")), ("ssl", ssl)])).unwrap();
+        match cfg(raw).unwrap().primary {
+            Target::Postgres(o) => format!("{:?}", o.get_ssl_mode()),
+            _ => unreachable!(),
+        }
+    };
+    assert_eq!(pg(Input::Bool(true)), "Require");
+    assert_eq!(pg(Input::Bool(false)), "Disable");
+    assert_eq!(pg(object(&[])), "VerifyFull");
+    assert_eq!(
+        pg(object(&[("rejectUnauthorized", Input::Bool(false))])),
+        "Require"
+    );
+    assert!(refused(object(&[("ssl", text("yes"))]))
+        .contains("config.ssl must be a boolean or an object, not string"));
+    let migrate = |m: Input| {
+        RawConfig::from_input(&object(&[("migrate", m)])).map(|raw| cfg(raw).unwrap().migrate)
+    };
+    assert_eq!(migrate(Input::Bool(false)).unwrap(), Migrate::Skip);
+    assert_eq!(migrate(text("check")).unwrap(), Migrate::Check);
+    assert_eq!(migrate(Input::Undefined).unwrap(), Migrate::Apply);
+    assert!(migrate(text("later")).is_err());
 }

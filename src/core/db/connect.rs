@@ -5,7 +5,7 @@ use super::migrate;
 use super::postgres::PgDb;
 use super::sqlite::SqliteDb;
 use super::sync::blocking;
-use crate::core::config::{ConnectConfig, Target};
+use crate::core::config::{ConnectConfig, Migrate, Target};
 use crate::core::error::{Error, ErrorCode, Result};
 
 impl Database {
@@ -31,24 +31,28 @@ impl Database {
             }
             (Err(e), _) => return Err(e),
         };
-        if config.migrate {
-            if let Err(e) = migrate::migrate(&db).await {
-                let restore = match db.backend() {
-                    Backend::Sqlite(s) => s.restore(),
-                    Backend::Postgres(_) => None,
-                };
-                db.close().await;
-                drop(db);
-                // A first migration that failed leaves the file as it was found.
-                if let Some(restore) = restore {
-                    blocking(move || {
-                        restore.run(migrate::MIGRATIONS_TABLE);
-                        Ok(())
-                    })
-                    .await?;
-                }
-                return Err(e);
+        let prepared = match config.migrate {
+            Migrate::Apply => migrate::migrate(&db).await,
+            Migrate::Check => refuse_pending(&db).await,
+            Migrate::Skip => Ok(()),
+        };
+        if let Err(e) = prepared {
+            let restore = match db.backend() {
+                Backend::Sqlite(s) => s.restore(),
+                Backend::Postgres(_) => None,
+            };
+            db.close().await;
+            drop(db);
+            // A first migration that failed (or a check that refused) leaves the file as it
+            // was found.
+            if let Some(restore) = restore {
+                blocking(move || {
+                    restore.run(migrate::MIGRATIONS_TABLE);
+                    Ok(())
+                })
+                .await?;
             }
+            return Err(e);
         }
         Ok(db)
     }
@@ -70,9 +74,12 @@ impl Database {
             ),
             Target::Sqlite(path) => {
                 let path = path.clone();
-                let db =
-                    blocking(move || SqliteDb::open_file(&path, migrate::refuse_foreign_sqlite))
-                        .await?;
+                let read_only = config.read_only;
+                let db = blocking(move || match read_only {
+                    true => SqliteDb::open_file_read_only(&path),
+                    false => SqliteDb::open_file(&path, migrate::refuse_foreign_sqlite),
+                })
+                .await?;
                 (Backend::Sqlite(db), DbKind::Sqlite)
             }
             Target::Memory => (Backend::Sqlite(SqliteDb::open_memory()?), DbKind::Memory),
@@ -96,4 +103,22 @@ impl Database {
 /// Unavailability that justifies the fallback (as opposed to a schema or a configuration error).
 fn is_unreachable(err: &Error) -> bool {
     matches!(err.code, ErrorCode::DbUnavailable | ErrorCode::Timeout)
+}
+
+/// `migrate: 'check'`: a database with pending migrations is refused, naming their versions.
+async fn refuse_pending(db: &Database) -> Result<()> {
+    let pending: Vec<String> = migrate::status(db)
+        .await?
+        .into_iter()
+        .filter(|m| !m.applied)
+        .map(|m| format!("{:03}", m.version))
+        .collect();
+    if pending.is_empty() {
+        return Ok(());
+    }
+    Err(Error::migration(format!(
+        "migrations are pending ({}); apply them first (`workflow-infra migrate`, or connect with \
+         migrate: true)",
+        pending.join(", ")
+    )))
 }

@@ -120,7 +120,10 @@ impl Database {
             Backend::Postgres(pg) => pg.figures(),
             Backend::Sqlite(db) => db.figures(self.kind.as_str()),
         };
-        self.metrics.snapshot(figures)
+        Snapshot {
+            fallback_active: self.used_fallback,
+            ..self.metrics.snapshot(figures)
+        }
     }
 
     /// Registers a cache to be told what writes change.

@@ -15,6 +15,9 @@ const PROBE_LIMIT: Duration = Duration::from_secs(5);
 pub struct Health {
     /// The database answered, and writes can be taken.
     pub ok: bool,
+    /// `ok`: serving from the configured database; `degraded`: serving, but from the fallback;
+    /// `down`: not serving (`ok` is false).
+    pub status: &'static str,
     pub backend: &'static str,
     pub used_fallback: bool,
     /// The probe's round trip, in milliseconds.
@@ -54,8 +57,14 @@ pub async fn health(db: &Database) -> Health {
         Ok(()) if disk_full => Some(room::disk_full()),
         Ok(()) => None,
     };
+    let status = match (&error, db.used_fallback()) {
+        (Some(_), _) => "down",
+        (None, true) => "degraded",
+        (None, false) => "ok",
+    };
     Health {
         ok: error.is_none(),
+        status,
         backend: db.kind().as_str(),
         used_fallback: db.used_fallback(),
         latency_ms: started.elapsed().as_secs_f64() * 1000.0,
@@ -70,6 +79,7 @@ impl Health {
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "ok": self.ok,
+            "status": self.status,
             "backend": self.backend,
             "usedFallback": self.used_fallback,
             "latencyMs": self.latency_ms,

@@ -27,6 +27,8 @@ pub struct SqliteDb {
     scanner: Arc<Mutex<Connection>>,
     writer: Arc<Writer>,
     reserve: Arc<Reserve>,
+    /// Opened by [`SqliteDb::open_file_read_only`]: nothing is to be restored or written.
+    read_only: bool,
 }
 
 impl SqliteDb {
@@ -81,6 +83,45 @@ impl SqliteDb {
             scanner: Arc::new(Mutex::new(scanner)),
             writer: Arc::new(writer),
             reserve: Arc::new(Reserve::beside(path)),
+            read_only: false,
+        })
+    }
+
+    /// Opens the existing database file at `path` without writing to it: nothing is created
+    /// (no folder, file or reserve), the journal mode is left as it is, and every connection is
+    /// `query_only`. A missing file is `ERR_DB_UNAVAILABLE`.
+    pub fn open_file_read_only(path: &Path) -> Result<SqliteDb> {
+        if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+            return Err(Error::new(
+                ErrorCode::DbUnavailable,
+                "the SQLite file does not exist (a read-only open creates nothing)",
+            ));
+        }
+        let connect = || -> Result<Connection> {
+            let conn = Connection::open_with_flags(
+                path,
+                // Read-write without CREATE, every connection `query_only`: SQLite's own read-only
+                // mode leaves the WAL and shared-memory files it makes behind, where the last
+                // connection of a read-write open removes them as it closes.
+                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(|e| Error {
+                code: ErrorCode::DbUnavailable,
+                message: "cannot open the SQLite file".into(),
+                cause: Error::from(e).cause,
+            })?;
+            configure(&conn, true)?;
+            Ok(conn)
+        };
+        let writer = Writer::start(Arc::new(Mutex::new(connect()?)))?;
+        Ok(SqliteDb {
+            path: Some(path.to_path_buf()),
+            journal_before: None,
+            reader: Arc::new(Mutex::new(connect()?)),
+            scanner: Arc::new(Mutex::new(connect()?)),
+            writer: Arc::new(writer),
+            reserve: Arc::new(Reserve::none()),
+            read_only: true,
         })
     }
 
@@ -96,6 +137,7 @@ impl SqliteDb {
             scanner: shared.clone(),
             writer: Arc::new(Writer::start(shared)?),
             reserve: Arc::new(Reserve::none()),
+            read_only: false,
         })
     }
 
@@ -105,6 +147,9 @@ impl SqliteDb {
 
     /// How to put the file back as this open found it, for when its first migration failed.
     pub fn restore(&self) -> Option<Restore> {
+        if self.read_only {
+            return None;
+        }
         self.path.clone().map(|path| Restore {
             path,
             journal_before: self.journal_before.clone(),
@@ -186,7 +231,7 @@ impl SqliteDb {
     /// Commits what is queued, stops the writer and closes the connections.
     pub fn close(&self) {
         self.writer.close();
-        if self.path.is_some() {
+        if self.path.is_some() && !self.read_only {
             // Fold the WAL back into the file so a closed database is one file again.
             let _ = lock(&self.scanner).execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
         }

@@ -234,6 +234,7 @@ impl Metrics {
             events_published: load(&self.events_published),
             events_delivered: load(&self.events_delivered),
             backend,
+            fallback_active: false,
         }
     }
 }
@@ -294,6 +295,8 @@ pub struct Snapshot {
     pub events_published: u64,
     pub events_delivered: u64,
     pub backend: BackendFigures,
+    /// The fallback serves the calls: the primary was unreachable at connect.
+    pub fallback_active: bool,
 }
 
 #[cfg(test)]

@@ -61,6 +61,7 @@ impl Snapshot {
             "groupSizes": self.backend.groups.to_json(),
             "reconnects": self.reconnects,
             "breakerOpen": self.backend.breaker_open,
+            "fallbackActive": self.fallback_active,
             "events": { "published": self.events_published, "delivered": self.events_delivered },
         })
     }
@@ -129,6 +130,12 @@ impl Snapshot {
             "1 while calls are refused because the server is known to be down.",
         );
         t.sample("breaker_open", "", u8::from(self.backend.breaker_open));
+        t.family(
+            "fallback_active",
+            "gauge",
+            "1 while the fallback serves the calls (the primary was unreachable at connect).",
+        );
+        t.sample("fallback_active", "", u8::from(self.fallback_active));
         t.family(
             "uptime_seconds",
             "gauge",
