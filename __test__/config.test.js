@@ -220,7 +220,10 @@ describe('readOnly', () => {
     const db = await WorkflowDatabase.connect({ type: 'sqlite', database: file, readOnly: true })
     const executions = new addon.WorkflowExecutionRepository(db)
     expect(await executions.findAll()).toEqual([])
-    await expect(executions.create({ workflowId: 'w', workflowName: 'W' })).rejects.toMatchObject({ code: expect.stringMatching(/^ERR_DB/) })
+    await expect(executions.create({ workflowId: 'w', workflowName: 'W' })).rejects.toMatchObject({
+      code: 'ERR_DB_REFUSED',
+      message: expect.stringContaining('the database is open read-only'),
+    })
     await db.close()
     expect(fs.readdirSync(path.dirname(file)).sort()).toEqual(before)
     await expect(WorkflowDatabase.connect({ type: 'sqlite', database: file, readOnly: true, migrate: true })).rejects.toMatchObject({ code: 'ERR_VALIDATION' })

@@ -198,12 +198,18 @@ impl SqliteDb {
         statements: Vec<Statement>,
         done: impl FnOnce(Result<Vec<StmtResult>>) + Send + 'static,
     ) {
+        if self.read_only {
+            return done(Err(read_only()));
+        }
         room::write(&self.writer, &self.reserve, statements, Box::new(done));
     }
 
     /// Runs statements at once on the calling thread when the writer is idle (see
     /// [`Writer::now`] and [`room::write_now`]); `None` when they are to be queued.
     pub fn write_now(&self, statements: &[Statement]) -> Option<Result<Vec<StmtResult>>> {
+        if self.read_only {
+            return Some(Err(read_only()));
+        }
         room::write_now(&self.writer, &self.reserve, statements)
     }
 
@@ -236,6 +242,15 @@ impl SqliteDb {
             let _ = lock(&self.scanner).execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
         }
     }
+}
+
+/// A write on a read-only open: refused before it runs (as PostgreSQL's read-only transactions
+/// refuse it, SQLSTATE 25006).
+fn read_only() -> Error {
+    Error::new(
+        ErrorCode::DbRefused,
+        "the database is open read-only: writes are refused",
+    )
 }
 
 /// A file as an open found it: run once every connection to it is closed.
