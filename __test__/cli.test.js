@@ -5,26 +5,17 @@
 
 const { execFile } = require('node:child_process')
 const fs = require('node:fs')
-const os = require('node:os')
 const path = require('node:path')
 
-const { addon, cleanup, freshPgDatabase, freshSqlitePath, pgAvailable, psql } = require('./helpers')
+const { addon, cleanup, freshDir, freshPgDatabase, freshSqlitePath, pgAvailable, psql } = require('./helpers')
 const { LifecycleContainer, Registry, pideaLike } = require('./standins')
 
 const CLI = path.join(__dirname, '..', 'bin', 'workflow-infra.js')
 const { version } = require('../package.json')
 
-const dirs = []
-afterAll(() => {
-  while (dirs.length) fs.rmSync(dirs.pop(), { recursive: true, force: true })
-  cleanup()
-})
+afterAll(cleanup)
 
-function emptyDir() {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wfi_cli_'))
-  dirs.push(dir)
-  return dir
-}
+const emptyDir = () => freshDir('wfi_cli_')
 
 /** Runs the CLI in `cwd` with no database in the environment; resolves {code, stdout, stderr}. */
 function run(args, { cwd = emptyDir(), env = {} } = {}) {

@@ -68,6 +68,13 @@ function cleanup() {
   }
 }
 
+/** A new, empty directory, removed by cleanup(). */
+function freshDir(prefix = 'wfi_jest_') {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+  createdDirs.push(dir)
+  return dir
+}
+
 /** A path for a fresh SQLite file in a new directory (the directory does not exist yet). */
 function freshSqlitePath() {
   const dir = path.join(os.tmpdir(), uniqueName('wfi_jest'))
@@ -113,6 +120,7 @@ module.exports = {
   backends,
   CI,
   cleanup,
+  freshDir,
   freshPgDatabase,
   freshSqlitePath,
   PASSWORD_ROLE,

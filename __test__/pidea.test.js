@@ -3,9 +3,8 @@
 // discovery of where the data goes, a workflow through the bus, the WorkflowController's create
 // call, start and stop, and a second call refused.
 const fs = require('node:fs')
-const os = require('node:os')
 const path = require('node:path')
-const { addon, cleanup, freshPgDatabase, pgAvailable, psql, runNode, PG_HOST, PG_PORT } = require('./helpers')
+const { addon, cleanup, freshDir: freshDirIn, freshPgDatabase, pgAvailable, psql, runNode, PG_HOST, PG_PORT } = require('./helpers')
 const { EventBus, LifecycleContainer, PlainContainer, Registry, pideaLike } = require('./standins')
 
 const {
@@ -39,17 +38,9 @@ if (process.env.WORKFLOW_DATABASE_URL) {
   throw new Error('unset WORKFLOW_DATABASE_URL to run these tests: it would win over the container')
 }
 
-const dirs = []
-afterAll(() => {
-  while (dirs.length) fs.rmSync(dirs.pop(), { recursive: true, force: true })
-  cleanup()
-})
+afterAll(cleanup)
 
-function freshDir() {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wfi_pidea_'))
-  dirs.push(dir)
-  return dir
-}
+const freshDir = () => freshDirIn('wfi_pidea_')
 
 /** PIDEA's connected DatabaseConnection, as far as the helper reads it: config and getType(). */
 function connection(type, config) {
