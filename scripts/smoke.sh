@@ -4,7 +4,7 @@
 # platform package the napi-rs way (`napi artifacts`, `napi prepublish`), packs both packages,
 # installs the two tarballs into a fresh project with no Rust toolchain on PATH, and checks
 # there that the package works: a workflow on SQLite and on PostgreSQL, `npx workflow-infra
-# status` and the demo, a TypeScript file under `strict`, and a Jest suite that requires the
+# migrate`, `status` and the demo, a TypeScript file under `strict`, and a Jest suite that requires the
 # addon from two test files. Prints the tarballs' listings and sizes and the installed size.
 #
 #   bash scripts/smoke.sh            (WORKFLOW_TEST_PG_URL: a PostgreSQL server to use, optional)
@@ -113,6 +113,7 @@ if [ -n "${WORKFLOW_TEST_PG_URL:-}" ]; then
 else
   echo "SKIPPED: a workflow on PostgreSQL (WORKFLOW_TEST_PG_URL is not set)"
 fi
+check "npx workflow-infra migrate" in_app npx --no-install workflow-infra migrate
 check "npx workflow-infra status" in_app npx --no-install workflow-infra status
 check "npx workflow-infra demo" in_app npx --no-install workflow-infra demo --workflows 20
 
