@@ -163,6 +163,9 @@ export interface Metrics {
   breakerOpen: boolean
   /** The fallback serves the calls: the primary was unreachable at connect. */
   fallbackActive: boolean
+  /** The fallback's journal: write calls waiting to be replayed onto the primary, replayed,
+   * and set aside as conflicts (never overwriting the primary). */
+  journal: { pending: number; replayed: number; conflicts: number }
   /** Distributed events (PostgreSQL): published through this database, and delivered to this
    * process's subscribers from other processes. */
   events: { published: number; delivered: number }
@@ -698,6 +701,26 @@ export declare function registerWorkflowServices(
   options?: RegisterWorkflowServicesOptions,
 ): Promise<WorkflowDatabase>
 
+/** An operation of a fallback's journal not replayed onto the primary (`db.journal()`). */
+export interface JournalEntry {
+  seq: number
+  op_id: string
+  /** `Class.method` (or `WorkflowEventHandlers.<event>`) that made the write. */
+  method: string
+  state: 'pending' | 'conflict'
+  /** Why a conflict was set aside (its error code and message). */
+  detail: string | null
+  recorded_at: Date
+}
+
+/** What `WorkflowDatabase.replayJournal()` resolves. */
+export interface JournalReplay {
+  replayed: number
+  conflicts: number
+  /** Operations left pending (the target became unreachable during the replay). */
+  pending: number
+}
+
 /**
  * Which binding artifact the generated loader actually loaded: `'native'` for
  * a native addon, otherwise the `platformArchABI` of the WASI flavor. Every
@@ -853,11 +876,23 @@ export declare class WorkflowDatabase {
    * With no configuration: `WORKFLOW_DATABASE_URL`, else SQLite at `./data/workflow.db`.
    */
   static connect(config?: DatabaseConfig): Promise<WorkflowDatabase>
-  /** `'postgresql'`, `'sqlite'` or `'memory'` (the fallback's type when the fallback was used). */
+  /**
+   * Replays by hand the journal an SQLite fallback file holds onto a database (normally the
+   * primary that file stood in for): each pending operation exactly once, conflicts kept in
+   * the file. Resolves `{replayed, conflicts, pending}`.
+   */
+  static replayJournal(options: { from: string; to: DatabaseConfig }): Promise<JournalReplay>
+  /**
+   * `'postgresql'`, `'sqlite'` or `'memory'`: the database that serves the calls now (the
+   * fallback's type while the fallback serves).
+   */
   getType(): 'postgresql' | 'sqlite' | 'memory'
   /** Whether the database is open (false after `close()`). */
   get isConnected(): boolean
-  /** `{type, isConnected, usedFallback, database, host?, port?}`; never credentials. */
+  /**
+   * `{type, isConnected, usedFallback, database, host?, port?}` of the database that serves
+   * the calls now; never credentials.
+   */
   getConnectionStatus(): ConnectionStatus
   /**
    * Commits what is queued and closes the database. Later calls reject with `ERR_CLOSED`;
@@ -870,6 +905,11 @@ export declare class WorkflowDatabase {
   migrationStatus(): Promise<MigrationStatus[]>
   /** The backend, the migrations, and every table with its row count. */
   status(): Promise<DatabaseStatus>
+  /**
+   * The fallback journal's operations not yet replayed onto the primary (pending ones, and
+   * conflicts set aside), oldest first; empty on a database that never served as a fallback.
+   */
+  journal(): Promise<JournalEntry[]>
   /** Writes the deterministic seed fixture (see the README), replacing a previous seed. */
   seed(): Promise<SeedSummary>
   /**

@@ -37,6 +37,7 @@ async fn run(db: &Arc<Database>, audience: Audience, plan: Plan) -> Outcome {
         source: "Test",
         audience,
         plan,
+        journal: None,
     };
     match exec::submit(db, request, WriteNow::Allowed) {
         Submitted::Ready(outcome) | Submitted::Written(outcome) => outcome,
@@ -442,6 +443,7 @@ async fn a_lone_sqlite_write_commits_on_the_callers_thread_when_allowed() {
                 source: "Test",
                 audience: Audience::Own,
                 plan: service::create_execution(&new_execution(id)),
+                journal: None,
             };
             let outcome = match exec::submit(&db, request, now) {
                 Submitted::Written(outcome) => {
@@ -535,6 +537,7 @@ fn the_runtime_is_built_once_and_every_call_runs_on_it() {
         source: "Test",
         audience: Audience::Own,
         plan,
+        journal: None,
     };
     let Submitted::Later(job) = exec::submit(&db, request, WriteNow::Allowed) else {
         panic!("steps run on the runtime")

@@ -1,6 +1,6 @@
 //! `WorkflowDatabase`: connect, describe, migrate, seed, close.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use napi::bindgen_prelude::{PromiseRaw, Unknown};
 use napi::{sys, Env, JsValue};
@@ -13,11 +13,13 @@ use super::node::input::{input, optional};
 use super::node::raw::{unknown, wrap, JsResult};
 use super::node::reference::JsRef;
 use super::node::settle;
+use super::replay;
 use crate::core::config::{ConnectConfig, RawConfig, DATABASE_URL_ENV};
 use crate::core::db::admin::{self, Method};
 use crate::core::db::{Database, DbKind};
 use crate::core::error::{Error, Result};
-use crate::core::input::Input;
+use crate::core::exec::rejoin;
+use crate::core::input::{Fields, Input};
 use crate::core::value::Value;
 
 /// What a repository was built on: the database slot, and the planned `db` member (the
@@ -135,10 +137,27 @@ pub fn snake_case(env: &Env, str: Unknown) -> napi::Result<String> {
 #[napi]
 pub struct WorkflowDatabase {
     db: DbSlot,
-    // Copied at open: `close()` empties the slot, and getType()/getConnectionStatus() still answer.
+    /// What serves the calls, as last seen: `close()` empties the slot, and getType() and
+    /// getConnectionStatus() still answer (a rejoin switches it while open).
+    last: Mutex<Identity>,
+}
+
+/// What a database is, without credentials.
+#[derive(Clone)]
+struct Identity {
     kind: DbKind,
     used_fallback: bool,
     description: Vec<(&'static str, Value)>,
+}
+
+impl Identity {
+    fn of(db: &Database) -> Identity {
+        Identity {
+            kind: db.kind(),
+            used_fallback: db.used_fallback(),
+            description: db.describe(),
+        }
+    }
 }
 
 impl WorkflowDatabase {
@@ -147,13 +166,24 @@ impl WorkflowDatabase {
         open_db(&self.db)
     }
 
-    /// What it was when opened (still known after `close()`).
+    /// What serves the calls now (or last, after `close()`).
+    fn identity(&self) -> Identity {
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        if let Ok(db) = self.get() {
+            if db.kind() != last.kind || db.used_fallback() != last.used_fallback {
+                *last = Identity::of(&db);
+            }
+        }
+        last.clone()
+    }
+
+    /// The kind of database that serves the calls (the last one, after `close()`).
     pub fn kind(&self) -> DbKind {
-        self.kind
+        self.identity().kind
     }
 
     pub fn used_fallback(&self) -> bool {
-        self.used_fallback
+        self.identity().used_fallback
     }
 
     /// The slot repositories built on this database share (so they see `close()`).
@@ -170,18 +200,21 @@ impl WorkflowDatabase {
     }
 }
 
-/// Hands a freshly opened database to JS as a `WorkflowDatabase` instance.
-struct Opened(Database);
+/// Hands a freshly opened database to JS as a `WorkflowDatabase` instance; on the fallback, starts
+/// probing the primary to rejoin it.
+struct Opened(Database, ConnectConfig);
 
 impl IntoJs for Opened {
     fn into_js(self, env: sys::napi_env) -> JsResult {
-        let db = self.0;
+        let Opened(db, config) = self;
+        let on_fallback = db.used_fallback();
         let instance = WorkflowDatabase {
-            kind: db.kind(),
-            used_fallback: db.used_fallback(),
-            description: db.describe(),
+            last: Mutex::new(Identity::of(&db)),
             db: Arc::new(RwLock::new(Some(Arc::new(db)))),
         };
+        if on_fallback {
+            rejoin::start(&instance.db, config, replay::replan);
+        }
         wrap(env, instance)
     }
 }
@@ -209,15 +242,55 @@ impl WorkflowDatabase {
         match parse_config(env, config) {
             Err(e) => settle::settled::<(), _>(env, PREFIX, Err(e)),
             Ok(cfg) => settle::spawn(env, PREFIX, async move {
-                Database::connect(&cfg).await.map(Opened)
+                let db = rejoin::connect(&cfg, replay::replan).await?;
+                Ok(Opened(db, cfg))
             }),
         }
     }
 
-    /// `'postgresql'`, `'sqlite'` or `'memory'` (the fallback's type when the fallback was used).
+    /// Replays by hand the journal an SQLite fallback file holds onto a database (normally the
+    /// primary that file stood in for): each pending operation exactly once, conflicts kept in
+    /// the file. Resolves `{replayed, conflicts, pending}`.
+    #[napi(
+        ts_args_type = "options: { from: string; to: DatabaseConfig }",
+        ts_return_type = "Promise<JournalReplay>"
+    )]
+    pub fn replay_journal<'env>(
+        env: &'env Env,
+        options: Option<Unknown>,
+    ) -> napi::Result<PromiseRaw<'env, ()>> {
+        const PREFIX: &str = "Failed to replay the journal";
+        let parsed = (|| {
+            let options = optional(env.raw(), options.map(|o| o.raw()));
+            let f = Fields::of(&options, "options")?;
+            f.only(&["from", "to"])?;
+            let from = f.required_text("from", 4096)?;
+            let to = RawConfig::from_input(f.get("to"))?;
+            let to = ConnectConfig::from_raw(to, None)?;
+            Ok((std::path::PathBuf::from(from), to))
+        })();
+        match parsed {
+            Err(e) => settle::settled::<(), _>(env, PREFIX, Err(e)),
+            Ok((from, to)) => settle::spawn(env, PREFIX, async move {
+                let primary = Arc::new(Database::connect(&to).await?);
+                let done = rejoin::replay_file(&from, &primary, replay::replan).await;
+                let pending = primary.journal().figures().0;
+                primary.close().await;
+                let done = done?;
+                Ok(Value::Json(serde_json::json!({
+                    "replayed": done.replayed,
+                    "conflicts": done.conflicts,
+                    "pending": pending,
+                })))
+            }),
+        }
+    }
+
+    /// `'postgresql'`, `'sqlite'` or `'memory'`: the database that serves the calls now (the
+    /// fallback's type while the fallback serves).
     #[napi(ts_return_type = "'postgresql' | 'sqlite' | 'memory'")]
     pub fn get_type(&self) -> &'static str {
-        self.kind.as_str()
+        self.kind().as_str()
     }
 
     /// Whether the database is open (false after `close()`).
@@ -226,14 +299,16 @@ impl WorkflowDatabase {
         self.get().is_ok()
     }
 
-    /// `{type, isConnected, usedFallback, database, host?, port?}`; never credentials.
+    /// `{type, isConnected, usedFallback, database, host?, port?}` of the database that serves
+    /// the calls now; never credentials.
     #[napi(ts_return_type = "ConnectionStatus")]
     pub fn get_connection_status<'e>(&self, env: &'e Env) -> napi::Result<Unknown<'e>> {
+        let now = self.identity();
         let status = admin::connection_status(
-            self.kind,
+            now.kind,
             self.is_connected(),
-            self.used_fallback,
-            &self.description,
+            now.used_fallback,
+            &now.description,
         );
         Ok(unknown(env, status.into_js(env.raw())?))
     }
@@ -242,6 +317,7 @@ impl WorkflowDatabase {
     /// closing twice is harmless.
     #[napi(ts_return_type = "Promise<void>")]
     pub fn close<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
+        let _ = self.identity(); // what getType() answers after close()
         let taken = self.db.write().unwrap_or_else(|e| e.into_inner()).take();
         settle::spawn(env, "Failed to close database", async move {
             if let Some(db) = taken {
@@ -262,7 +338,7 @@ impl Host for WorkflowDatabase {
 }
 
 promise_methods! {
-    WorkflowDatabase;
+    WorkflowDatabase as DATABASE_METHODS;
     " Applies pending migrations (safe to run from several processes at once)."
     fn migrate(): "" -> "Promise<void>"
         = "Failed to run migrations", |_| admin::plan(Method::Migrate);
@@ -272,6 +348,10 @@ promise_methods! {
     " The backend, the migrations, and every table with its row count."
     fn status(): "" -> "Promise<DatabaseStatus>"
         = "Failed to get database status", |_| admin::plan(Method::Status);
+    " The fallback journal's operations not yet replayed onto the primary (pending ones, and"
+    " conflicts set aside), oldest first; empty on a database that never served as a fallback."
+    fn journal(): "" -> "Promise<JournalEntry[]>"
+        = "Failed to read the journal", |_| admin::plan(Method::Journal);
     " Writes the deterministic seed fixture (see the README), replacing a previous seed."
     fn seed(): "" -> "Promise<SeedSummary>"
         = "Failed to seed database", |_| admin::plan(Method::Seed);

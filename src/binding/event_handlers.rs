@@ -19,9 +19,11 @@ use super::node::logger::{Level, Logger};
 use super::node::raw::{construct, resolved, string, undefined, JsResult};
 use super::node::reference::{call, function, method, JsRef};
 use super::workflow::{held, logger_member, WorkflowRepository};
+use crate::core::db::journal::Entry;
 use crate::core::db::Dialect;
-use crate::core::exec::Request;
+use crate::core::exec::{Plan, Report, Request};
 use crate::core::input::Input;
+use crate::core::stamp::Stamp;
 use crate::core::workflow::events::{self, EventKind, Handled};
 
 /// What every handler function shares: where the writes go, the bus, the logger.
@@ -266,11 +268,21 @@ impl WorkflowEventHandlers {
 /// committed and the follow-up events were published.
 fn handle(env: &Env, shared: &Handlers, kind: EventKind, event: Input) -> JsResult {
     let raw = env.raw();
+    // On the fallback the event is journaled (its name and payload, the plan made under a
+    // stamp) to be replayed onto the primary.
     let planned = open_db(&shared.db).and_then(|db| {
-        let plan = events::plan_event(&Dialect::of(&db), kind, &event)?;
-        Ok((db, plan))
+        let dialect = Dialect::of(&db);
+        let (plan, journal) = if db.journaling() {
+            let stamp = Stamp::fresh();
+            let plan = stamp.apply(|| events::plan_event(&dialect, kind, &event))?;
+            let entry = Entry::new(journal_name(kind), vec![event.clone()], stamp);
+            (plan, Some(entry))
+        } else {
+            (events::plan_event(&dialect, kind, &event)?, None)
+        };
+        Ok((db, plan, journal))
     });
-    let (db, plan) = match planned {
+    let (db, plan, journal) = match planned {
         Ok(planned) => planned,
         Err(e) => {
             let refused = Handled::refused(kind).conclude(Err(e));
@@ -283,6 +295,7 @@ fn handle(env: &Env, shared: &Handlers, kind: EventKind, event: Input) -> JsResu
         source: "WorkflowEventHandlers",
         audience: shared.logger.audience(),
         plan,
+        journal,
     };
     let delivery = Delivery {
         prefix: "Failed to handle event",
@@ -290,4 +303,18 @@ fn handle(env: &Env, shared: &Handlers, kind: EventKind, event: Input) -> JsResu
         bus: Some(shared.bus.clone()),
     };
     Ok(deliver::submit(env, &db, request, delivery)?.raw())
+}
+
+/// The journal's name of an event's handling: `WorkflowEventHandlers.<event name>`.
+fn journal_name(kind: EventKind) -> String {
+    format!("{JOURNAL_PREFIX}{}", kind.name())
+}
+
+const JOURNAL_PREFIX: &str = "WorkflowEventHandlers.";
+
+/// The plan of a journaled event's handling (see [`journal_name`]).
+pub(crate) fn replan_event(method: &str, d: &Dialect, args: Vec<Input>) -> Option<Plan> {
+    let kind = EventKind::from_name(method.strip_prefix(JOURNAL_PREFIX)?)?;
+    let event = args.into_iter().next().unwrap_or(Input::Undefined);
+    Some(events::plan_event(d, kind, &event).unwrap_or_else(|e| Plan::new(Err(e), Report::Quiet)))
 }

@@ -24,7 +24,7 @@ impl WorkflowExecutionRepository {
 }
 
 promise_methods! {
-    WorkflowExecutionRepository;
+    WorkflowExecutionRepository as EXECUTION_METHODS;
     " Inserts an execution; resolves its row. Defaults: `executionId` `exec_<uuid>`,"
     " `workflowVersion` '1.0.0', `status` 'pending', `priority` 1, `startTime` now, `metadata` {}."
     fn create(execution): "execution: CreateExecutionInput" -> "Promise<WorkflowExecutionRow>"

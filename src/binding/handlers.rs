@@ -26,7 +26,7 @@ impl HandlerRegistryRepository {
 }
 
 promise_methods! {
-    HandlerRegistryRepository;
+    HandlerRegistryRepository as HANDLER_METHODS;
     " Registers a handler, or updates it: an upsert on `handlerType` that keeps its id,"
     " `registered_at` and counters. Resolves the row."
     fn register_handler(handler): "handler: HandlerInput" -> "Promise<HandlerRow>"

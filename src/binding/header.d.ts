@@ -163,6 +163,9 @@ export interface Metrics {
   breakerOpen: boolean
   /** The fallback serves the calls: the primary was unreachable at connect. */
   fallbackActive: boolean
+  /** The fallback's journal: write calls waiting to be replayed onto the primary, replayed,
+   * and set aside as conflicts (never overwriting the primary). */
+  journal: { pending: number; replayed: number; conflicts: number }
   /** Distributed events (PostgreSQL): published through this database, and delivered to this
    * process's subscribers from other processes. */
   events: { published: number; delivered: number }
@@ -697,3 +700,23 @@ export declare function registerWorkflowServices(
   registryOrContainer: ServiceRegistryLike | ServiceContainerLike,
   options?: RegisterWorkflowServicesOptions,
 ): Promise<WorkflowDatabase>
+
+/** An operation of a fallback's journal not replayed onto the primary (`db.journal()`). */
+export interface JournalEntry {
+  seq: number
+  op_id: string
+  /** `Class.method` (or `WorkflowEventHandlers.<event>`) that made the write. */
+  method: string
+  state: 'pending' | 'conflict'
+  /** Why a conflict was set aside (its error code and message). */
+  detail: string | null
+  recorded_at: Date
+}
+
+/** What `WorkflowDatabase.replayJournal()` resolves. */
+export interface JournalReplay {
+  replayed: number
+  conflicts: number
+  /** Operations left pending (the target became unreachable during the replay). */
+  pending: number
+}

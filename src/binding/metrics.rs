@@ -29,7 +29,7 @@ impl WorkflowMetricsRepository {
 }
 
 promise_methods! {
-    WorkflowMetricsRepository;
+    WorkflowMetricsRepository as METRICS_METHODS;
     " Records one metric (`metricType` 'performance', `metadata` {} by default); resolves its row."
     fn record_metric(metric): "metric: MetricInput" -> "Promise<WorkflowMetricRow>"
         = "Failed to record workflow metric", |_, metric| metrics::record(&metric);

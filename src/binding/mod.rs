@@ -16,6 +16,7 @@ mod metrics;
 mod node;
 mod observe;
 mod persistence;
+mod replay;
 mod workflow;
 
 use napi::bindgen_prelude::JsObjectValue;

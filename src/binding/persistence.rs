@@ -68,7 +68,7 @@ impl WorkflowPersistenceService {
 }
 
 promise_methods! {
-    WorkflowPersistenceService;
+    WorkflowPersistenceService as PERSISTENCE_METHODS;
     " Creates the execution (and its `execution_started` metric)."
     fn create_workflow_execution(execution_data):
         "executionData: CreateExecutionInput" -> "Promise<WorkflowExecutionRow>"
@@ -121,5 +121,5 @@ promise_methods! {
         = "Failed to export workflow data", |_, f, o| service::export(f, o);
 }
 
-shared_methods!(WorkflowPersistenceService);
+shared_methods!(WorkflowPersistenceService as PERSISTENCE_SHARED_METHODS);
 logger_members!(WorkflowPersistenceService);

@@ -95,7 +95,7 @@ impl WorkflowRepository {
 }
 
 promise_methods! {
-    WorkflowRepository;
+    WorkflowRepository as WORKFLOW_METHODS;
     " Creates the execution and its `execution_started` metric in one transaction."
     fn save_execution(execution):
         "execution: CreateExecutionInput" -> "Promise<WorkflowExecutionRow>"
@@ -147,9 +147,9 @@ promise_methods! {
 
 /// The methods `WorkflowRepository` and `WorkflowPersistenceService` share, name for name.
 macro_rules! shared_methods {
-    ($class:ident) => {
+    ($class:ident as $table:ident) => {
         promise_methods! {
-            $class;
+            $class as $table;
             " Per (name, type, category) aggregates, percentiles included."
             fn get_aggregated_metrics(filters): "filters?: MetricFilters"
                 -> "Promise<MetricAggregateRow[]>"
@@ -169,7 +169,7 @@ macro_rules! shared_methods {
 
 pub(crate) use shared_methods;
 
-shared_methods!(WorkflowRepository);
+shared_methods!(WorkflowRepository as WORKFLOW_SHARED_METHODS);
 
 /// A service's `logger` member and `setLogger(logger)`.
 macro_rules! logger_members {

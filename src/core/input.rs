@@ -387,3 +387,69 @@ impl From<serde_json::Value> for Input {
 
 #[cfg(test)]
 mod tests;
+
+/// Inputs kept as JSON, exactly: the fallback's journal stores a call's arguments this way and
+/// replays them later. Plain JSON values stand for themselves; what JSON lacks is an object with
+/// one `$`-key: `{"$u":0}` undefined, `{"$d":ms}` a Date, `{"$n":"NaN"}` a number JSON cannot
+/// hold, `{"$x":"function"}` an unsupported value, `{"$o":[[key, value], …]}` an object (kept
+/// in order, whatever its keys).
+pub mod journaled {
+    use super::Input;
+    use serde_json::{json, Value as J};
+
+    pub fn encode(input: &Input) -> J {
+        match input {
+            Input::Undefined => json!({"$u": 0}),
+            Input::Null => J::Null,
+            Input::Bool(b) => J::Bool(*b),
+            Input::Number(n) => match serde_json::Number::from_f64(*n) {
+                Some(n) => J::Number(n),
+                None => json!({"$n": n.to_string()}),
+            },
+            Input::Text(s) => J::String(s.clone()),
+            Input::Date(ms) => json!({"$d": encode(&Input::Number(*ms))}),
+            Input::Array(items) => J::Array(items.iter().map(encode).collect()),
+            Input::Object(members) => json!({"$o": members
+                .iter()
+                .map(|(k, v)| json!([k, encode(v)]))
+                .collect::<Vec<_>>()}),
+            Input::Unsupported(t) => json!({"$x": t}),
+        }
+    }
+
+    pub fn decode(json: &J) -> Input {
+        match json {
+            J::Null => Input::Null,
+            J::Bool(b) => Input::Bool(*b),
+            J::Number(n) => Input::Number(n.as_f64().unwrap_or(f64::NAN)),
+            J::String(s) => Input::Text(s.clone()),
+            J::Array(items) => Input::Array(items.iter().map(decode).collect()),
+            J::Object(map) => match map.iter().next() {
+                Some((k, _)) if k == "$u" => Input::Undefined,
+                Some((k, v)) if k == "$d" => match decode(v) {
+                    Input::Number(ms) => Input::Date(ms),
+                    _ => Input::Date(f64::NAN),
+                },
+                Some((k, v)) if k == "$n" => {
+                    Input::Number(v.as_str().and_then(|s| s.parse().ok()).unwrap_or(f64::NAN))
+                }
+                Some((k, v)) if k == "$x" => Input::Unsupported(match v.as_str() {
+                    Some("function") => "function",
+                    Some("symbol") => "symbol",
+                    Some("bigint") => "bigint",
+                    _ => "unsupported value",
+                }),
+                Some((k, J::Array(members))) if k == "$o" => Input::Object(
+                    members
+                        .iter()
+                        .filter_map(|m| match m.as_array().map(Vec::as_slice) {
+                            Some([J::String(k), v]) => Some((k.clone(), decode(v))),
+                            _ => None,
+                        })
+                        .collect(),
+                ),
+                _ => Input::Unsupported("unsupported value"),
+            },
+        }
+    }
+}

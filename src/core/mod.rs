@@ -13,5 +13,6 @@ pub mod logging;
 pub mod metrics;
 pub mod page;
 pub mod repo;
+pub mod stamp;
 pub mod value;
 pub mod workflow;

@@ -123,9 +123,9 @@ pub fn iso_to_millis(text: &str) -> Option<i64> {
         .map(|n| n.and_utc().timestamp_millis())
 }
 
-/// Now, in epoch milliseconds.
+/// Now, in epoch milliseconds (a call's stamp's time under one: see [`stamp`](super::stamp)).
 pub fn now_millis() -> i64 {
-    Utc::now().timestamp_millis()
+    super::stamp::now_millis()
 }
 
 /// `toSnakeCase(str)`, as planned: `_` + lowercase in place of each uppercase ASCII letter.

@@ -52,10 +52,10 @@ pub struct Status {
     pub tables: Vec<TableCount>,
 }
 
-/// `WorkflowDatabase`'s methods, as plans: `migrate()`, `migrationStatus()`, `status()` and
-/// `seed()`.
+/// `WorkflowDatabase`'s methods, as plans: `migrate()`, `migrationStatus()`, `status()`,
+/// `seed()` and `journal()`.
 pub fn plan(method: Method) -> Plan {
-    let work = Work::steps(move |db| async move {
+    let run = move |db: std::sync::Arc<super::Database>| async move {
         Ok(match method {
             Method::Migrate => {
                 migrate::migrate(&db).await?;
@@ -64,8 +64,19 @@ pub fn plan(method: Method) -> Plan {
             Method::MigrationStatus => migrations_output(migrate::status(&db).await?),
             Method::Status => status(&db).await?.into_output(),
             Method::Seed => seed::seed(&db).await?.into_output(),
+            Method::Journal => Output::Rows {
+                rows: match super::journal::exists(&db).await? {
+                    true => super::journal::unreplayed(&db).await?,
+                    false => Vec::new(),
+                },
+                next: None,
+            },
         })
-    });
+    };
+    let work = match method {
+        Method::Seed => Work::write_steps(run),
+        _ => Work::steps(run),
+    };
     Plan::new(Ok(work), Report::Quiet)
 }
 
@@ -76,6 +87,8 @@ pub enum Method {
     MigrationStatus,
     Status,
     Seed,
+    /// The fallback journal's operations not replayed: pending ones and conflicts.
+    Journal,
 }
 
 fn object(fields: Vec<(&str, Output)>) -> Output {

@@ -119,6 +119,9 @@ pub struct Call {
     pub shape: Shape,
     /// What the write changes (empty for reads and for writes no cache holds).
     pub touches: Vec<Touch>,
+    /// A statement the write runs last, in its transaction, whose result is not the caller's:
+    /// the fallback's journal entry of the call, or the replay's record of having applied it.
+    pub tail: Option<Box<Statement>>,
 }
 
 impl Call {
@@ -136,6 +139,7 @@ impl Call {
             op,
             shape,
             touches: Vec::new(),
+            tail: None,
         }
     }
 
@@ -145,6 +149,11 @@ impl Call {
         self
     }
 
+    /// Whether it writes.
+    pub fn writes(&self) -> bool {
+        matches!(self.op, Op::Write(_) | Op::Batch { .. })
+    }
+
     /// Whether it runs on the SQLite writer thread (a write, on SQLite).
     pub fn runs_on_writer(&self, db: &Database) -> bool {
         matches!(
@@ -152,6 +161,12 @@ impl Call {
             (Op::Write(_) | Op::Batch { .. }, Backend::Sqlite(_))
         )
     }
+}
+
+/// The results without the tail's (the last statement's).
+fn without_tail(mut results: Vec<StmtResult>) -> Vec<StmtResult> {
+    results.pop();
+    results
 }
 
 pub fn shape(results: Vec<StmtResult>, shape: Shape) -> Result<Output> {
@@ -241,7 +256,14 @@ impl Database {
         else {
             return None;
         };
-        let results = db.write_now(statements)?;
+        let results = match &call.tail {
+            None => db.write_now(statements)?,
+            Some(tail) => {
+                let with_tail: Vec<Statement> =
+                    statements.iter().chain([&**tail]).cloned().collect();
+                db.write_now(&with_tail)?.map(without_tail)
+            }
+        };
         self.invalidate(&call.touches);
         Some(results.and_then(|r| shape(r, call.shape)))
     }
@@ -257,12 +279,19 @@ impl Database {
             op,
             shape: how,
             touches,
+            tail,
         } = call;
         match (op, self.backend()) {
-            (Op::Write(statements) | Op::Batch { statements, .. }, Backend::Sqlite(sqlite)) => {
+            (
+                Op::Write(mut statements) | Op::Batch { mut statements, .. },
+                Backend::Sqlite(sqlite),
+            ) => {
                 let db = self.clone();
+                let tailed = tail.is_some();
+                statements.extend(tail.map(|t| *t));
                 sqlite.write_with(statements, move |r| {
                     db.invalidate(&touches);
+                    let r = if tailed { r.map(without_tail) } else { r };
                     done(r.and_then(|r| shape(r, how)))
                 });
             }
@@ -277,8 +306,19 @@ impl Database {
             op,
             shape: how,
             touches,
+            tail,
         } = call;
-        let results = self.run_op(op).await;
+        let results = match tail {
+            None => self.run_op(op).await,
+            // A tail rides in the write's own transaction (a batch then runs as plain writes).
+            Some(tail) => match op {
+                Op::Write(mut statements) | Op::Batch { mut statements, .. } => {
+                    statements.push(*tail);
+                    self.write(statements).await.map(without_tail)
+                }
+                read => self.run_op(read).await,
+            },
+        };
         // Whatever the outcome (a failed COMMIT may still have landed), caches forget it.
         self.invalidate(&touches);
         shape(results?, how)

@@ -1,6 +1,9 @@
 //! Opening a database: the primary target or its fallback, then the migrations.
 
+use std::sync::atomic::Ordering;
+
 use super::database::{Backend, Database, DbKind};
+use super::journal;
 use super::migrate;
 use super::postgres::PgDb;
 use super::sqlite::SqliteDb;
@@ -54,7 +57,38 @@ impl Database {
             }
             return Err(e);
         }
+        if db.used_fallback {
+            // From here on every write call is journaled, to be replayed onto the primary.
+            let pending = journal::open(&db).await?;
+            let state = db.journal();
+            state.pending.store(pending, Ordering::Relaxed);
+            state.journaling.store(true, Ordering::Release);
+        }
         Ok(db)
+    }
+
+    /// Opens the primary again while the fallback `from` serves, migrated as `config` says,
+    /// taking over the fallback's caches, counters and journal figures.
+    pub async fn reopen_primary(config: &ConnectConfig, from: &Database) -> Result<Database> {
+        let db = Self::open(&config.primary, config).await?;
+        let prepared = match config.migrate {
+            Migrate::Apply => migrate::migrate(&db).await,
+            Migrate::Check => refuse_pending(&db).await,
+            Migrate::Skip => Ok(()),
+        };
+        if let Err(e) = prepared {
+            db.close().await;
+            return Err(e);
+        }
+        Ok(db.taking_over(from))
+    }
+
+    /// Opens the SQLite file `path` to read and mark its journal (a fallback a process left).
+    pub async fn open_journal_file(path: &std::path::Path) -> Result<Database> {
+        let path = path.to_path_buf();
+        let db =
+            blocking(move || SqliteDb::open_file(&path, migrate::refuse_foreign_sqlite)).await?;
+        Ok(Database::new(Backend::Sqlite(db), DbKind::Sqlite))
     }
 
     async fn open(target: &Target, config: &ConnectConfig) -> Result<Database> {

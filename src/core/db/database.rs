@@ -4,6 +4,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::invalidate::{Invalidate, Touch, Watchers};
+use super::journal::JournalState;
 use super::notify::Hub;
 use super::postgres::PgDb;
 use super::sqlite::SqliteDb;
@@ -94,6 +95,8 @@ pub struct Database {
     hub: tokio::sync::OnceCell<Arc<Hub>>,
     /// The package's own counters (`getMetrics()`).
     metrics: Arc<Metrics>,
+    /// The fallback's journal and its replay, as the metrics and `health()` report them.
+    journal: Arc<JournalState>,
 }
 
 impl Database {
@@ -106,7 +109,42 @@ impl Database {
             watchers: Arc::default(),
             hub: tokio::sync::OnceCell::new(),
             metrics: Arc::default(),
+            journal: Arc::default(),
         }
+    }
+
+    /// This database, taking over from `from` (the primary after its fallback): the same caches
+    /// to tell, counters and journal figures, so that nothing a caller holds sees a seam.
+    pub(super) fn taking_over(self, from: &Database) -> Database {
+        Database {
+            watchers: from.watchers.clone(),
+            metrics: from.metrics.clone(),
+            journal: from.journal.clone(),
+            ..self
+        }
+    }
+
+    /// The fallback's journal figures (shared with the primary that takes over).
+    pub fn journal(&self) -> &Arc<JournalState> {
+        &self.journal
+    }
+
+    /// Whether write calls are journaled (the fallback serves, and its journal is open).
+    pub fn journaling(&self) -> bool {
+        self.journal
+            .journaling
+            .load(std::sync::atomic::Ordering::Acquire)
+            && self.used_fallback
+    }
+
+    /// Whether this database's caches are to be told of other processes' writes.
+    pub fn watched(&self) -> bool {
+        !self.watchers.is_empty()
+    }
+
+    /// Tells every cache to drop everything (at the switch from the fallback to the primary).
+    pub fn flush_caches(&self) {
+        self.watchers.each(|w| w.flush());
     }
 
     /// The package's own counters.
@@ -120,8 +158,12 @@ impl Database {
             Backend::Postgres(pg) => pg.figures(),
             Backend::Sqlite(db) => db.figures(self.kind.as_str()),
         };
+        let (pending, replayed, conflicts) = self.journal.figures();
         Snapshot {
             fallback_active: self.used_fallback,
+            journal_pending: pending,
+            journal_replayed: replayed,
+            journal_conflicts: conflicts,
             ..self.metrics.snapshot(figures)
         }
     }
@@ -257,6 +299,18 @@ impl Database {
             .count
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         CallGuard(self.calls.clone())
+    }
+
+    /// Waits until the calls made on this database so far have finished and what they queued
+    /// has committed (the fallback, once the slot serves the primary). A call that took this
+    /// database just before the switch is given a moment to queue its write first.
+    pub async fn settle(&self) {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        self.calls.drained(CLOSE_DRAIN_LIMIT).await;
+        if let Backend::Sqlite(db) = &self.backend {
+            // The writer runs its queue in order: this runs after every write queued before it.
+            let _ = db.exclusive(|_| Ok(())).await;
+        }
     }
 
     /// Closes the pool or the connections once the calls made before it finished (every

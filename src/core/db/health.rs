@@ -15,8 +15,8 @@ const PROBE_LIMIT: Duration = Duration::from_secs(5);
 pub struct Health {
     /// The database answered, and writes can be taken.
     pub ok: bool,
-    /// `ok`: serving from the configured database; `degraded`: serving, but from the fallback;
-    /// `down`: not serving (`ok` is false).
+    /// `ok`: serving from the configured database; `degraded`: serving, but from the fallback or
+    /// while its journal is replayed onto the primary; `down`: not serving (`ok` is false).
     pub status: &'static str,
     pub backend: &'static str,
     pub used_fallback: bool,
@@ -57,7 +57,11 @@ pub async fn health(db: &Database) -> Health {
         Ok(()) if disk_full => Some(room::disk_full()),
         Ok(()) => None,
     };
-    let status = match (&error, db.used_fallback()) {
+    let replaying = db
+        .journal()
+        .replaying
+        .load(std::sync::atomic::Ordering::Acquire);
+    let status = match (&error, db.used_fallback() || replaying) {
         (Some(_), _) => "down",
         (None, true) => "degraded",
         (None, false) => "ok",

@@ -17,6 +17,7 @@ pub mod database;
 pub mod dialect;
 pub mod health;
 pub mod invalidate;
+pub mod journal;
 pub mod merge;
 pub mod migrate;
 pub mod notify;

@@ -8,6 +8,7 @@
 
 pub mod backlog;
 pub mod outcome;
+pub mod rejoin;
 pub mod report;
 pub mod request;
 pub mod runtime;

@@ -6,6 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use super::report::{Audience, Report};
+use crate::core::db::journal::Entry;
 use crate::core::db::{Call, Database, Output};
 use crate::core::error::Result;
 
@@ -18,6 +19,8 @@ pub enum Work {
     Call(Call),
     /// Several calls in sequence: an async function over the database.
     Steps(Box<dyn FnOnce(Arc<Database>) -> Steps + Send>),
+    /// Several calls in sequence that write (journaled on the fallback, as a whole).
+    WriteSteps(Box<dyn FnOnce(Arc<Database>) -> Steps + Send>),
     /// Nothing to run: the result is known (an event that writes nothing).
     Done(Result<Output>),
 }
@@ -30,6 +33,24 @@ impl Work {
         Fut: Future<Output = Result<Output>> + Send + 'static,
     {
         Work::Steps(Box::new(move |db| Box::pin(steps(db))))
+    }
+
+    /// Several calls in sequence that write, as `steps(db)` runs them.
+    pub fn write_steps<F, Fut>(steps: F) -> Work
+    where
+        F: FnOnce(Arc<Database>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Output>> + Send + 'static,
+    {
+        Work::WriteSteps(Box::new(move |db| Box::pin(steps(db))))
+    }
+
+    /// Whether it writes (what the fallback journals).
+    pub fn writes(&self) -> bool {
+        match self {
+            Work::Call(call) => call.writes(),
+            Work::WriteSteps(_) => true,
+            Work::Steps(_) | Work::Done(_) => false,
+        }
     }
 }
 
@@ -62,4 +83,6 @@ pub struct Request {
     /// Whose logger the records are for.
     pub audience: Audience,
     pub plan: Plan,
+    /// On the fallback: the call as its journal keeps it, the plan made under its stamp.
+    pub journal: Option<Entry>,
 }

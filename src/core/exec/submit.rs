@@ -6,9 +6,11 @@ use super::outcome::Outcome;
 use super::report::{Audience, Report};
 use super::request::{Plan, Request, Steps, Work};
 use super::runtime;
+use crate::core::db::journal::{Entry, JournalState};
 use crate::core::db::{Call, Database, Output};
 use crate::core::error::{Error, Result};
 use crate::core::metrics::Timer;
+use crate::core::stamp::Stamped;
 
 /// A submitted call: its outcome, when it was had on the caller's thread, or the job that will
 /// come to it elsewhere.
@@ -50,10 +52,35 @@ struct Conclusion {
     report: Report,
     source: &'static str,
     audience: Audience,
+    /// A journaled write: counted in the journal's figures once it committed.
+    counted: Option<Arc<JournalState>>,
+}
+
+/// `work` (a write) with `entry` journaled with it: a call gets the journal's INSERT as its
+/// transaction's last statement; steps run under the entry's stamp and journal it once they
+/// succeeded (before the caller hears of it).
+fn journaled(work: Work, entry: Entry) -> Work {
+    match work {
+        Work::Call(mut call) => {
+            call.tail = Some(Box::new(entry.statement()));
+            Work::Call(call)
+        }
+        Work::WriteSteps(steps) => Work::write_steps(move |db: Arc<Database>| async move {
+            let output = Stamped::new(entry.stamp, steps(db.clone())).await?;
+            db.write(vec![entry.statement()]).await?;
+            Ok(output)
+        }),
+        other => other,
+    }
 }
 
 impl Conclusion {
     fn conclude(self, result: Result<Output>) -> Outcome {
+        if let (Some(journal), Ok(_)) = (&self.counted, &result) {
+            journal
+                .pending
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         self.timer.finish(&result);
         self.report.conclude(self.source, self.audience, result)
     }
@@ -68,17 +95,28 @@ pub fn submit(db: &Arc<Database>, request: Request, now: WriteNow) -> Submitted 
         source,
         audience,
         plan: Plan { work, report },
+        journal,
     } = request;
     let conclusion = Conclusion {
         timer: db.metrics().start(operation),
         report,
         source,
         audience,
+        counted: None,
+    };
+    // On the fallback a write is journaled: a call in its own transaction, steps once they ran.
+    let (work, counted) = match (work, journal.filter(|_| db.journaling())) {
+        (Ok(work), Some(entry)) if work.writes() => (Ok(journaled(work, entry)), true),
+        (work, _) => (work, false),
+    };
+    let conclusion = Conclusion {
+        counted: counted.then(|| db.journal().clone()),
+        ..conclusion
     };
     let work = match work {
         Err(e) => return Submitted::Ready(conclusion.conclude(Err(e))),
         Ok(Work::Done(result)) => return Submitted::Ready(conclusion.conclude(result)),
-        Ok(Work::Steps(steps)) => Elsewhere::Steps(steps(db.clone())),
+        Ok(Work::Steps(steps) | Work::WriteSteps(steps)) => Elsewhere::Steps(steps(db.clone())),
         Ok(Work::Call(call)) => {
             if let Some(result) = db.call_now(&call) {
                 return Submitted::Ready(conclusion.conclude(result));

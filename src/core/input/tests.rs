@@ -103,3 +103,25 @@ fn cursors_round_trip() {
     assert!(Cursor::decode("q1:x").is_err());
     assert!(Cursor::decode("n1:n2:x").unwrap().key().is_err());
 }
+
+#[test]
+fn inputs_round_trip_through_the_journal_encoding() {
+    use super::journaled::{decode, encode};
+    let input = Input::Array(vec![
+        Input::Undefined,
+        Input::Null,
+        Input::Bool(true),
+        Input::Number(1.5),
+        Input::Number(f64::INFINITY),
+        Input::Text("$u".into()),
+        Input::Date(1_767_225_600_123.0),
+        Input::Object(vec![
+            ("$o".into(), Input::Number(1.0)),
+            ("b".into(), Input::Object(vec![])),
+            ("a".into(), Input::Unsupported("function")),
+        ]),
+    ]);
+    let back = decode(&serde_json::from_str(&encode(&input).to_string()).unwrap());
+    assert_eq!(back, input);
+    assert!(matches!(decode(&encode(&Input::Number(f64::NAN))), Input::Number(n) if n.is_nan()));
+}

@@ -235,6 +235,9 @@ impl Metrics {
             events_delivered: load(&self.events_delivered),
             backend,
             fallback_active: false,
+            journal_pending: 0,
+            journal_replayed: 0,
+            journal_conflicts: 0,
         }
     }
 }
@@ -297,6 +300,11 @@ pub struct Snapshot {
     pub backend: BackendFigures,
     /// The fallback serves the calls: the primary was unreachable at connect.
     pub fallback_active: bool,
+    /// The fallback's journal: operations waiting to be replayed onto the primary, replayed,
+    /// and set aside as conflicts.
+    pub journal_pending: u64,
+    pub journal_replayed: u64,
+    pub journal_conflicts: u64,
 }
 
 #[cfg(test)]

@@ -62,6 +62,11 @@ impl Snapshot {
             "reconnects": self.reconnects,
             "breakerOpen": self.backend.breaker_open,
             "fallbackActive": self.fallback_active,
+            "journal": {
+                "pending": self.journal_pending,
+                "replayed": self.journal_replayed,
+                "conflicts": self.journal_conflicts,
+            },
             "events": { "published": self.events_published, "delivered": self.events_delivered },
         })
     }
@@ -136,6 +141,24 @@ impl Snapshot {
             "1 while the fallback serves the calls (the primary was unreachable at connect).",
         );
         t.sample("fallback_active", "", u8::from(self.fallback_active));
+        t.family(
+            "journal_pending",
+            "gauge",
+            "Write calls made on the fallback and not yet replayed onto the primary.",
+        );
+        t.sample("journal_pending", "", self.journal_pending);
+        t.family(
+            "journal_replayed_total",
+            "counter",
+            "Journaled write calls replayed onto the primary.",
+        );
+        t.sample("journal_replayed_total", "", self.journal_replayed);
+        t.family(
+            "journal_conflicts_total",
+            "counter",
+            "Journaled write calls set aside as conflicts (never overwriting the primary).",
+        );
+        t.sample("journal_conflicts_total", "", self.journal_conflicts);
         t.family(
             "uptime_seconds",
             "gauge",

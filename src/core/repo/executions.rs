@@ -99,7 +99,7 @@ pub fn insert(execution: &Input, now: i64) -> Result<Statement> {
     let f = Fields::of(execution, "execution")?;
     let execution_id = f
         .text("executionId", 255)?
-        .unwrap_or_else(|| format!("exec_{}", uuid::Uuid::new_v4()));
+        .unwrap_or_else(|| format!("exec_{}", crate::core::stamp::new_uuid()));
     if execution_id.is_empty() {
         return Err(Error::validation("execution.executionId must not be empty"));
     }
@@ -141,6 +141,9 @@ pub fn insert(execution: &Input, now: i64) -> Result<Statement> {
                 .unwrap_or_else(|| serde_json::json!({})),
         ),
         Value::Timestamp(now),
+        // Drawn here rather than by the table, so that a replay of the fallback's journal makes
+        // the same row.
+        Value::Uuid(crate::core::stamp::new_uuid()),
     ];
     Ok(Statement::new(INSERT_SQL.as_str(), params))
 }
@@ -380,8 +383,8 @@ pub(crate) static INSERT_SQL: std::sync::LazyLock<String> = std::sync::LazyLock:
     format!(
             "INSERT INTO workflow_executions (execution_id, workflow_id, workflow_name, workflow_version, task_id, \
              user_id, status, strategy, priority, estimated_duration, actual_duration, start_time, end_time, \
-             result_data, error_data, metadata, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17) RETURNING {COLUMNS}"
+             result_data, error_data, metadata, created_at, updated_at, id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, $18) RETURNING {COLUMNS}"
         )
 });
 

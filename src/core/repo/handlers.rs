@@ -95,11 +95,14 @@ pub fn register(handler: &Input) -> Result<Call> {
             .unwrap_or(1)
             .into(),
         now,
+        // Drawn here rather than by the table, so that a replay of the fallback's journal makes
+        // the same row.
+        Value::Uuid(crate::core::stamp::new_uuid()),
     ];
     let sql = format!(
         "INSERT INTO handler_registry (handler_type, handler_name, handler_class, handler_path, version, description, \
-         capabilities, configuration, dependencies, metadata, is_active, is_default, priority, registered_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14) \
+         capabilities, configuration, dependencies, metadata, is_active, is_default, priority, registered_at, updated_at, id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15) \
          ON CONFLICT (handler_type) DO UPDATE SET handler_name = excluded.handler_name, \
          handler_class = excluded.handler_class, handler_path = excluded.handler_path, version = excluded.version, \
          description = excluded.description, capabilities = excluded.capabilities, \

@@ -57,7 +57,7 @@ pub fn population_std_dev(values: &Input) -> Result<f64> {
 pub fn insert(metric: &Input, now: i64) -> Result<Statement> {
     let f = Fields::of(metric, "metric")?;
     let params = vec![
-        Value::Uuid(uuid::Uuid::new_v4()),
+        Value::Uuid(crate::core::stamp::new_uuid()),
         f.text("executionId", 255)?.into(),
         f.required_text("metricName", 255)?.into(),
         f.number("metricValue")?.into(),
@@ -99,6 +99,7 @@ pub fn record_many(metrics: &Input) -> Result<Call> {
         },
         shape: Shape::FirstRows { step: 1, from: 0 },
         touches: Vec::new(),
+        tail: None,
     })
 }
 

@@ -70,7 +70,7 @@ fn usage_statements(usage: &Input, now: i64, keyed: bool, at: usize) -> Result<V
         Some(id) => Value::Uuid(
             uuid::Uuid::parse_str(&id).map_err(|_| Error::validation("usage.id must be a UUID"))?,
         ),
-        None => Value::Uuid(uuid::Uuid::new_v4()),
+        None => Value::Uuid(crate::core::stamp::new_uuid()),
     };
     params.push(id.clone());
     Ok(vec![

@@ -184,7 +184,7 @@ pub fn bulk_create(items: Input) -> Plan {
         Level::Info,
         "Bulk creation finished",
         "bulk create workflow executions",
-        Ok(Work::steps(move |db| async move {
+        Ok(Work::write_steps(move |db| async move {
             bulk::bulk_create(&db, &items).await
         })),
     )
@@ -196,7 +196,7 @@ pub fn bulk_update(items: Input) -> Plan {
         Level::Info,
         "Bulk update finished",
         "bulk update workflow executions",
-        Ok(Work::steps(move |db| async move {
+        Ok(Work::write_steps(move |db| async move {
             bulk::bulk_update(&db, &items).await
         })),
     )
