@@ -189,3 +189,49 @@ withOwn('rejoin', () => {
     expect(fs.existsSync(file)).toBe(true)
   }, 120000)
 })
+
+withOwn('the journal command', () => {
+  let server
+  beforeAll(() => {
+    server = new OwnServer(58432 + (process.pid % 1000)).init()
+  }, 60000)
+  afterAll(() => {
+    if (server) server.stop()
+  })
+
+  const cli = (...args) =>
+    new Promise((resolve) => {
+      require('node:child_process').execFile(process.execPath, [path.join(__dirname, '..', 'bin', 'workflow-infra.js'), ...args], { env: { ...process.env, WORKFLOW_INFRA_LOG: 'error' } }, (err, stdout, stderr) =>
+        resolve({ code: err ? err.code : 0, stdout, stderr }),
+      )
+    })
+
+  test('lists a fallback file’s pending operations and replays them by hand', async () => {
+    sql(server, 'CREATE DATABASE wfi_journal_cli')
+    const url = server.url.replace(/\/postgres$/, '/wfi_journal_cli')
+    server.stop()
+    const file = path.join(tempDir('journal'), 'fallback.db')
+    const db = await WorkflowDatabase.connect({ url, connectTimeoutMs: 500, fallback: { type: 'sqlite', database: file } })
+    const executions = new WorkflowExecutionRepository(db)
+    for (let i = 0; i < 3; i++) await executions.create({ executionId: `cli_${i}`, workflowId: 'w', workflowName: 'W' })
+    await db.close() // still on the fallback: the journal stays in the file
+    server.start()
+
+    const listed = await cli('journal', '--json', '--database-url', `sqlite://${file}`)
+    expect(listed.code).toBe(0)
+    expect(JSON.parse(listed.stdout).map((e) => [e.method, e.state])).toEqual(Array(3).fill(['WorkflowExecutionRepository.create', 'pending']))
+    const text = await cli('journal', '--database-url', `sqlite://${file}`)
+    expect(text.stdout).toMatch(/^journal {5}3 pending, 0 conflicts\n/)
+
+    const replayed = await cli('journal', '--json', '--database-url', `sqlite://${file}`, '--replay-to', url)
+    expect([replayed.code, replayed.stderr]).toEqual([0, ''])
+    expect(JSON.parse(replayed.stdout)).toEqual({ replayed: 3, conflicts: 0, pending: 0 })
+    expect(sql({ url }, "SELECT count(*) FROM workflow_executions WHERE execution_id LIKE 'cli_%'")).toBe('3')
+    expect(JSON.parse((await cli('journal', '--json', '--database-url', `sqlite://${file}`)).stdout)).toEqual([])
+    // Again: nothing left, nothing doubled.
+    expect(JSON.parse((await cli('journal', '--json', '--database-url', `sqlite://${file}`, '--replay-to', url)).stdout)).toEqual({ replayed: 0, conflicts: 0, pending: 0 })
+    expect(sql({ url }, 'SELECT count(*) FROM workflow_executions')).toBe('3')
+    const missing = await cli('journal', '--database-url', 'sqlite:///nonexistent/fallback.db', '--replay-to', url)
+    expect(missing.code).toBe(1)
+  }, 60000)
+})

@@ -27,6 +27,8 @@ Commands:
   cleanup   remove finished executions and metrics older than --days N (default 30),
             in chunks of --batch N (default 5000), showing progress on a terminal
   demo      run a simulated load through the event handlers and print the summary
+  journal   a fallback file's journal: the write calls made on it and not replayed onto
+            PostgreSQL (pending ones and conflicts); with --replay-to URL, replays them there
 
 Options:
   --database-url URL   postgres://user:pass@host:5432/db, sqlite://path/to/file.db or sqlite::memory:
@@ -36,6 +38,8 @@ Options:
   --days N             cleanup: age in days (default 30)
   --batch N            cleanup: rows per transaction (default 5000)
   --workflows N        demo: workflows to run (default 200)
+  --replay-to URL      journal: the PostgreSQL database to replay the journal onto (with
+                       --schema for its schema)
   --json               print JSON instead of text (errors too, on stderr)
   -v, --version        print the version
   -h, --help           show this help
@@ -43,13 +47,14 @@ Options:
 Exit codes: 0 done, 1 failed (or status found pending migrations), 2 bad usage.
 `
 
-const COMMANDS = ['migrate', 'status', 'seed', 'stats', 'cleanup', 'demo']
+const COMMANDS = ['migrate', 'status', 'seed', 'stats', 'cleanup', 'demo', 'journal']
 const OPTIONS = {
   'database-url': { type: 'string' },
   schema: { type: 'string' },
   days: { type: 'string' },
   batch: { type: 'string' },
   workflows: { type: 'string' },
+  'replay-to': { type: 'string' },
   json: { type: 'boolean' },
   version: { type: 'boolean', short: 'v' },
   help: { type: 'boolean', short: 'h' },
@@ -96,7 +101,8 @@ function parseArgs(argv) {
     const hint = closest(command, COMMANDS)
     throw usageError(`unknown command '${command}'${hint ? `; did you mean '${hint}'?` : ''}`)
   }
-  for (const name of ['database-url', 'schema']) if (values[name] === '') throw usageError(`--${name} needs a value`)
+  for (const name of ['database-url', 'schema', 'replay-to']) if (values[name] === '') throw usageError(`--${name} needs a value`)
+  if (values['replay-to'] !== undefined && command !== 'journal') throw usageError('--replay-to goes with the journal command')
   return {
     command,
     url: values['database-url'] ?? process.env.WORKFLOW_DATABASE_URL ?? undefined,
@@ -105,6 +111,7 @@ function parseArgs(argv) {
     days: count('days', 30),
     batch: count('batch', 5000),
     workflows: count('workflows', 200),
+    replayTo: values['replay-to'],
   }
 }
 
@@ -117,7 +124,7 @@ function usageError(message) {
 /** The connect() configuration for `args`: read-only for the commands that only read. */
 function configFor(args) {
   const target = args.url ? { url: args.url } : { type: 'sqlite', database: './data/workflow.db' }
-  const readOnly = args.command === 'status' || args.command === 'stats'
+  const readOnly = args.command === 'status' || args.command === 'stats' || args.command === 'journal'
   return { ...target, ...(args.schema ? { schema: args.schema } : {}), ...(readOnly ? { readOnly: true } : {}) }
 }
 
@@ -154,8 +161,10 @@ async function main(argv) {
     return 0
   }
 
+  if (args.command === 'journal' && args.replayTo) return await replayJournal(args)
   const db = await WorkflowDatabase.connect(configFor(args))
   try {
+    if (args.command === 'journal') return await listJournal(db, args)
     if (args.command === 'stats') return await stats(db, args)
     if (args.command === 'cleanup') return await cleanup(db, args)
     if (args.command === 'demo') return await runDemo(db, args)
@@ -194,6 +203,35 @@ async function requireTables(db) {
   )
   err.code = 'ERR_MIGRATION'
   throw err
+}
+
+/** The SQLite file a --database-url names (the journal lives in a fallback file). */
+function sqliteFile(url) {
+  const file = url ? url.replace(/^(sqlite|file):(\/\/)?/, '') : './data/workflow.db'
+  if (url && (file === url || file.includes(':memory:'))) throw usageError('journal: --database-url must name an SQLite file (sqlite://path)')
+  return file
+}
+
+async function listJournal(db, args) {
+  const entries = await db.journal()
+  if (args.json) {
+    console.log(JSON.stringify(entries, null, 2))
+  } else {
+    const conflicts = entries.filter((e) => e.state === 'conflict').length
+    console.log(`journal     ${entries.length - conflicts} pending, ${conflicts} conflicts`)
+    for (const e of entries) {
+      console.log(`  ${String(e.seq).padStart(6)} ${e.state.padEnd(8)} ${fmtDate(e.recorded_at)} ${e.method} ${e.op_id}${e.detail ? `  ${e.detail}` : ''}`)
+    }
+  }
+  return 0
+}
+
+async function replayJournal(args) {
+  const to = { url: args.replayTo, ...(args.schema ? { schema: args.schema } : {}) }
+  const result = await WorkflowDatabase.replayJournal({ from: sqliteFile(args.url), to })
+  if (args.json) console.log(JSON.stringify(result))
+  else console.log(`replayed    ${result.replayed} operations; ${result.conflicts} conflicts kept in the journal; ${result.pending} left pending`)
+  return result.pending === 0 ? 0 : 1
 }
 
 async function stats(db, args) {

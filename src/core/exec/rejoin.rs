@@ -68,6 +68,12 @@ pub async fn replay_file(
     primary: &Arc<Database>,
     replan: Replanner,
 ) -> Result<Replayed> {
+    if !path.is_file() {
+        return Err(Error::new(
+            ErrorCode::DbUnavailable,
+            "the fallback's SQLite file does not exist",
+        ));
+    }
     let fallback = Database::open_journal_file(path).await?;
     let done = async {
         if !journal::exists(&fallback).await? {
