@@ -306,4 +306,117 @@ async function credentials() {
   return { name: 'credentials in errors and logs (trace level)', figures, failures }
 }
 
-module.exports = { credentials, fuzz, hostileValues, killMidWrite, restartUnderLoad, terminatedWorkers }
+/**
+ * The fallback rejoins: PostgreSQL down, a process writes on its SQLite fallback (executions,
+ * handler counters); PostgreSQL back, the process replays its journal and serves from PostgreSQL
+ * again. Then a process dies on its fallback, the next one is killed in the middle of replaying
+ * that journal at connect, and the one after finishes it. Nothing acknowledged is lost, nothing
+ * doubled (the counter is exact), and the time from PostgreSQL's return to the first call it
+ * served is measured.
+ */
+async function rejoin(server, writes, rnd) {
+  const { execFileSync } = require('node:child_process')
+  const quiet = { ...process.env, PGOPTIONS: '-c client_min_messages=warning' }
+  const admin = (sql, url = server.url) => execFileSync('psql', [url, '-Atqc', sql], { encoding: 'utf8', env: quiet }).trim()
+  admin('DROP DATABASE IF EXISTS wfi_chaos_rejoin WITH (FORCE)')
+  admin('CREATE DATABASE wfi_chaos_rejoin')
+  const url = server.url.replace(/\/postgres$/, '/wfi_chaos_rejoin')
+  const file = path.join(tempDir('rejoin'), 'fallback.db')
+  const config = { url, connectTimeoutMs: 500, fallback: { type: 'sqlite', database: file } }
+  // Each write is a new execution or one more success on the handler's counter.
+  const writer = (prefix, then) => `
+    const w = require(${JSON.stringify(ADDON)})
+    ;(async () => {
+      const db = await w.WorkflowDatabase.connect(${JSON.stringify(config)})
+      const e = new w.WorkflowExecutionRepository(db)
+      const h = new w.HandlerRegistryRepository(db)
+      await h.registerHandler({ handlerType: 'chaos', handlerName: 'Chaos' })
+      let rows = 0, counts = 0
+      for (let i = 0; i < ${writes}; i++) {
+        if (i % 3) { await e.create({ executionId: '${prefix}' + i, workflowId: 'rejoin', workflowName: 'R' }); rows++ }
+        else { await h.updateHandlerStatistics('chaos', { status: 'success', executionTime: 1 }); counts++ }
+      }
+      console.log(JSON.stringify({ type: db.getType(), rows, counts }))
+      ${then}
+    })()`
+  server.stop()
+  // 1. A live process rejoins.
+  let served
+  let started
+  const live = node(
+    writer(
+      'L',
+      `await new Promise((r) => process.stdin.once('data', r)); process.stdin.destroy()
+      while (db.getType() !== 'postgresql') await new Promise((r) => setTimeout(r, 5))
+      await e.create({ executionId: 'L_after', workflowId: 'rejoin', workflowName: 'R' })
+      console.log(JSON.stringify({ served: true, journal: db.getMetrics().journal }))
+      await db.close()`,
+    ),
+    {
+      onSpawn: (child) => {
+        child.stdout.on('data', (d) => {
+          if (String(d).includes('"rows"')) {
+            server.start()
+            started = Date.now()
+            child.stdin.write('go\n')
+          } else if (String(d).includes('"served"')) served = Date.now()
+        })
+      },
+    },
+  )
+  const first = await live
+  const lines = first.stdout.trim().split('\n').map((l) => JSON.parse(l))
+  const wrote = lines[0]
+  const rejoined = lines[1] || {}
+  // 2. A process dies on its fallback; the next is killed mid-replay; the one after finishes.
+  server.stop()
+  const died = await node(writer('K', "process.kill(process.pid, 'SIGKILL')"))
+  const killedWrote = JSON.parse(died.stdout.trim())
+  server.start()
+  const replayer = `require(${JSON.stringify(ADDON)}).WorkflowDatabase.connect(${JSON.stringify(config)}).then(async (db) => {
+    console.log(JSON.stringify(db.getMetrics().journal)); await db.close() })`
+  let child
+  const cut = node(replayer, { onSpawn: (c) => (child = c) })
+  const markers = () => {
+    try {
+      return Number(admin('SELECT count(*) FROM workflow_infra_replayed', url))
+    } catch {
+      return 0
+    }
+  }
+  const before = markers()
+  const deadline = Date.now() + 30000
+  while (markers() <= before && Date.now() < deadline) await sleep(5 + Math.floor(rnd() * 10))
+  child.kill('SIGKILL')
+  const killedMidReplay = (await cut).signal === 'SIGKILL'
+  const finished = JSON.parse((await node(replayer)).stdout.trim() || '{}')
+
+  const rows = Number(admin("SELECT count(*) FROM workflow_executions WHERE workflow_id = 'rejoin'", url))
+  const counter = Number(admin("SELECT success_count FROM handler_registry WHERE handler_type = 'chaos'", url))
+  const ackedRows = wrote.rows + 1 + killedWrote.rows
+  const ackedCounts = wrote.counts + killedWrote.counts
+  const figures = {
+    // Every acknowledged write, and the two registrations, went to the fallback (L_after aside).
+    writesOnFallback: ackedRows - 1 + ackedCounts + 2,
+    rowsAcknowledged: ackedRows,
+    rowsOnPostgres: rows,
+    counterAcknowledged: ackedCounts,
+    counterOnPostgres: counter,
+    lost: Math.max(0, ackedRows - rows) + Math.max(0, ackedCounts - counter),
+    doubled: Math.max(0, rows - ackedRows) + Math.max(0, counter - ackedCounts),
+    conflicts: (rejoined.journal ? rejoined.journal.conflicts : 0) + (finished.conflicts || 0),
+    replayedLive: rejoined.journal ? rejoined.journal.replayed : 0,
+    killedMidReplay,
+    msFromReturnToFirstCallOnPostgres: served && started ? served - started : null,
+  }
+  const failures = []
+  if (wrote.type !== 'sqlite' || killedWrote.type !== 'sqlite') failures.push('the writers did not run on the fallback')
+  if (!rejoined.served) failures.push('the live process never served a call from PostgreSQL')
+  if (figures.lost) failures.push(`${figures.lost} acknowledged writes lost`)
+  if (figures.doubled) failures.push(`${figures.doubled} writes applied twice`)
+  if (figures.conflicts) failures.push(`${figures.conflicts} unexpected conflicts`)
+  if (finished.pending !== 0) failures.push('the last process left the journal unfinished')
+  return { name: 'fallback rejoins PostgreSQL (kill -9 mid-replay)', figures, failures }
+}
+
+module.exports = { credentials, fuzz, hostileValues, killMidWrite, rejoin, restartUnderLoad, terminatedWorkers }

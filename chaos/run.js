@@ -6,6 +6,7 @@
 //
 //   kill -9 mid-write, on SQLite and on PostgreSQL (acknowledged ids written by the child)
 //   PostgreSQL crashed and restarted under load, with distributed events (a server of its own)
+//   the fallback rejoining PostgreSQL: a live process, and a replay cut by kill -9
 //   a seeded fuzzer over every method with hostile values
 //   worker_threads terminated mid-write
 //   disk full, SQLite on a small tmpfs (root only; skipped with a message otherwise)
@@ -22,8 +23,8 @@ const ci = args.includes('--ci')
 const seedAt = args.indexOf('--seed')
 const seed = seedAt >= 0 ? Number(args[seedAt + 1]) : 20261128
 const size = ci
-  ? { kills: 12, restarts: 5, fuzzCalls: 12000, workers: 20 }
-  : { kills: 40, restarts: 12, fuzzCalls: 60000, workers: 40 }
+  ? { kills: 12, restarts: 5, fuzzCalls: 12000, workers: 20, rejoinWrites: 600 }
+  : { kills: 40, restarts: 12, fuzzCalls: 60000, workers: 40, rejoinWrites: 3000 }
 
 async function main() {
   const rnd = random(seed)
@@ -53,6 +54,7 @@ async function main() {
     try {
       await run(() => x.killMidWrite('PostgreSQL', { url: server.url }, size.kills, rnd))
       await run(() => x.restartUnderLoad(server, size.restarts, rnd))
+      await run(() => x.rejoin(server, size.rejoinWrites, rnd))
     } finally {
       server.stop()
     }
