@@ -45,7 +45,8 @@ export interface DatabaseConfig {
   ssl?: boolean | SslConfig
   /** Opened only when the primary PostgreSQL cannot be reached (refused, timed out, unknown
    * host, no route) within `connectTimeoutMs`; a server that answers and refuses rejects with
-   * `ERR_DB_REFUSED` instead. */
+   * `ERR_DB_REFUSED` instead. While it serves, writes are journaled in it, and replayed onto
+   * PostgreSQL (exactly once) when PostgreSQL answers again; then the calls go to PostgreSQL. */
   fallback?: FallbackConfig
   /** How long to wait for the primary before falling back (default 2000). */
   connectTimeoutMs?: number
@@ -177,7 +178,8 @@ export interface Health {
    * fallback too: calls are served; a probe that wants the primary checks `status`). */
   ok: boolean
   /** `'ok'`: serving from the configured database; `'degraded'`: serving from the fallback
-   * because the primary was unreachable; `'down'`: not serving (`ok` is false). */
+   * because the primary was unreachable, or replaying its journal onto the primary; `'down'`:
+   * not serving (`ok` is false). */
   status: 'ok' | 'degraded' | 'down'
 
   backend: 'postgresql' | 'sqlite' | 'memory'

@@ -13,7 +13,6 @@ use super::node::input::{input, optional};
 use super::node::raw::{unknown, wrap, JsResult};
 use super::node::reference::JsRef;
 use super::node::settle;
-use super::replay;
 use crate::core::config::{ConnectConfig, RawConfig, DATABASE_URL_ENV};
 use crate::core::db::admin::{self, Method};
 use crate::core::db::{Database, DbKind};
@@ -213,7 +212,7 @@ impl IntoJs for Opened {
             db: Arc::new(RwLock::new(Some(Arc::new(db)))),
         };
         if on_fallback {
-            rejoin::start(&instance.db, config, replay::replan);
+            rejoin::start(&instance.db, config, rejoin::replanner());
         }
         wrap(env, instance)
     }
@@ -242,7 +241,7 @@ impl WorkflowDatabase {
         match parse_config(env, config) {
             Err(e) => settle::settled::<(), _>(env, PREFIX, Err(e)),
             Ok(cfg) => settle::spawn(env, PREFIX, async move {
-                let db = rejoin::connect(&cfg, replay::replan).await?;
+                let db = rejoin::connect(&cfg, rejoin::replanner()).await?;
                 Ok(Opened(db, cfg))
             }),
         }
@@ -272,11 +271,8 @@ impl WorkflowDatabase {
         match parsed {
             Err(e) => settle::settled::<(), _>(env, PREFIX, Err(e)),
             Ok((from, to)) => settle::spawn(env, PREFIX, async move {
-                let primary = Arc::new(Database::connect(&to).await?);
-                let done = rejoin::replay_file(&from, &primary, replay::replan).await;
-                let pending = primary.journal().figures().0;
-                primary.close().await;
-                let done = done?;
+                let (done, pending) =
+                    rejoin::replay_file_onto(&from, &to, rejoin::replanner()).await?;
                 Ok(Value::Json(serde_json::json!({
                     "replayed": done.replayed,
                     "conflicts": done.conflicts,

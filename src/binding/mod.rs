@@ -27,6 +27,7 @@ use napi_derive::napi;
 #[napi_derive::module_init]
 fn init() {
     crate::core::logging::init();
+    crate::core::exec::rejoin::install(replay::replan);
     match crate::core::exec::runtime::build() {
         // The core spawns its calls on it (see `core::exec::runtime`), and so does napi-rs.
         Ok(rt) => napi::bindgen_prelude::create_custom_tokio_runtime(rt),

@@ -1,10 +1,10 @@
 //! An open database: the backend, the calls under way, the caches to tell, the counters.
 
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
 
 use super::invalidate::{Invalidate, Touch, Watchers};
-use super::journal::JournalState;
 use super::notify::Hub;
 use super::postgres::PgDb;
 use super::sqlite::SqliteDb;
@@ -76,6 +76,32 @@ impl Calls {
             }
         };
         tokio::time::timeout(limit, wait).await.is_ok()
+    }
+}
+
+/// What the fallback and the rejoin report, shared by the fallback's database and the primary
+/// that takes over from it.
+#[derive(Default, Debug)]
+pub struct JournalState {
+    /// Write calls are journaled (the fallback serves).
+    pub journaling: AtomicBool,
+    /// A replay onto PostgreSQL is under way.
+    pub replaying: AtomicBool,
+    /// Operations journaled and not yet replayed (nor set aside as conflicts).
+    pub pending: AtomicU64,
+    pub replayed: AtomicU64,
+    pub conflicts: AtomicU64,
+}
+
+impl JournalState {
+    pub fn figures(&self) -> (u64, u64, u64) {
+        use std::sync::atomic::Ordering;
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        (
+            load(&self.pending),
+            load(&self.replayed),
+            load(&self.conflicts),
+        )
     }
 }
 

@@ -4,8 +4,6 @@
 //! PostgreSQL answers again. On PostgreSQL, `workflow_infra_replayed` records each operation
 //! applied, in the transaction that applied it.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-
 use super::database::Database;
 use super::statement::Statement;
 use crate::core::error::Result;
@@ -100,31 +98,6 @@ pub fn replayed_statement(op_id: &str) -> Statement {
         "INSERT INTO workflow_infra_replayed (op_id) VALUES ($1)",
         vec![Value::from(op_id)],
     )
-}
-
-/// What the fallback and the rejoin report, shared by the fallback's database and the primary
-/// that takes over from it.
-#[derive(Default, Debug)]
-pub struct JournalState {
-    /// Write calls are journaled (the fallback serves).
-    pub journaling: AtomicBool,
-    /// A replay onto PostgreSQL is under way.
-    pub replaying: AtomicBool,
-    /// Operations journaled and not yet replayed (nor set aside as conflicts).
-    pub pending: AtomicU64,
-    pub replayed: AtomicU64,
-    pub conflicts: AtomicU64,
-}
-
-impl JournalState {
-    pub fn figures(&self) -> (u64, u64, u64) {
-        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        (
-            load(&self.pending),
-            load(&self.replayed),
-            load(&self.conflicts),
-        )
-    }
 }
 
 /// Creates the journal table in a fallback (SQLite) and returns how many operations wait in it.

@@ -22,8 +22,23 @@ use crate::core::input::Input;
 use crate::core::stamp::Stamped;
 
 /// A journaled method's plan from its name (`Class.method`) and arguments; None for a name it
-/// does not know. The binding knows the methods, and hands this over.
+/// does not know. The binding knows the methods, and installs this when it loads.
 pub type Replanner = fn(&str, &Dialect, Vec<Input>) -> Option<Plan>;
+
+static REPLANNER: std::sync::OnceLock<Replanner> = std::sync::OnceLock::new();
+
+/// Installs the replanner the binding's classes replay with (once, when the addon loads).
+pub fn install(replan: Replanner) {
+    let _ = REPLANNER.set(replan);
+}
+
+/// The installed replanner; without one, nothing is known to replay.
+pub fn replanner() -> Replanner {
+    fn none(_: &str, _: &Dialect, _: Vec<Input>) -> Option<Plan> {
+        None
+    }
+    REPLANNER.get().copied().unwrap_or(none)
+}
 
 /// The open database every class built on one `WorkflowDatabase` shares: `close()` empties it,
 /// and the rejoin switches it from the fallback to the primary.
@@ -60,6 +75,20 @@ pub async fn connect(config: &ConnectConfig, replan: Replanner) -> Result<Databa
             "the fallback's journal could not be replayed; it stays in the file");
     }
     Arc::try_unwrap(primary).map_err(|_| Error::internal("a replay kept the database"))
+}
+
+/// Replays by hand the journal of the SQLite file `from` onto the database `to` names: what was
+/// replayed, and how many operations are left pending (`to` became unreachable meanwhile).
+pub async fn replay_file_onto(
+    from: &Path,
+    to: &ConnectConfig,
+    replan: Replanner,
+) -> Result<(Replayed, u64)> {
+    let primary = Arc::new(Database::connect(to).await?);
+    let done = replay_file(from, &primary, replan).await;
+    let pending = primary.journal().figures().0;
+    primary.close().await;
+    Ok((done?, pending))
 }
 
 /// Replays the journal of the SQLite file at `path` onto `primary`.
@@ -106,10 +135,23 @@ pub async fn replay(
     primary: &Arc<Database>,
     replan: Replanner,
 ) -> Result<Replayed> {
+    replay_chunks(fallback, primary, replan, false).await
+}
+
+/// [`replay`]; with `caught_up`, it also ends after a chunk shorter than [`CHUNK`]: what the
+/// fallback is still writing meanwhile is replayed after the switch (so that a steady stream of
+/// writes cannot hold the switch off).
+async fn replay_chunks(
+    fallback: &Database,
+    primary: &Arc<Database>,
+    replan: Replanner,
+    caught_up: bool,
+) -> Result<Replayed> {
     journal::open_replayed(primary).await?;
     let mut total = Replayed::default();
     loop {
         let chunk = journal::pending(fallback, CHUNK).await?;
+        let last = chunk.len() < CHUNK as usize;
         if chunk.is_empty() {
             return Ok(total);
         }
@@ -126,6 +168,9 @@ pub async fn replay(
                 total.replayed += 1;
                 state.replayed.fetch_add(1, Ordering::Relaxed);
             }
+        }
+        if caught_up && last {
+            return Ok(total);
         }
     }
 }
@@ -244,7 +289,7 @@ async fn rejoin(
         state.replaying.store(true, Ordering::Release);
         tracing::info!("the primary answers again; replaying the fallback's journal");
         // While the fallback still serves.
-        if let Err(e) = replay(&fallback, &primary, replan).await {
+        if let Err(e) = replay_chunks(&fallback, &primary, replan, true).await {
             tracing::warn!(code = e.code.as_str(), reason = %e.message, "the replay stopped; trying again later");
             state.replaying.store(false, Ordering::Release);
             primary.close().await;
