@@ -57,7 +57,7 @@ impl Database {
             }
             return Err(e);
         }
-        if db.used_fallback {
+        if db.used_fallback && !config.read_only {
             // From here on every write call is journaled, to be replayed onto the primary.
             let pending = journal::open(&db).await?;
             let state = db.journal();

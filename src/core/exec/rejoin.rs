@@ -66,7 +66,7 @@ pub async fn connect(config: &ConnectConfig, replan: Replanner) -> Result<Databa
     let Some(Target::Sqlite(path)) = &config.fallback else {
         return Ok(db);
     };
-    if db.used_fallback() || db.kind() != DbKind::Postgres || !path.exists() {
+    if db.used_fallback() || db.kind() != DbKind::Postgres || config.read_only || !path.exists() {
         return Ok(db);
     }
     let primary = Arc::new(db);
@@ -220,7 +220,7 @@ async fn replay_one(
             journal::mark(fallback, &op_id, "replayed", None).await?;
             Ok(false)
         }
-        Err(e) if is_outage(&e) => Err(e),
+        Err(e) if stops_replay(&e) => Err(e),
         Err(e) => {
             // Applied before (its record refused the second time), or a real conflict: the
             // primary holds something else. Never overwritten: kept in the journal.
@@ -237,18 +237,20 @@ async fn replay_one(
     }
 }
 
-/// An error that stops a replay (to be tried again later) rather than ends one operation.
-fn is_outage(e: &Error) -> bool {
+/// An error that stops a replay (to be tried again later) rather than ends one operation: the
+/// primary is unreachable, closed, or refuses this connection (credentials, a read-only open),
+/// none of which is the operation's doing.
+fn stops_replay(e: &Error) -> bool {
     matches!(
         e.code,
-        ErrorCode::DbUnavailable | ErrorCode::Timeout | ErrorCode::Closed
+        ErrorCode::DbUnavailable | ErrorCode::Timeout | ErrorCode::Closed | ErrorCode::DbRefused
     )
 }
 
 /// Starts probing the primary for the fallback in `slot` (on the runtime); it ends once the
 /// slot serves the primary, or when the slot is closed or dropped.
 pub fn start(slot: &DbSlot, config: ConnectConfig, replan: Replanner) {
-    let Some(runtime) = runtime::handle() else {
+    let Some(runtime) = runtime::handle().filter(|_| !config.read_only) else {
         return;
     };
     let slot = Arc::downgrade(slot);
@@ -278,7 +280,7 @@ async fn rejoin(
         let primary = match Database::reopen_primary(&config, &fallback).await {
             Ok(db) => Arc::new(db),
             Err(e) => {
-                if !is_outage(&e) {
+                if !matches!(e.code, ErrorCode::DbUnavailable | ErrorCode::Timeout) {
                     tracing::warn!(code = e.code.as_str(), reason = %e.message,
                         "the primary answers but refuses; staying on the fallback");
                 }
