@@ -34,12 +34,7 @@ impl Database {
             }
             (Err(e), _) => return Err(e),
         };
-        let prepared = match config.migrate {
-            Migrate::Apply => migrate::migrate(&db).await,
-            Migrate::Check => refuse_pending(&db).await,
-            Migrate::Skip => Ok(()),
-        };
-        if let Err(e) = prepared {
+        if let Err(e) = prepare(&db, config.migrate).await {
             let restore = match db.backend() {
                 Backend::Sqlite(s) => s.restore(),
                 Backend::Postgres(_) => None,
@@ -71,12 +66,7 @@ impl Database {
     /// taking over the fallback's caches, counters and journal figures.
     pub async fn reopen_primary(config: &ConnectConfig, from: &Database) -> Result<Database> {
         let db = Self::open(&config.primary, config).await?;
-        let prepared = match config.migrate {
-            Migrate::Apply => migrate::migrate(&db).await,
-            Migrate::Check => refuse_pending(&db).await,
-            Migrate::Skip => Ok(()),
-        };
-        if let Err(e) = prepared {
+        if let Err(e) = prepare(&db, config.migrate).await {
             db.close().await;
             return Err(e);
         }
@@ -137,6 +127,15 @@ impl Database {
 /// Unavailability that justifies the fallback (as opposed to a schema or a configuration error).
 fn is_unreachable(err: &Error) -> bool {
     matches!(err.code, ErrorCode::DbUnavailable | ErrorCode::Timeout)
+}
+
+/// What `migrate` says to do with a database just opened.
+async fn prepare(db: &Database, how: Migrate) -> Result<()> {
+    match how {
+        Migrate::Apply => migrate::migrate(db).await,
+        Migrate::Check => refuse_pending(db).await,
+        Migrate::Skip => Ok(()),
+    }
 }
 
 /// `migrate: 'check'`: a database with pending migrations is refused, naming their versions.

@@ -12,7 +12,6 @@ use crate::core::stamp::Stamp;
 use crate::core::value::{Row, Value};
 
 pub const JOURNAL_TABLE: &str = "workflow_infra_journal";
-pub const REPLAYED_TABLE: &str = "workflow_infra_replayed";
 
 /// The journal table (SQLite; created when a fallback opens).
 const CREATE_JOURNAL: &str = "CREATE TABLE IF NOT EXISTS workflow_infra_journal (
