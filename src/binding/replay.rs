@@ -36,22 +36,3 @@ pub fn replan(method: &str, d: &Dialect, args: Vec<Input>) -> Option<Plan> {
         None => replan_event(method, d, args),
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_method_name_is_known_once() {
-        let mut names: Vec<&str> = TABLES
-            .iter()
-            .flat_map(|t| t.iter().map(|(n, _)| *n))
-            .collect();
-        let count = names.len();
-        names.sort_unstable();
-        names.dedup();
-        assert_eq!(names.len(), count);
-        assert!(names.contains(&"WorkflowExecutionRepository.create"));
-        assert!(names.contains(&"WorkflowPersistenceService.cleanup_old_executions"));
-    }
-}
