@@ -241,6 +241,29 @@ describe.each(backends())('%s', (name, freshConfig) => {
       expect(metrics.tableName).toBe('workflow_metrics')
     })
 
+    test('metric values beyond 1e150 are refused; every value kept is answered by the statistics', async () => {
+      await exec({ executionId: 'e1' })
+      for (const metricValue of [1e200, -1e200, 1.7e308, -Number.MAX_VALUE]) {
+        const err = await rejectsWith(metrics.recordMetric({ executionId: 'e1', metricName: 'huge', metricValue }), 'ERR_VALIDATION', /metricValue must be at most 1e150/)
+        expect(err.message).not.toContain(String(metricValue))
+        await rejectsWith(metrics.recordMetrics([{ executionId: 'e1', metricName: 'ok', metricValue: 1 }, { executionId: 'e1', metricName: 'huge', metricValue }]), 'ERR_VALIDATION')
+      }
+      expect((await metrics.getMetricsStatistics()).total_metrics).toBe(0)
+      // The bound itself, the smallest subnormal, another subnormal and the smallest normal.
+      const kept = [1e150, -1e150, 5e-324, 2.5e-310, 2.2250738585072014e-308, 0]
+      for (const metricValue of kept) await metrics.recordMetric({ executionId: 'e1', metricName: 'edge', metricValue })
+      const stats = await metrics.getMetricsStatistics({ executionId: 'e1' })
+      expect(stats.total_metrics).toBe(kept.length)
+      expect(stats.max_metric_value).toBe(1e150)
+      expect(stats.min_metric_value).toBe(-1e150)
+      close(stats.standard_deviation / stddev(kept), 1, 9)
+      const [row] = await metrics.getAggregatedMetrics({ executionId: 'e1' })
+      expect(row.count).toBe(kept.length)
+      expect(Number.isFinite(row.standard_deviation)).toBe(true)
+      const tiny = [...(await metrics.getMetricsForExecution('e1'))].map((r) => r.metric_value).filter((v) => v > 0 && v < 1e-300)
+      expect(tiny.sort((a, b) => a - b)).toEqual([5e-324, 2.5e-310, 2.2250738585072014e-308])
+    })
+
     test('recordMetrics writes a batch in one transaction: all or none', async () => {
       await exec({ executionId: 'e1' })
       // 250 rows: several merged INSERTs on SQLite; rows come back in the order sent.

@@ -386,11 +386,17 @@ impl ConnectConfig {
 pub const SCHEMA_MAX_LEN: usize = 40;
 
 /// A schema name the package can use unquoted everywhere: lowercase letters, digits and
-/// underscores, not starting with a digit or `pg_` (reserved by PostgreSQL).
+/// underscores, not starting with a digit, and none PostgreSQL keeps for itself (`pg_*`, whose
+/// tables pg_dump leaves out, and `information_schema`). `public` is taken as asked.
 fn check_schema(schema: &str) -> Result<String> {
+    if schema == "information_schema" || schema.starts_with("pg_") {
+        return Err(Error::validation(
+            "schema must not be one PostgreSQL keeps for itself (its catalog and the \
+             information schema, which pg_dump leaves out)",
+        ));
+    }
     let ok = !schema.is_empty()
         && schema.len() <= SCHEMA_MAX_LEN
-        && !schema.starts_with("pg_")
         && !schema.starts_with(|c: char| c.is_ascii_digit())
         && schema
             .chars()
@@ -398,7 +404,7 @@ fn check_schema(schema: &str) -> Result<String> {
     if !ok {
         return Err(Error::validation(format!(
             "schema must be 1 to {SCHEMA_MAX_LEN} lowercase letters, digits or underscores, \
-             not starting with a digit or pg_"
+             not starting with a digit"
         )));
     }
     Ok(schema.to_string())

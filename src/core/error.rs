@@ -318,7 +318,7 @@ impl From<rusqlite::Error> for Error {
         };
         match failure {
             Some((e, msg)) => {
-                let name = format!("SQLITE_{:?}", e.code).to_uppercase();
+                let name = sqlite_code_name(e.extended_code).to_string();
                 let detail = msg
                     .filter(|m| !m.contains("syntax error"))
                     .unwrap_or_else(|| e.to_string());
@@ -365,6 +365,43 @@ impl From<rusqlite::Error> for Error {
     }
 }
 
+/// SQLite's own name of a result code (its primary code: `SQLITE_BUSY`, `SQLITE_FULL`, …), as
+/// `sqlite3.h` spells it.
+pub fn sqlite_code_name(extended_code: std::os::raw::c_int) -> &'static str {
+    use rusqlite::ffi;
+    match extended_code & 0xff {
+        ffi::SQLITE_ERROR => "SQLITE_ERROR",
+        ffi::SQLITE_INTERNAL => "SQLITE_INTERNAL",
+        ffi::SQLITE_PERM => "SQLITE_PERM",
+        ffi::SQLITE_ABORT => "SQLITE_ABORT",
+        ffi::SQLITE_BUSY => "SQLITE_BUSY",
+        ffi::SQLITE_LOCKED => "SQLITE_LOCKED",
+        ffi::SQLITE_NOMEM => "SQLITE_NOMEM",
+        ffi::SQLITE_READONLY => "SQLITE_READONLY",
+        ffi::SQLITE_INTERRUPT => "SQLITE_INTERRUPT",
+        ffi::SQLITE_IOERR => "SQLITE_IOERR",
+        ffi::SQLITE_CORRUPT => "SQLITE_CORRUPT",
+        ffi::SQLITE_NOTFOUND => "SQLITE_NOTFOUND",
+        ffi::SQLITE_FULL => "SQLITE_FULL",
+        ffi::SQLITE_CANTOPEN => "SQLITE_CANTOPEN",
+        ffi::SQLITE_PROTOCOL => "SQLITE_PROTOCOL",
+        ffi::SQLITE_EMPTY => "SQLITE_EMPTY",
+        ffi::SQLITE_SCHEMA => "SQLITE_SCHEMA",
+        ffi::SQLITE_TOOBIG => "SQLITE_TOOBIG",
+        ffi::SQLITE_CONSTRAINT => "SQLITE_CONSTRAINT",
+        ffi::SQLITE_MISMATCH => "SQLITE_MISMATCH",
+        ffi::SQLITE_MISUSE => "SQLITE_MISUSE",
+        ffi::SQLITE_NOLFS => "SQLITE_NOLFS",
+        ffi::SQLITE_AUTH => "SQLITE_AUTH",
+        ffi::SQLITE_FORMAT => "SQLITE_FORMAT",
+        ffi::SQLITE_RANGE => "SQLITE_RANGE",
+        ffi::SQLITE_NOTADB => "SQLITE_NOTADB",
+        ffi::SQLITE_NOTICE => "SQLITE_NOTICE",
+        ffi::SQLITE_WARNING => "SQLITE_WARNING",
+        _ => "SQLITE_ERROR",
+    }
+}
+
 fn constraint_message(detail: &str, fallback: &str) -> String {
     if detail.starts_with("FOREIGN KEY") {
         return "a referenced row does not exist".to_string();
@@ -379,6 +416,25 @@ fn constraint_message(detail: &str, fallback: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sqlite_causes_carry_sqlite_s_own_code_names() {
+        let of = |code: i32| {
+            Error::from(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(code),
+                None,
+            ))
+        };
+        let busy = of(rusqlite::ffi::SQLITE_BUSY);
+        assert_eq!(busy.code, ErrorCode::Timeout);
+        assert_eq!(busy.cause.unwrap().code.as_deref(), Some("SQLITE_BUSY"));
+        let full = of(rusqlite::ffi::SQLITE_FULL);
+        assert_eq!(full.cause.unwrap().code.as_deref(), Some("SQLITE_FULL"));
+        let unique = of(rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE);
+        assert_eq!(unique.code, ErrorCode::Conflict);
+        assert_eq!(unique.cause.unwrap().code.as_deref(), Some("SQLITE_CONSTRAINT"));
+        assert_eq!(sqlite_code_name(rusqlite::ffi::SQLITE_IOERR_WRITE), "SQLITE_IOERR");
+    }
 
     #[test]
     fn codes_are_stable_strings() {

@@ -67,9 +67,7 @@ impl Input {
                         "{field} contains NaN or Infinity, which JSON cannot hold"
                     )));
                 }
-                serde_json::Number::from_f64(*n)
-                    .map(J::Number)
-                    .unwrap_or(J::Null)
+                J::Number(json_number(*n))
             }
             // PostgreSQL's jsonb refuses the NUL character: refused here, on every backend.
             Input::Text(s) if s.contains('\0') => {
@@ -179,7 +177,7 @@ impl<'a> Fields<'a> {
             .unwrap_or(&Input::Undefined)
     }
 
-    fn name(&self, key: &str) -> String {
+    pub fn name(&self, key: &str) -> String {
         format!("{}.{key}", self.what)
     }
 
@@ -382,6 +380,17 @@ impl From<serde_json::Value> for Input {
                 Input::Object(map.into_iter().map(|(k, v)| (k, Input::from(v))).collect())
             }
         }
+    }
+}
+
+/// A finite JS number as JSON writes it: a whole number within the safe integers as an integer
+/// (`3477`, as `JSON.stringify` prints it, not `3477.0`), anything else as a double.
+fn json_number(n: f64) -> serde_json::Number {
+    const SAFE: f64 = 9_007_199_254_740_991.0; // Number.MAX_SAFE_INTEGER
+    if n.fract() == 0.0 && n.abs() <= SAFE {
+        serde_json::Number::from(n as i64)
+    } else {
+        serde_json::Number::from_f64(n).expect("finite")
     }
 }
 

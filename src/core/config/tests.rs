@@ -116,6 +116,8 @@ fn a_schema_sets_the_search_path_of_postgresql_only() {
         "Upper",
         "1abc",
         "pg_temp",
+        "pg_catalog",
+        "information_schema",
         "a-b",
         "a;b",
         &"x".repeat(41),

@@ -130,7 +130,7 @@ pub fn disk_full() -> Error {
 fn is_disk_full(e: &Error) -> bool {
     e.cause
         .as_ref()
-        .is_some_and(|c| c.code.as_deref() == Some("SQLITE_DISKFULL"))
+        .is_some_and(|c| c.code.as_deref() == Some("SQLITE_FULL"))
 }
 
 type Done = Box<dyn FnOnce(Result<Vec<StmtResult>>) + Send>;

@@ -125,3 +125,17 @@ fn inputs_round_trip_through_the_journal_encoding() {
     assert_eq!(back, input);
     assert!(matches!(decode(&encode(&Input::Number(f64::NAN))), Input::Number(n) if n.is_nan()));
 }
+
+#[test]
+fn whole_numbers_stay_integers_in_json() {
+    let data = Input::Object(vec![
+        ("seq".into(), Input::Number(3477.0)),
+        ("half".into(), Input::Number(0.5)),
+        ("big".into(), Input::Number(1e20)),
+        ("negative".into(), Input::Number(-12.0)),
+    ]);
+    assert_eq!(
+        data.to_json("data").unwrap().to_string(),
+        r#"{"big":1e+20,"half":0.5,"negative":-12,"seq":3477}"#
+    );
+}

@@ -54,13 +54,30 @@ pub fn population_std_dev(values: &Input) -> Result<f64> {
     Ok((numbers.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt())
 }
 
+/// The largest metric value in magnitude: the statistics sum squares of values, and PostgreSQL
+/// refuses (22003) a sum that overflows a double, for every later query. At 1e150 the squares of
+/// a hundred million values still fit.
+pub const METRIC_VALUE_MAX: f64 = 1e150;
+
+/// The number `f[key]` that becomes a metric's value, within [`METRIC_VALUE_MAX`].
+pub fn metric_value(f: &Fields, key: &str) -> Result<Option<f64>> {
+    let value = f.number(key)?;
+    if value.is_some_and(|v| v.abs() > METRIC_VALUE_MAX) {
+        return Err(Error::validation(format!(
+            "{} must be at most 1e150 in magnitude (the statistics square it)",
+            f.name(key)
+        )));
+    }
+    Ok(value)
+}
+
 pub fn insert(metric: &Input, now: i64) -> Result<Statement> {
     let f = Fields::of(metric, "metric")?;
     let params = vec![
         Value::Uuid(crate::core::stamp::new_uuid()),
         f.text("executionId", 255)?.into(),
         f.required_text("metricName", 255)?.into(),
-        f.number("metricValue")?.into(),
+        metric_value(&f, "metricValue")?.into(),
         f.text("metricUnit", 50)?.into(),
         f.text("metricType", 50)?
             .unwrap_or_else(|| "performance".into())
@@ -282,6 +299,24 @@ static SELECT_SQL: std::sync::LazyLock<String> =
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metric_values_beyond_the_bound_are_refused() {
+        let metric = |v: f64| {
+            Input::Object(vec![
+                ("metricName".into(), Input::Text("m".into())),
+                ("metricValue".into(), Input::Number(v)),
+            ])
+        };
+        for v in [1e200, -1e200, 1.7e308, f64::MAX] {
+            let err = insert(&metric(v), 0).unwrap_err();
+            assert_eq!(err.code, crate::core::error::ErrorCode::Validation);
+            assert!(err.message.contains("metric.metricValue must be at most 1e150"));
+        }
+        for v in [METRIC_VALUE_MAX, -METRIC_VALUE_MAX, 5e-324, f64::MIN_POSITIVE / 2.0, 0.0] {
+            assert!(insert(&metric(v), 0).is_ok());
+        }
+    }
 
     #[test]
     fn population_standard_deviation_as_planned() {

@@ -5,6 +5,7 @@ use serde_json::Value as Json;
 use super::kind::EventKind;
 use crate::core::error::{Error, Result};
 use crate::core::input::{Fields, Input};
+use crate::core::repo::metrics::metric_value;
 
 /// Where an execution event's timing came from: a step of the workflow, or a handler run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -183,7 +184,7 @@ impl Event {
             },
             K::PerformanceAlert => Event::PerformanceAlert {
                 id: id()?,
-                actual: f.number("actualValue")?,
+                actual: metric_value(&f, "actualValue")?,
                 alert_type: json("alertType")?,
                 threshold: json("threshold")?,
                 severity: json("severity")?,
@@ -211,7 +212,7 @@ fn phase(kind: EventKind) -> Phase {
 /// A completed event's non-zero `duration`.
 fn duration(f: &Fields<'_>, phase: Phase) -> Result<Option<f64>> {
     Ok(match phase {
-        Phase::Completed => f.number("duration")?.filter(|d| *d != 0.0),
+        Phase::Completed => metric_value(f, "duration")?.filter(|d| *d != 0.0),
         _ => None,
     })
 }
