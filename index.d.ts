@@ -167,9 +167,10 @@ export interface Metrics {
   /** The fallback's journal: write calls waiting to be replayed onto the primary, replayed,
    * and set aside as conflicts (never overwriting the primary). */
   journal: { pending: number; replayed: number; conflicts: number }
-  /** Distributed events (PostgreSQL): published through this database, and delivered to this
-   * process's subscribers from other processes. */
-  events: { published: number; delivered: number }
+  /** Distributed events (PostgreSQL): published through this database, delivered to this
+   * process's subscribers from other processes, publishes that failed (no subscriber ran), and
+   * gaps (events the retention removed before this process read them; see `GAP_EVENT`). */
+  events: { published: number; delivered: number; publishFailed: number; gaps: number }
 }
 
 /** What `db.health()` resolves; it never rejects. */
@@ -614,6 +615,26 @@ export interface EventServiceOptions {
   logger?: Logger | null
 }
 
+/** `WorkflowEventService.publish()` options. */
+export interface PublishOptions {
+  /**
+   * The caller's own id for the event (1 to 255 characters). A publish that rejected may still
+   * have been sent; retried with the same id, the event is delivered once: other processes
+   * receive it once while the outbox keeps it (10 minutes), and this service skips an id among
+   * the 10,000 it delivered last.
+   */
+  eventId?: string
+}
+
+/**
+ * What the subscribers of `GAP_EVENT` receive: the outbox ids (inclusive) of events this process
+ * may have missed, because it was away longer than the outbox keeps events (10 minutes).
+ */
+export interface EventGap {
+  fromId: number
+  toId: number
+}
+
 export type EventHandler = (eventData: any) => unknown
 
 /** What `WorkflowEventHandlers` subscribes to: PIDEA's EventBus, a `WorkflowEventService`… */
@@ -1008,12 +1029,15 @@ export declare class WorkflowEventService {
   unsubscribe(eventName: string, handler: EventHandler): boolean
   /**
    * Calls every subscriber of `eventName` with `eventData`, in subscription order; resolves
-   * once all of them finished (failures are logged, never thrown). Distributed: also sends
-   * the event to the other processes (`eventData` as JSON) and rejects if that fails.
+   * once all of them finished (failures are logged, never thrown). Distributed: sends the
+   * event to the other processes first (`eventData` as JSON), and calls this process's
+   * subscribers once it was sent; a publish that rejects has run none of them.
+   * `options.eventId`: the caller's id for the event; a publish with an id delivered lately
+   * (a retry) resolves without delivering it again.
    */
-  publish(eventName: string, eventData?: unknown): Promise<void>
+  publish(eventName: string, eventData?: unknown, options?: PublishOptions): Promise<void>
   /** Alias of `publish`. */
-  emit(eventName: string, eventData?: unknown): Promise<void>
+  emit(eventName: string, eventData?: unknown, options?: PublishOptions): Promise<void>
   /** How many subscriptions `eventName` has (0 for anything but a string). */
   getHandlerCount(eventName: string): number
   /** Removes every subscription. */
@@ -1258,6 +1282,12 @@ export declare const ERR_TIMEOUT: string
 
 /** Bad input: wrong type, missing field, unknown key or status, out-of-range value. */
 export declare const ERR_VALIDATION: string
+
+/**
+ * The event a distributed service's subscribers receive when events were removed from the
+ * outbox before this process read them (it was away longer than 10 minutes): `{fromId, toId}`.
+ */
+export declare const GAP_EVENT: string
 
 /**
  * Sends the addon's log events to `logger` (`null` restores stderr). The level filter is

@@ -855,4 +855,5 @@ module.exports.ERR_MIGRATION = nativeBinding.ERR_MIGRATION
 module.exports.ERR_NOT_FOUND = nativeBinding.ERR_NOT_FOUND
 module.exports.ERR_TIMEOUT = nativeBinding.ERR_TIMEOUT
 module.exports.ERR_VALIDATION = nativeBinding.ERR_VALIDATION
+module.exports.GAP_EVENT = nativeBinding.GAP_EVENT
 module.exports.setLogger = nativeBinding.setLogger

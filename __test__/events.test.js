@@ -275,7 +275,7 @@ pgDescribe('two processes on one PostgreSQL database', () => {
     expect(received.map(([, d]) => d)).toEqual([{ hello: 'parent' }])
     expect(cache.getStats().invalidations).toBeGreaterThan(0)
     // The database's own counters: the two this process published, the one it was sent.
-    expect(db.getMetrics().events).toEqual({ published: 2, delivered: 1 })
+    expect(db.getMetrics().events).toEqual({ published: 2, delivered: 1, publishFailed: 0, gaps: 0 })
     expect(db.toPrometheus()).toContain('workflow_infra_events_delivered_total{backend="postgresql"} 1\n')
 
     child.send('exit')

@@ -415,8 +415,10 @@ async fn other_processes_events_arrive_and_this_ones_do_not_come_back() {
     });
     b.listen(&db, forward.clone()).await.unwrap();
     b.listen(&db, forward).await.unwrap();
-    b.publish(&db, "own", &json!({"n": 0})).await.unwrap();
-    a.publish(&db, "theirs", &json!({"n": 1})).await.unwrap();
+    b.publish(&db, "own", &json!({"n": 0}), None).await.unwrap();
+    a.publish(&db, "theirs", &json!({"n": 1}), None)
+        .await
+        .unwrap();
     let event = tokio::time::timeout(Duration::from_secs(10), rx.recv())
         .await
         .expect("the other service's event arrives")

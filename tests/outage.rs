@@ -128,3 +128,58 @@ async fn calls_fail_fast_while_postgresql_is_away_and_work_again_once_it_is_back
     db.close().await;
     back.stop();
 }
+
+/// A distributed publish goes behind the same breaker as every call, and counts in the metrics:
+/// while the server is known to be down it is refused at once, as `create` is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publish_fails_fast_while_postgresql_is_away_and_counts() {
+    use serde_json::json;
+    use workflow_infra::core::db::broadcast::Broadcast;
+    let Some(pg) = PgScratch::create().await else {
+        return;
+    };
+    let upstream: SocketAddr = "127.0.0.1:5432".parse().unwrap();
+    let proxy = Proxy::start(0, upstream).await;
+    let url = pg.url.replace(":5432/", &format!(":{}/", proxy.port));
+    let config = ConnectConfig::from_raw(
+        RawConfig {
+            url: Some(url),
+            acquire_timeout_ms: Some(1000.0),
+            ..Default::default()
+        },
+        None,
+    )
+    .unwrap();
+    let db = Database::connect(&config).await.unwrap();
+    let service = Broadcast::on(&db).unwrap();
+    service.publish(&db, "up", &json!({}), None).await.unwrap();
+
+    proxy.stop();
+    let first = service
+        .publish(&db, "down", &json!({}), None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(first.code, ErrorCode::DbUnavailable | ErrorCode::Timeout),
+        "{first:?}"
+    );
+    for _ in 0..10 {
+        let err = service
+            .publish(&db, "down", &json!({}), None)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::DbUnavailable, "{err:?}");
+        assert!(err.message.contains("failing fast"), "{}", err.message);
+    }
+    let figures = db.metrics_snapshot().to_json();
+    assert_eq!(figures["events"]["published"], 1);
+    assert_eq!(figures["events"]["publishFailed"], 11);
+    assert!(figures["breakerOpen"].as_bool().unwrap());
+    let op = &figures["operations"]["publish_event"];
+    assert_eq!(
+        (op["calls"].as_u64(), op["errors"].as_u64()),
+        (Some(12), Some(11)),
+        "{op}"
+    );
+    db.close().await;
+}

@@ -33,10 +33,63 @@ use crate::core::value::Value;
 
 type Subscribers = Vec<(String, Rc<JsRef>)>;
 
+/// One service's subscriptions, and the caller's event ids it delivered lately.
+#[derive(Default)]
+struct Bus {
+    subs: Subscribers,
+    delivered: RecentIds,
+}
+
+/// How many of a service's latest caller event ids it remembers (a retry with one of them is
+/// not delivered again).
+const RECENT_IDS: usize = 10_000;
+
+/// The caller event ids a service delivered, the latest [`RECENT_IDS`].
+#[derive(Default)]
+struct RecentIds {
+    order: std::collections::VecDeque<String>,
+    known: std::collections::HashSet<String>,
+}
+
+impl RecentIds {
+    /// Notes `id`; false when it was already known.
+    fn note(&mut self, id: &str) -> bool {
+        if self.known.contains(id) {
+            return false;
+        }
+        if self.order.len() == RECENT_IDS {
+            if let Some(oldest) = self.order.pop_front() {
+                self.known.remove(&oldest);
+            }
+        }
+        self.order.push_back(id.to_string());
+        self.known.insert(id.to_string());
+        true
+    }
+}
+
 thread_local! {
-    static BUSES: RefCell<HashMap<u64, Subscribers>> = RefCell::new(HashMap::new());
+    static BUSES: RefCell<HashMap<u64, Bus>> = RefCell::new(HashMap::new());
+}
+
+/// Notes that service `id` delivers the event with the caller's `event_id`; false when it did
+/// already (or the service is gone).
+fn first_delivery(id: u64, event_id: Option<&str>) -> bool {
+    let Some(event_id) = event_id else {
+        return true;
+    };
+    BUSES.with(|b| {
+        b.borrow_mut()
+            .get_mut(&id)
+            .is_some_and(|bus| bus.delivered.note(event_id))
+    })
 }
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// The event a distributed service's subscribers receive when events were removed from the
+/// outbox before this process read them (it was away longer than 10 minutes): `{fromId, toId}`.
+#[napi]
+pub const GAP_EVENT: &str = crate::core::db::notify::GAP_EVENT;
 
 /// An EventBus-compatible event service.
 #[napi]
@@ -76,7 +129,7 @@ impl WorkflowEventService {
             )));
         }
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        BUSES.with(|b| b.borrow_mut().insert(id, Vec::new()));
+        BUSES.with(|b| b.borrow_mut().insert(id, Bus::default()));
         let mut service = WorkflowEventService {
             id,
             logger,
@@ -121,8 +174,8 @@ impl WorkflowEventService {
         }
         let handler = Rc::new(JsRef::new(raw, handler.raw())?);
         BUSES.with(|b| {
-            if let Some(subs) = b.borrow_mut().get_mut(&self.id) {
-                subs.push((name, handler));
+            if let Some(bus) = b.borrow_mut().get_mut(&self.id) {
+                bus.subs.push((name, handler));
             }
         });
         Ok(())
@@ -147,7 +200,7 @@ impl WorkflowEventService {
             .map_err(|e| throw(raw, "Failed to unsubscribe", &e))?;
         Ok(BUSES.with(|b| {
             let mut b = b.borrow_mut();
-            let Some(subs) = b.get_mut(&self.id) else {
+            let Some(subs) = b.get_mut(&self.id).map(|bus| &mut bus.subs) else {
                 return false;
             };
             match subs
@@ -164,10 +217,13 @@ impl WorkflowEventService {
     }
 
     /// Calls every subscriber of `eventName` with `eventData`, in subscription order; resolves
-    /// once all of them finished (failures are logged, never thrown). Distributed: also sends
-    /// the event to the other processes (`eventData` as JSON) and rejects if that fails.
+    /// once all of them finished (failures are logged, never thrown). Distributed: sends the
+    /// event to the other processes first (`eventData` as JSON), and calls this process's
+    /// subscribers once it was sent; a publish that rejects has run none of them.
+    /// `options.eventId`: the caller's id for the event; a publish with an id delivered lately
+    /// (a retry) resolves without delivering it again.
     #[napi(
-        ts_args_type = "eventName: string, eventData?: unknown",
+        ts_args_type = "eventName: string, eventData?: unknown, options?: PublishOptions",
         ts_return_type = "Promise<void>"
     )]
     pub fn publish<'env>(
@@ -175,19 +231,23 @@ impl WorkflowEventService {
         env: &'env Env,
         event_name: Unknown,
         event_data: Option<Unknown>,
+        options: Option<Unknown>,
     ) -> napi::Result<PromiseRaw<'env, ()>> {
         let raw = env.raw();
         let prefix = "Failed to publish event";
-        let name = match broadcast::event_name(&input(raw, event_name.raw())) {
-            Ok(n) => n,
+        let (name, event_id) = match publish_arguments(raw, event_name, options) {
+            Ok(parsed) => parsed,
             Err(e) => return settle::settled::<Value, _>(env, prefix, Err(e)),
         };
         let data = match event_data {
             Some(d) => d.raw(),
             None => value(raw, &Value::Null)?,
         };
-        let local = deliver(raw, self.id, &name, data, &self.logger)?;
         let (Some(remote), Some(slot)) = (&self.remote, &self.db) else {
+            if !first_delivery(self.id, event_id.as_deref()) {
+                return settle::settled(env, prefix, Ok(Value::Null));
+            }
+            let local = deliver(raw, self.id, &name, data, &self.logger)?;
             return Ok(PromiseRaw::new(raw, local));
         };
         let json = match input(raw, data).to_json("eventData") {
@@ -196,23 +256,33 @@ impl WorkflowEventService {
         };
         // Sending does not wait for this process to listen (`ready()`).
         let (remote, slot) = (remote.clone(), slot.clone());
-        let local = JsRef::new(raw, local)?;
+        let (id, logger) = (self.id, self.logger.clone());
+        let data = JsRef::new(raw, data)?;
+        let sent_name = name.clone();
+        let sent_id = event_id.clone();
         settle::spawn_then(
             env,
             prefix,
             async move {
                 let db = open_db(&slot)?;
-                remote.publish(&db, &name, &json).await
+                remote
+                    .publish(&db, &sent_name, &json, sent_id.as_deref())
+                    .await
             },
             move |env, r: Result<()>| {
-                r.and_then(|_| local.get(env).map_err(|e| Error::internal(e.to_string())))
+                r?;
+                let fail = |e: napi::Error| Error::internal(e.to_string());
+                if !first_delivery(id, event_id.as_deref()) {
+                    return undefined(env).map_err(fail);
+                }
+                deliver(env, id, &name, data.get(env).map_err(fail)?, &logger).map_err(fail)
             },
         )
     }
 
     /// Alias of `publish`.
     #[napi(
-        ts_args_type = "eventName: string, eventData?: unknown",
+        ts_args_type = "eventName: string, eventData?: unknown, options?: PublishOptions",
         ts_return_type = "Promise<void>"
     )]
     pub fn emit<'env>(
@@ -220,8 +290,9 @@ impl WorkflowEventService {
         env: &'env Env,
         event_name: Unknown,
         event_data: Option<Unknown>,
+        options: Option<Unknown>,
     ) -> napi::Result<PromiseRaw<'env, ()>> {
-        self.publish(env, event_name, event_data)
+        self.publish(env, event_name, event_data, options)
     }
 
     /// How many subscriptions `eventName` has (0 for anything but a string).
@@ -231,8 +302,8 @@ impl WorkflowEventService {
             return 0;
         };
         BUSES.with(|b| {
-            b.borrow().get(&self.id).map_or(0, |s| {
-                s.iter().filter(|(n, _)| *n == event_name).count() as u32
+            b.borrow().get(&self.id).map_or(0, |bus| {
+                bus.subs.iter().filter(|(n, _)| *n == event_name).count() as u32
             })
         })
     }
@@ -242,8 +313,8 @@ impl WorkflowEventService {
     pub fn clear(&self) {
         // `try_with`: this also runs from Drop, possibly while the thread is being torn down.
         let _ = BUSES.try_with(|b| {
-            if let Some(subs) = b.borrow_mut().get_mut(&self.id) {
-                subs.clear();
+            if let Some(bus) = b.borrow_mut().get_mut(&self.id) {
+                bus.subs.clear();
             }
         });
     }
@@ -294,6 +365,23 @@ impl WorkflowEventService {
     }
 }
 
+/// A publish's event name and `options.eventId` (1 to 255 characters).
+fn publish_arguments(
+    env: sys::napi_env,
+    event_name: Unknown,
+    options: Option<Unknown>,
+) -> Result<(String, Option<String>)> {
+    let name = broadcast::event_name(&input(env, event_name.raw()))?;
+    let options = optional(env, options.map(|o| o.raw()));
+    let f = Fields::of_optional(&options, "options")?;
+    f.only(&["eventId"])?;
+    let event_id = f.text("eventId", 255)?;
+    if event_id.as_deref() == Some("") {
+        return Err(Error::validation("options.eventId must not be empty"));
+    }
+    Ok((name, event_id))
+}
+
 /// Calls the subscribers of `name` on service `id` with `data`, in order; returns a promise that
 /// resolves once every one settled (rejections and throws are logged).
 pub(crate) fn deliver(
@@ -304,8 +392,9 @@ pub(crate) fn deliver(
     logger: &Logger,
 ) -> JsResult {
     let subs: Vec<Rc<JsRef>> = BUSES.with(|b| {
-        b.borrow().get(&id).map_or(Vec::new(), |s| {
-            s.iter()
+        b.borrow().get(&id).map_or(Vec::new(), |bus| {
+            bus.subs
+                .iter()
                 .filter(|(n, _)| n == name)
                 .map(|(_, f)| f.clone())
                 .collect()

@@ -167,9 +167,10 @@ export interface Metrics {
   /** The fallback's journal: write calls waiting to be replayed onto the primary, replayed,
    * and set aside as conflicts (never overwriting the primary). */
   journal: { pending: number; replayed: number; conflicts: number }
-  /** Distributed events (PostgreSQL): published through this database, and delivered to this
-   * process's subscribers from other processes. */
-  events: { published: number; delivered: number }
+  /** Distributed events (PostgreSQL): published through this database, delivered to this
+   * process's subscribers from other processes, publishes that failed (no subscriber ran), and
+   * gaps (events the retention removed before this process read them; see `GAP_EVENT`). */
+  events: { published: number; delivered: number; publishFailed: number; gaps: number }
 }
 
 /** What `db.health()` resolves; it never rejects. */
@@ -612,6 +613,26 @@ export interface EventServiceOptions {
   distributed?: boolean
   /** Where failing subscribers are reported (default: the addon's log). */
   logger?: Logger | null
+}
+
+/** `WorkflowEventService.publish()` options. */
+export interface PublishOptions {
+  /**
+   * The caller's own id for the event (1 to 255 characters). A publish that rejected may still
+   * have been sent; retried with the same id, the event is delivered once: other processes
+   * receive it once while the outbox keeps it (10 minutes), and this service skips an id among
+   * the 10,000 it delivered last.
+   */
+  eventId?: string
+}
+
+/**
+ * What the subscribers of `GAP_EVENT` receive: the outbox ids (inclusive) of events this process
+ * may have missed, because it was away longer than the outbox keeps events (10 minutes).
+ */
+export interface EventGap {
+  fromId: number
+  toId: number
 }
 
 export type EventHandler = (eventData: any) => unknown

@@ -432,8 +432,14 @@ mod tests {
         assert_eq!(full.cause.unwrap().code.as_deref(), Some("SQLITE_FULL"));
         let unique = of(rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE);
         assert_eq!(unique.code, ErrorCode::Conflict);
-        assert_eq!(unique.cause.unwrap().code.as_deref(), Some("SQLITE_CONSTRAINT"));
-        assert_eq!(sqlite_code_name(rusqlite::ffi::SQLITE_IOERR_WRITE), "SQLITE_IOERR");
+        assert_eq!(
+            unique.cause.unwrap().code.as_deref(),
+            Some("SQLITE_CONSTRAINT")
+        );
+        assert_eq!(
+            sqlite_code_name(rusqlite::ffi::SQLITE_IOERR_WRITE),
+            "SQLITE_IOERR"
+        );
     }
 
     #[test]

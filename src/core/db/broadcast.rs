@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tokio::sync::OnceCell;
 
 use super::database::{Backend, Database};
-use super::notify::{self, Hub, RemoteEvent};
+use super::notify::{self, Hub, Outgoing, RemoteEvent};
 use crate::core::error::{Error, Result};
 use crate::core::exec::backlog::{Backlog, Waiting};
 use crate::core::input::Input;
@@ -16,6 +16,9 @@ use crate::core::input::Input;
 /// Events from other processes waiting for the JS thread, per service; beyond this they are
 /// dropped (and logged) rather than queued without bound.
 const QUEUE_MAX: usize = 10_000;
+
+/// The operation a distributed publish counts as in the metrics.
+pub const PUBLISH_OPERATION: &str = "Failed to publish event";
 
 /// One service's part in the database's events.
 pub struct Broadcast {
@@ -45,16 +48,45 @@ impl Broadcast {
         })
     }
 
-    /// Sends an event to the other processes (it does not wait for this one to listen).
-    pub async fn publish(&self, db: &Database, name: &str, data: &serde_json::Value) -> Result<()> {
+    /// Sends an event to the other processes (it does not wait for this one to listen), behind
+    /// the breaker and counted as the `Failed to publish event` operation. With an `event_id`
+    /// the outbox already holds (a retry of a publish that landed), nothing is sent again.
+    pub async fn publish(
+        &self,
+        db: &Database,
+        name: &str,
+        data: &serde_json::Value,
+        event_id: Option<&str>,
+    ) -> Result<()> {
         let Backend::Postgres(pg) = db.backend() else {
             return Err(Error::validation("distributed events need PostgreSQL"));
         };
-        notify::publish(pg.pool(), pg.channels(), &self.origin, name, data).await?;
-        db.metrics()
-            .events_published
-            .fetch_add(1, Ordering::Relaxed);
-        Ok(())
+        let metrics = db.metrics();
+        let timer = metrics.start(PUBLISH_OPERATION);
+        let event = Outgoing {
+            origin: &self.origin,
+            event_type: name,
+            data,
+            event_id,
+        };
+        let result = pg
+            .guarded(notify::publish(pg.pool(), pg.channels(), &event))
+            .await;
+        timer.finish(&result);
+        match result {
+            Ok(sent) => {
+                if sent {
+                    metrics.events_published.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                metrics
+                    .events_publish_failed
+                    .fetch_add(1, Ordering::Relaxed);
+                Err(e)
+            }
+        }
     }
 
     /// Starts listening (once): other processes' events go to `forward`, at most

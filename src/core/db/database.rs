@@ -213,12 +213,12 @@ impl Database {
         let hub = self
             .hub
             .get_or_try_init(|| {
-                Hub::start(
+                pg.guarded(Hub::start(
                     pg.pool().clone(),
                     pg.channels().clone(),
                     self.watchers.clone(),
                     self.metrics.clone(),
-                )
+                ))
             })
             .await?;
         Ok(Some(hub.clone()))

@@ -6,9 +6,16 @@
 //! NOTIFY is a hint, not a log: a listener that loses its connection may miss news. Caches are
 //! flushed when the connection drops and again once it is back. Events are kept in the
 //! `workflow_infra_events` table (an outbox, [`RETENTION`] long), and NOTIFY only wakes the
-//! listeners: each reads what it has not seen yet, by id, after every wake-up and after every
+//! listeners: each reads what it has not seen yet after every wake-up and after every
 //! reconnection, so an event published while a listener was reconnecting still reaches it,
 //! once.
+//!
+//! What "not seen yet" means does not depend on time. Ids are taken when a row is inserted, but
+//! rows become visible when their transaction commits, which can be any time later (a publisher
+//! paused by a GC, a VM steal, SIGSTOP). Each row records its transaction (`tx_id`, migration
+//! 009), and each read notes, from its snapshot, the transactions still in progress and the
+//! first one not yet started (see [`Cursor`]): the next read takes the rows above the highest id
+//! read, plus the rows of exactly those transactions. A row is read once, whenever it commits.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -49,9 +56,11 @@ impl Channels {
 }
 /// How long published events are kept for listeners that were away (reconnecting).
 pub const RETENTION: &str = "10 minutes";
-/// A gap in the event ids (a publish that rolled back, or one not yet committed) is waited for
-/// this long before the listener moves past it.
-const GAP_WAIT_SECS: f64 = 30.0;
+/// The event a listener's subscribers receive when it was away longer than [`RETENTION`] and
+/// events it had not read were removed: `{fromId, toId}`, the outbox ids it may have missed.
+pub const GAP_EVENT: &str = "workflow-infra:gap";
+/// The most rows one read of the outbox takes at a time.
+const PAGE: i64 = 1000;
 
 /// An event from another event service: its origin, type and JSON data.
 #[derive(Debug, Clone)]
@@ -72,8 +81,8 @@ pub struct Hub {
     stopped: AtomicBool,
     sinks: Mutex<Vec<(u64, EventSink)>>,
     next_sink: AtomicU64,
-    /// Which events this process has delivered.
-    seen: tokio::sync::Mutex<Seen>,
+    /// Where this process is in the outbox.
+    cursor: tokio::sync::Mutex<Cursor>,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Where reconnections are counted.
     metrics: Arc<Metrics>,
@@ -91,16 +100,11 @@ impl Hub {
         listener
             .listen_all([channels.cache.as_str(), channels.events.as_str()])
             .await?;
-        // Events published before this process listened are not its own to deliver.
-        let floor: i64 =
-            sqlx::query_scalar("SELECT COALESCE(max(id), 0) FROM workflow_infra_events")
-                .fetch_one(&pool)
-                .await?;
+        // Events committed before this process listened are not its own to deliver; those of
+        // transactions still in progress are.
+        let cursor = Cursor::start(&pool).await?;
         let hub = Arc::new(Hub {
-            seen: tokio::sync::Mutex::new(Seen {
-                floor,
-                above: std::collections::BTreeSet::new(),
-            }),
+            cursor: tokio::sync::Mutex::new(cursor),
             channels,
             connected: AtomicBool::new(true),
             stopped: AtomicBool::new(false),
@@ -227,11 +231,117 @@ fn parse_touch(payload: &str) -> Option<Touch> {
     }
 }
 
-/// The events a listener has delivered: every id up to `floor`, and the ids above it in
-/// `above` (ids can commit out of order).
-struct Seen {
-    floor: i64,
-    above: std::collections::BTreeSet<i64>,
+/// Where a listener is in the outbox, as of its last read: the highest id it read, and the
+/// transactions that could still add rows below it — those in progress when it read
+/// (`pending`) and those that had not started (`tx_id >= xmax`). `tx_id` comes from the
+/// snapshot of the read itself, so nothing commits between what it saw and what it noted.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Cursor {
+    max_id: i64,
+    xmax: i64,
+    pending: Vec<i64>,
+    /// The retention horizon already reported as a gap.
+    gap_reported: i64,
+}
+
+/// One read of the outbox: the rows it found (in the order to deliver them), the cursor after
+/// it, and the range removed by the retention before it was read, if any.
+struct Read {
+    rows: Vec<Stored>,
+    next: Cursor,
+    gap: Option<(i64, i64)>,
+}
+
+type Stored = (i64, String, Option<String>, Option<String>);
+
+impl Cursor {
+    /// The cursor of a listener that starts now: past every committed row.
+    async fn start(pool: &PgPool) -> Result<Cursor> {
+        let mut tx = snapshot_transaction(pool).await?;
+        let (xmax, pending, pruned) = snapshot(&mut tx).await?;
+        let max_id: i64 =
+            sqlx::query_scalar("SELECT COALESCE(max(id), 0) FROM workflow_infra_events")
+                .fetch_one(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        Ok(Cursor {
+            max_id,
+            xmax,
+            pending,
+            gap_reported: pruned,
+        })
+    }
+
+    /// Reads what committed since the cursor's read, in one snapshot.
+    async fn read(&self, pool: &PgPool) -> Result<Read> {
+        let mut tx = snapshot_transaction(pool).await?;
+        let (xmax, pending, pruned) = snapshot(&mut tx).await?;
+        // Rows below the highest id read that committed since (few: late commits).
+        let mut rows: Vec<Stored> = sqlx::query_as(
+            "SELECT id, payload, origin, event_type FROM workflow_infra_events \
+             WHERE id <= $1 AND (tx_id >= $2 OR tx_id = ANY($3)) ORDER BY id",
+        )
+        .bind(self.max_id)
+        .bind(self.xmax)
+        .bind(&self.pending)
+        .fetch_all(&mut *tx)
+        .await?;
+        // Then every row above it, page by page.
+        let mut max_id = self.max_id;
+        loop {
+            let page: Vec<Stored> = sqlx::query_as(
+                "SELECT id, payload, origin, event_type FROM workflow_infra_events \
+                 WHERE id > $1 ORDER BY id LIMIT $2",
+            )
+            .bind(max_id)
+            .bind(PAGE)
+            .fetch_all(&mut *tx)
+            .await?;
+            let full = page.len() as i64 == PAGE;
+            if let Some(last) = page.last() {
+                max_id = last.0;
+            }
+            rows.extend(page);
+            if !full {
+                break;
+            }
+        }
+        tx.commit().await?;
+        let gap = (pruned > self.max_id && pruned > self.gap_reported)
+            .then(|| (self.max_id.max(self.gap_reported) + 1, pruned));
+        Ok(Read {
+            rows,
+            next: Cursor {
+                max_id,
+                xmax,
+                pending,
+                gap_reported: self.gap_reported.max(pruned),
+            },
+            gap,
+        })
+    }
+}
+
+/// A read-only transaction whose every statement sees the one snapshot its first one takes.
+async fn snapshot_transaction(pool: &PgPool) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+    Ok(pool
+        .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .await?)
+}
+
+/// The transaction's snapshot — the first transaction not yet started, those in progress — and
+/// the retention horizon, read in it.
+async fn snapshot(
+    tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+) -> Result<(i64, Vec<i64>, i64)> {
+    Ok(sqlx::query_as(
+        "SELECT pg_snapshot_xmax(s)::text::bigint, \
+                ARRAY(SELECT x::text::bigint FROM pg_snapshot_xip(s) AS x), \
+                (SELECT COALESCE(max(up_to), 0) FROM workflow_infra_events_pruned) \
+         FROM pg_current_snapshot() AS s",
+    )
+    .fetch_one(&mut **tx)
+    .await?)
 }
 
 /// A notification from an earlier version of the package: an event inline (`{"o","t","d"}`,
@@ -274,91 +384,106 @@ async fn earlier_version_event(pool: &PgPool, payload: &str) -> Result<Option<Re
     })
 }
 
-/// Delivers, in id order, every stored event this process has not delivered yet; then moves
-/// the floor past ids delivered without a gap, and past gaps older than [`GAP_WAIT_SECS`] (a
-/// publish that rolled back leaves one for good). One catch-up at a time.
+/// Delivers every stored event committed since the last read (see [`Cursor`]), once; reports
+/// a gap when the retention removed rows this process had not read. One catch-up at a time.
 async fn catch_up(pool: &PgPool, hub: &Hub) {
-    let mut seen = hub.seen.lock().await;
-    type Stored = (i64, String, Option<String>, Option<String>, f64);
-    let rows: Vec<Stored> = match sqlx::query_as(
-        "SELECT id, payload, origin, event_type, EXTRACT(EPOCH FROM now() - created_at)::float8 \
-         FROM workflow_infra_events WHERE id > $1 ORDER BY id LIMIT 10000",
-    )
-    .bind(seen.floor)
-    .fetch_all(pool)
-    .await
-    {
-        Ok(rows) => rows,
+    let mut cursor = hub.cursor.lock().await;
+    let read = match cursor.read(pool).await {
+        Ok(read) => read,
         Err(e) => {
-            tracing::warn!(error = %Error::from(e).message, "could not read the distributed events");
+            tracing::warn!(error = %e.message, "could not read the distributed events");
             return;
         }
     };
-    for (id, payload, origin, event_type, _) in &rows {
+    if let Some((from, to)) = read.gap {
+        tracing::warn!(
+            from_id = from,
+            to_id = to,
+            "distributed events were removed before this process read them (it was away longer than {RETENTION})"
+        );
+        hub.metrics.events_gaps.fetch_add(1, Ordering::Relaxed);
+        hub.deliver(RemoteEvent {
+            origin: String::new(),
+            event_type: GAP_EVENT.to_string(),
+            data: serde_json::json!({ "fromId": from, "toId": to }),
+        });
+    }
+    for (_, payload, origin, event_type) in read.rows {
         // A row without a type came from an earlier version: its notification delivers it.
         let (Some(origin), Some(event_type)) = (origin, event_type) else {
-            seen.above.insert(*id);
             continue;
         };
-        if seen.above.insert(*id) {
-            match serde_json::from_str(payload) {
-                Ok(data) => hub.deliver(RemoteEvent {
-                    origin: origin.clone(),
-                    event_type: event_type.clone(),
-                    data,
-                }),
-                Err(e) => tracing::warn!(error = %e, "could not read a distributed event"),
-            }
+        match serde_json::from_str(&payload) {
+            Ok(data) => hub.deliver(RemoteEvent {
+                origin,
+                event_type,
+                data,
+            }),
+            Err(e) => tracing::warn!(error = %e, "could not read a distributed event"),
         }
     }
-    for (id, _, _, _, age) in &rows {
-        let next = seen.floor + 1;
-        if *id == next || (*id > next && *age > GAP_WAIT_SECS) {
-            seen.floor = *id;
-        } else {
-            break;
-        }
-    }
-    let floor = seen.floor;
-    seen.above.retain(|id| *id > floor);
+    *cursor = read.next;
 }
 
 /// Sends an event to every process listening on the database: it is stored in the outbox
 /// (`workflow_infra_events`, kept [`RETENTION`]) and NOTIFY wakes the listeners, in the same
-/// transaction, so a listener hears of it only once it can read it.
-pub async fn publish(
-    pool: &PgPool,
-    channels: &Channels,
-    origin: &str,
-    event_type: &str,
-    data: &serde_json::Value,
-) -> Result<()> {
+/// transaction, so a listener hears of it only once it can read it. With an `event_id` already
+/// in the outbox (a retry of a publish that landed) nothing is sent again: false.
+pub async fn publish(pool: &PgPool, channels: &Channels, event: &Outgoing<'_>) -> Result<bool> {
     let mut tx = pool.begin().await?;
-    let (id,): (i64,) = sqlx::query_as(
-        "INSERT INTO workflow_infra_events (payload, origin, event_type) VALUES ($1, $2, $3) RETURNING id",
+    let id: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO workflow_infra_events (payload, origin, event_type, event_id) \
+         VALUES ($1, $2, $3, $4) ON CONFLICT (event_id) WHERE event_id IS NOT NULL DO NOTHING \
+         RETURNING id",
     )
-    .bind(data.to_string())
-    .bind(origin)
-    .bind(event_type)
-    .fetch_one(&mut *tx)
+    .bind(event.data.to_string())
+    .bind(event.origin)
+    .bind(event.event_type)
+    .bind(event.event_id)
+    .fetch_optional(&mut *tx)
     .await?;
-    // Retention, on the way: one in a hundred publishes removes what expired.
+    let Some(id) = id else {
+        tx.commit().await?;
+        return Ok(false);
+    };
+    // Retention, on the way: one in a hundred publishes removes what expired, and notes the
+    // highest id it removed (listeners that had not read that far report a gap).
     if id % 100 == 0 {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DELETE FROM workflow_infra_events WHERE created_at < now() - interval '{RETENTION}'"
-        )))
-        .execute(&mut *tx)
-        .await?;
+        prune(&mut tx).await?;
     }
     // The wake-up names the row as earlier versions of the package did (they read it by id);
     // `v` tells this version's listeners to go straight to the catch-up.
     sqlx::query("SELECT pg_notify($1, $2)")
         .bind(&channels.events)
-        .bind(serde_json::json!({"o": origin, "t": event_type, "p": id, "v": 2}).to_string())
+        .bind(
+            serde_json::json!({"o": event.origin, "t": event.event_type, "p": id, "v": 2})
+                .to_string(),
+        )
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
+    Ok(true)
+}
+
+/// Removes the events older than [`RETENTION`] and notes the highest id removed.
+pub async fn prune(conn: &mut sqlx::PgConnection) -> Result<()> {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "WITH gone AS (DELETE FROM workflow_infra_events \
+                       WHERE created_at < now() - interval '{RETENTION}' RETURNING id) \
+         UPDATE workflow_infra_events_pruned SET up_to = GREATEST(up_to, m) \
+         FROM (SELECT max(id) AS m FROM gone) AS removed WHERE m IS NOT NULL"
+    )))
+    .execute(conn)
+    .await?;
     Ok(())
+}
+
+/// An event on its way out: who sends it, its type and data, and the sender's own id for it.
+pub struct Outgoing<'a> {
+    pub origin: &'a str,
+    pub event_type: &'a str,
+    pub data: &'a serde_json::Value,
+    pub event_id: Option<&'a str>,
 }
 
 #[cfg(test)]

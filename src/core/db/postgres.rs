@@ -145,6 +145,16 @@ impl PgDb {
         Ok(PgConnection::connect_with(&self.options).await?)
     }
 
+    /// Runs `work`, which reaches the server on its own (an event's publish, the listener's
+    /// start), behind the breaker: refused at once while the server is known to be down, and
+    /// learnt from.
+    pub async fn guarded<T>(
+        &self,
+        work: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        self.breaker.run(work).await
+    }
+
     /// Runs one query on the pool and returns its rows.
     pub async fn query(&self, statement: &Statement) -> Result<Vec<Row>> {
         self.breaker

@@ -123,6 +123,8 @@ pub struct Metrics {
     pub reconnects: AtomicU64,
     pub events_published: AtomicU64,
     pub events_delivered: AtomicU64,
+    pub events_publish_failed: AtomicU64,
+    pub events_gaps: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -135,6 +137,8 @@ impl Default for Metrics {
             reconnects: AtomicU64::new(0),
             events_published: AtomicU64::new(0),
             events_delivered: AtomicU64::new(0),
+            events_publish_failed: AtomicU64::new(0),
+            events_gaps: AtomicU64::new(0),
         }
     }
 }
@@ -233,6 +237,8 @@ impl Metrics {
             reconnects: load(&self.reconnects) + backend.breaker_recoveries,
             events_published: load(&self.events_published),
             events_delivered: load(&self.events_delivered),
+            events_publish_failed: load(&self.events_publish_failed),
+            events_gaps: load(&self.events_gaps),
             backend,
             fallback_active: false,
             journal_pending: 0,
@@ -297,6 +303,8 @@ pub struct Snapshot {
     pub reconnects: u64,
     pub events_published: u64,
     pub events_delivered: u64,
+    pub events_publish_failed: u64,
+    pub events_gaps: u64,
     pub backend: BackendFigures,
     /// The fallback serves the calls: the primary was unreachable at connect.
     pub fallback_active: bool,

@@ -67,7 +67,12 @@ impl Snapshot {
                 "replayed": self.journal_replayed,
                 "conflicts": self.journal_conflicts,
             },
-            "events": { "published": self.events_published, "delivered": self.events_delivered },
+            "events": {
+                "published": self.events_published,
+                "delivered": self.events_delivered,
+                "publishFailed": self.events_publish_failed,
+                "gaps": self.events_gaps,
+            },
         })
     }
     /// Prometheus text exposition (version 0.0.4): every name starts `workflow_infra_` and every
@@ -129,6 +134,22 @@ impl Snapshot {
             "Events delivered to this process's subscribers.",
         );
         t.sample("events_delivered_total", "", self.events_delivered);
+        t.family(
+            "events_publish_failed_total",
+            "counter",
+            "Distributed publishes that failed (no subscriber ran).",
+        );
+        t.sample(
+            "events_publish_failed_total",
+            "",
+            self.events_publish_failed,
+        );
+        t.family(
+            "events_gaps_total",
+            "counter",
+            "Times a listener found events removed by the retention before it read them.",
+        );
+        t.sample("events_gaps_total", "", self.events_gaps);
         t.family(
             "breaker_open",
             "gauge",

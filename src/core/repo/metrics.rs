@@ -311,9 +311,17 @@ mod tests {
         for v in [1e200, -1e200, 1.7e308, f64::MAX] {
             let err = insert(&metric(v), 0).unwrap_err();
             assert_eq!(err.code, crate::core::error::ErrorCode::Validation);
-            assert!(err.message.contains("metric.metricValue must be at most 1e150"));
+            assert!(err
+                .message
+                .contains("metric.metricValue must be at most 1e150"));
         }
-        for v in [METRIC_VALUE_MAX, -METRIC_VALUE_MAX, 5e-324, f64::MIN_POSITIVE / 2.0, 0.0] {
+        for v in [
+            METRIC_VALUE_MAX,
+            -METRIC_VALUE_MAX,
+            5e-324,
+            f64::MIN_POSITIVE / 2.0,
+            0.0,
+        ] {
             assert!(insert(&metric(v), 0).is_ok());
         }
     }

@@ -28,11 +28,13 @@ fn the_relations_each_migration_creates() {
     pg.push((6, vec![]));
     pg.push((7, vec![]));
     pg.push((8, vec![]));
+    pg.push((9, tables(&["workflow_infra_events_pruned"])));
     let mut sqlite = common.to_vec();
     sqlite.push((5, vec![]));
     sqlite.push((6, vec![]));
     sqlite.push((7, vec![]));
     sqlite.push((8, vec![]));
+    sqlite.push((9, vec![]));
     assert_eq!(of(&POSTGRES), pg);
     assert_eq!(of(&SQLITE), sqlite);
 }
