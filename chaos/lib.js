@@ -104,6 +104,12 @@ class OwnServer {
     return this
   }
 
+  /** Creates the (empty) database `name` on this server; returns its URL. */
+  database(name) {
+    execFileSync('psql', [this.url, '-qc', `CREATE DATABASE ${name}`], { stdio: 'ignore' })
+    return this.url.replace(/\/postgres$/, `/${name}`)
+  }
+
   /** An immediate shutdown (no checkpoint, clients cut: a crash), then start again. */
   crash() {
     this.as(pgBin('pg_ctl'), ['-D', this.data, '-m', 'immediate', '-w', 'stop'])

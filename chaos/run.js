@@ -7,6 +7,7 @@
 //   kill -9 mid-write, on SQLite and on PostgreSQL (acknowledged ids written by the child)
 //   PostgreSQL crashed and restarted under load, with distributed events (a server of its own)
 //   the fallback rejoining PostgreSQL: a live process, and a replay cut by kill -9
+//   a distributed publisher frozen (SIGSTOP) mid-transaction: every acknowledged event once
 //   a seeded fuzzer over every method with hostile values
 //   worker_threads terminated mid-write
 //   disk full, SQLite on a small tmpfs (root only; skipped with a message otherwise)
@@ -17,14 +18,15 @@ const path = require('node:path')
 const { OwnServer, canRunOwnServer, cleanupScratch, random, tempDir } = require('./lib')
 const x = require('./experiments')
 const { diskFull } = require('./disk')
+const { frozenPublisher } = require('./frozen')
 
 const args = process.argv.slice(2)
 const ci = args.includes('--ci')
 const seedAt = args.indexOf('--seed')
 const seed = seedAt >= 0 ? Number(args[seedAt + 1]) : 20261128
 const size = ci
-  ? { kills: 12, restarts: 5, fuzzCalls: 12000, workers: 20, rejoinWrites: 600 }
-  : { kills: 40, restarts: 12, fuzzCalls: 60000, workers: 40, rejoinWrites: 3000 }
+  ? { kills: 12, restarts: 5, fuzzCalls: 12000, workers: 20, rejoinWrites: 600, frozenMs: 8000 }
+  : { kills: 40, restarts: 12, fuzzCalls: 60000, workers: 40, rejoinWrites: 3000, frozenMs: 36000 }
 
 async function main() {
   const rnd = random(seed)
@@ -55,6 +57,7 @@ async function main() {
       await run(() => x.killMidWrite('PostgreSQL', { url: server.url }, size.kills, rnd))
       await run(() => x.restartUnderLoad(server, size.restarts, rnd))
       await run(() => x.rejoin(server, size.rejoinWrites, rnd))
+      await run(() => frozenPublisher(server.database('chaos_frozen'), size.frozenMs))
     } finally {
       server.stop()
     }
