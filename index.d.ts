@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'ERR_CLOSED'
   | 'ERR_MIGRATION'
   | 'ERR_TIMEOUT'
+  | 'ERR_OVERLOADED'
   | 'ERR_INTERNAL'
 
 /** An error from this package: `message` starts with `Failed to …:`. */
@@ -61,6 +62,12 @@ export interface DatabaseConfig {
   readOnly?: boolean
   /** PostgreSQL pool size (default 10). */
   poolSize?: number
+  /**
+   * The most calls in flight (made and not yet settled) on the database at once, 1 to
+   * 10,000,000 (default 10,000). A call beyond it rejects at once with `ERR_OVERLOADED` and
+   * writes nothing: un-awaited bursts push back instead of growing memory without bound.
+   */
+  maxInFlight?: number
   /**
    * PostgreSQL: the schema that holds everything the package creates (tables, functions,
    * triggers, its migration bookkeeping, its notification channels); created if missing.
@@ -1276,6 +1283,12 @@ export declare const ERR_MIGRATION: string
 
 /** The row asked for does not exist. */
 export declare const ERR_NOT_FOUND: string
+
+/**
+ * More calls in flight on the database than its `maxInFlight` (default 10,000): refused at
+ * once, nothing written. Await some calls before making more, or raise the limit.
+ */
+export declare const ERR_OVERLOADED: string
 
 /** A lock or a connection was not obtained in time. */
 export declare const ERR_TIMEOUT: string

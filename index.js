@@ -853,6 +853,7 @@ module.exports.ERR_DB_UNAVAILABLE = nativeBinding.ERR_DB_UNAVAILABLE
 module.exports.ERR_INTERNAL = nativeBinding.ERR_INTERNAL
 module.exports.ERR_MIGRATION = nativeBinding.ERR_MIGRATION
 module.exports.ERR_NOT_FOUND = nativeBinding.ERR_NOT_FOUND
+module.exports.ERR_OVERLOADED = nativeBinding.ERR_OVERLOADED
 module.exports.ERR_TIMEOUT = nativeBinding.ERR_TIMEOUT
 module.exports.ERR_VALIDATION = nativeBinding.ERR_VALIDATION
 module.exports.GAP_EVENT = nativeBinding.GAP_EVENT

@@ -8,6 +8,7 @@
 //   PostgreSQL crashed and restarted under load, with distributed events (a server of its own)
 //   the fallback rejoining PostgreSQL: a live process, and a replay cut by kill -9
 //   a distributed publisher frozen (SIGSTOP) mid-transaction: every acknowledged event once
+//   100,000 un-awaited writes: memory per call in flight within a bound, every write stored
 //   a seeded fuzzer over every method with hostile values
 //   worker_threads terminated mid-write
 //   disk full, SQLite on a small tmpfs (root only; skipped with a message otherwise)
@@ -19,14 +20,15 @@ const { OwnServer, canRunOwnServer, cleanupScratch, random, tempDir } = require(
 const x = require('./experiments')
 const { diskFull } = require('./disk')
 const { frozenPublisher } = require('./frozen')
+const { inFlightMemory } = require('./inflight')
 
 const args = process.argv.slice(2)
 const ci = args.includes('--ci')
 const seedAt = args.indexOf('--seed')
 const seed = seedAt >= 0 ? Number(args[seedAt + 1]) : 20261128
 const size = ci
-  ? { kills: 12, restarts: 5, fuzzCalls: 12000, workers: 20, rejoinWrites: 600, frozenMs: 8000 }
-  : { kills: 40, restarts: 12, fuzzCalls: 60000, workers: 40, rejoinWrites: 3000, frozenMs: 36000 }
+  ? { kills: 12, restarts: 5, fuzzCalls: 12000, workers: 20, rejoinWrites: 600, frozenMs: 8000, burst: 50000 }
+  : { kills: 40, restarts: 12, fuzzCalls: 60000, workers: 40, rejoinWrites: 3000, frozenMs: 36000, burst: 100000 }
 
 async function main() {
   const rnd = random(seed)
@@ -58,6 +60,7 @@ async function main() {
       await run(() => x.restartUnderLoad(server, size.restarts, rnd))
       await run(() => x.rejoin(server, size.rejoinWrites, rnd))
       await run(() => frozenPublisher(server.database('chaos_frozen'), size.frozenMs))
+      await run(() => inFlightMemory(server.database('chaos_inflight'), size.burst))
     } finally {
       server.stop()
     }

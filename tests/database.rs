@@ -42,7 +42,7 @@ async fn rows(db: &Database, sql: &'static str) -> Vec<workflow_infra::core::val
 async fn every_backend_migrates_from_empty_and_a_second_migrate_changes_nothing() {
     for b in all_backends().await {
         let first = migrate::status(&b.db).await.unwrap();
-        assert_eq!(first.len(), 7, "{}", b.name);
+        assert_eq!(first.len(), 8, "{}", b.name);
         assert!(
             first.iter().all(|m| m.applied && m.checksum_ok),
             "{}: {first:?}",
@@ -50,7 +50,7 @@ async fn every_backend_migrates_from_empty_and_a_second_migrate_changes_nothing(
         );
         assert_eq!(
             first.iter().map(|m| m.version).collect::<Vec<_>>(),
-            [2, 3, 4, 5, 6, 7, 8]
+            [2, 3, 4, 5, 6, 7, 8, 9]
         );
         migrate::migrate(&b.db).await.unwrap();
         let second = migrate::status(&b.db).await.unwrap();

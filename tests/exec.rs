@@ -548,3 +548,55 @@ fn the_runtime_is_built_once_and_every_call_runs_on_it() {
     job.run(move |outcome| tx.send(outcome.result.is_ok()).unwrap());
     assert!(rx.recv_timeout(Duration::from_secs(10)).unwrap());
 }
+
+/// Beyond `maxInFlight` a call is refused at once, before anything runs; once the calls in
+/// flight finished, the next one goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn beyond_max_in_flight_a_call_is_refused_at_once() {
+    use workflow_infra::core::config::{ConnectConfig, RawConfig};
+    let config = ConnectConfig::from_raw(
+        RawConfig {
+            url: Some("sqlite::memory:".into()),
+            max_in_flight: Some(1.0),
+            ..Default::default()
+        },
+        None,
+    )
+    .unwrap();
+    let db = Arc::new(Database::connect(&config).await.unwrap());
+    let request = |id: &str| Request {
+        operation: "Failed to test",
+        source: "Test",
+        audience: Audience::Own,
+        plan: service::create_execution(&new_execution(id)),
+        journal: None,
+    };
+    let Submitted::Later(first) = exec::submit(&db, request("a"), WriteNow::Refused) else {
+        panic!("a write refused the caller's thread is a job");
+    };
+    let Submitted::Ready(refused) = exec::submit(&db, request("b"), WriteNow::Refused) else {
+        panic!("the second call is refused at once");
+    };
+    assert_eq!(refused.result.unwrap_err().code, ErrorCode::Overloaded);
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    first.run(move |o| {
+        let _ = tx.send(o);
+    });
+    assert!(rx.await.unwrap().result.is_ok());
+    let again = match exec::submit(&db, request("c"), WriteNow::Refused) {
+        Submitted::Later(job) => {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            job.run(move |o| {
+                let _ = tx.send(o);
+            });
+            rx.await.unwrap()
+        }
+        Submitted::Ready(o) | Submitted::Written(o) => o,
+    };
+    assert!(again.result.is_ok());
+    assert_eq!(
+        db.metrics_snapshot().to_json()["errors"]["ERR_OVERLOADED"],
+        1
+    );
+    db.close().await;
+}

@@ -401,18 +401,24 @@ async fn postgresql_connections_hear_each_others_changes_and_events() {
     notify::publish(
         pg.pool(),
         pg.channels(),
-        "origin-a",
-        "small",
-        &json!({"n": 1}),
+        &notify::Outgoing {
+            origin: "origin-a",
+            event_type: "small",
+            data: &json!({"n": 1}),
+            event_id: None,
+        },
     )
     .await
     .unwrap();
     notify::publish(
         pg.pool(),
         pg.channels(),
-        "origin-a",
-        "big",
-        &json!({"s": "y".repeat(9000)}),
+        &notify::Outgoing {
+            origin: "origin-a",
+            event_type: "big",
+            data: &json!({"s": "y".repeat(9000)}),
+            event_id: None,
+        },
     )
     .await
     .unwrap();
@@ -513,7 +519,7 @@ async fn every_planned_event_writes_its_metrics() {
         assert_eq!(
             cancelled.get("metadata"),
             Some(&Value::Json(
-                json!({"keep": 1.0, "cancelledBy": "ann", "cancellationReason": "why"})
+                json!({"keep": 1, "cancelledBy": "ann", "cancellationReason": "why"})
             )),
             "{}",
             b.name
@@ -625,9 +631,12 @@ async fn distributed_events_published_while_a_listener_reconnects_all_arrive_onc
         notify::publish(
             pg.pool(),
             pg.channels(),
-            "origin-a",
-            "tick",
-            &json!({"n": n}),
+            &notify::Outgoing {
+                origin: "origin-a",
+                event_type: "tick",
+                data: &json!({"n": n}),
+                event_id: None,
+            },
         )
         .await
         .unwrap();
@@ -710,9 +719,18 @@ async fn wake_ups_of_earlier_versions_are_still_delivered_once() {
         .await
         .unwrap();
     // And this version's.
-    notify::publish(pg.pool(), pg.channels(), "new", "current", &json!({"n": 3}))
-        .await
-        .unwrap();
+    notify::publish(
+        pg.pool(),
+        pg.channels(),
+        &notify::Outgoing {
+            origin: "new",
+            event_type: "current",
+            data: &json!({"n": 3}),
+            event_id: None,
+        },
+    )
+    .await
+    .unwrap();
     let mut got = Vec::new();
     while let Ok(Some(e)) = tokio::time::timeout(Duration::from_secs(2), rx.recv()).await {
         got.push((e.event_type, e.data["n"].as_i64().unwrap()));

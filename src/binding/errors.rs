@@ -33,6 +33,10 @@ pub const ERR_MIGRATION: &str = ErrorCode::Migration.as_str();
 /// A lock or a connection was not obtained in time.
 #[napi]
 pub const ERR_TIMEOUT: &str = ErrorCode::Timeout.as_str();
+/// More calls in flight on the database than its `maxInFlight` (default 10,000): refused at
+/// once, nothing written. Await some calls before making more, or raise the limit.
+#[napi]
+pub const ERR_OVERLOADED: &str = ErrorCode::Overloaded.as_str();
 /// A bug in this package: please report it.
 #[napi]
 pub const ERR_INTERNAL: &str = ErrorCode::Internal.as_str();

@@ -18,6 +18,8 @@ pub const DEFAULT_SQLITE_PATH: &str = "./data/workflow.db";
 pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 2000;
 pub const DEFAULT_ACQUIRE_TIMEOUT_MS: u64 = 5000;
 pub const DEFAULT_POOL_SIZE: u32 = 10;
+/// The default `maxInFlight`: about 25 MB of calls in flight (2 to 3 KB each, JS included).
+pub const DEFAULT_MAX_IN_FLIGHT: u64 = 10_000;
 
 /// The configuration as it arrives from JavaScript, before validation. Every field is optional.
 #[derive(Debug, Default, Clone)]
@@ -38,6 +40,7 @@ pub struct RawConfig {
     /// PostgreSQL: the schema that holds everything the package creates.
     pub schema: Option<String>,
     pub read_only: Option<bool>,
+    pub max_in_flight: Option<f64>,
 }
 
 /// What `connect` does with pending migrations.
@@ -82,6 +85,7 @@ const CONFIG_KEYS: &[&str] = &[
     "poolSize",
     "schema",
     "readOnly",
+    "maxInFlight",
 ];
 const FALLBACK_KEYS: &[&str] = &["type", "database"];
 const SSL_KEYS: &[&str] = &["rejectUnauthorized", "ca"];
@@ -256,6 +260,7 @@ impl RawConfig {
             pool_size: f.number("poolSize")?,
             schema: f.text("schema", 64)?,
             read_only: f.boolean("readOnly")?,
+            max_in_flight: f.number("maxInFlight")?,
         })
     }
 }
@@ -315,6 +320,9 @@ pub struct ConnectConfig {
     /// reserve, schema or table), migrations are not applied, and writes are refused.
     pub read_only: bool,
     pub pool_size: u32,
+    /// The most calls in flight on the database at once; beyond it a call is refused at once
+    /// with `ERR_OVERLOADED` (nothing written).
+    pub max_in_flight: u64,
     /// PostgreSQL: the schema of the package's tables, functions, triggers, bookkeeping and
     /// notification channels (created if missing). `None`: the connection's default schema.
     pub schema: Option<String>,
@@ -335,6 +343,10 @@ impl ConnectConfig {
         let pool_size = match raw.pool_size {
             None => DEFAULT_POOL_SIZE,
             Some(n) => whole_number(n, "poolSize", 1.0, 1000.0)? as u32,
+        };
+        let max_in_flight = match raw.max_in_flight {
+            None => DEFAULT_MAX_IN_FLIGHT,
+            Some(n) => whole_number(n, "maxInFlight", 1.0, 10_000_000.0)?,
         };
         let read_only = raw.read_only.unwrap_or(false);
         let migrate = match (raw.migrate, read_only) {
@@ -375,6 +387,7 @@ impl ConnectConfig {
             migrate,
             read_only,
             pool_size,
+            max_in_flight,
             schema: schema.filter(|_| matches!(primary, Target::Postgres(_))),
             primary,
         })

@@ -19,12 +19,15 @@ pub enum ErrorCode {
     Closed,
     Migration,
     Timeout,
+    /// More calls in flight on the database than its `maxInFlight`: refused at once, nothing
+    /// written.
+    Overloaded,
     Internal,
 }
 
 impl ErrorCode {
     /// All codes, in the order they are documented.
-    pub const ALL: [ErrorCode; 10] = [
+    pub const ALL: [ErrorCode; 11] = [
         ErrorCode::Validation,
         ErrorCode::NotFound,
         ErrorCode::Conflict,
@@ -34,6 +37,7 @@ impl ErrorCode {
         ErrorCode::Closed,
         ErrorCode::Migration,
         ErrorCode::Timeout,
+        ErrorCode::Overloaded,
         ErrorCode::Internal,
     ];
 
@@ -48,6 +52,7 @@ impl ErrorCode {
             ErrorCode::Closed => "ERR_CLOSED",
             ErrorCode::Migration => "ERR_MIGRATION",
             ErrorCode::Timeout => "ERR_TIMEOUT",
+            ErrorCode::Overloaded => "ERR_OVERLOADED",
             ErrorCode::Internal => "ERR_INTERNAL",
         }
     }
@@ -103,6 +108,14 @@ impl Error {
 
     pub fn closed() -> Self {
         Error::new(ErrorCode::Closed, "the database is closed")
+    }
+
+    /// A call refused because `limit` calls are already in flight on the database.
+    pub fn overloaded(limit: u64) -> Self {
+        Error::new(
+            ErrorCode::Overloaded,
+            format!("{limit} calls are already in flight on this database (its maxInFlight); retry once some have finished"),
+        )
     }
 
     pub fn internal(message: impl Into<String>) -> Self {
@@ -457,6 +470,7 @@ mod tests {
                 "ERR_CLOSED",
                 "ERR_MIGRATION",
                 "ERR_TIMEOUT",
+                "ERR_OVERLOADED",
                 "ERR_INTERNAL"
             ]
         );

@@ -34,6 +34,8 @@ impl Database {
             }
             (Err(e), _) => return Err(e),
         };
+        let mut db = db;
+        db.max_in_flight = config.max_in_flight;
         if let Err(e) = prepare(&db, config.migrate).await {
             let restore = match db.backend() {
                 Backend::Sqlite(s) => s.restore(),
@@ -70,7 +72,9 @@ impl Database {
             db.close().await;
             return Err(e);
         }
-        Ok(db.taking_over(from))
+        let mut db = db.taking_over(from);
+        db.max_in_flight = config.max_in_flight;
+        Ok(db)
     }
 
     /// Opens the SQLite file `path` to read and mark its journal (a fallback a process left).

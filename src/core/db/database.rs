@@ -123,6 +123,10 @@ pub struct Database {
     metrics: Arc<Metrics>,
     /// The fallback's journal and its replay, as the metrics and `health()` report them.
     journal: Arc<JournalState>,
+    /// Where calls wait for their turn on the runtime.
+    lanes: Arc<super::lanes::Lanes>,
+    /// The most calls in flight at once (`maxInFlight`).
+    pub(super) max_in_flight: u64,
 }
 
 impl Database {
@@ -136,7 +140,20 @@ impl Database {
             hub: tokio::sync::OnceCell::new(),
             metrics: Arc::default(),
             journal: Arc::default(),
+            lanes: Arc::default(),
+            max_in_flight: crate::core::config::DEFAULT_MAX_IN_FLIGHT,
         }
+    }
+
+    /// Whether a new call would exceed `maxInFlight`: then it is refused with this error.
+    pub fn overloaded(&self) -> Option<crate::core::error::Error> {
+        (self.metrics.in_flight() >= self.max_in_flight)
+            .then(|| crate::core::error::Error::overloaded(self.max_in_flight))
+    }
+
+    /// Where calls on this database wait for their turn on the runtime.
+    pub fn lanes(&self) -> &Arc<super::lanes::Lanes> {
+        &self.lanes
     }
 
     /// This database, taking over from `from` (the primary after its fallback): the same caches

@@ -4,7 +4,7 @@
 //!
 //! The files, from the bottom up: [`statement`] and [`sync`]; the SQLite side ([`sqlite`],
 //! [`writer`], [`room`], [`merge`]) and the PostgreSQL side ([`postgres`], [`pg_group`],
-//! [`breaker`], [`notify`]); [`database`] over both; [`call`] and [`dialect`], what the
+//! [`breaker`], [`notify`]); [`database`] over both, with its [`lanes`]; [`call`] and [`dialect`], what the
 //! repositories build; [`migrate`], [`connect`], [`admin`] and [`health`] on top.
 
 pub mod admin;
@@ -18,6 +18,7 @@ pub mod dialect;
 pub mod health;
 pub mod invalidate;
 pub mod journal;
+pub mod lanes;
 pub mod merge;
 pub mod migrate;
 pub mod notify;

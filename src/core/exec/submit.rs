@@ -44,8 +44,11 @@ enum Elsewhere {
     /// A call on the runtime.
     Runtime(Call),
     /// Several calls in sequence, on the runtime.
-    Steps(Steps),
+    Steps(StepsFn),
 }
+
+/// Steps, as what starts them: their future is made only once a lane takes them.
+type StepsFn = Box<dyn FnOnce(Arc<Database>) -> Steps + Send>;
 
 /// Turns a result into the outcome: counts it, and applies the report.
 struct Conclusion {
@@ -98,6 +101,8 @@ pub fn submit(db: &Arc<Database>, request: Request, now: WriteNow) -> Submitted 
         plan: Plan { work, report },
         journal,
     } = request;
+    // Beyond `maxInFlight` a call is refused before anything runs (and counted as refused).
+    let overloaded = db.overloaded();
     let conclusion = Conclusion {
         timer: db.metrics().start(operation),
         report,
@@ -114,10 +119,13 @@ pub fn submit(db: &Arc<Database>, request: Request, now: WriteNow) -> Submitted 
         counted: counted.then(|| db.journal().clone()),
         ..conclusion
     };
+    if let Some(e) = overloaded {
+        return Submitted::Ready(conclusion.conclude(Err(e)));
+    }
     let work = match work {
         Err(e) => return Submitted::Ready(conclusion.conclude(Err(e))),
         Ok(Work::Done(result)) => return Submitted::Ready(conclusion.conclude(result)),
-        Ok(Work::Steps(steps) | Work::WriteSteps(steps)) => Elsewhere::Steps(steps(db.clone())),
+        Ok(Work::Steps(steps) | Work::WriteSteps(steps)) => Elsewhere::Steps(steps),
         Ok(Work::Call(call)) => {
             if let Some(result) = db.call_now(&call) {
                 return Submitted::Ready(conclusion.conclude(result));
@@ -150,14 +158,13 @@ impl Job {
             work,
             conclusion,
         } = self;
-        let future: Steps = match work {
+        let start: StepsFn = match work {
             Elsewhere::Writer(call) => {
                 return db.call_with(call, move |result| done(conclusion.conclude(result)));
             }
-            Elsewhere::Runtime(call) => {
-                let on = db.clone();
-                Box::pin(async move { on.call(call).await })
-            }
+            Elsewhere::Runtime(call) => Box::new(move |on: Arc<Database>| {
+                Box::pin(async move { on.call(call).await }) as Steps
+            }),
             Elsewhere::Steps(steps) => steps,
         };
         let Some(runtime) = runtime::handle() else {
@@ -166,12 +173,19 @@ impl Job {
             ))));
         };
         let under_way = db.begin_call();
-        runtime.spawn(async move {
-            let _under_way = under_way;
-            let completion = Completion::new(Box::new(done), panicked);
-            let result = future.await;
-            completion.finish(conclusion.conclude(result));
-        });
+        let lanes = db.lanes().clone();
+        // Until a lane takes it, the call waits as this closure: its plan, not its future.
+        lanes.run(
+            &runtime,
+            Box::new(move || {
+                Box::pin(async move {
+                    let _under_way = under_way;
+                    let completion = Completion::new(Box::new(done), panicked);
+                    let result = start(db).await;
+                    completion.finish(conclusion.conclude(result));
+                })
+            }),
+        );
     }
 }
 

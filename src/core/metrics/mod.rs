@@ -179,6 +179,11 @@ impl Drop for Timer {
 }
 
 impl Metrics {
+    /// Calls started and not finished.
+    pub fn in_flight(&self) -> u64 {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
     /// Starts timing a call of `operation` (a `Failed to …` prefix or a plain name).
     pub fn start(self: &Arc<Self>, operation: &'static str) -> Timer {
         let found = self
