@@ -167,6 +167,9 @@ export interface Metrics {
   /** Connections to the server lost and made again (calls resumed after the server was found
    * unreachable, and the event listener's reconnections). */
   reconnects: number
+  /** Log records this process dropped because a logger was slower than the calls it describes
+   * (records wait for a slow logger, at most 1,000; see the README's "Logging"). */
+  logRecordsDropped: number
   /** PostgreSQL: calls are being refused because the server is known to be down. */
   breakerOpen: boolean
   /** The fallback serves the calls: the primary was unreachable at connect. */

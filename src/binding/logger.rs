@@ -1,7 +1,8 @@
 //! `setLogger(logger)`: the addon's `tracing` events to any object with
 //! `info/debug/warn/error(message, meta)`. Events reach the JS thread through the shared,
 //! unreferenced threadsafe function — a logger never keeps the process alive — and at most
-//! 1,000 wait at a time (more are dropped rather than queued without bound).
+//! 1,000 wait at a time (more are dropped and counted rather than queued without bound); a
+//! slow logger is paced (see `node::logger::pace`).
 
 use std::sync::Arc;
 
@@ -9,7 +10,7 @@ use napi::bindgen_prelude::Unknown;
 use napi::{Env, JsValue};
 use napi_derive::napi;
 
-use super::node::logger::{call_logger, Logger};
+use super::node::logger::{pace, Logger};
 use super::node::settle::Settler;
 use crate::core::logging;
 
@@ -26,7 +27,7 @@ pub fn set_logger(env: &Env, logger: Option<Unknown>) -> napi::Result<()> {
         let logger = logger.clone();
         settler.send(Box::new(move |env| {
             drop(place);
-            let _ = call_logger(env, &logger, record.level, &record.message, &record.fields);
+            pace::log(env, &logger, record.level, record.message, record.fields);
         }));
     })));
     Ok(())

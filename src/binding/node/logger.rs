@@ -80,13 +80,11 @@ impl Logger {
     }
 
     /// Logs on the JS thread. A logger that throws or lacks the method is skipped (a logging
-    /// failure must never fail the operation it describes).
+    /// failure must never fail the operation it describes); a slow one is paced (see [`pace`]).
     pub fn log(&self, env: sys::napi_env, level: Level, message: &str, meta: serde_json::Value) {
         match self {
             Logger::Tracing => crate::core::exec::outcome::trace(level, message, &meta),
-            Logger::Js(logger) => {
-                let _ = call_logger(env, logger, level, message, &meta);
-            }
+            Logger::Js(logger) => pace::log(env, logger, level, message.to_string(), meta),
         }
     }
 }
@@ -162,6 +160,157 @@ impl Logger {
     pub fn write(&self, env: sys::napi_env, records: Vec<LogRecord>) {
         for r in records {
             self.log(env, r.level, &r.message, r.fields);
+        }
+    }
+}
+
+/// A JS logger is called at once while it is fast. One that takes [`SLOW`] or more per record
+/// is slower than the calls it describes: for the next [`SLOW_FOR`], and while records wait,
+/// records queue (at most [`QUEUE_MAX`]; more are dropped and counted, and a warning says how
+/// many) and are written in later turns of the event loop, at most [`BUDGET`] of logging a
+/// turn (one record at least), behind the promises waiting to settle. A logger that blocks
+/// 100 ms a record then costs a burst of calls one record, not one per call.
+pub mod pace {
+    use std::cell::RefCell;
+    use std::collections::VecDeque;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use napi::sys;
+
+    use super::super::reference::JsRef;
+    use super::super::settle::Settler;
+    use super::{call_logger, Level};
+    use crate::core::logging;
+
+    /// A record that took this long marks its logger slow.
+    pub const SLOW: Duration = Duration::from_millis(2);
+    /// How long a slow logger stays paced after its last slow record.
+    pub const SLOW_FOR: Duration = Duration::from_secs(1);
+    /// Records waiting at most; more are dropped.
+    pub const QUEUE_MAX: usize = 1000;
+    /// Logging per turn of the event loop while paced.
+    pub const BUDGET: Duration = Duration::from_millis(2);
+
+    type Record = (Arc<JsRef>, Level, String, serde_json::Value);
+
+    #[derive(Default)]
+    struct Pacing {
+        waiting: VecDeque<Record>,
+        /// Per logger (by address): paced until, and its records waiting.
+        loggers: std::collections::HashMap<usize, (Option<Instant>, usize)>,
+        armed: bool,
+        /// Dropped since the last warning, and the logger to warn.
+        dropped: u64,
+        warn_to: Option<Arc<JsRef>>,
+    }
+
+    thread_local! {
+        static PACING: RefCell<Pacing> = RefCell::new(Pacing::default());
+    }
+
+    /// Writes the record now, or queues it behind a slow logger.
+    pub fn log(
+        env: sys::napi_env,
+        logger: &Arc<JsRef>,
+        level: Level,
+        message: String,
+        meta: serde_json::Value,
+    ) {
+        let queued = PACING.with(|p| {
+            let mut p = p.borrow_mut();
+            let key = Arc::as_ptr(logger) as usize;
+            let paced = p.loggers.get(&key).is_some_and(|(until, waiting)| {
+                *waiting > 0 || until.is_some_and(|t| Instant::now() < t)
+            });
+            if !paced {
+                p.loggers.remove(&key);
+                return false;
+            }
+            if p.waiting.len() >= QUEUE_MAX {
+                p.dropped += 1;
+                p.warn_to = Some(logger.clone());
+                logging::count_dropped(1);
+            } else {
+                p.waiting
+                    .push_back((logger.clone(), level, message.clone(), meta.clone()));
+                p.loggers.entry(key).or_default().1 += 1;
+            }
+            true
+        });
+        if queued {
+            arm(env);
+        } else {
+            write(env, (logger.clone(), level, message, meta));
+        }
+    }
+
+    /// Calls the logger, noting whether it was slow.
+    fn write(env: sys::napi_env, (logger, level, message, meta): Record) {
+        let started = Instant::now();
+        let _ = call_logger(env, &logger, level, &message, &meta);
+        if started.elapsed() >= SLOW {
+            let key = Arc::as_ptr(&logger) as usize;
+            PACING.with(|p| {
+                p.borrow_mut().loggers.entry(key).or_default().0 = Some(Instant::now() + SLOW_FOR)
+            });
+        }
+    }
+
+    /// Schedules a drain on the JS thread's settler, unless one is on its way.
+    fn arm(env: sys::napi_env) {
+        let arm = PACING.with(|p| !std::mem::replace(&mut p.borrow_mut().armed, true));
+        if !arm {
+            return;
+        }
+        match Settler::current(env) {
+            Ok(settler) => settler.send(Box::new(drain)),
+            Err(_) => PACING.with(|p| p.borrow_mut().armed = false),
+        }
+    }
+
+    /// Writes waiting records for at most [`BUDGET`], then hands on to a later turn.
+    fn drain(env: sys::napi_env) {
+        let started = Instant::now();
+        loop {
+            let next = PACING.with(|p| {
+                let mut p = p.borrow_mut();
+                let record = p.waiting.pop_front()?;
+                if let Some(pace) = p.loggers.get_mut(&(Arc::as_ptr(&record.0) as usize)) {
+                    pace.1 -= 1;
+                }
+                Some(record)
+            });
+            let Some(record) = next else { break };
+            write(env, record);
+            if started.elapsed() >= BUDGET {
+                break;
+            }
+        }
+        // Once the queue emptied, a warning says how many records were dropped meanwhile.
+        let (more, warn) = PACING.with(|p| {
+            let mut p = p.borrow_mut();
+            p.armed = false;
+            let warn = match p.waiting.is_empty() && p.dropped > 0 {
+                true => p
+                    .warn_to
+                    .take()
+                    .map(|l| (l, std::mem::take(&mut p.dropped))),
+                false => None,
+            };
+            (!p.waiting.is_empty(), warn)
+        });
+        if let Some((logger, dropped)) = warn {
+            let _ = call_logger(
+                env,
+                &logger,
+                Level::Warn,
+                "log records were dropped: the logger is slower than the calls it describes",
+                &serde_json::json!({ "dropped": dropped, "droppedTotal": logging::dropped() }),
+            );
+        }
+        if more {
+            arm(env);
         }
     }
 }

@@ -240,6 +240,7 @@ impl Metrics {
                 .collect(),
             operations,
             reconnects: load(&self.reconnects) + backend.breaker_recoveries,
+            log_records_dropped: crate::core::logging::dropped(),
             events_published: load(&self.events_published),
             events_delivered: load(&self.events_delivered),
             events_publish_failed: load(&self.events_publish_failed),
@@ -306,6 +307,8 @@ pub struct Snapshot {
     pub errors: Vec<(&'static str, u64)>,
     pub operations: Vec<OperationSnapshot>,
     pub reconnects: u64,
+    /// Log records this process dropped because a logger was slower than the calls.
+    pub log_records_dropped: u64,
     pub events_published: u64,
     pub events_delivered: u64,
     pub events_publish_failed: u64,

@@ -60,6 +60,7 @@ impl Snapshot {
             "writeQueue": self.backend.write_queue,
             "groupSizes": self.backend.groups.to_json(),
             "reconnects": self.reconnects,
+            "logRecordsDropped": self.log_records_dropped,
             "breakerOpen": self.backend.breaker_open,
             "fallbackActive": self.fallback_active,
             "journal": {
@@ -122,6 +123,12 @@ impl Snapshot {
             "Connections to the server lost and made again.",
         );
         t.sample("reconnects_total", "", self.reconnects);
+        t.family(
+            "log_records_dropped_total",
+            "counter",
+            "Log records dropped (in this process) because a logger was slower than the calls.",
+        );
+        t.sample("log_records_dropped_total", "", self.log_records_dropped);
         t.family(
             "events_published_total",
             "counter",
