@@ -14,6 +14,7 @@ const benches = [
   ['eventloop', 'eventloop.js', []],
   ['scale', 'scale.js', []],
   ['memory', 'memory.js', ['--expose-gc']],
+  ['inflight', 'inflight.js', []],
 ]
 
 const results = {}
@@ -39,6 +40,7 @@ const svc = results.services
 const loop = results.eventloop
 const scale = results.scale.rows
 const mem = results.memory
+const inflight = (subject) => find(results.inflight, (r) => r.subject === subject)
 
 const lifecycle = (backend) => find(svc, (r) => r.part === 'lifecycle' && r.backend === backend && r.ratio !== undefined).ratio
 const batch = (backend, subject) => find(repo, (r) => r.backend === backend && r.op === 'recordMetrics×1000' && r.subject === subject).ratio
@@ -91,6 +93,8 @@ const bar = [
   ['6 … V8 heap in use, addon (%)', mem.heapUsedGrowthPercent, 'reported', () => true],
   ['6 RSS growth, same cycle on better-sqlite3 (%)', mem.baseline.growthPercent, 'reported', () => true],
   ['6 RSS growth, addon with V8 young generation fixed at 16 MiB (%)', mem.fixedYoungGeneration.growthPercent, 'reported', () => true],
+  ['7 KiB per call in flight, 100k un-awaited writes, PostgreSQL, addon', inflight('addon').kibPerCall, '≤ 4 KiB', (v) => v <= 4],
+  ['7 KiB per call in flight, same burst, node-postgres queue', inflight('node-postgres').kibPerCall, 'reported', () => true],
 ]
 
 console.log(`\n=== the bar (${os.cpus().length} cores, Node ${process.version}) ===`)

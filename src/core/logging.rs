@@ -30,20 +30,6 @@ pub fn set_sink(sink: Option<Sink>) {
     *SINK.write().unwrap_or_else(|e| e.into_inner()) = sink;
 }
 
-/// Log records dropped because a logger was slower than the calls (`getMetrics()`'s
-/// `logRecordsDropped`), in this process.
-static DROPPED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-/// Counts `n` log records dropped.
-pub fn count_dropped(n: u64) {
-    DROPPED.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
-}
-
-/// Log records dropped so far in this process.
-pub fn dropped() -> u64 {
-    DROPPED.load(std::sync::atomic::Ordering::Relaxed)
-}
-
 /// At most this many log events wait for a forwarded logger.
 const FORWARD_MAX: usize = 1000;
 
@@ -56,7 +42,7 @@ pub fn forward(forward: Option<Arc<dyn Fn(LogRecord, Waiting) + Send + Sync>>) {
     let backlog = Backlog::default();
     set_sink(Some(Arc::new(move |level, message, fields| {
         let Some(place) = backlog.enter(FORWARD_MAX) else {
-            count_dropped(1);
+            crate::core::metrics::count_dropped_log_records(1);
             return;
         };
         let level = match level {

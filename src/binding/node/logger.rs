@@ -181,7 +181,7 @@ pub mod pace {
     use super::super::reference::JsRef;
     use super::super::settle::Settler;
     use super::{call_logger, Level};
-    use crate::core::logging;
+    use crate::core::metrics;
 
     /// A record that took this long marks its logger slow.
     pub const SLOW: Duration = Duration::from_millis(2);
@@ -230,7 +230,7 @@ pub mod pace {
             if p.waiting.len() >= QUEUE_MAX {
                 p.dropped += 1;
                 p.warn_to = Some(logger.clone());
-                logging::count_dropped(1);
+                metrics::count_dropped_log_records(1);
             } else {
                 p.waiting
                     .push_back((logger.clone(), level, message.clone(), meta.clone()));
@@ -306,7 +306,7 @@ pub mod pace {
                 &logger,
                 Level::Warn,
                 "log records were dropped: the logger is slower than the calls it describes",
-                &serde_json::json!({ "dropped": dropped, "droppedTotal": logging::dropped() }),
+                &serde_json::json!({ "dropped": dropped, "droppedTotal": metrics::dropped_log_records() }),
             );
         }
         if more {

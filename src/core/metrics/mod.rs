@@ -240,7 +240,7 @@ impl Metrics {
                 .collect(),
             operations,
             reconnects: load(&self.reconnects) + backend.breaker_recoveries,
-            log_records_dropped: crate::core::logging::dropped(),
+            log_records_dropped: dropped_log_records(),
             events_published: load(&self.events_published),
             events_delivered: load(&self.events_delivered),
             events_publish_failed: load(&self.events_publish_failed),
@@ -321,6 +321,20 @@ pub struct Snapshot {
     pub journal_pending: u64,
     pub journal_replayed: u64,
     pub journal_conflicts: u64,
+}
+
+/// Log records dropped because a logger was slower than the calls (`getMetrics()`'s
+/// `logRecordsDropped`), in this process.
+static DROPPED_LOG_RECORDS: AtomicU64 = AtomicU64::new(0);
+
+/// Counts `n` log records dropped.
+pub fn count_dropped_log_records(n: u64) {
+    DROPPED_LOG_RECORDS.fetch_add(n, Ordering::Relaxed);
+}
+
+/// Log records dropped so far in this process.
+pub fn dropped_log_records() -> u64 {
+    DROPPED_LOG_RECORDS.load(Ordering::Relaxed)
 }
 
 #[cfg(test)]
