@@ -115,6 +115,24 @@ function runNode(script, { timeoutMs = 15000, env = {}, nodeArgs = [] } = {}) {
   })
 }
 
+/**
+ * A PostgreSQL server of the suite's own (chaos/lib.js's OwnServer, on `basePort` + pid % 1000)
+ * for the enclosing describe: started before its tests, stopped after them (then `after()`).
+ * Its `server` is there once the tests run.
+ */
+function ownServer(basePort, after = () => {}) {
+  const own = { server: null }
+  beforeAll(() => {
+    const { OwnServer } = require('../chaos/lib.js')
+    own.server = new OwnServer(basePort + (process.pid % 1000)).init()
+  }, 60000)
+  afterAll(() => {
+    if (own.server) own.server.stop()
+    after()
+  })
+  return own
+}
+
 module.exports = {
   addon,
   backends,
@@ -126,6 +144,7 @@ module.exports = {
   PASSWORD_ROLE,
   PG_HOST,
   PG_PORT,
+  ownServer,
   pgAvailable,
   psql,
   runNode,

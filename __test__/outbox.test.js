@@ -5,9 +5,9 @@
 // and its retry with the caller's eventId is delivered once; a listener whose unread events the
 // retention removed gets a gap signal.
 
-const { OwnServer, canRunOwnServer, sleep } = require('../chaos/lib.js')
+const { canRunOwnServer, until } = require('../chaos/lib.js')
 const { frozenPublisher } = require('../chaos/frozen.js')
-const { addon, cleanup, freshPgDatabase, pgAvailable, psql } = require('./helpers')
+const { addon, cleanup, freshPgDatabase, ownServer, pgAvailable, psql } = require('./helpers')
 const { recorder } = require('./standins')
 
 const { WorkflowDatabase, WorkflowEventService, GAP_EVENT } = addon
@@ -15,14 +15,6 @@ const { WorkflowDatabase, WorkflowEventService, GAP_EVENT } = addon
 afterAll(cleanup)
 
 const dbName = (url) => url.slice(url.lastIndexOf('/') + 1)
-
-async function until(what, predicate, ms = 20000) {
-  const start = Date.now()
-  while (!(await predicate())) {
-    if (Date.now() - start > ms) throw new Error(`timed out waiting for ${what}`)
-    await sleep(20)
-  }
-}
 
 const quiet = { info() {}, debug() {}, warn() {}, error() {} }
 const pgDescribe = pgAvailable() ? describe : describe.skip
@@ -92,16 +84,10 @@ const withOwn = canRunOwnServer() ? describe : describe.skip
 if (!canRunOwnServer()) console.warn('SKIPPED: the outage publish test needs initdb and pg_ctl to run a PostgreSQL server of its own')
 
 withOwn('a publish while PostgreSQL is down', () => {
-  let server
-  beforeAll(() => {
-    server = new OwnServer(58432 + (process.pid % 1000)).init()
-  }, 60000)
-  afterAll(() => {
-    if (server) server.stop()
-  })
+  const own = ownServer(59432)
 
   test('fails fast behind the breaker, runs no subscriber, counts; the retry with its eventId is delivered once', async () => {
-    const db = await WorkflowDatabase.connect({ url: server.url, acquireTimeoutMs: 1000 })
+    const db = await WorkflowDatabase.connect({ url: own.server.url, acquireTimeoutMs: 1000 })
     const bus = new WorkflowEventService(db, { distributed: true, logger: quiet })
     await bus.ready()
     const runs = []
@@ -109,7 +95,7 @@ withOwn('a publish while PostgreSQL is down', () => {
     await bus.publish('order', { n: 0 }, { eventId: 'order-0' })
     expect(runs).toEqual([0])
 
-    server.stop()
+    own.server.stop()
     const first = await bus.publish('order', { n: 1 }, { eventId: 'order-1' }).catch((e) => e)
     expect(['ERR_DB_UNAVAILABLE', 'ERR_TIMEOUT']).toContain(first.code)
     const started = process.hrtime.bigint()
@@ -128,7 +114,7 @@ withOwn('a publish while PostgreSQL is down', () => {
     expect(m.errors.ERR_DB_UNAVAILABLE).toBeGreaterThanOrEqual(5)
     console.log(`a publish refused while the server is down: ${perRefusalMs.toFixed(2)} ms`)
 
-    server.start()
+    own.server.start()
     await until('the publish to go through', () =>
       bus.publish('order', { n: 1 }, { eventId: 'order-1' }).then(
         () => true,

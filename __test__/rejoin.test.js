@@ -9,8 +9,8 @@ const path = require('node:path')
 const util = require('node:util')
 const { execFileSync } = require('node:child_process')
 
-const { OwnServer, canRunOwnServer, cleanupScratch, node, sleep, tempDir } = require('../chaos/lib.js')
-const { addon } = require('./helpers')
+const { canRunOwnServer, cleanupScratch, node, tempDir, until } = require('../chaos/lib.js')
+const { addon, ownServer } = require('./helpers')
 
 const { WorkflowDatabase, WorkflowExecutionRepository, HandlerRegistryRepository, WorkflowRepository, WorkflowMetricsRepository, WorkflowPersistenceService } = addon
 
@@ -22,36 +22,20 @@ function sql(server, query) {
   return execFileSync('psql', [server.url, '-Atqc', query], { encoding: 'utf8' }).trim()
 }
 
-async function until(what, predicate, ms = 30000) {
-  const start = Date.now()
-  while (!(await predicate())) {
-    if (Date.now() - start > ms) throw new Error(`timed out waiting for ${what}`)
-    await sleep(25)
-  }
-  return Date.now() - start
-}
-
 withOwn('rejoin', () => {
-  let server
-  beforeAll(() => {
-    server = new OwnServer(57432 + (process.pid % 1000)).init()
-  }, 60000)
-  afterAll(() => {
-    if (server) server.stop()
-    cleanupScratch()
-  })
+  const own = ownServer(57432, cleanupScratch)
 
   /** A fresh database on the test server; the server is left stopped. */
   function freshDatabase(name) {
-    sql(server, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
-    sql(server, `CREATE DATABASE ${name}`)
-    return server.url.replace(/\/postgres$/, `/${name}`)
+    sql(own.server, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+    sql(own.server, `CREATE DATABASE ${name}`)
+    return own.server.url.replace(/\/postgres$/, `/${name}`)
   }
 
   test('writes on the fallback reach PostgreSQL once it answers, exactly once, then calls go to PostgreSQL', async () => {
     const url = freshDatabase('wfi_rejoin_a')
     const on = { url, connectTimeoutMs: 500 }
-    server.stop()
+    own.server.stop()
     const file = path.join(tempDir('rejoin'), 'fallback.db')
     const db = await WorkflowDatabase.connect({ ...on, fallback: { type: 'sqlite', database: file } })
     try {
@@ -76,7 +60,7 @@ withOwn('rejoin', () => {
       expect(db.getMetrics().journal.pending).toBe(48)
       expect(db.getMetrics().fallbackActive).toBe(true)
 
-      server.start()
+      own.server.start()
       const switchedIn = await until('the switch to PostgreSQL', () => db.getType() === 'postgresql')
       expect(switchedIn).toBeLessThan(10000)
       await until('health ok', async () => (await db.health()).status === 'ok')
@@ -114,14 +98,14 @@ withOwn('rejoin', () => {
     const primary = await WorkflowDatabase.connect({ url })
     await new WorkflowExecutionRepository(primary).create({ executionId: 'dup', workflowId: 'w', workflowName: 'On PostgreSQL' })
     await primary.close()
-    server.stop()
+    own.server.stop()
     const file = path.join(tempDir('rejoin'), 'fallback.db')
     const db = await WorkflowDatabase.connect({ url, connectTimeoutMs: 500, fallback: { type: 'sqlite', database: file } })
     try {
       const executions = new WorkflowExecutionRepository(db)
       await executions.create({ executionId: 'dup', workflowId: 'w', workflowName: 'On the fallback' })
       await executions.create({ executionId: 'fresh', workflowId: 'w', workflowName: 'W' })
-      server.start()
+      own.server.start()
       await until('the switch to PostgreSQL', () => db.getType() === 'postgresql')
       await until('the replay to end', async () => (await db.health()).status === 'ok')
       expect(db.getMetrics().journal).toMatchObject({ pending: 0, replayed: 1, conflicts: 1 })
@@ -141,7 +125,7 @@ withOwn('rejoin', () => {
 
   test('kill -9 during the replay: the next process finishes it, with nothing doubled and the counters exact', async () => {
     const url = freshDatabase('wfi_rejoin_c')
-    server.stop()
+    own.server.stop()
     const file = path.join(tempDir('rejoin'), 'fallback.db')
     const config = { url, connectTimeoutMs: 500, fallback: { type: 'sqlite', database: file } }
     const total = 1500
@@ -162,7 +146,7 @@ withOwn('rejoin', () => {
     expect(writer.signal).toBe('SIGKILL')
     expect(writer.stdout.trim()).toBe(`sqlite ${total + 1}`)
 
-    server.start()
+    own.server.start()
     const replayer = `
       const w = require(${JSON.stringify(path.join(__dirname, '..'))})
       w.WorkflowDatabase.connect(${JSON.stringify(config)}).then(async (db) => {
@@ -191,13 +175,7 @@ withOwn('rejoin', () => {
 })
 
 withOwn('the journal command', () => {
-  let server
-  beforeAll(() => {
-    server = new OwnServer(58432 + (process.pid % 1000)).init()
-  }, 60000)
-  afterAll(() => {
-    if (server) server.stop()
-  })
+  const own = ownServer(58432)
 
   const cli = (...args) =>
     new Promise((resolve) => {
@@ -207,15 +185,15 @@ withOwn('the journal command', () => {
     })
 
   test('lists a fallback file’s pending operations and replays them by hand', async () => {
-    sql(server, 'CREATE DATABASE wfi_journal_cli')
-    const url = server.url.replace(/\/postgres$/, '/wfi_journal_cli')
-    server.stop()
+    sql(own.server, 'CREATE DATABASE wfi_journal_cli')
+    const url = own.server.url.replace(/\/postgres$/, '/wfi_journal_cli')
+    own.server.stop()
     const file = path.join(tempDir('journal'), 'fallback.db')
     const db = await WorkflowDatabase.connect({ url, connectTimeoutMs: 500, fallback: { type: 'sqlite', database: file } })
     const executions = new WorkflowExecutionRepository(db)
     for (let i = 0; i < 3; i++) await executions.create({ executionId: `cli_${i}`, workflowId: 'w', workflowName: 'W' })
     await db.close() // still on the fallback: the journal stays in the file
-    server.start()
+    own.server.start()
 
     const listed = await cli('journal', '--json', '--database-url', `sqlite://${file}`)
     expect(listed.code).toBe(0)

@@ -8,20 +8,12 @@
 
 const path = require('node:path')
 const { execFileSync, fork, spawn } = require('node:child_process')
-const { ADDON, sleep } = require('./lib')
+const { ADDON, sleep, until } = require('./lib')
 
 const addon = require(ADDON)
 const quiet = { info() {}, debug() {}, warn() {}, error() {} }
 
 const psql = (url, sql) => execFileSync('psql', [url, '-Atqc', sql], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim()
-
-async function until(what, predicate, ms = 30000) {
-  const start = Date.now()
-  while (!(await predicate())) {
-    if (Date.now() - start > ms) throw new Error(`timed out waiting for ${what}`)
-    await sleep(20)
-  }
-}
 
 /** publisher.js on `url` in a child process, and a way to wait for its next message. */
 function publisher(url) {

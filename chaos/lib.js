@@ -51,6 +51,16 @@ function node(script, { env = {}, args = [], onSpawn } = {}) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
+/** Waits until `predicate()` (sync or async) holds, checking every 20 ms; the time it took (ms). */
+async function until(what, predicate, ms = 30000) {
+  const start = Date.now()
+  while (!(await predicate())) {
+    if (Date.now() - start > ms) throw new Error(`timed out waiting for ${what}`)
+    await sleep(20)
+  }
+  return Date.now() - start
+}
+
 /** The PostgreSQL binaries of this machine (Debian keeps them out of PATH). */
 function pgBin(name) {
   const base = '/usr/lib/postgresql'
@@ -134,4 +144,4 @@ function canRunOwnServer() {
   }
 }
 
-module.exports = { ADDON, CODES, OwnServer, canRunOwnServer, cleanupScratch, node, random, sleep, tempDir }
+module.exports = { ADDON, CODES, OwnServer, canRunOwnServer, cleanupScratch, node, random, sleep, tempDir, until }

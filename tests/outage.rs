@@ -60,11 +60,8 @@ impl Proxy {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn calls_fail_fast_while_postgresql_is_away_and_work_again_once_it_is_back() {
-    let Some(pg) = PgScratch::create().await else {
-        return;
-    };
+/// A database on `pg` reached through a proxy the test can stop (1 s to wait for a connection).
+async fn behind_proxy(pg: &PgScratch) -> (Proxy, Database) {
     let upstream: SocketAddr = "127.0.0.1:5432".parse().unwrap();
     let proxy = Proxy::start(0, upstream).await;
     let url = pg.url.replace(":5432/", &format!(":{}/", proxy.port));
@@ -77,7 +74,15 @@ async fn calls_fail_fast_while_postgresql_is_away_and_work_again_once_it_is_back
         None,
     )
     .unwrap();
-    let db = Database::connect(&config).await.unwrap();
+    (proxy, Database::connect(&config).await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_fail_fast_while_postgresql_is_away_and_work_again_once_it_is_back() {
+    let Some(pg) = PgScratch::create().await else {
+        return;
+    };
+    let (proxy, db) = behind_proxy(&pg).await;
     let ping = || db.fetch("SELECT 1 AS one", vec![]);
     ping().await.unwrap();
 
@@ -138,19 +143,7 @@ async fn a_publish_fails_fast_while_postgresql_is_away_and_counts() {
     let Some(pg) = PgScratch::create().await else {
         return;
     };
-    let upstream: SocketAddr = "127.0.0.1:5432".parse().unwrap();
-    let proxy = Proxy::start(0, upstream).await;
-    let url = pg.url.replace(":5432/", &format!(":{}/", proxy.port));
-    let config = ConnectConfig::from_raw(
-        RawConfig {
-            url: Some(url),
-            acquire_timeout_ms: Some(1000.0),
-            ..Default::default()
-        },
-        None,
-    )
-    .unwrap();
-    let db = Database::connect(&config).await.unwrap();
+    let (proxy, db) = behind_proxy(&pg).await;
     let service = Broadcast::on(&db).unwrap();
     service.publish(&db, "up", &json!({}), None).await.unwrap();
 
