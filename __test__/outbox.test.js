@@ -62,6 +62,31 @@ pgDescribe('the outbox', () => {
     await db.close()
   })
 
+  test('a listener far behind gets every event at the pace its subscribers take them, none dropped', async () => {
+    const url = freshPgDatabase()
+    const db = await WorkflowDatabase.connect({ url })
+    const listener = new WorkflowEventService(db, { distributed: true, logger: quiet })
+    await listener.ready()
+    let got = 0
+    let last = 0
+    let inOrder = true
+    listener.subscribe('bulk', (d) => {
+      got++
+      if (d.n !== last + 1) inOrder = false
+      last = d.n
+    })
+    // 25,000 events the listener has not read (more than its 10,000-event queue holds), then one
+    // publish that wakes it.
+    psql(`INSERT INTO workflow_infra_events (payload, origin, event_type) SELECT json_build_object('n', n)::text, 'elsewhere', 'bulk' FROM generate_series(1, 25000) AS n`, dbName(url))
+    const sender = new WorkflowEventService(db, { distributed: true, logger: quiet })
+    await sender.publish('wake', {})
+    await until('every event', () => got === 25000, 60000)
+    expect(inOrder).toBe(true)
+    listener.dispose()
+    sender.dispose()
+    await db.close()
+  }, 90000)
+
   test('a local publish with an eventId already delivered does not run the subscribers again', async () => {
     const bus = new WorkflowEventService(null, { logger: quiet })
     const runs = []

@@ -41,8 +41,11 @@ async function main() {
   if (pgReachable()) {
     const addonDb = freshPgDatabase('inflight_addon')
     const pgDb = freshPgDatabase('inflight_pg')
+    const boundedDb = freshPgDatabase('inflight_bounded')
     try {
       rows.push({ subject: 'addon', ...(await burst(addonDb.url, WRITES)) })
+      // The default maxInFlight (10,000) refuses what goes beyond it, at once.
+      rows.push({ subject: 'addon, maxInFlight 10k', ...(await burst(boundedDb.url, WRITES, { maxInFlight: 10000 })) })
       // The table as the addon's migrations made it, for node-postgres to write to.
       const { WorkflowDatabase } = require('..')
       await (await WorkflowDatabase.connect({ url: pgDb.url })).close()
@@ -50,14 +53,16 @@ async function main() {
     } finally {
       dropPgDatabase(addonDb.name)
       dropPgDatabase(pgDb.name)
+      dropPgDatabase(boundedDb.name)
     }
   }
   console.log(`${WRITES} un-awaited writes, PostgreSQL: RSS growth per call in flight`)
-  console.log('subject           KiB/call   base MiB   peak MiB   seconds')
+  console.log('subject                  KiB/call   base MiB   peak MiB   seconds   refused')
   for (const r of rows) {
-    console.log(`${r.subject.padEnd(16)} ${r.kibPerCall.toFixed(2).padStart(9)} ${r.baseMiB.toFixed(0).padStart(10)} ${r.peakMiB.toFixed(0).padStart(10)} ${r.seconds.toFixed(1).padStart(9)}`)
+    console.log(`${r.subject.padEnd(23)} ${r.kibPerCall.toFixed(2).padStart(9)} ${r.baseMiB.toFixed(0).padStart(10)} ${r.peakMiB.toFixed(0).padStart(10)} ${r.seconds.toFixed(1).padStart(9)} ${String(r.refused ?? '-').padStart(9)}`)
   }
-  const [addon, pg] = rows
+  const addon = rows.find((r) => r.subject === 'addon')
+  const pg = rows.find((r) => r.subject === 'node-postgres')
   if (addon && pg) {
     addon.ratio = addon.kibPerCall / pg.kibPerCall
     console.log(`addon / node-postgres memory per call in flight: ${addon.ratio.toFixed(2)}× (time: ${(addon.seconds / pg.seconds).toFixed(2)}×)`)

@@ -205,3 +205,36 @@ async fn events_removed_before_a_listener_read_them_are_reported_as_a_gap() {
     listening.stop();
     db.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_far_behind_catches_up_read_by_read() {
+    let Some(pg) = PgScratch::create().await else {
+        return;
+    };
+    let db = Database::connect(&url_config(&pg.url)).await.unwrap();
+    let (listening, mut rx) = listener(&db).await;
+    // More events than one read takes (10 pages of 1,000), none of them waking the listener.
+    let mut other = PgConnection::connect(&pg.url).await.unwrap();
+    other
+        .execute(
+            "INSERT INTO workflow_infra_events (payload, origin, event_type) \
+             SELECT json_build_object('n', n)::text, 'elsewhere', 'bulk' FROM generate_series(1, 12345) AS n",
+        )
+        .await
+        .unwrap();
+    let publisher = Broadcast::on(&db).unwrap();
+    publisher
+        .publish(&db, "wake", &json!({}), None)
+        .await
+        .unwrap();
+    let got = received(&mut rx, Duration::from_millis(1500)).await;
+    assert_eq!(got.len(), 12346, "every event, each once");
+    let bulk: Vec<i64> = got
+        .iter()
+        .filter(|e| e.event_type == "bulk")
+        .map(|e| e.data["n"].as_i64().unwrap())
+        .collect();
+    assert_eq!(bulk, (1..=12345).collect::<Vec<_>>());
+    listening.stop();
+    db.close().await;
+}

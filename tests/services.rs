@@ -675,9 +675,13 @@ async fn cut_listeners(db: &Database) {
 /// The events other processes publish, as `hub` delivers them.
 fn remote_events(hub: &notify::Hub) -> tokio::sync::mpsc::UnboundedReceiver<notify::RemoteEvent> {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    hub.add_sink(Arc::new(move |e: notify::RemoteEvent| {
-        let _ = tx.send(e);
-    }));
+    let backlog = workflow_infra::core::exec::backlog::Backlog::default();
+    hub.add_sink(
+        backlog,
+        Arc::new(move |e: notify::RemoteEvent| {
+            let _ = tx.send(e);
+        }),
+    );
     rx
 }
 

@@ -8,14 +8,10 @@ use std::sync::Arc;
 use tokio::sync::OnceCell;
 
 use super::database::{Backend, Database};
-use super::notify::{self, Hub, Outgoing, RemoteEvent};
+use super::notify::{self, Hub, Outgoing, RemoteEvent, WAITING_MAX};
 use crate::core::error::{Error, Result};
 use crate::core::exec::backlog::{Backlog, Waiting};
 use crate::core::input::Input;
-
-/// Events from other processes waiting for the JS thread, per service; beyond this they are
-/// dropped (and logged) rather than queued without bound.
-const QUEUE_MAX: usize = 10_000;
 
 /// The operation a distributed publish counts as in the metrics.
 pub const PUBLISH_OPERATION: &str = "Failed to publish event";
@@ -90,7 +86,8 @@ impl Broadcast {
     }
 
     /// Starts listening (once): other processes' events go to `forward`, at most
-    /// [`QUEUE_MAX`] waiting at a time.
+    /// [`WAITING_MAX`] waiting at a time (the hub reads no further while a service's queue is
+    /// half full).
     pub async fn listen(&self, db: &Database, forward: Forward) -> Result<()> {
         let started = self
             .listening
@@ -101,11 +98,12 @@ impl Broadcast {
                     .ok_or_else(|| Error::validation("distributed events need PostgreSQL"))?;
                 let (origin, waiting) = (self.origin.clone(), self.waiting.clone());
                 let metrics = db.metrics().clone();
-                let sink = hub.add_sink(Arc::new(move |event: RemoteEvent| {
+                let backlog = waiting.clone();
+                let sink = hub.add_sink(backlog, Arc::new(move |event: RemoteEvent| {
                     if event.origin == origin {
                         return;
                     }
-                    let Some(place) = waiting.enter(QUEUE_MAX) else {
+                    let Some(place) = waiting.enter(WAITING_MAX) else {
                         tracing::warn!(event = %event.event_type, "event queue full; event dropped");
                         return;
                     };

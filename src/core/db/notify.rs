@@ -26,6 +26,7 @@ use sqlx::postgres::{PgListener, PgPool};
 use super::invalidate::{Touch, Watchers};
 use super::sync::lock;
 use crate::core::error::{Error, Result};
+use crate::core::exec::backlog::Backlog;
 use crate::core::metrics::Metrics;
 
 /// The channel the invalidation triggers notify on (tables in `public`).
@@ -59,8 +60,15 @@ pub const RETENTION: &str = "10 minutes";
 /// The event a listener's subscribers receive when it was away longer than [`RETENTION`] and
 /// events it had not read were removed: `{fromId, toId}`, the outbox ids it may have missed.
 pub const GAP_EVENT: &str = "workflow-infra:gap";
-/// The most rows one read of the outbox takes at a time.
+/// Events from other processes waiting for a service's JS thread, at most. The hub reads the
+/// outbox no further while a service's queue is half full, and one read takes at most the other
+/// half, so a listener back from a long absence (or a JS thread slower than the events)
+/// catches up at the pace its subscribers take them, without dropping any.
+pub const WAITING_MAX: usize = 10_000;
+/// The most rows one query of the outbox takes.
 const PAGE: i64 = 1000;
+/// The most pages one read takes: half of [`WAITING_MAX`].
+const PAGES_PER_READ: usize = WAITING_MAX / 2 / PAGE as usize;
 
 /// An event from another event service: its origin, type and JSON data.
 #[derive(Debug, Clone)]
@@ -79,7 +87,7 @@ pub struct Hub {
     /// Set by [`Hub::stop`] (the database is closing): the end of the connection is then no
     /// news, and caches keep what they hold.
     stopped: AtomicBool,
-    sinks: Mutex<Vec<(u64, EventSink)>>,
+    sinks: Mutex<Vec<(u64, EventSink, Backlog)>>,
     next_sink: AtomicU64,
     /// Where this process is in the outbox.
     cursor: tokio::sync::Mutex<Cursor>,
@@ -123,15 +131,28 @@ impl Hub {
         self.connected.load(Ordering::Acquire)
     }
 
-    /// Registers a receiver of remote events; returns its id for [`Hub::remove_sink`].
-    pub fn add_sink(&self, sink: EventSink) -> u64 {
+    /// Registers a receiver of remote events, whose `backlog` counts what it holds and has not
+    /// handed on; returns its id for [`Hub::remove_sink`].
+    pub fn add_sink(&self, backlog: Backlog, sink: EventSink) -> u64 {
         let id = self.next_sink.fetch_add(1, Ordering::Relaxed);
-        lock(&self.sinks).push((id, sink));
+        lock(&self.sinks).push((id, sink, backlog));
         id
     }
 
     pub fn remove_sink(&self, id: u64) {
-        lock(&self.sinks).retain(|(i, _)| *i != id);
+        lock(&self.sinks).retain(|(i, _, _)| *i != id);
+    }
+
+    /// Waits until every receiver holds at most half of [`WAITING_MAX`] (or the hub stopped).
+    async fn room(&self) {
+        let full = || {
+            lock(&self.sinks)
+                .iter()
+                .any(|(_, _, backlog)| backlog.len() > WAITING_MAX / 2)
+        };
+        while full() && !self.stopped.load(Ordering::Acquire) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     pub fn stop(&self) {
@@ -143,7 +164,10 @@ impl Hub {
     }
 
     fn deliver(&self, event: RemoteEvent) {
-        let sinks: Vec<EventSink> = lock(&self.sinks).iter().map(|(_, s)| s.clone()).collect();
+        let sinks: Vec<EventSink> = lock(&self.sinks)
+            .iter()
+            .map(|(_, s, _)| s.clone())
+            .collect();
         for sink in sinks {
             sink(event.clone());
         }
@@ -233,8 +257,8 @@ fn parse_touch(payload: &str) -> Option<Touch> {
 
 /// Where a listener is in the outbox, as of its last read: the highest id it read, and the
 /// transactions that could still add rows below it — those in progress when it read
-/// (`pending`) and those that had not started (`tx_id >= xmax`). `tx_id` comes from the
-/// snapshot of the read itself, so nothing commits between what it saw and what it noted.
+/// (`pending`) and those that had not started (`tx_id >= xmax`). Both come from the snapshot of
+/// the read itself, so nothing commits between what it saw and what it noted.
 #[derive(Debug, Clone, Default, PartialEq)]
 struct Cursor {
     max_id: i64,
@@ -250,6 +274,8 @@ struct Read {
     rows: Vec<Stored>,
     next: Cursor,
     gap: Option<(i64, i64)>,
+    /// Rows above `next.max_id` were left for the next read.
+    more: bool,
 }
 
 type Stored = (i64, String, Option<String>, Option<String>);
@@ -286,9 +312,10 @@ impl Cursor {
         .bind(&self.pending)
         .fetch_all(&mut *tx)
         .await?;
-        // Then every row above it, page by page.
+        // Then the rows above it, page by page.
         let mut max_id = self.max_id;
-        loop {
+        let mut more = false;
+        for page_number in 1..=PAGES_PER_READ {
             let page: Vec<Stored> = sqlx::query_as(
                 "SELECT id, payload, origin, event_type FROM workflow_infra_events \
                  WHERE id > $1 ORDER BY id LIMIT $2",
@@ -305,6 +332,7 @@ impl Cursor {
             if !full {
                 break;
             }
+            more = page_number == PAGES_PER_READ;
         }
         tx.commit().await?;
         let gap = (pruned > self.max_id && pruned > self.gap_reported)
@@ -318,6 +346,7 @@ impl Cursor {
                 gap_reported: self.gap_reported.max(pruned),
             },
             gap,
+            more,
         })
     }
 }
@@ -388,41 +417,47 @@ async fn earlier_version_event(pool: &PgPool, payload: &str) -> Result<Option<Re
 /// a gap when the retention removed rows this process had not read. One catch-up at a time.
 async fn catch_up(pool: &PgPool, hub: &Hub) {
     let mut cursor = hub.cursor.lock().await;
-    let read = match cursor.read(pool).await {
-        Ok(read) => read,
-        Err(e) => {
-            tracing::warn!(error = %e.message, "could not read the distributed events");
+    loop {
+        hub.room().await;
+        let read = match cursor.read(pool).await {
+            Ok(read) => read,
+            Err(e) => {
+                tracing::warn!(error = %e.message, "could not read the distributed events");
+                return;
+            }
+        };
+        if let Some((from, to)) = read.gap {
+            tracing::warn!(
+                from_id = from,
+                to_id = to,
+                "distributed events were removed before this process read them (it was away longer than {RETENTION})"
+            );
+            hub.metrics.events_gaps.fetch_add(1, Ordering::Relaxed);
+            hub.deliver(RemoteEvent {
+                origin: String::new(),
+                event_type: GAP_EVENT.to_string(),
+                data: serde_json::json!({ "fromId": from, "toId": to }),
+            });
+        }
+        for (_, payload, origin, event_type) in read.rows {
+            // A row without a type came from an earlier version: its notification delivers it.
+            let (Some(origin), Some(event_type)) = (origin, event_type) else {
+                continue;
+            };
+            match serde_json::from_str(&payload) {
+                Ok(data) => hub.deliver(RemoteEvent {
+                    origin,
+                    event_type,
+                    data,
+                }),
+                Err(e) => tracing::warn!(error = %e, "could not read a distributed event"),
+            }
+        }
+        *cursor = read.next;
+        if !read.more {
             return;
         }
-    };
-    if let Some((from, to)) = read.gap {
-        tracing::warn!(
-            from_id = from,
-            to_id = to,
-            "distributed events were removed before this process read them (it was away longer than {RETENTION})"
-        );
-        hub.metrics.events_gaps.fetch_add(1, Ordering::Relaxed);
-        hub.deliver(RemoteEvent {
-            origin: String::new(),
-            event_type: GAP_EVENT.to_string(),
-            data: serde_json::json!({ "fromId": from, "toId": to }),
-        });
     }
-    for (_, payload, origin, event_type) in read.rows {
-        // A row without a type came from an earlier version: its notification delivers it.
-        let (Some(origin), Some(event_type)) = (origin, event_type) else {
-            continue;
-        };
-        match serde_json::from_str(&payload) {
-            Ok(data) => hub.deliver(RemoteEvent {
-                origin,
-                event_type,
-                data,
-            }),
-            Err(e) => tracing::warn!(error = %e, "could not read a distributed event"),
-        }
-    }
-    *cursor = read.next;
 }
 
 /// Sends an event to every process listening on the database: it is stored in the outbox

@@ -12,6 +12,16 @@ pub struct Backlog(Arc<AtomicUsize>);
 pub struct Waiting(Arc<AtomicUsize>);
 
 impl Backlog {
+    /// Items waiting now.
+    pub fn len(&self) -> usize {
+        self.0.load(Ordering::Acquire)
+    }
+
+    /// Whether nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// A place for one more item, or None when `max` wait already.
     pub fn enter(&self, max: usize) -> Option<Waiting> {
         if self.0.fetch_add(1, Ordering::AcqRel) >= max {
