@@ -101,6 +101,16 @@ const w = require('@pidea/workflow-infra')
 })().catch((e) => { console.error(e); process.exit(1) })
 JS
 check "a workflow on SQLite" in_app node workflow.js "sqlite://$app/data/smoke.db"
+cat >"$app/esm.mjs" <<'JS'
+// The ES module entry of the installed package: named imports, the runtime-added names too.
+import { WorkflowDatabase, WorkflowExecutionRepository, registerWorkflowServices, InMemoryWorkflowMetricsRepository } from '@pidea/workflow-infra'
+const db = await WorkflowDatabase.connect({ type: 'memory' })
+const row = await new WorkflowExecutionRepository(db).create({ workflowId: 'esm', workflowName: 'ESM' })
+await db.close()
+if (row.workflow_id !== 'esm' || typeof registerWorkflowServices !== 'function' || typeof InMemoryWorkflowMetricsRepository !== 'function') throw new Error('ESM entry incomplete')
+console.log('import: ok')
+JS
+check "import by name from an ES module" in_app node esm.mjs
 if [ -n "${WORKFLOW_TEST_PG_URL:-}" ]; then
   smoke_db="workflow_infra_smoke_$$"
   base=${WORKFLOW_TEST_PG_URL%/*}
