@@ -36,4 +36,5 @@ export const {
   ERR_TIMEOUT,
   ERR_OVERLOADED,
   ERR_INTERNAL,
+  WorkflowInfraError,
 } = binding

@@ -1,6 +1,6 @@
 'use strict'
-// A slow logger is paced: while it is fast every record is written at once, in order; once a
-// record takes it 2 ms or more, records wait in a queue (at most 1,000) and are written in
+// A slow logger is paced: while it is fast every record is written at once, in order; once
+// three records in a row take it 2 ms or more, records wait in a queue (at most 1,000) and are written in
 // later turns of the event loop, a few milliseconds of logging a turn, so a burst of calls
 // does not wait for the logger; records beyond the queue are dropped, counted in the metrics,
 // and a warning says how many.

@@ -15,11 +15,29 @@ export type ErrorCode =
   | 'ERR_OVERLOADED'
   | 'ERR_INTERNAL'
 
-/** An error from this package: `message` starts with `Failed to …:`. */
-export interface WorkflowInfraError extends Error {
+/**
+ * The class of every error the package rejects or throws with (`err instanceof
+ * WorkflowInfraError`): `message` starts with `Failed to …:` and never holds a value the caller
+ * passed.
+ */
+export declare class WorkflowInfraError extends Error {
+  constructor(message: string, options?: { code?: ErrorCode; retryable?: boolean; meta?: WorkflowInfraErrorMeta; cause?: unknown })
+  name: 'WorkflowInfraError'
   code: ErrorCode
+  /** Whether the same call may succeed if made again later: `ERR_DB_UNAVAILABLE`, `ERR_TIMEOUT`
+   * (a lock or a pooled connection not had in time, a deadlock retried to the end) and
+   * `ERR_OVERLOADED`. */
+  retryable: boolean
+  /** What is known of the failed call. */
+  meta: WorkflowInfraErrorMeta
   /** The underlying driver error (its `code` is a PostgreSQL SQLSTATE or an SQLite code name). */
   cause?: Error & { code?: string }
+}
+
+/** `WorkflowInfraError.meta`. */
+export interface WorkflowInfraErrorMeta {
+  /** The operation that failed, as the message names it (`'create workflow execution'`). */
+  operation?: string
 }
 
 /** Where a database lives, in PIDEA's DatabaseConnection shape, or as a URL. A key this package

@@ -52,6 +52,10 @@ pub fn module_exports(mut exports: Object, env: Env) -> napi::Result<()> {
         exports.set_named_property(&format!("InMemory{class}"), constructor)?;
     }
     let raw = env.raw();
+    let add_class = node::raw::run_script(raw, include_str!("errors.js"))?;
+    let class = node::reference::call(raw, add_class, add_class, &[exports.raw()])
+        .map_err(napi::Error::from_reason)?;
+    node::convert::use_error_class(raw, class)?;
     let add = node::raw::run_script(raw, include_str!("pidea.js"))?;
     node::reference::call(raw, add, add, &[exports.raw()]).map_err(napi::Error::from_reason)?;
     Ok(())

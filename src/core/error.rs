@@ -41,6 +41,16 @@ impl ErrorCode {
         ErrorCode::Internal,
     ];
 
+    /// Whether the same call may succeed if made again later: the database was unreachable,
+    /// a lock or a connection was not had in time (a deadlock retried to the end included), or
+    /// too many calls were in flight.
+    pub const fn retryable(self) -> bool {
+        matches!(
+            self,
+            ErrorCode::DbUnavailable | ErrorCode::Timeout | ErrorCode::Overloaded
+        )
+    }
+
     pub const fn as_str(self) -> &'static str {
         match self {
             ErrorCode::Validation => "ERR_VALIDATION",

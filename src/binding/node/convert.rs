@@ -157,19 +157,74 @@ fn json(env: sys::napi_env, j: &serde_json::Value) -> JsResult {
     }
 }
 
-/// A JS `Error` with `code`, the message `"<prefix>: <message>"` and, where there is one, a
-/// `cause` (an `Error` whose `code` is the driver's own).
+thread_local! {
+    /// The `WorkflowInfraError` class of this thread's environment (errors.js).
+    static ERROR_CLASS: std::cell::RefCell<Option<super::reference::JsRef>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Makes `class` (errors.js's `WorkflowInfraError`) the class of every error this thread's
+/// environment is given.
+pub fn use_error_class(env: sys::napi_env, class: sys::napi_value) -> napi::Result<()> {
+    let class = super::reference::JsRef::new(env, class)?;
+    ERROR_CLASS.with(|c| *c.borrow_mut() = Some(class));
+    Ok(())
+}
+
+/// A `WorkflowInfraError` with `code`, the message `"<prefix>: <message>"`, `retryable`,
+/// `meta.operation` and, where there is one, a `cause` (an `Error` whose `code` is the driver's
+/// own). A plain `Error` with the same properties if the class is not there.
 pub fn make_error(env: sys::napi_env, prefix: &str, err: &Error) -> sys::napi_value {
     let message = format!("{prefix}: {}", err.message);
+    let cause = err
+        .cause
+        .as_ref()
+        .map(|cause| new_error(env, cause.code.as_deref(), &cause.message))
+        .filter(|c| !c.is_null());
+    if let Some(error) = of_class(env, &message, prefix, err, cause) {
+        return error;
+    }
     let error = new_error(env, Some(err.code.as_str()), &message);
-    if let (Some(cause), false) = (&err.cause, error.is_null()) {
-        let c = new_error(env, cause.code.as_deref(), &cause.message);
-        if !c.is_null() {
-            // SAFETY: `error` and `c` were made just now in this env; the name is NUL-terminated.
-            unsafe { sys::napi_set_named_property(env, error, c"cause".as_ptr(), c) };
-        }
+    if let (Some(c), false) = (cause, error.is_null()) {
+        // SAFETY: `error` and `c` were made just now in this env; the name is NUL-terminated.
+        unsafe { sys::napi_set_named_property(env, error, c"cause".as_ptr(), c) };
     }
     error
+}
+
+/// `new WorkflowInfraError(message, {code, retryable, meta, cause})`, if the class is there.
+fn of_class(
+    env: sys::napi_env,
+    message: &str,
+    prefix: &str,
+    err: &Error,
+    cause: Option<sys::napi_value>,
+) -> Option<sys::napi_value> {
+    let class = ERROR_CLASS.with(|c| c.borrow().as_ref().and_then(|r| r.get(env).ok()))?;
+    let options = object(env).ok()?;
+    let operation = prefix.strip_prefix("Failed to ").unwrap_or(prefix);
+    let meta = value(
+        env,
+        &Value::Json(serde_json::json!({ "operation": operation })),
+    )
+    .ok()?;
+    let fields = [
+        ("code", string(env, err.code.as_str()).ok()?),
+        ("retryable", boolean(env, err.code.retryable()).ok()?),
+        ("meta", meta),
+    ];
+    for (name, v) in fields {
+        super::raw::set(env, options, name, v).ok()?;
+    }
+    if let Some(c) = cause {
+        super::raw::set(env, options, "cause", c).ok()?;
+    }
+    let args = [string(env, message).ok()?, options];
+    let mut error = ptr::null_mut();
+    // SAFETY: `class` and the arguments are live values of this env; `error` is written by
+    // Node-API.
+    let status = unsafe { sys::napi_new_instance(env, class, 2, args.as_ptr(), &mut error) };
+    (status == sys::Status::napi_ok && !error.is_null()).then_some(error)
 }
 
 fn new_error(env: sys::napi_env, code: Option<&str>, message: &str) -> sys::napi_value {

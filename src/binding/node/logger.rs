@@ -164,8 +164,9 @@ impl Logger {
     }
 }
 
-/// A JS logger is called at once while it is fast. One that takes [`SLOW`] or more per record
-/// is slower than the calls it describes: for the next [`SLOW_FOR`], and while records wait,
+/// A JS logger is called at once while it is fast. One that takes [`SLOW`] or more for
+/// [`SLOW_IN_A_ROW`] records in a row (one slow record may be a GC pause) is slower than the
+/// calls it describes: for the next [`SLOW_FOR`], and while records wait,
 /// records queue (at most [`QUEUE_MAX`]; more are dropped and counted, and a warning says how
 /// many) and are written in later turns of the event loop, at most [`BUDGET`] of logging a
 /// turn (one record at least), behind the promises waiting to settle. A logger that blocks
@@ -183,8 +184,10 @@ pub mod pace {
     use super::{call_logger, Level};
     use crate::core::metrics;
 
-    /// A record that took this long marks its logger slow.
+    /// A record that took this long counts towards its logger being slow.
     pub const SLOW: Duration = Duration::from_millis(2);
+    /// Slow records in a row that make a logger slow.
+    pub const SLOW_IN_A_ROW: u32 = 3;
     /// How long a slow logger stays paced after its last slow record.
     pub const SLOW_FOR: Duration = Duration::from_secs(1);
     /// Records waiting at most; more are dropped.
@@ -197,8 +200,9 @@ pub mod pace {
     #[derive(Default)]
     struct Pacing {
         waiting: VecDeque<Record>,
-        /// Per logger (by address): paced until, and its records waiting.
-        loggers: std::collections::HashMap<usize, (Option<Instant>, usize)>,
+        /// Per logger (by address): paced until, its records waiting, and its slow records in a
+        /// row.
+        loggers: std::collections::HashMap<usize, (Option<Instant>, usize, u32)>,
         armed: bool,
         /// Dropped since the last warning, and the logger to warn.
         dropped: u64,
@@ -220,11 +224,10 @@ pub mod pace {
         let queued = PACING.with(|p| {
             let mut p = p.borrow_mut();
             let key = Arc::as_ptr(logger) as usize;
-            let paced = p.loggers.get(&key).is_some_and(|(until, waiting)| {
+            let paced = p.loggers.get(&key).is_some_and(|(until, waiting, _)| {
                 *waiting > 0 || until.is_some_and(|t| Instant::now() < t)
             });
             if !paced {
-                p.loggers.remove(&key);
                 return false;
             }
             if p.waiting.len() >= QUEUE_MAX {
@@ -249,12 +252,26 @@ pub mod pace {
     fn write(env: sys::napi_env, (logger, level, message, meta): Record) {
         let started = Instant::now();
         let _ = call_logger(env, &logger, level, &message, &meta);
-        if started.elapsed() >= SLOW {
-            let key = Arc::as_ptr(&logger) as usize;
-            PACING.with(|p| {
-                p.borrow_mut().loggers.entry(key).or_default().0 = Some(Instant::now() + SLOW_FOR)
-            });
-        }
+        let slow = started.elapsed() >= SLOW;
+        let key = Arc::as_ptr(&logger) as usize;
+        PACING.with(|p| {
+            let mut p = p.borrow_mut();
+            if !slow {
+                // A fast record: nothing to remember unless records of it wait.
+                if let Some(pace) = p.loggers.get_mut(&key) {
+                    pace.2 = 0;
+                    if pace.1 == 0 && pace.0.is_none_or(|t| Instant::now() >= t) {
+                        p.loggers.remove(&key);
+                    }
+                }
+                return;
+            }
+            let pace = p.loggers.entry(key).or_default();
+            pace.2 += 1;
+            if pace.2 >= SLOW_IN_A_ROW {
+                pace.0 = Some(Instant::now() + SLOW_FOR);
+            }
+        });
     }
 
     /// Schedules a drain on the JS thread's settler, unless one is on its way.
