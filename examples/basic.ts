@@ -1,5 +1,5 @@
 // Type-checked by `npm run lint` (tsc --noEmit -p examples): the README's usage, with types.
-import { WorkflowDatabase, ERR_CLOSED, type DatabaseConfig, type WorkflowInfraError } from '..'
+import { WorkflowDatabase, WorkflowInfraError, ERR_CLOSED, ERR_OVERLOADED, type DatabaseConfig, type ErrorCode } from '..'
 
 async function main(): Promise<void> {
   const config: DatabaseConfig = {
@@ -22,10 +22,20 @@ async function main(): Promise<void> {
   try {
     await db.migrate()
   } catch (e) {
-    const err = e as WorkflowInfraError
-    if (err.code === ERR_CLOSED) console.log(err.message, err.cause?.code)
+    // A runtime class: `instanceof` narrows.
+    if (e instanceof WorkflowInfraError) {
+      if (e.code === ERR_CLOSED) console.log(e.message, e.cause?.code, e.meta.operation)
+      if (e.retryable) console.log('worth retrying later')
+    }
   }
 }
+
+// The code constants are typed as their literals, so comparing with one narrows.
+const closed: 'ERR_CLOSED' = ERR_CLOSED
+const anyCode: ErrorCode = ERR_OVERLOADED
+// @ts-expect-error: a constant is its own literal, not another code
+const wrong: 'ERR_CLOSED' = ERR_OVERLOADED
+void [closed, anyCode, wrong]
 
 void main()
 

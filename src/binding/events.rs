@@ -88,7 +88,7 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// The event a distributed service's subscribers receive when events were removed from the
 /// outbox before this process read them (it was away longer than 10 minutes): `{fromId, toId}`.
-#[napi]
+#[napi(skip_typescript)]
 pub const GAP_EVENT: &str = crate::core::db::notify::GAP_EVENT;
 
 /// An EventBus-compatible event service.

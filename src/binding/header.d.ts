@@ -15,6 +15,32 @@ export type ErrorCode =
   | 'ERR_OVERLOADED'
   | 'ERR_INTERNAL'
 
+/** Bad input: wrong type, missing field, unknown key or status, out-of-range value. */
+export declare const ERR_VALIDATION: 'ERR_VALIDATION'
+/** The row asked for does not exist. */
+export declare const ERR_NOT_FOUND: 'ERR_NOT_FOUND'
+/** A unique or foreign-key constraint refused the write. */
+export declare const ERR_CONFLICT: 'ERR_CONFLICT'
+/** The database cannot be reached (down, connection refused, timed out, unknown host, unreadable file): an outage, the one reason a configured fallback is used. */
+export declare const ERR_DB_UNAVAILABLE: 'ERR_DB_UNAVAILABLE'
+/** The server answered and refused: no such database, authentication failed, TLS required, refused or unverified, no permission. A configuration error: no fallback is used. */
+export declare const ERR_DB_REFUSED: 'ERR_DB_REFUSED'
+/** Any other database failure. */
+export declare const ERR_DB: 'ERR_DB'
+/** The database was closed before the call. */
+export declare const ERR_CLOSED: 'ERR_CLOSED'
+/** A migration failed, or an applied migration differs from the embedded one. */
+export declare const ERR_MIGRATION: 'ERR_MIGRATION'
+/** A lock or a connection was not obtained in time. */
+export declare const ERR_TIMEOUT: 'ERR_TIMEOUT'
+/** More calls in flight on the database than its `maxInFlight` (default 10,000): refused at once, nothing written. */
+export declare const ERR_OVERLOADED: 'ERR_OVERLOADED'
+/** A bug in this package: please report it. */
+export declare const ERR_INTERNAL: 'ERR_INTERNAL'
+/** The event a distributed service's subscribers receive when events were removed from the
+ * outbox before this process read them (it was away longer than 10 minutes): `EventGap`. */
+export declare const GAP_EVENT: 'workflow-infra:gap'
+
 /**
  * The class of every error the package rejects or throws with (`err instanceof
  * WorkflowInfraError`): `message` starts with `Failed to …:` and never holds a value the caller
