@@ -41,12 +41,12 @@ impl Lanes {
             state.running += 1;
         }
         let lanes = self.clone();
-        let on = runtime.clone();
         runtime.spawn(async move {
             let mut next = Some(start);
             while let Some(start) = next.take() {
-                // A task of its own: a call that panics ends there, and the lane goes on.
-                let _ = on.spawn(start()).await;
+                // A call that panics ends there (its promise settles through its own
+                // completion), and the lane goes on.
+                let _ = CatchUnwind(start()).await;
                 next = lanes.next();
             }
         });
@@ -65,6 +65,26 @@ impl Lanes {
     /// Calls waiting for a lane.
     pub fn waiting(&self) -> usize {
         lock(&self.state).waiting.len()
+    }
+}
+
+/// A future that ends with `Err` where the one it wraps panicked, instead of unwinding out of
+/// the lane's task.
+struct CatchUnwind(Pin<Box<dyn Future<Output = ()> + Send>>);
+
+impl Future for CatchUnwind {
+    type Output = std::thread::Result<()>;
+
+    fn poll(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let inner = &mut self.0;
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.as_mut().poll(cx))) {
+            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+            Ok(std::task::Poll::Ready(())) => std::task::Poll::Ready(Ok(())),
+            Err(panic) => std::task::Poll::Ready(Err(panic)),
+        }
     }
 }
 
