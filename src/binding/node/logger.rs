@@ -221,30 +221,30 @@ pub mod pace {
         message: String,
         meta: serde_json::Value,
     ) {
-        let queued = PACING.with(|p| {
+        let record = (logger.clone(), level, message, meta);
+        // The record back when it is to be written now; queued (or dropped) otherwise.
+        let now = PACING.with(|p| {
             let mut p = p.borrow_mut();
             let key = Arc::as_ptr(logger) as usize;
             let paced = p.loggers.get(&key).is_some_and(|(until, waiting, _)| {
                 *waiting > 0 || until.is_some_and(|t| Instant::now() < t)
             });
             if !paced {
-                return false;
+                return Some(record);
             }
             if p.waiting.len() >= QUEUE_MAX {
                 p.dropped += 1;
-                p.warn_to = Some(logger.clone());
+                p.warn_to = Some(record.0);
                 metrics::count_dropped_log_records(1);
             } else {
-                p.waiting
-                    .push_back((logger.clone(), level, message.clone(), meta.clone()));
+                p.waiting.push_back(record);
                 p.loggers.entry(key).or_default().1 += 1;
             }
-            true
+            None
         });
-        if queued {
-            arm(env);
-        } else {
-            write(env, (logger.clone(), level, message, meta));
+        match now {
+            Some(record) => write(env, record),
+            None => arm(env),
         }
     }
 
