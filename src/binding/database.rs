@@ -229,7 +229,11 @@ fn parse_config(env: &Env, config: Option<Unknown>) -> Result<ConnectConfig> {
 impl WorkflowDatabase {
     /// Opens the database (and, unless `migrate: false`, applies pending migrations).
     /// With no configuration: `WORKFLOW_DATABASE_URL`, else SQLite at `./data/workflow.db`.
+    // Writable and configurable, as a class's static methods are in JavaScript, so the
+    // package's JavaScript layer (lib/calls.js) can trace them.
     #[napi(
+        writable,
+        configurable,
         ts_args_type = "config?: DatabaseConfig",
         ts_return_type = "Promise<WorkflowDatabase>"
     )]
@@ -250,7 +254,11 @@ impl WorkflowDatabase {
     /// Replays by hand the journal an SQLite fallback file holds onto a database (normally the
     /// primary that file stood in for): each pending operation exactly once, conflicts kept in
     /// the file. Resolves `{replayed, conflicts, pending}`.
+    // Writable and configurable, as a class's static methods are in JavaScript, so the
+    // package's JavaScript layer (lib/calls.js) can trace them.
     #[napi(
+        writable,
+        configurable,
         ts_args_type = "options: { from: string; to: DatabaseConfig }",
         ts_return_type = "Promise<JournalReplay>"
     )]
