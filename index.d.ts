@@ -577,12 +577,26 @@ export declare const InMemoryWorkflowExecutionRepository: typeof WorkflowExecuti
 export declare const InMemoryWorkflowMetricsRepository: typeof WorkflowMetricsRepository
 export declare const InMemoryHandlerRegistryRepository: typeof HandlerRegistryRepository
 
-/** Any object with these methods (PIDEA's loggers, winston, `console`). */
+/**
+ * Any object with these methods: winston, pino, bunyan, `console`, PIDEA's loggers. Each record
+ * comes with its fields as one object — `code` and `error` (the reason) for a failure, the ids
+ * it is about (`executionId`, …) — in the logger's own call style: pino and bunyan loggers
+ * (detected by pino's numeric `levelVal`, bunyan's `addStream` and `fields`) are called
+ * `(fields, message)`, every other `(message, fields)`. `setLogger(logger, { style })` says
+ * which instead.
+ */
 export interface Logger {
-  info(message: string, meta?: Record<string, unknown>): unknown
-  debug(message: string, meta?: Record<string, unknown>): unknown
-  warn(message: string, meta?: Record<string, unknown>): unknown
-  error(message: string, meta?: Record<string, unknown>): unknown
+  info(...args: any[]): unknown
+  debug(...args: any[]): unknown
+  warn(...args: any[]): unknown
+  error(...args: any[]): unknown
+}
+
+/** `setLogger` options. */
+export interface SetLoggerOptions {
+  /** `'object-first'`: `logger.error(fields, message)` (pino, bunyan); `'message-first'`:
+   * `logger.error(message, fields)` (winston, console). Detected when not given. */
+  style?: 'object-first' | 'message-first'
 }
 
 /** `cleanupOldExecutions` options: at most `limit` executions (and metrics) per call. */
@@ -1303,9 +1317,11 @@ export interface CacheServiceStats {
 
 /**
  * Sends the addon's log events to `logger` (`null` restores stderr). The level filter is
- * `WORKFLOW_INFRA_LOG`, or `info` when it is not set.
+ * `WORKFLOW_INFRA_LOG`, or `info` when it is not set. pino and bunyan loggers are called
+ * `(fields, message)`, any other `(message, fields)`; `options.style` (`'object-first'` or
+ * `'message-first'`) says which instead.
  */
-export declare function setLogger(logger: Logger | null): void
+export declare function setLogger(logger: Logger | null, options?: SetLoggerOptions): void
 
 /** What `getStats()` returns. */
 export interface WorkflowCacheStats {

@@ -221,7 +221,7 @@ describe('setLogger', () => {
     `, { env: { WORKFLOW_INFRA_LOG: 'info' } })
     expect(r.code).toBe(0)
     const lines = JSON.parse(r.stdout)
-    expect(lines).toContainEqual(['info', 'WorkflowRepository: Workflow execution saved', {}])
+    expect(lines).toContainEqual(['info', 'WorkflowRepository: Workflow execution saved', { executionId: 'e1' }])
   })
 
   test('a process that set a logger and left a database open still exits', async () => {

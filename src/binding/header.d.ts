@@ -577,12 +577,26 @@ export declare const InMemoryWorkflowExecutionRepository: typeof WorkflowExecuti
 export declare const InMemoryWorkflowMetricsRepository: typeof WorkflowMetricsRepository
 export declare const InMemoryHandlerRegistryRepository: typeof HandlerRegistryRepository
 
-/** Any object with these methods (PIDEA's loggers, winston, `console`). */
+/**
+ * Any object with these methods: winston, pino, bunyan, `console`, PIDEA's loggers. Each record
+ * comes with its fields as one object — `code` and `error` (the reason) for a failure, the ids
+ * it is about (`executionId`, …) — in the logger's own call style: pino and bunyan loggers
+ * (detected by pino's numeric `levelVal`, bunyan's `addStream` and `fields`) are called
+ * `(fields, message)`, every other `(message, fields)`. `setLogger(logger, { style })` says
+ * which instead.
+ */
 export interface Logger {
-  info(message: string, meta?: Record<string, unknown>): unknown
-  debug(message: string, meta?: Record<string, unknown>): unknown
-  warn(message: string, meta?: Record<string, unknown>): unknown
-  error(message: string, meta?: Record<string, unknown>): unknown
+  info(...args: any[]): unknown
+  debug(...args: any[]): unknown
+  warn(...args: any[]): unknown
+  error(...args: any[]): unknown
+}
+
+/** `setLogger` options. */
+export interface SetLoggerOptions {
+  /** `'object-first'`: `logger.error(fields, message)` (pino, bunyan); `'message-first'`:
+   * `logger.error(message, fields)` (winston, console). Detected when not given. */
+  style?: 'object-first' | 'message-first'
 }
 
 /** `cleanupOldExecutions` options: at most `limit` executions (and metrics) per call. */

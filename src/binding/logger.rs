@@ -10,15 +10,31 @@ use napi::bindgen_prelude::Unknown;
 use napi::{Env, JsValue};
 use napi_derive::napi;
 
-use super::node::logger::{pace, Logger};
+use super::node::convert::throw;
+use super::node::input::argument;
+use super::node::logger::{pace, Logger, Style};
+use crate::core::input::Fields;
 use super::node::settle::Settler;
 use crate::core::logging;
 
 /// Sends the addon's log events to `logger` (`null` restores stderr). The level filter is
-/// `WORKFLOW_INFRA_LOG`, or `info` when it is not set.
-#[napi(ts_args_type = "logger: Logger | null")]
-pub fn set_logger(env: &Env, logger: Option<Unknown>) -> napi::Result<()> {
-    let Logger::Js(logger) = Logger::from_arg(env.raw(), logger.map(|l| l.raw()))? else {
+/// `WORKFLOW_INFRA_LOG`, or `info` when it is not set. pino and bunyan loggers are called
+/// `(fields, message)`, any other `(message, fields)`; `options.style` (`'object-first'` or
+/// `'message-first'`) says which instead.
+#[napi(ts_args_type = "logger: Logger | null, options?: SetLoggerOptions")]
+pub fn set_logger(env: &Env, logger: Option<Unknown>, options: Option<Unknown>) -> napi::Result<()> {
+    const PREFIX: &str = "Failed to set the logger";
+    let style = (|| {
+        let options = argument(env, options);
+        let fields = Fields::of_optional(&options, "options")?;
+        fields.only(&["style"])?;
+        Ok(fields
+            .one_of("style", &["message-first", "object-first"])?
+            .and_then(|name| Style::parse(&name)))
+    })()
+    .map_err(|e| throw(env.raw(), PREFIX, &e))?;
+    let logger = Logger::with_style(env.raw(), logger.map(|l| l.raw()), style)?;
+    let Logger::Js(logger) = logger else {
         logging::forward(None);
         return Ok(());
     };

@@ -19,6 +19,9 @@ use crate::core::exec::outcome::{Level as RecordLevel, LogRecord};
 /// or any `tracing` filter directive).
 pub const LOG_ENV: &str = "WORKFLOW_INFRA_LOG";
 
+/// The environment variable that makes stderr JSON lines (`json`; anything else: text).
+pub const LOG_FORMAT_ENV: &str = "WORKFLOW_INFRA_LOG_FORMAT";
+
 /// Where events go instead of stderr: `(level, message, fields)`.
 pub type Sink =
     Arc<dyn Fn(Level, String, serde_json::Map<String, serde_json::Value>) + Send + Sync>;
@@ -72,9 +75,22 @@ pub fn init() {
         let filter = |default: &str| {
             EnvFilter::try_from_env(LOG_ENV).unwrap_or_else(|_| EnvFilter::new(default))
         };
-        let stderr = tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stderr)
-            .with_target(false)
+        let json = std::env::var(LOG_FORMAT_ENV).is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+        // One JSON object a line (tracing-subscriber's JSON format: timestamp, level, fields
+        // with the message, and the call's meta as its own fields), or text.
+        let stderr = match json {
+            true => tracing_subscriber::fmt::layer()
+                .json()
+                .flatten_event(true)
+                .with_writer(std::io::stderr)
+                .with_target(false)
+                .boxed(),
+            false => tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_target(false)
+                .boxed(),
+        };
+        let stderr = stderr
             .with_filter(filter_fn(|_| !has_sink()))
             .with_filter(filter("warn"));
         let _ = tracing_subscriber::registry()

@@ -1,5 +1,6 @@
-//! Where a class logs: a logger the caller gave (`info/debug/warn/error(message, meta)`), or
-//! the addon's own log (`tracing`); and what the core's log records become there.
+//! Where a class logs: a logger the caller gave (winston, pino, bunyan, `console`, or anything
+//! with `info/debug/warn/error`), or the addon's own log (`tracing`); and what the core's log
+//! records become there.
 
 use std::ptr;
 
@@ -13,18 +14,78 @@ pub use crate::core::exec::Level;
 use crate::core::exec::{Audience, LogRecord};
 use crate::core::value::Value;
 
-/// Where a service logs: a JS logger (`info/debug/warn/error(message, meta)`), or `tracing`
-/// (stderr, or the `setLogger` logger).
+/// Where a service logs: a JS logger, or `tracing` (stderr, or the `setLogger` logger).
 #[derive(Clone, Default)]
 pub enum Logger {
     #[default]
     Tracing,
-    Js(std::sync::Arc<JsRef>),
+    Js(std::sync::Arc<JsLogger>),
+}
+
+/// A logger the caller gave, and how its methods take a record's fields.
+pub struct JsLogger {
+    pub obj: JsRef,
+    pub style: Style,
+}
+
+/// How a logger's `info/debug/warn/error` take the message and the fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Style {
+    /// `(message, fields)`: winston, `console`, the planned API's loggers.
+    MessageFirst,
+    /// `(fields, message)`: pino and bunyan.
+    ObjectFirst,
+}
+
+impl Style {
+    /// The `style` option: `'message-first'` or `'object-first'`.
+    pub fn parse(name: &str) -> Option<Style> {
+        match name {
+            "message-first" => Some(Style::MessageFirst),
+            "object-first" => Some(Style::ObjectFirst),
+            _ => None,
+        }
+    }
+
+    /// The style of `logger`: object-first for pino (a numeric `levelVal`) and bunyan
+    /// (`addStream` and `fields`), message-first for anything else.
+    fn detect(env: sys::napi_env, logger: sys::napi_value) -> Style {
+        // The type of `logger[name]`; undefined when reading it throws (the exception cleared).
+        let kind = |name: &std::ffi::CStr| {
+            let mut v = ptr::null_mut();
+            let mut kind = sys::ValueType::napi_undefined;
+            // SAFETY: the object and key are live values of this env (a name is
+            // NUL-terminated); the out-pointers are locals Node-API writes.
+            if ok(env, unsafe {
+                sys::napi_get_named_property(env, logger, name.as_ptr(), &mut v)
+            }) {
+                // SAFETY: as above.
+                unsafe { sys::napi_typeof(env, v, &mut kind) };
+            }
+            kind
+        };
+        let pino = kind(c"levelVal") == sys::ValueType::napi_number;
+        let bunyan = kind(c"addStream") == sys::ValueType::napi_function
+            && kind(c"fields") == sys::ValueType::napi_object;
+        match pino || bunyan {
+            true => Style::ObjectFirst,
+            false => Style::MessageFirst,
+        }
+    }
 }
 
 impl Logger {
     /// The logger argument: an object with logging methods, or (undefined/null) `tracing`.
     pub fn from_arg(env: sys::napi_env, logger: Option<sys::napi_value>) -> napi::Result<Logger> {
+        Logger::with_style(env, logger, None)
+    }
+
+    /// As [`Logger::from_arg`], in `style` when one is given (else detected).
+    pub fn with_style(
+        env: sys::napi_env,
+        logger: Option<sys::napi_value>,
+        style: Option<Style>,
+    ) -> napi::Result<Logger> {
         let Some(logger) = logger else {
             return Ok(Logger::Tracing);
         };
@@ -34,9 +95,10 @@ impl Logger {
         unsafe { sys::napi_typeof(env, logger, &mut kind) };
         match kind {
             sys::ValueType::napi_undefined | sys::ValueType::napi_null => Ok(Logger::Tracing),
-            sys::ValueType::napi_object => {
-                Ok(Logger::Js(std::sync::Arc::new(JsRef::new(env, logger)?)))
-            }
+            sys::ValueType::napi_object => Ok(Logger::Js(std::sync::Arc::new(JsLogger {
+                obj: JsRef::new(env, logger)?,
+                style: style.unwrap_or_else(|| Style::detect(env, logger)),
+            }))),
             _ => Err(throw(
                 env,
                 "Failed to use logger",
@@ -94,7 +156,7 @@ impl Logger {
     /// `info/debug/warn/error(message, meta)` write to the addon's own log.
     pub fn to_js(&self, env: sys::napi_env) -> napi::Result<sys::napi_value> {
         if let Logger::Js(logger) = self {
-            return logger.get(env);
+            return logger.obj.get(env);
         }
         let mut obj = ptr::null_mut();
         // SAFETY: the env is the current call's; the inputs outlive the call, which copies them,
@@ -128,21 +190,27 @@ impl Logger {
     }
 }
 
+/// Calls `logger`'s method of `level` with the message and the fields, in its style.
 pub fn call_logger(
     env: sys::napi_env,
-    logger: &JsRef,
+    logger: &JsLogger,
     level: Level,
     message: &str,
     meta: &serde_json::Value,
 ) -> napi::Result<()> {
-    let obj = logger.get(env)?;
+    let obj = logger.obj.get(env)?;
     let Some(f) = method(env, obj, level.method())? else {
         return Ok(());
     };
-    let args = [
-        string(env, message)?,
-        value(env, &Value::Json(meta.clone()))?,
-    ];
+    let message = string(env, message)?;
+    let fields = match meta {
+        serde_json::Value::Null => value(env, &Value::Json(serde_json::json!({})))?,
+        meta => value(env, &Value::Json(meta.clone()))?,
+    };
+    let args = match logger.style {
+        Style::MessageFirst => [message, fields],
+        Style::ObjectFirst => [fields, message],
+    };
     let _ = call(env, obj, f, &args);
     Ok(())
 }
@@ -179,9 +247,8 @@ pub mod pace {
 
     use napi::sys;
 
-    use super::super::reference::JsRef;
     use super::super::settle::Settler;
-    use super::{call_logger, Level};
+    use super::{call_logger, JsLogger, Level};
     use crate::core::metrics;
 
     /// A record that took this long counts towards its logger being slow.
@@ -195,7 +262,7 @@ pub mod pace {
     /// Logging per turn of the event loop while paced.
     pub const BUDGET: Duration = Duration::from_millis(2);
 
-    type Record = (Arc<JsRef>, Level, String, serde_json::Value);
+    type Record = (Arc<JsLogger>, Level, String, serde_json::Value);
 
     #[derive(Default)]
     struct Pacing {
@@ -206,7 +273,7 @@ pub mod pace {
         armed: bool,
         /// Dropped since the last warning, and the logger to warn.
         dropped: u64,
-        warn_to: Option<Arc<JsRef>>,
+        warn_to: Option<Arc<JsLogger>>,
     }
 
     thread_local! {
@@ -216,7 +283,7 @@ pub mod pace {
     /// Writes the record now, or queues it behind a slow logger.
     pub fn log(
         env: sys::napi_env,
-        logger: &Arc<JsRef>,
+        logger: &Arc<JsLogger>,
         level: Level,
         message: String,
         meta: serde_json::Value,

@@ -26,13 +26,33 @@ impl Level {
     }
 }
 
-/// Writes a line to the addon's own log (`tracing`).
+/// Writes a line to the addon's own log (`tracing`): the code, the reason and the execution as
+/// fields of their own, the rest of `meta` as one JSON field.
 pub fn trace(level: Level, message: &str, meta: &Json) {
+    let text = |key: &str| meta.get(key).and_then(Json::as_str);
+    let (code, error, execution_id) = (text("code"), text("error"), text("executionId"));
+    let rest = match meta {
+        Json::Object(fields) => fields
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "code" | "error" | "executionId"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        _ => serde_json::Map::new(),
+    };
+    let rest = (!rest.is_empty()).then(|| tracing::field::display(Json::Object(rest)));
     match level {
-        Level::Error => tracing::error!(meta = %meta, "{message}"),
-        Level::Warn => tracing::warn!(meta = %meta, "{message}"),
-        Level::Info => tracing::info!(meta = %meta, "{message}"),
-        Level::Debug => tracing::debug!(meta = %meta, "{message}"),
+        Level::Error => {
+            tracing::error!(code, error, executionId = execution_id, meta = rest, "{message}")
+        }
+        Level::Warn => {
+            tracing::warn!(code, error, executionId = execution_id, meta = rest, "{message}")
+        }
+        Level::Info => {
+            tracing::info!(code, error, executionId = execution_id, meta = rest, "{message}")
+        }
+        Level::Debug => {
+            tracing::debug!(code, error, executionId = execution_id, meta = rest, "{message}")
+        }
     }
 }
 

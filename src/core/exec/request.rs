@@ -9,6 +9,7 @@ use super::report::{Audience, Report};
 use crate::core::db::journal::Entry;
 use crate::core::db::{Call, Database, Output};
 use crate::core::error::Result;
+use crate::core::input::Input;
 
 /// A future of several calls in sequence.
 pub type Steps = Pin<Box<dyn Future<Output = Result<Output>> + Send>>;
@@ -59,11 +60,35 @@ impl Work {
 pub struct Plan {
     pub work: Result<Work>,
     pub report: Report,
+    /// The ids the call is about (`executionId`, `handlerType`), added to each of its log
+    /// records as fields.
+    pub ids: Vec<(&'static str, String)>,
 }
 
 impl Plan {
     pub fn new(work: Result<Work>, report: Report) -> Plan {
-        Plan { work, report }
+        Plan {
+            work,
+            report,
+            ids: Vec::new(),
+        }
+    }
+
+    /// The plan, with `key` among the ids its records carry when `input` (or, in an object, its
+    /// member `key`) is a string.
+    pub fn about(mut self, key: &'static str, input: &Input) -> Plan {
+        let id = match input {
+            Input::Text(id) => Some(id),
+            Input::Object(members) => members.iter().find_map(|(k, v)| match v {
+                Input::Text(id) if k == key => Some(id),
+                _ => None,
+            }),
+            _ => None,
+        };
+        if let Some(id) = id {
+            self.ids.push((key, id.clone()));
+        }
+        self
     }
 }
 

@@ -58,6 +58,8 @@ struct Conclusion {
     audience: Audience,
     /// A journaled write: counted in the journal's figures once it committed.
     counted: Option<Arc<JournalState>>,
+    /// The ids the call is about, as fields of each record.
+    ids: Vec<(&'static str, String)>,
 }
 
 /// `work` (a write) with `entry` journaled with it: a call gets the journal's INSERT as its
@@ -86,7 +88,19 @@ impl Conclusion {
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         self.timer.finish(&result);
-        self.report.conclude(self.source, self.audience, result)
+        let mut outcome = self.report.conclude(self.source, self.audience, result);
+        if !self.ids.is_empty() {
+            for record in &mut outcome.logs {
+                if let serde_json::Value::Object(fields) = &mut record.fields {
+                    for (key, id) in &self.ids {
+                        fields
+                            .entry(*key)
+                            .or_insert_with(|| serde_json::Value::from(id.as_str()));
+                    }
+                }
+            }
+        }
+        outcome
     }
 }
 
@@ -98,7 +112,7 @@ pub fn submit(db: &Arc<Database>, request: Request, now: WriteNow) -> Submitted 
         operation,
         source,
         audience,
-        plan: Plan { work, report },
+        plan: Plan { work, report, ids },
         journal,
     } = request;
     // Beyond `maxInFlight` a call is refused before anything runs (and counted as refused).
@@ -109,6 +123,7 @@ pub fn submit(db: &Arc<Database>, request: Request, now: WriteNow) -> Submitted 
         source,
         audience,
         counted: None,
+        ids,
     };
     // On the fallback a write is journaled: a call in its own transaction, steps once they ran.
     let (work, counted) = match (work, journal.filter(|_| db.journaling())) {

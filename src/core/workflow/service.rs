@@ -36,6 +36,7 @@ pub fn save_execution(execution: &Input) -> Plan {
         "save workflow execution",
         writes::save_execution(execution).map(Work::Call),
     )
+    .about("executionId", execution)
 }
 
 /// `createWorkflowExecution(executionData)`.
@@ -46,6 +47,7 @@ pub fn create_execution(execution: &Input) -> Plan {
         "create workflow execution",
         writes::save_execution(execution).map(Work::Call),
     )
+    .about("executionId", execution)
 }
 
 /// `updateExecution` / `updateWorkflowExecution`.
@@ -56,6 +58,7 @@ pub fn update_execution(id: &Input, updates: &Input) -> Plan {
         "update workflow execution",
         writes::update_execution(id, updates).map(Work::Call),
     )
+    .about("executionId", id)
 }
 
 /// `recordExecutionMetrics` / `recordWorkflowMetric`.
@@ -66,10 +69,12 @@ pub fn record_metric(id: &Input, metric: &Input) -> Plan {
         "record execution metrics",
         writes::record_execution_metric(id, metric).map(Work::Call),
     )
+    .about("executionId", id)
 }
 
 /// `getExecutionWithMetrics` / `getWorkflowExecution`.
 pub fn with_metrics(id: Input) -> Plan {
+    let about = id.clone();
     logged(
         Level::Info,
         "Execution with metrics read",
@@ -78,6 +83,7 @@ pub fn with_metrics(id: Input) -> Plan {
             reads::execution_with_metrics(&db, &id).await
         })),
     )
+    .about("executionId", &about)
 }
 
 /// `getExecutionStatistics` / `getWorkflowStatistics`.
@@ -158,16 +164,17 @@ pub fn metrics_for_execution(id: &Input, options: &Input) -> Plan {
         "get metrics for execution",
         metrics::for_execution(id, options),
     )
+    .about("executionId", id)
 }
 
 /// `getWorkflowMetrics`.
 pub fn workflow_metrics(id: &Input, options: &Input) -> Plan {
-    read("get workflow metrics", metrics::for_execution(id, options))
+    read("get workflow metrics", metrics::for_execution(id, options)).about("executionId", id)
 }
 
 /// `deleteExecution` / `deleteWorkflowExecution`.
 pub fn delete(id: &Input) -> Plan {
-    Plan::new(writes::delete_execution(id).map(Work::Call), Report::Delete)
+    Plan::new(writes::delete_execution(id).map(Work::Call), Report::Delete).about("executionId", id)
 }
 
 /// `cleanupOldExecutions(daysOld, options)`.
