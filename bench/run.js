@@ -15,6 +15,7 @@ const benches = [
   ['scale', 'scale.js', []],
   ['memory', 'memory.js', ['--expose-gc']],
   ['inflight', 'inflight.js', []],
+  ['tracing', 'tracing.js', []],
 ]
 
 const results = {}
@@ -41,6 +42,7 @@ const loop = results.eventloop
 const scale = results.scale.rows
 const mem = results.memory
 const inflight = (subject) => find(results.inflight, (r) => r.subject === subject)
+const tracing = (subject) => find(results.tracing, (r) => r.subject === subject)
 
 const lifecycle = (backend) => find(svc, (r) => r.part === 'lifecycle' && r.backend === backend && r.ratio !== undefined).ratio
 const batch = (backend, subject) => find(repo, (r) => r.backend === backend && r.op === 'recordMetrics×1000' && r.subject === subject).ratio
@@ -95,6 +97,8 @@ const bar = [
   ['6 RSS growth, addon with V8 young generation fixed at 16 MiB (%)', mem.fixedYoungGeneration.growthPercent, 'reported', () => true],
   ['7 KiB per call in flight, 100k un-awaited writes, PostgreSQL, addon', inflight('addon').kibPerCall, '≤ 4 KiB', (v) => v <= 4],
   ['7 KiB per call in flight, same burst, node-postgres queue', inflight('node-postgres').kibPerCall, 'reported', () => true],
+  ['8 tracing channel, no subscriber: point read × the napi-rs method', tracing('package method, no subscriber').ratio, '≤ 1.05×', (v) => v <= 1.05],
+  ['8 tracing channel, one subscriber: point read × the napi-rs method', tracing('package method, one subscriber').ratio, 'reported', () => true],
 ]
 
 console.log(`\n=== the bar (${os.cpus().length} cores, Node ${process.version}) ===`)
