@@ -159,7 +159,7 @@ function iterable(promise, call, self, args, at) {
       if (page.nextCursor == null) return
       const next = args.slice()
       while (next.length < at) next.push(undefined)
-      const options = { ...(args[at] ?? {}), after: page.nextCursor }
+      const options = { ...args[at], after: page.nextCursor }
       delete options.offset
       next[at] = options
       page = await call.apply(self, next)
