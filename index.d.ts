@@ -716,6 +716,24 @@ export interface EventBusLike {
 /** An event as the planned handlers read it (every field optional; see the README). */
 export type WorkflowEvent = Record<string, unknown>
 
+/** What `lib/prometheus.js` adds to the class. */
+export interface WorkflowDatabase {
+  /**
+   * Registers this database's counters in a prom-client `Registry` (prom-client is an optional
+   * peer dependency): each `workflow_infra_…` family once, however many databases feed the
+   * registry, each database's series told apart by `options.labels` (which must differ between
+   * them). Valid in the Prometheus and the OpenMetrics content type. Returns a function that
+   * takes the database out again; a closed database is left out of later collections.
+   */
+  registerMetrics(registry: PromClientRegistry, options?: { labels?: Record<string, string> }): () => void
+}
+
+/** What `registerMetrics` uses of a prom-client `Registry`. */
+export interface PromClientRegistry {
+  registerMetric(metric: any): void
+  removeSingleMetric?(name: string): void
+}
+
 /** The 14 planned handler methods (added to the class from `src/binding/pidea.js`). Each does
  * what its subscription does, and never rejects: failures go to the logger. */
 export interface WorkflowEventHandlers {
@@ -1011,10 +1029,11 @@ export declare class WorkflowDatabase {
   getMetrics(): Metrics
   /**
    * The same counters as Prometheus text exposition (names `workflow_infra_…`, labelled
-   * with the backend), to append to prom-client's `register.metrics()`. Throws `ERR_CLOSED`
-   * after `close()`.
+   * with the backend and `options.labels`), for users without prom-client (with it,
+   * `registerMetrics` is the way: several databases in one registry). Throws `ERR_CLOSED`
+   * after `close()`. (`lib/prometheus.js` adds the labels.)
    */
-  toPrometheus(): string
+  toPrometheus(options?: { labels?: Record<string, string> }): string
   /**
    * A readiness probe: never rejects. `ok` is true when the database answered a query
    * (within 5 s) and can take writes; `status` is `'degraded'` while that database is the

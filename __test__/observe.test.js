@@ -3,65 +3,11 @@
 // Prometheus text exposition, alone and after prom-client's registry) and health().
 const promClient = require('prom-client')
 const { addon, backends, cleanup } = require('./helpers')
+const { parseExposition } = require('./exposition')
 
 const { WorkflowDatabase, WorkflowExecutionRepository } = addon
 
 afterAll(cleanup)
-
-/**
- * Parses Prometheus text exposition (0.0.4) strictly: every sample belongs to a family declared
- * by one HELP and one TYPE line before it, no family is declared twice, label values are quoted,
- * values are numbers, and each histogram's buckets are cumulative and end at `+Inf` = `_count`.
- * Returns {families: {name: type}, samples: [{name, labels, value}]}; throws on the first fault.
- */
-function parseExposition(text) {
-  const families = {}
-  const helps = new Set()
-  const samples = []
-  const lines = text.split('\n')
-  if (lines.pop() !== '') throw new Error('the text must end with a newline')
-  for (const line of lines) {
-    let m
-    if ((m = /^# HELP ([a-zA-Z_:][a-zA-Z0-9_:]*) .+$/.exec(line))) {
-      if (helps.has(m[1])) throw new Error(`HELP twice for ${m[1]}`)
-      helps.add(m[1])
-    } else if ((m = /^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped)$/.exec(line))) {
-      if (families[m[1]]) throw new Error(`TYPE twice for ${m[1]}`)
-      families[m[1]] = m[2]
-    } else if ((m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line))) {
-      const [, name, rawLabels = '', value] = m
-      const labels = {}
-      for (const pair of rawLabels ? rawLabels.split(/,(?=[a-zA-Z_])/) : []) {
-        const l = /^([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"$/.exec(pair)
-        if (!l) throw new Error(`bad label ${pair} in ${line}`)
-        labels[l[1]] = l[2]
-      }
-      const family = families[name] ? name : name.replace(/_(bucket|sum|count)$/, '')
-      if (!families[family]) throw new Error(`sample before its TYPE: ${line}`)
-      // Go's ParseFloat, as Prometheus reads values: special values in any case.
-      if (!Number.isFinite(Number(value)) && !/^([+-]?inf(inity)?|nan)$/i.test(value)) throw new Error(`bad value in ${line}`)
-      samples.push({ name, labels, value: Number(value), family })
-    } else if (line !== '' && !line.startsWith('#')) {
-      throw new Error(`not exposition: ${line}`)
-    }
-  }
-  for (const [family, type] of Object.entries(families)) {
-    if (type !== 'histogram') continue
-    const series = new Map()
-    for (const s of samples.filter((x) => x.family === family)) {
-      const { le, ...rest } = s.labels
-      const key = JSON.stringify(rest)
-      if (!series.has(key)) series.set(key, { buckets: [], count: null })
-      if (s.name.endsWith('_bucket')) series.get(key).buckets.push([le, s.value])
-      if (s.name.endsWith('_count')) series.get(key).count = s.value
-    }
-    for (const { buckets, count } of series.values()) {
-      for (let i = 1; i < buckets.length; i++) if (buckets[i][1] < buckets[i - 1][1]) throw new Error(`${family}: buckets not cumulative`)
-      if (buckets[buckets.length - 1][0] !== '+Inf' || buckets[buckets.length - 1][1] !== count) throw new Error(`${family}: +Inf differs from _count`)
-    }
-  }
-  return { families, samples }
-}
 
 const value = (parsed, name, labels) =>
   parsed.samples.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value
@@ -117,7 +63,9 @@ describe.each(backends())('%s', (backend, freshConfig) => {
     expect(value(parsed, 'workflow_infra_call_duration_seconds_count', { ...labels, operation: 'create_workflow_execution' })).toBe(6)
     expect(value(parsed, 'workflow_infra_group_size_sum', labels)).toBe(5)
     expect(parsed.families.workflow_infra_call_duration_seconds).toBe('histogram')
-    expect(Boolean(parsed.families.workflow_infra_pool_connections)).toBe(backend === 'postgresql')
+    // Every backend declares the same families; only PostgreSQL's pool has samples.
+    expect(parsed.families.workflow_infra_pool_connections).toBe('gauge')
+    expect(parsed.samples.some((s) => s.family === 'workflow_infra_pool_connections')).toBe(backend === 'postgresql')
 
     // Appended to a prom-client registry's own output: still one valid exposition.
     const registry = new promClient.Registry()

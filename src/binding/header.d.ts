@@ -716,6 +716,24 @@ export interface EventBusLike {
 /** An event as the planned handlers read it (every field optional; see the README). */
 export type WorkflowEvent = Record<string, unknown>
 
+/** What `lib/prometheus.js` adds to the class. */
+export interface WorkflowDatabase {
+  /**
+   * Registers this database's counters in a prom-client `Registry` (prom-client is an optional
+   * peer dependency): each `workflow_infra_…` family once, however many databases feed the
+   * registry, each database's series told apart by `options.labels` (which must differ between
+   * them). Valid in the Prometheus and the OpenMetrics content type. Returns a function that
+   * takes the database out again; a closed database is left out of later collections.
+   */
+  registerMetrics(registry: PromClientRegistry, options?: { labels?: Record<string, string> }): () => void
+}
+
+/** What `registerMetrics` uses of a prom-client `Registry`. */
+export interface PromClientRegistry {
+  registerMetric(metric: any): void
+  removeSingleMetric?(name: string): void
+}
+
 /** The 14 planned handler methods (added to the class from `src/binding/pidea.js`). Each does
  * what its subscription does, and never rejects: failures go to the logger. */
 export interface WorkflowEventHandlers {

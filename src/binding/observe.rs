@@ -26,9 +26,10 @@ impl WorkflowDatabase {
     }
 
     /// The same counters as Prometheus text exposition (names `workflow_infra_…`, labelled
-    /// with the backend), to append to prom-client's `register.metrics()`. Throws `ERR_CLOSED`
-    /// after `close()`.
-    #[napi]
+    /// with the backend and `options.labels`), for users without prom-client (with it,
+    /// `registerMetrics` is the way: several databases in one registry). Throws `ERR_CLOSED`
+    /// after `close()`. (`lib/prometheus.js` adds the labels.)
+    #[napi(ts_args_type = "options?: { labels?: Record<string, string> }")]
     pub fn to_prometheus(&self, env: &Env) -> napi::Result<String> {
         let db = self
             .get()

@@ -193,16 +193,21 @@ impl Snapshot {
             "Seconds since the database was opened.",
         );
         t.sample("uptime_seconds", "", self.uptime_seconds);
-        if let Some(pool) = self.backend.pool {
-            t.family("pool_connections", "gauge", "Pooled connections, by state.");
+        // The families are the same on every backend (a registry that holds several databases
+        // registers each once); PostgreSQL's pool is their only sample.
+        let pool = self.backend.pool;
+        t.family("pool_connections", "gauge", "Pooled connections, by state.");
+        if let Some(pool) = pool {
             t.sample("pool_connections", "state=\"idle\"", pool.idle);
             let in_use = pool.size.saturating_sub(pool.idle);
             t.sample("pool_connections", "state=\"in_use\"", in_use);
-            t.family(
-                "pool_max_connections",
-                "gauge",
-                "The most connections the pool opens.",
-            );
+        }
+        t.family(
+            "pool_max_connections",
+            "gauge",
+            "The most connections the pool opens.",
+        );
+        if let Some(pool) = pool {
             t.sample("pool_max_connections", "", pool.max);
         }
         t.out
