@@ -26,7 +26,6 @@ export const {
   setLogger,
   GAP_EVENT,
   ERR_VALIDATION,
-  ERR_NOT_FOUND,
   ERR_CONFLICT,
   ERR_DB_UNAVAILABLE,
   ERR_DB_REFUSED,

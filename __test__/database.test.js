@@ -9,7 +9,7 @@ const TABLES = ['workflow_executions', 'workflow_metrics', 'handler_registry', '
 afterAll(cleanup)
 
 test('error codes are exported as constants', () => {
-  for (const code of ['ERR_VALIDATION', 'ERR_NOT_FOUND', 'ERR_CONFLICT', 'ERR_DB_UNAVAILABLE', 'ERR_DB_REFUSED', 'ERR_DB', 'ERR_CLOSED', 'ERR_MIGRATION', 'ERR_TIMEOUT', 'ERR_OVERLOADED', 'ERR_INTERNAL']) {
+  for (const code of ['ERR_VALIDATION', 'ERR_CONFLICT', 'ERR_DB_UNAVAILABLE', 'ERR_DB_REFUSED', 'ERR_DB', 'ERR_CLOSED', 'ERR_MIGRATION', 'ERR_TIMEOUT', 'ERR_OVERLOADED', 'ERR_INTERNAL']) {
     expect(addon[code]).toBe(code)
   }
 })

@@ -16,12 +16,18 @@ describe.each(backends())('%s', (_name, freshConfig) => {
     // An Error of Node's realm (Jest's own `Error` global is another realm's).
     expect(Object.prototype.toString.call(invalid)).toBe('[object Error]')
     expect(Object.getPrototypeOf(WorkflowInfraError.prototype).constructor.name).toBe('Error')
-    expect(invalid).toMatchObject({ name: 'WorkflowInfraError', code: 'ERR_VALIDATION', retryable: false, meta: { operation: 'create workflow execution' } })
+    expect(invalid).toMatchObject({ name: 'WorkflowInfraError', code: 'ERR_VALIDATION', retryable: false, meta: { operation: 'create workflow execution', argument: 'execution.workflowId' } })
+    const badStatus = await executions.update('x', { status: 'some-status' }).catch((e) => e)
+    expect(badStatus.meta).toEqual({ operation: 'update workflow execution', argument: 'updates.status' })
+    expect(badStatus.message).not.toContain('some-status')
     expect(String(invalid)).toMatch(/^WorkflowInfraError: Failed to create workflow execution: /)
     await executions.create({ workflowId: 'w', workflowName: 'W', executionId: 'dup' })
     const conflict = await executions.create({ workflowId: 'w', workflowName: 'W', executionId: 'dup' }).catch((e) => e)
     expect(conflict).toBeInstanceOf(WorkflowInfraError)
     expect(conflict).toMatchObject({ code: 'ERR_CONFLICT', retryable: false })
+    // The table and column the database named, on every backend; PostgreSQL also names the constraint.
+    expect(conflict.meta).toMatchObject({ operation: 'create workflow execution', table: 'workflow_executions', column: 'execution_id' })
+    if (_name === 'postgresql') expect(conflict.meta.constraint).toBe('workflow_executions_execution_id_key')
     expect(Object.prototype.toString.call(conflict.cause)).toBe('[object Error]')
     const burst = await Promise.allSettled(Array.from({ length: 50 }, () => executions.create({ workflowId: 'w', workflowName: 'W' })))
     const overloaded = burst.find((s) => s.status === 'rejected').reason

@@ -10,7 +10,7 @@ const { WorkflowDatabase, WorkflowExecutionRepository, WorkflowRepository, Workf
 afterAll(cleanup)
 
 const SECRET = 'S3cretPW'
-const CODES = ['ERR_VALIDATION', 'ERR_NOT_FOUND', 'ERR_CONFLICT', 'ERR_DB_UNAVAILABLE', 'ERR_DB_REFUSED', 'ERR_DB', 'ERR_CLOSED', 'ERR_MIGRATION', 'ERR_TIMEOUT', 'ERR_OVERLOADED', 'ERR_INTERNAL']
+const CODES = ['ERR_VALIDATION', 'ERR_CONFLICT', 'ERR_DB_UNAVAILABLE', 'ERR_DB_REFUSED', 'ERR_DB', 'ERR_CLOSED', 'ERR_MIGRATION', 'ERR_TIMEOUT', 'ERR_OVERLOADED', 'ERR_INTERNAL']
 
 /** Calls `f` and returns its rejection; fails on a synchronous throw or a fulfilment. */
 async function rejection(f) {

@@ -9,7 +9,7 @@ const path = require('node:path')
 
 const ROOT = path.join(__dirname, '..')
 const ADDON = ROOT
-const CODES = ['ERR_VALIDATION', 'ERR_NOT_FOUND', 'ERR_CONFLICT', 'ERR_DB_UNAVAILABLE', 'ERR_DB_REFUSED', 'ERR_DB', 'ERR_CLOSED', 'ERR_MIGRATION', 'ERR_TIMEOUT', 'ERR_OVERLOADED', 'ERR_INTERNAL']
+const CODES = ['ERR_VALIDATION', 'ERR_CONFLICT', 'ERR_DB_UNAVAILABLE', 'ERR_DB_REFUSED', 'ERR_DB', 'ERR_CLOSED', 'ERR_MIGRATION', 'ERR_TIMEOUT', 'ERR_OVERLOADED', 'ERR_INTERNAL']
 
 const scratch = []
 function tempDir(prefix) {

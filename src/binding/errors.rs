@@ -8,9 +8,6 @@ use crate::core::error::ErrorCode;
 /// Bad input: wrong type, missing field, unknown key or status, out-of-range value.
 #[napi(skip_typescript)]
 pub const ERR_VALIDATION: &str = ErrorCode::Validation.as_str();
-/// The row asked for does not exist.
-#[napi(skip_typescript)]
-pub const ERR_NOT_FOUND: &str = ErrorCode::NotFound.as_str();
 /// A unique or foreign-key constraint refused the write.
 #[napi(skip_typescript)]
 pub const ERR_CONFLICT: &str = ErrorCode::Conflict.as_str();

@@ -4,7 +4,6 @@
 /** The `code` of every error this package rejects or throws with. */
 export type ErrorCode =
   | 'ERR_VALIDATION'
-  | 'ERR_NOT_FOUND'
   | 'ERR_CONFLICT'
   | 'ERR_DB_UNAVAILABLE'
   | 'ERR_DB_REFUSED'
@@ -17,8 +16,6 @@ export type ErrorCode =
 
 /** Bad input: wrong type, missing field, unknown key or status, out-of-range value. */
 export declare const ERR_VALIDATION: 'ERR_VALIDATION'
-/** The row asked for does not exist. */
-export declare const ERR_NOT_FOUND: 'ERR_NOT_FOUND'
 /** A unique or foreign-key constraint refused the write. */
 export declare const ERR_CONFLICT: 'ERR_CONFLICT'
 /** The database cannot be reached (down, connection refused, timed out, unknown host, unreadable file): an outage, the one reason a configured fallback is used. */
@@ -64,6 +61,15 @@ export declare class WorkflowInfraError extends Error {
 export interface WorkflowInfraErrorMeta {
   /** The operation that failed, as the message names it (`'create workflow execution'`). */
   operation?: string
+  /** The table a database constraint named (`'workflow_executions'`). */
+  table?: string
+  /** The column a constraint was about (`'execution_id'`): PostgreSQL names it for a not-null
+   * violation and, through the constraint's name, a unique one; SQLite for both. */
+  column?: string
+  /** The constraint's name, where the database gives one (PostgreSQL always; SQLite for CHECK). */
+  constraint?: string
+  /** The argument a validation refused, as the message starts with it (`'updates.status'`). */
+  argument?: string
 }
 
 /** Where a database lives, in PIDEA's DatabaseConnection shape, or as a URL. A key this package

@@ -46,10 +46,14 @@
   const SQLITE_FILE = 'workflow-infra.db'
   const PG_SCHEMA = 'workflow_infra'
 
+  /** A WorkflowInfraError of registerWorkflowServices; `argument` is the argument refused. */
   function coded(code, message, cause) {
-    const err = new Error(`${PREFIX}: ${message}`, cause === undefined ? undefined : { cause })
-    err.code = code
-    return err
+    const argument = /^([a-zA-Z][\w.]*) must /.exec(message)?.[1]
+    return new exports.WorkflowInfraError(`${PREFIX}: ${message}`, {
+      code,
+      meta: argument === undefined ? { operation: 'register workflow services' } : { operation: 'register workflow services', argument },
+      cause,
+    })
   }
 
   const isFunction = (v) => typeof v === 'function'

@@ -9,7 +9,6 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     Validation,
-    NotFound,
     Conflict,
     DbUnavailable,
     /// The server answered and refused: no such database, authentication failed, TLS required,
@@ -27,9 +26,8 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// All codes, in the order they are documented.
-    pub const ALL: [ErrorCode; 11] = [
+    pub const ALL: [ErrorCode; 10] = [
         ErrorCode::Validation,
-        ErrorCode::NotFound,
         ErrorCode::Conflict,
         ErrorCode::DbUnavailable,
         ErrorCode::DbRefused,
@@ -54,7 +52,6 @@ impl ErrorCode {
     pub const fn as_str(self) -> &'static str {
         match self {
             ErrorCode::Validation => "ERR_VALIDATION",
-            ErrorCode::NotFound => "ERR_NOT_FOUND",
             ErrorCode::Conflict => "ERR_CONFLICT",
             ErrorCode::DbUnavailable => "ERR_DB_UNAVAILABLE",
             ErrorCode::DbRefused => "ERR_DB_REFUSED",
@@ -83,6 +80,19 @@ pub struct Error {
     pub code: ErrorCode,
     pub message: String,
     pub cause: Option<Cause>,
+    /// What is known of what failed, beyond the message.
+    pub meta: Meta,
+}
+
+/// What an error is about, where it is known: the table, column and constraint a database
+/// named, and the argument a validation refused (`updates.status`). Names of the package's own
+/// schema and of its API, never a caller's value.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Meta {
+    pub table: Option<String>,
+    pub column: Option<String>,
+    pub constraint: Option<String>,
+    pub argument: Option<String>,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -101,7 +111,14 @@ impl Error {
             code,
             message: message.into(),
             cause: None,
+            meta: Meta::default(),
         }
+    }
+
+    /// The error, with `meta` as what it is about.
+    pub fn with_meta(mut self, meta: Meta) -> Self {
+        self.meta = meta;
+        self
     }
 
     pub fn with_cause(mut self, message: impl Into<String>, code: Option<String>) -> Self {
@@ -112,8 +129,15 @@ impl Error {
         self
     }
 
+    /// Bad input. `meta.argument` is the argument the message starts with (`updates.status
+    /// must be …`), when it does.
     pub fn validation(message: impl Into<String>) -> Self {
-        Error::new(ErrorCode::Validation, message)
+        let message = message.into();
+        let argument = argument_of(&message);
+        Error::new(ErrorCode::Validation, message).with_meta(Meta {
+            argument,
+            ..Meta::default()
+        })
     }
 
     pub fn closed() -> Self {
@@ -135,6 +159,20 @@ impl Error {
     pub fn migration(message: impl Into<String>) -> Self {
         Error::new(ErrorCode::Migration, message)
     }
+}
+
+/// The argument a validation message starts with: a name or dotted path (`options.limit`,
+/// `executions[3].status`) followed by what it must be.
+fn argument_of(message: &str) -> Option<String> {
+    let (first, rest) = message.split_once(' ')?;
+    let verb = ["must ", "is ", "has ", "needs ", "cannot ", "(", "out of "]
+        .iter()
+        .any(|v| rest.starts_with(v));
+    let mut chars = first.chars();
+    let path = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '[' | ']'));
+    const WORDS: [&str; 6] = ["the", "each", "a", "an", "this", "invalid"];
+    (verb && path && !WORDS.contains(&first)).then(|| first.to_string())
 }
 
 // ---- PostgreSQL (sqlx) -------------------------------------------------------------------------
@@ -163,7 +201,10 @@ impl From<sqlx::Error> for Error {
                 } else {
                     db.message().to_string()
                 };
-                Error::new(code, message).with_cause(cause, Some(sqlstate))
+                let meta = pg.map(|pg| pg_meta(&sqlstate, pg)).unwrap_or_default();
+                Error::new(code, message)
+                    .with_cause(cause, Some(sqlstate))
+                    .with_meta(meta)
             }
             sqlx::Error::PoolTimedOut => Error::new(
                 ErrorCode::Timeout,
@@ -227,6 +268,21 @@ fn constraint_subject(
         "23502" => Some(format!("{}.{}", table?, column?)),
         "23514" => constraint.map(str::to_string),
         _ => None,
+    }
+}
+
+/// The table, column and constraint PostgreSQL named (for a unique violation, the column from the
+/// constraint's name, as [`constraint_subject`] reads it).
+fn pg_meta(sqlstate: &str, pg: &sqlx::postgres::PgDatabaseError) -> Meta {
+    let column = pg.column().map(str::to_string).or_else(|| {
+        let subject = constraint_subject(sqlstate, pg.table(), None, pg.constraint())?;
+        subject.split_once('.').map(|(_, c)| c.to_string())
+    });
+    Meta {
+        table: pg.table().map(str::to_string),
+        column: column.filter(|_| sqlstate.starts_with("23")),
+        constraint: pg.constraint().map(str::to_string),
+        argument: None,
     }
 }
 
@@ -378,7 +434,10 @@ impl From<rusqlite::Error> for Error {
                     _ if e.code == rusqlite::ErrorCode::DiskFull => "the disk is full".to_string(),
                     _ => "SQLite query failed".to_string(),
                 };
-                Error::new(code, message).with_cause(detail, Some(name))
+                let meta = sqlite_meta(&detail);
+                Error::new(code, message)
+                    .with_cause(detail, Some(name))
+                    .with_meta(meta)
             }
             // Other variants name types, columns or indexes, never SQL or values.
             None => {
@@ -422,6 +481,29 @@ pub fn sqlite_code_name(extended_code: std::os::raw::c_int) -> &'static str {
         ffi::SQLITE_NOTICE => "SQLITE_NOTICE",
         ffi::SQLITE_WARNING => "SQLITE_WARNING",
         _ => "SQLITE_ERROR",
+    }
+}
+
+/// What SQLite named in a constraint failure: `table.column` (unique, not null; the first of
+/// several columns) or a CHECK constraint's name.
+fn sqlite_meta(detail: &str) -> Meta {
+    let Some((kind, what)) = detail.split_once(" constraint failed: ") else {
+        return Meta::default();
+    };
+    if kind == "CHECK" {
+        return Meta {
+            constraint: Some(what.to_string()),
+            ..Meta::default()
+        };
+    }
+    let first = what.split(", ").next().unwrap_or(what);
+    match first.split_once('.') {
+        Some((table, column)) => Meta {
+            table: Some(table.to_string()),
+            column: Some(column.to_string()),
+            ..Meta::default()
+        },
+        None => Meta::default(),
     }
 }
 
@@ -472,7 +554,6 @@ mod tests {
             names,
             [
                 "ERR_VALIDATION",
-                "ERR_NOT_FOUND",
                 "ERR_CONFLICT",
                 "ERR_DB_UNAVAILABLE",
                 "ERR_DB_REFUSED",
@@ -505,6 +586,39 @@ mod tests {
             .into();
         assert_eq!(bad.code, ErrorCode::Validation);
         assert!(!bad.message.contains("'y'"));
+        assert_eq!(
+            (dup.meta.table.as_deref(), dup.meta.column.as_deref()),
+            (Some("t"), Some("a"))
+        );
+        conn.execute_batch("CREATE TABLE c (v INT CONSTRAINT v_positive CHECK (v > 0))")
+            .unwrap();
+        let check: Error = conn
+            .execute("INSERT INTO c(v) VALUES (-1)", [])
+            .unwrap_err()
+            .into();
+        assert_eq!(check.meta.constraint.as_deref(), Some("v_positive"));
+    }
+
+    #[test]
+    fn a_validation_names_the_argument_its_message_starts_with() {
+        let argument = |m: &str| Error::validation(m).meta.argument;
+        assert_eq!(
+            argument("updates.status must be one of: a, b").as_deref(),
+            Some("updates.status")
+        );
+        assert_eq!(
+            argument("executions[3].workflowId is required").as_deref(),
+            Some("executions[3].workflowId")
+        );
+        assert_eq!(argument("after is a cursor of another list").as_deref(), Some("after"));
+        for prose in [
+            "the SQLite URL has no path",
+            "each update must be an object",
+            "event type is not one of the handled events",
+            "distributed events need PostgreSQL",
+        ] {
+            assert_eq!(argument(prose), None, "{prose}");
+        }
     }
 
     #[test]

@@ -203,11 +203,20 @@ fn of_class(
     let class = ERROR_CLASS.with(|c| c.borrow().as_ref().and_then(|r| r.get(env).ok()))?;
     let options = object(env).ok()?;
     let operation = prefix.strip_prefix("Failed to ").unwrap_or(prefix);
-    let meta = value(
-        env,
-        &Value::Json(serde_json::json!({ "operation": operation })),
-    )
-    .ok()?;
+    let mut known = serde_json::Map::new();
+    known.insert("operation".into(), operation.into());
+    let m = &err.meta;
+    for (key, v) in [
+        ("table", &m.table),
+        ("column", &m.column),
+        ("constraint", &m.constraint),
+        ("argument", &m.argument),
+    ] {
+        if let Some(v) = v {
+            known.insert(key.into(), v.as_str().into());
+        }
+    }
+    let meta = value(env, &Value::Json(serde_json::Value::Object(known))).ok()?;
     let fields = [
         ("code", string(env, err.code.as_str()).ok()?),
         ("retryable", boolean(env, err.code.retryable()).ok()?),

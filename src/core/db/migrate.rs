@@ -146,6 +146,7 @@ fn failed(migration: &Migration, err: Error) -> Error {
         code: ErrorCode::Migration,
         message: format!("migration {} failed: {}", migration.version, err.message),
         cause: err.cause,
+        meta: err.meta,
     }
 }
 

@@ -109,6 +109,7 @@ impl SqliteDb {
                 code: ErrorCode::DbUnavailable,
                 message: "cannot open the SQLite file".into(),
                 cause: Error::from(e).cause,
+                meta: Default::default(),
             })?;
             configure(&conn, true)?;
             Ok(conn)
@@ -328,6 +329,7 @@ fn open(path: &Path, read_only: bool) -> Result<Connection> {
             code: ErrorCode::DbUnavailable,
             message: "cannot open the SQLite file".into(),
             cause: base.cause,
+            meta: Default::default(),
         }
     })?;
     configure(&conn, read_only)?;
