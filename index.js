@@ -6,7 +6,9 @@
 const binding = require('./binding.js')
 
 require('./lib/prometheus.js').addPrometheus(binding)
-require('./lib/calls.js').instrument(binding)
+const calls = require('./lib/calls.js')
+calls.instrument(binding)
+binding.TRACING_CHANNEL = calls.CHANNEL
 require('./lib/dispose.js').addDispose(binding)
 
 module.exports = binding

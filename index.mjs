@@ -36,4 +36,5 @@ export const {
   ERR_OVERLOADED,
   ERR_INTERNAL,
   WorkflowInfraError,
+  TRACING_CHANNEL,
 } = binding

@@ -3,7 +3,8 @@
 // - tracing through node:diagnostics_channel: each call publishes on the TracingChannel
 //   `@pidea/workflow-infra:call` — `start`, `end`, `asyncStart`, `asyncEnd` and `error`, as
 //   TracingChannel#tracePromise does — with a context of `{ operation, backend, executionId? }`
-//   (plus `result` or `error` once settled). With no subscriber a call costs one check.
+//   (`backend` null for an instance with no database, a local event service; plus `result` or
+//   `error` once settled). With no subscriber a call costs one check.
 // - pages walked with `for await`: the Promise a paged call returns is also an async iterable
 //   of the rows of every page, following `nextCursor`.
 
@@ -37,9 +38,10 @@ const SYNC = {
   WorkflowPersistenceService: ['setLogger'],
   WorkflowEventService: ['subscribe', 'on', 'unsubscribe', 'getHandlerCount', 'clear', 'dispose'],
   WorkflowEventHandlers: ['registerEventHandlers', 'dispose', 'setLogger'],
+  WorkflowCacheService: ['getStats', 'clear'],
 }
 
-/** Whose methods are traced: every class with Promise methods (the caches are synchronous). */
+/** Whose methods are traced: every class with Promise methods (WorkflowCache is synchronous). */
 const TRACED = Object.keys(SYNC)
 
 /** The methods whose first argument is an execution id. */
@@ -86,16 +88,21 @@ function backendOf(target, seen = 0) {
   return undefined
 }
 
-/** The backend a connect() configuration names. */
+/** The backend a connect() configuration names (with none: WORKFLOW_DATABASE_URL's, else the
+ * SQLite default). */
 function backendOfConfig(config) {
-  if (config === null || typeof config !== 'object') return undefined
+  if (config === undefined || config === null) {
+    const url = process.env.WORKFLOW_DATABASE_URL
+    return url ? backendOfConfig({ url }) : 'sqlite'
+  }
+  if (typeof config !== 'object') return null
   if (typeof config.type === 'string') return config.type
   if (typeof config.url === 'string') {
     if (/^postgres(ql)?:/i.test(config.url)) return 'postgresql'
     if (/:memory:/.test(config.url)) return 'memory'
     return 'sqlite'
   }
-  return undefined
+  return 'sqlite'
 }
 
 /** Runs `fn` as TracingChannel#tracePromise would, publishing on the parts of the channel. */
@@ -196,7 +203,7 @@ function wrap(className, name, fn, contextOf) {
 const TRACE = Symbol('workflow-infra.traced')
 
 function instanceContext(operation, name, self, args) {
-  const context = { operation, backend: backendOf(self) }
+  const context = { operation, backend: backendOf(self) ?? null }
   const executionId = executionIdOf(name, args)
   if (executionId !== undefined) context.executionId = executionId
   return context

@@ -95,7 +95,7 @@ impl WorkflowCache {
     /// Stores `value` itself (options: `ttl` ms, 0 or Infinity: never; `metadata`, kept as
     /// data); false, with a warning, when the metadata holds a function, a symbol or a bigint.
     #[napi(
-        ts_args_type = "key: CacheKey, value: unknown, options?: CacheSetOptions",
+        ts_args_type = "key: K, value: V, options?: CacheSetOptions",
         ts_return_type = "boolean"
     )]
     pub fn set<'e>(
@@ -111,19 +111,19 @@ impl WorkflowCache {
     }
 
     /// The stored value (the same object that was set), or null on a miss (see `has`).
-    #[napi(ts_args_type = "key: CacheKey", ts_return_type = "unknown")]
+    #[napi(ts_args_type = "key: K", ts_return_type = "V | null")]
     pub fn get<'e>(&self, env: &'e Env, key: Unknown) -> napi::Result<Unknown<'e>> {
         Ok(unknown(env, self.state.get(env.raw(), key.raw())?))
     }
 
     /// Whether a live entry exists (a stored null or undefined counts).
-    #[napi(ts_args_type = "key: CacheKey", ts_return_type = "boolean")]
+    #[napi(ts_args_type = "key: K", ts_return_type = "boolean")]
     pub fn has<'e>(&self, env: &'e Env, key: Unknown) -> napi::Result<Unknown<'e>> {
         Ok(unknown(env, self.state.has(env.raw(), key.raw())?))
     }
 
     /// Removes an entry; true when it existed.
-    #[napi(ts_args_type = "key: CacheKey", ts_return_type = "boolean")]
+    #[napi(ts_args_type = "key: K", ts_return_type = "boolean")]
     pub fn delete<'e>(&self, env: &'e Env, key: Unknown) -> napi::Result<Unknown<'e>> {
         Ok(unknown(env, self.state.delete(env.raw(), key.raw())?))
     }
@@ -162,19 +162,19 @@ impl WorkflowCache {
     }
 
     /// Live keys.
-    #[napi(ts_return_type = "CacheKey[]")]
+    #[napi(ts_return_type = "K[]")]
     pub fn keys<'e>(&self, env: &'e Env) -> napi::Result<Vec<Unknown<'e>>> {
         self.each_entry(env, |e| key_value(env.raw(), &e.key))
     }
 
     /// Live values (the stored values themselves).
-    #[napi(ts_return_type = "unknown[]")]
+    #[napi(ts_return_type = "V[]")]
     pub fn values<'e>(&self, env: &'e Env) -> napi::Result<Vec<Unknown<'e>>> {
         self.each_entry(env, |e| e.value.get(env.raw()))
     }
 
     /// Live entries: `{key, value, timestamp, expiresAt, metadata}`.
-    #[napi(ts_return_type = "CacheEntry[]")]
+    #[napi(ts_return_type = "CacheEntry<K, V>[]")]
     pub fn entries<'e>(&self, env: &'e Env) -> napi::Result<Vec<Unknown<'e>>> {
         self.each_entry(env, |e| entry_object(env.raw(), e, true))
     }
@@ -253,7 +253,7 @@ impl WorkflowCache {
 
     /// `{timestamp, expiresAt, metadata}` of a live entry, or null.
     #[napi(
-        ts_args_type = "key: CacheKey",
+        ts_args_type = "key: K",
         ts_return_type = "CacheEntryMetadata | null"
     )]
     pub fn get_metadata<'e>(&self, env: &'e Env, key: Unknown) -> napi::Result<Unknown<'e>> {
@@ -271,7 +271,7 @@ impl WorkflowCache {
     }
 
     /// Merges `metadata` into a live entry's metadata; false when there is no such entry.
-    #[napi(ts_args_type = "key: CacheKey, metadata: Record<string, unknown>")]
+    #[napi(ts_args_type = "key: K, metadata: Record<string, unknown>")]
     pub fn update_metadata(
         &self,
         env: &Env,
@@ -307,7 +307,7 @@ impl WorkflowCache {
 
     /// Sets a live entry's expiry to `ttl` ms from now (0 or Infinity: never); false when there
     /// is no such entry.
-    #[napi(ts_args_type = "key: CacheKey, ttl: number")]
+    #[napi(ts_args_type = "key: K, ttl: number")]
     pub fn set_expiration_timer(
         &self,
         env: &Env,
@@ -326,7 +326,7 @@ impl WorkflowCache {
     }
 
     /// Makes a live entry never expire; false when there is no such entry.
-    #[napi(ts_args_type = "key: CacheKey")]
+    #[napi(ts_args_type = "key: K")]
     pub fn clear_expiration_timer(&self, env: &Env, key: Unknown) -> napi::Result<bool> {
         with_key(
             env.raw(),

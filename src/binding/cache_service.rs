@@ -12,6 +12,7 @@ use napi_derive::napi;
 use super::call::{submit, Host};
 use super::database::WorkflowDatabase;
 use super::database::{open_db, DbSlot};
+use super::node::reference::JsRef;
 use super::node::convert::throw;
 use super::node::input::{input, optional};
 use super::node::settle;
@@ -27,6 +28,8 @@ use crate::core::repo::{executions, handlers};
 pub struct WorkflowCacheService {
     db: DbSlot,
     inner: Arc<CacheService>,
+    /// The `WorkflowDatabase` it was built on (the `db` member).
+    member: JsRef,
 }
 
 /// What `getStats()` returns.
@@ -60,6 +63,7 @@ impl WorkflowCacheService {
         let options = optional(env.raw(), options.map(|o| o.raw()));
         let fail = |e: Error| throw(env.raw(), "Failed to create cache service", &e);
         let slot = db.slot();
+        let member = JsRef::new(env.raw(), db.value)?;
         let database = open_db(&slot).map_err(fail)?;
         let inner = CacheService::open(&database, &options).map_err(fail)?;
         if inner.needs_hub() {
@@ -69,7 +73,18 @@ impl WorkflowCacheService {
                 let _ = inner.ready(&database).await;
             });
         }
-        Ok(WorkflowCacheService { db: slot, inner })
+        Ok(WorkflowCacheService {
+            db: slot,
+            inner,
+            member,
+        })
+    }
+
+    /// The `WorkflowDatabase` it was built on.
+    #[napi(getter, ts_return_type = "WorkflowDatabase")]
+    pub fn db<'e>(&self, env: &'e Env) -> napi::Result<Unknown<'e>> {
+        let v = self.member.get(env.raw())?;
+        Ok(super::node::raw::unknown(env, v))
     }
 
     /// Resolves once the cache is live (on PostgreSQL: listening for other processes' writes;

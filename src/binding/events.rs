@@ -97,6 +97,8 @@ pub struct WorkflowEventService {
     id: u64,
     logger: Logger,
     db: Option<DbSlot>,
+    /// The `WorkflowDatabase` it was built on (the `db` member), if any.
+    member: Option<JsRef>,
     /// The distributed side: started in the background; `ready()` waits for it.
     remote: Option<Arc<Broadcast>>,
 }
@@ -116,6 +118,10 @@ impl WorkflowEventService {
             "Failed to create event service",
             "db must be a WorkflowDatabase (or absent)",
         )?;
+        let member = match &db {
+            Some(d) => Some(JsRef::new(env.raw(), d.value)?),
+            None => None,
+        };
         let db = db.as_deref();
         let raw = optional(env.raw(), options.map(|o| o.raw()));
         let fail = |e: Error| throw(env.raw(), "Failed to create event service", &e);
@@ -134,6 +140,7 @@ impl WorkflowEventService {
             id,
             logger,
             db: db.map(|d| d.slot()),
+            member,
             remote: None,
         };
         if distributed {
@@ -148,6 +155,16 @@ impl WorkflowEventService {
             });
         }
         Ok(service)
+    }
+
+    /// The `WorkflowDatabase` it was built on, or null.
+    #[napi(getter, ts_return_type = "WorkflowDatabase | null")]
+    pub fn db<'e>(&self, env: &'e Env) -> napi::Result<Unknown<'e>> {
+        let v = match &self.member {
+            Some(member) => member.get(env.raw())?,
+            None => super::node::raw::null(env.raw())?,
+        };
+        Ok(super::node::raw::unknown(env, v))
     }
 
     /// Resolves once events from other processes are being received (at once when the service

@@ -43,27 +43,27 @@ promise_methods! {
     " Executions of a workflow, newest first (`limit` 50, `offset` 0, `status`, `after`)."
     fn find_by_workflow_id(workflow_id, options):
         "workflowId: string, options?: ExecutionListOptions"
-        -> "Promise<Page<WorkflowExecutionRow>>"
+        -> "PagedCall<WorkflowExecutionRow>"
         = "Failed to find workflow executions by workflow ID",
         |_, workflow_id, options| executions::find_by_workflow_id(&workflow_id, &options);
     " Executions of a task, newest first."
     fn find_by_task_id(task_id, options):
-        "taskId: string, options?: ExecutionListOptions" -> "Promise<Page<WorkflowExecutionRow>>"
+        "taskId: string, options?: ExecutionListOptions" -> "PagedCall<WorkflowExecutionRow>"
         = "Failed to find workflow executions by task ID",
         |_, task_id, options| executions::find_by_task_id(&task_id, &options);
     " Executions of a user, newest first (`limit` 50, `offset` 0, `status`, `after`)."
     fn find_by_user_id(user_id, options):
-        "userId: string, options?: ExecutionListOptions" -> "Promise<Page<WorkflowExecutionRow>>"
+        "userId: string, options?: ExecutionListOptions" -> "PagedCall<WorkflowExecutionRow>"
         = "Failed to find workflow executions by user ID",
         |_, user_id, options| executions::find_by_user_id(&user_id, &options);
     " Executions in a status, newest first (`limit` 50, `offset` 0, `workflowId`, `after`)."
     fn find_by_status(status, options):
         "status: ExecutionStatus, options?: ExecutionListOptions"
-        -> "Promise<Page<WorkflowExecutionRow>>"
+        -> "PagedCall<WorkflowExecutionRow>"
         = "Failed to find workflow executions by status",
         |_, status, options| executions::find_by_status(&status, &options);
     " Every execution, newest first (`limit` 50, `offset` 0, `after`)."
-    fn find_all(options): "options?: ExecutionListOptions" -> "Promise<Page<WorkflowExecutionRow>>"
+    fn find_all(options): "options?: ExecutionListOptions" -> "PagedCall<WorkflowExecutionRow>"
         = "Failed to find workflow executions", |_, options| executions::find_all(&options);
     " Counts per status, duration mean/min/max/p50/p95/p99 and the mean estimate."
     fn get_statistics(filters):

@@ -41,13 +41,13 @@ promise_methods! {
         = "Failed to update handler",
         |_, handler_type, updates| handlers::update(&handler_type, &updates);
     " Every handler (`limit` 100, `offset` 0, `sortBy` 'handler_type' from the allow-list)."
-    fn get_all_handlers(options): "options?: HandlerListOptions" -> "Promise<HandlerRow[]>"
+    fn get_all_handlers(options): "options?: HandlerListOptions" -> "PagedCall<HandlerRow>"
         = "Failed to get all handlers", |_, options| handlers::all(&options);
     " Active handlers (`limit` 100, `offset` 0, `sortBy` 'priority DESC')."
-    fn get_active_handlers(options): "options?: HandlerListOptions" -> "Promise<HandlerRow[]>"
+    fn get_active_handlers(options): "options?: HandlerListOptions" -> "PagedCall<HandlerRow>"
         = "Failed to get active handlers", |_, options| handlers::active(&options);
     " Default, active handlers by priority (`limit` 100, `offset` 0)."
-    fn get_default_handlers(options): "options?: HandlerListOptions" -> "Promise<HandlerRow[]>"
+    fn get_default_handlers(options): "options?: HandlerListOptions" -> "PagedCall<HandlerRow>"
         = "Failed to get default handlers", |_, options| handlers::defaults(&options);
     " The active handler of that type, or null."
     fn get_best_handler(handler_type): "handlerType: string" -> "Promise<HandlerRow | null>"
@@ -67,7 +67,7 @@ promise_methods! {
         = "Failed to record handler usages", |_, usages| history::record_usages(&usages);
     " A handler's runs, newest first (`limit` 100, `offset` 0, `status`, `after`)."
     fn get_handler_usage_history(handler_type, options):
-        "handlerType: string, options?: HandlerListOptions" -> "Promise<Page<HandlerUsageRow>>"
+        "handlerType: string, options?: HandlerListOptions" -> "PagedCall<HandlerUsageRow>"
         = "Failed to get handler usage history",
         |_, handler_type, options| history::usage_history(&handler_type, &options);
     " The `handler_performance_summary` view, best success rate first (`limit` 100, `offset` 0)."

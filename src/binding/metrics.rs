@@ -38,7 +38,7 @@ promise_methods! {
         = "Failed to record workflow metrics", |_, metrics| metrics::record_many(&metrics);
     " Metrics of an execution, newest first (`metricType`, `metricCategory`, `limit` 100, `after`)."
     fn get_metrics_for_execution(execution_id, options):
-        "executionId: string, options?: MetricListOptions" -> "Promise<Page<WorkflowMetricRow>>"
+        "executionId: string, options?: MetricListOptions" -> "PagedCall<WorkflowMetricRow>"
         = "Failed to get metrics for execution",
         |_, execution_id, options| metrics::for_execution(&execution_id, &options);
     " Per (name, type, category): mean, min, max, count, sample standard deviation, p50/p95/p99."
@@ -46,12 +46,12 @@ promise_methods! {
         = "Failed to get aggregated metrics", |d, filters| metrics::aggregated(d, &filters);
     " Metrics of a type, newest first (`executionId`, `limit` 100, `offset` 0, `after`)."
     fn get_metrics_by_type(metric_type, options):
-        "metricType: string, options?: MetricListOptions" -> "Promise<Page<WorkflowMetricRow>>"
+        "metricType: string, options?: MetricListOptions" -> "PagedCall<WorkflowMetricRow>"
         = "Failed to get metrics by type",
         |_, metric_type, options| metrics::by_type(&metric_type, &options);
     " Metrics of a name, newest first (`executionId`, `limit` 100, `offset` 0, `after`)."
     fn get_metrics_by_name(metric_name, options):
-        "metricName: string, options?: MetricListOptions" -> "Promise<Page<WorkflowMetricRow>>"
+        "metricName: string, options?: MetricListOptions" -> "PagedCall<WorkflowMetricRow>"
         = "Failed to get metrics by name",
         |_, metric_name, options| metrics::by_name(&metric_name, &options);
     " Totals, distinct counts, mean/min/max/stddev/p50/p95/p99 and the time span."

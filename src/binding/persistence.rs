@@ -85,7 +85,7 @@ promise_methods! {
     " execution (paged: `limit` 50)."
     fn find_workflow_executions(filters, options):
         "filters?: ExecutionFilters, options?: ExecutionListOptions"
-        -> "Promise<Page<WorkflowExecutionRow>>"
+        -> "PagedCall<WorkflowExecutionRow>"
         = "Failed to find workflow executions", |_, f, o| service::find(&f, &o);
     " Deletes the execution and its metrics; true when it existed."
     fn delete_workflow_execution(execution_id): "executionId: string" -> "Promise<boolean>"
@@ -97,7 +97,7 @@ promise_methods! {
         = "Failed to record workflow metric", |_, id, m| service::record_metric(&id, &m);
     " Metrics of an execution, newest first."
     fn get_workflow_metrics(execution_id, options):
-        "executionId: string, options?: MetricListOptions" -> "Promise<Page<WorkflowMetricRow>>"
+        "executionId: string, options?: MetricListOptions" -> "PagedCall<WorkflowMetricRow>"
         = "Failed to get workflow metrics", |_, id, o| service::workflow_metrics(&id, &o);
     " `{executions, metrics}` statistics."
     fn get_workflow_statistics(filters):

@@ -121,27 +121,27 @@ promise_methods! {
     " Executions of a workflow, newest first."
     fn find_executions_by_workflow_id(workflow_id, options):
         "workflowId: string, options?: ExecutionListOptions"
-        -> "Promise<Page<WorkflowExecutionRow>>"
+        -> "PagedCall<WorkflowExecutionRow>"
         = "Failed to find executions by workflow ID", |_, k, o| service::by_workflow_id(&k, &o);
     " Executions of a task, newest first."
     fn find_executions_by_task_id(task_id, options):
-        "taskId: string, options?: ExecutionListOptions" -> "Promise<Page<WorkflowExecutionRow>>"
+        "taskId: string, options?: ExecutionListOptions" -> "PagedCall<WorkflowExecutionRow>"
         = "Failed to find executions by task ID", |_, k, o| service::by_task_id(&k, &o);
     " Executions of a user, newest first."
     fn find_executions_by_user_id(user_id, options):
-        "userId: string, options?: ExecutionListOptions" -> "Promise<Page<WorkflowExecutionRow>>"
+        "userId: string, options?: ExecutionListOptions" -> "PagedCall<WorkflowExecutionRow>"
         = "Failed to find executions by user ID", |_, k, o| service::by_user_id(&k, &o);
     " Executions with a status, newest first."
     fn find_executions_by_status(status, options):
         "status: ExecutionStatus, options?: ExecutionListOptions"
-        -> "Promise<Page<WorkflowExecutionRow>>"
+        -> "PagedCall<WorkflowExecutionRow>"
         = "Failed to find executions by status", |_, k, o| service::by_status(&k, &o);
     " Deletes the execution and its metrics in one transaction; true when it existed."
     fn delete_execution(execution_id): "executionId: string" -> "Promise<boolean>"
         = "Failed to delete workflow execution", |_, id| service::delete(&id);
     " Metrics of an execution, newest first (`limit` 100)."
     fn get_metrics_for_execution(execution_id, options):
-        "executionId: string, options?: MetricListOptions" -> "Promise<Page<WorkflowMetricRow>>"
+        "executionId: string, options?: MetricListOptions" -> "PagedCall<WorkflowMetricRow>"
         = "Failed to get metrics for execution", |_, id, o| service::metrics_for_execution(&id, &o);
 }
 
