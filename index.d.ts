@@ -751,6 +751,26 @@ export interface CallContext {
   error?: WorkflowInfraError
 }
 
+/**
+ * Options of the long calls (cleanup, export, bulk writes, statistics). `signal`: an
+ * `AbortSignal`; when it fires before the call took effect, the call is rolled back (a write's
+ * transaction, or its savepoint in SQLite's commit group) and rejects with the signal's reason.
+ * Once the call committed, a signal that fires changes nothing. A write is checked before it
+ * starts and before it commits; a read before it starts and when it ends (a statement under way
+ * runs to its end).
+ */
+export interface CallOptions {
+  signal?: AbortSignalLike
+}
+
+/** What the package uses of an `AbortSignal` (Node's, or any with the same members). */
+export interface AbortSignalLike {
+  readonly aborted: boolean
+  readonly reason?: any
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void
+  removeEventListener(type: 'abort', listener: () => void): void
+}
+
 /** What `lib/prometheus.js` and `lib/dispose.js` add to the class. */
 export interface WorkflowDatabase {
   /** `close()`: `await using db = await WorkflowDatabase.connect(…)` closes the database when
@@ -930,7 +950,7 @@ export declare class HandlerRegistryRepository {
   /** Deletes a handler; true when it existed. */
   deleteHandler(handlerType: string): Promise<boolean>
   /** Deletes usage rows older than `daysOld` (default 30) days; resolves how many. */
-  cleanupOldUsageHistory(daysOld?: number): Promise<number>
+  cleanupOldUsageHistory(daysOld?: number, options?: CallOptions): Promise<number>
 }
 
 /** An in-process cache with the planned synchronous API. */
@@ -1211,14 +1231,14 @@ export declare class WorkflowExecutionRepository {
   /** Every execution, newest first (`limit` 50, `offset` 0, `after`). */
   findAll(options?: ExecutionListOptions): PagedCall<WorkflowExecutionRow>
   /** Counts per status, duration mean/min/max/p50/p95/p99 and the mean estimate. */
-  getStatistics(filters?: ExecutionStatisticsFilters): Promise<ExecutionStatistics>
+  getStatistics(filters?: ExecutionStatisticsFilters, options?: CallOptions): Promise<ExecutionStatistics>
   /** Deletes an execution with its metrics and usage rows; true when it existed. */
   delete(executionId: string): Promise<boolean>
   /**
    * Deletes finished executions created more than `daysOld` (default 30) days ago; resolves
    * how many.
    */
-  cleanupOldExecutions(daysOld?: number): Promise<number>
+  cleanupOldExecutions(daysOld?: number, options?: CallOptions): Promise<number>
 }
 
 /** Workflow metrics, on the database it was built with. */
@@ -1240,21 +1260,21 @@ export declare class WorkflowMetricsRepository {
   /** Records one metric (`metricType` 'performance', `metadata` {} by default); resolves its row. */
   recordMetric(metric: MetricInput): Promise<WorkflowMetricRow>
   /** Records many metrics in one transaction (all or none); resolves their rows, in order. */
-  recordMetrics(metrics: MetricInput[]): Promise<WorkflowMetricRow[]>
+  recordMetrics(metrics: MetricInput[], options?: CallOptions): Promise<WorkflowMetricRow[]>
   /** Metrics of an execution, newest first (`metricType`, `metricCategory`, `limit` 100, `after`). */
   getMetricsForExecution(executionId: string, options?: MetricListOptions): PagedCall<WorkflowMetricRow>
   /** Per (name, type, category): mean, min, max, count, sample standard deviation, p50/p95/p99. */
-  getAggregatedMetrics(filters?: MetricFilters): Promise<MetricAggregateRow[]>
+  getAggregatedMetrics(filters?: MetricFilters, options?: CallOptions): Promise<MetricAggregateRow[]>
   /** Metrics of a type, newest first (`executionId`, `limit` 100, `offset` 0, `after`). */
   getMetricsByType(metricType: string, options?: MetricListOptions): PagedCall<WorkflowMetricRow>
   /** Metrics of a name, newest first (`executionId`, `limit` 100, `offset` 0, `after`). */
   getMetricsByName(metricName: string, options?: MetricListOptions): PagedCall<WorkflowMetricRow>
   /** Totals, distinct counts, mean/min/max/stddev/p50/p95/p99 and the time span. */
-  getMetricsStatistics(filters?: MetricFilters): Promise<MetricStatistics>
+  getMetricsStatistics(filters?: MetricFilters, options?: CallOptions): Promise<MetricStatistics>
   /** Deletes an execution's metrics; resolves how many. */
   deleteMetricsForExecution(executionId: string): Promise<number>
   /** Deletes metrics recorded more than `daysOld` (default 30) days ago; resolves how many. */
-  cleanupOldMetrics(daysOld?: number): Promise<number>
+  cleanupOldMetrics(daysOld?: number, options?: CallOptions): Promise<number>
 }
 
 /** The planned persistence service, over a `WorkflowRepository`. */
@@ -1281,29 +1301,29 @@ export declare class WorkflowPersistenceService {
   /** Metrics of an execution, newest first. */
   getWorkflowMetrics(executionId: string, options?: MetricListOptions): PagedCall<WorkflowMetricRow>
   /** `{executions, metrics}` statistics. */
-  getWorkflowStatistics(filters?: ExecutionStatisticsFilters & MetricFilters): Promise<WorkflowStatistics>
+  getWorkflowStatistics(filters?: ExecutionStatisticsFilters & MetricFilters, options?: CallOptions): Promise<WorkflowStatistics>
   /**
    * Creates every valid execution in one transaction; invalid items and existing ids are
    * reported per item: `{created, errors: [{executionData, error}], summary}`.
    */
-  bulkCreateWorkflowExecutions(executions: CreateExecutionInput[]): Promise<BulkResult<'created', WorkflowExecutionRow, 'executionData'>>
+  bulkCreateWorkflowExecutions(executions: CreateExecutionInput[], options?: CallOptions): Promise<BulkResult<'created', WorkflowExecutionRow, 'executionData'>>
   /**
    * Applies every valid `{executionId, ...updates}` in one transaction; invalid items and
    * missing executions are reported per item: `{updated, errors: [{update, error}], summary}`.
    */
-  bulkUpdateWorkflowExecutions(updates: Array<ExecutionUpdates & { executionId: string }>): Promise<BulkResult<'updated', WorkflowExecutionRow, 'update'>>
+  bulkUpdateWorkflowExecutions(updates: Array<ExecutionUpdates & { executionId: string }>, options?: CallOptions): Promise<BulkResult<'updated', WorkflowExecutionRow, 'update'>>
   /** Up to 10,000 executions with statistics and aggregates, and a `metadata` header. */
-  exportWorkflowData(filters?: ExecutionFilters, options?: ExecutionListOptions): Promise<WorkflowExport>
+  exportWorkflowData(filters?: ExecutionFilters, options?: ExecutionListOptions & CallOptions): Promise<WorkflowExport>
   /** Per (name, type, category) aggregates, percentiles included. */
-  getAggregatedMetrics(filters?: MetricFilters): Promise<MetricAggregateRow[]>
+  getAggregatedMetrics(filters?: MetricFilters, options?: CallOptions): Promise<MetricAggregateRow[]>
   /** Statistics over the metrics. */
-  getMetricsStatistics(filters?: MetricFilters): Promise<MetricStatistics>
+  getMetricsStatistics(filters?: MetricFilters, options?: CallOptions): Promise<MetricStatistics>
   /**
    * Removes finished executions older than `daysOld` (30) days and older metrics, in one
    * transaction (at most `options.limit` rows of each); resolves the number of executions
    * removed (the metric count is logged).
    */
-  cleanupOldExecutions(daysOld?: number, options?: CleanupOptions): Promise<number>
+  cleanupOldExecutions(daysOld?: number, options?: CleanupOptions & CallOptions): Promise<number>
   /** The logger given, or one that writes to the addon's own log. */
   get logger(): Logger
   /** Sends this object's log lines to `logger` (null: back to `tracing`). */
@@ -1334,7 +1354,7 @@ export declare class WorkflowRepository {
   /** The execution with `metrics` (its 100 newest), or null. */
   getExecutionWithMetrics(executionId: string): Promise<ExecutionWithMetrics | null>
   /** `{executions: getStatistics(filters), metrics: getAggregatedMetrics(filters)}`. */
-  getExecutionStatistics(filters?: ExecutionStatisticsFilters & MetricFilters): Promise<WorkflowStatistics>
+  getExecutionStatistics(filters?: ExecutionStatisticsFilters & MetricFilters, options?: CallOptions): Promise<WorkflowStatistics>
   /** Executions of a workflow, newest first. */
   findExecutionsByWorkflowId(workflowId: string, options?: ExecutionListOptions): PagedCall<WorkflowExecutionRow>
   /** Executions of a task, newest first. */
@@ -1348,15 +1368,15 @@ export declare class WorkflowRepository {
   /** Metrics of an execution, newest first (`limit` 100). */
   getMetricsForExecution(executionId: string, options?: MetricListOptions): PagedCall<WorkflowMetricRow>
   /** Per (name, type, category) aggregates, percentiles included. */
-  getAggregatedMetrics(filters?: MetricFilters): Promise<MetricAggregateRow[]>
+  getAggregatedMetrics(filters?: MetricFilters, options?: CallOptions): Promise<MetricAggregateRow[]>
   /** Statistics over the metrics. */
-  getMetricsStatistics(filters?: MetricFilters): Promise<MetricStatistics>
+  getMetricsStatistics(filters?: MetricFilters, options?: CallOptions): Promise<MetricStatistics>
   /**
    * Removes finished executions older than `daysOld` (30) days and older metrics, in one
    * transaction (at most `options.limit` rows of each); resolves the number of executions
    * removed (the metric count is logged).
    */
-  cleanupOldExecutions(daysOld?: number, options?: CleanupOptions): Promise<number>
+  cleanupOldExecutions(daysOld?: number, options?: CleanupOptions & CallOptions): Promise<number>
   /** The logger given, or one that writes to the addon's own log. */
   get logger(): Logger
   /** Sends this object's log lines to `logger` (null: back to `tracing`). */

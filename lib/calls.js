@@ -7,6 +7,9 @@
 //   `error` once settled). With no subscriber a call costs one check.
 // - pages walked with `for await`: the Promise a paged call returns is also an async iterable
 //   of the rows of every page, following `nextCursor`.
+// - `{ signal }` on the long calls (cleanup, export, bulk writes, statistics): an AbortSignal
+//   that fires before the call took effect rolls it back, and the call rejects with the
+//   signal's reason (core::abort says where the work looks at it).
 
 const dc = require('node:diagnostics_channel')
 
@@ -175,15 +178,101 @@ function iterable(promise, call, self, args, at) {
   return promise
 }
 
-/** `fn` (a Promise method named `name`), publishing on the channel while anything listens, and
- * walkable page by page when it is a paged call. */
+/**
+ * The calls that take `{ signal }`, by class: the place of their options argument, and whether
+ * the addon's method has options of its own there (else the options hold only `signal`).
+ */
+const ABORTABLE = {
+  WorkflowExecutionRepository: { cleanupOldExecutions: false, getStatistics: false },
+  WorkflowMetricsRepository: { cleanupOldMetrics: false, recordMetrics: false, getAggregatedMetrics: false, getMetricsStatistics: false },
+  HandlerRegistryRepository: { cleanupOldUsageHistory: false },
+  WorkflowRepository: { cleanupOldExecutions: true, getExecutionStatistics: false, getAggregatedMetrics: false, getMetricsStatistics: false },
+  WorkflowPersistenceService: {
+    cleanupOldExecutions: true,
+    exportWorkflowData: true,
+    bulkCreateWorkflowExecutions: false,
+    bulkUpdateWorkflowExecutions: false,
+    getWorkflowStatistics: false,
+    getAggregatedMetrics: false,
+    getMetricsStatistics: false,
+  },
+}
+/** Where their options argument is. */
+const OPTIONS_AT = 1
+
+/** The addon's internal functions behind `{ signal }` (set by instrument). */
+let aborts = null
+
+function kindOf(v) {
+  return v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v
+}
+
+/** `fn` taking `{ signal }` in its options argument (`own`: beside options of its own). */
+function abortable(name, fn, own) {
+  const operation = name.replace(/[A-Z]/g, (c) => ` ${c.toLowerCase()}`)
+  const refuse = (argument, reason) =>
+    Promise.reject(
+      new aborts.WorkflowInfraError(`Failed to ${operation}: ${argument} ${reason}`, {
+        code: 'ERR_VALIDATION',
+        meta: { operation, argument },
+      }),
+    )
+  return function withSignal(...args) {
+    try {
+      return withReadOptions.call(this, args)
+    } catch {
+      // An options object whose reading throws (a getter, a Proxy): refused, never thrown.
+      return refuse('options', 'could not be read')
+    }
+  }
+
+  function withReadOptions(args) {
+    const options = args[OPTIONS_AT]
+    const isObject = options !== null && typeof options === 'object' && !Array.isArray(options)
+    // The addon checks options of its own; here, only what carries a signal.
+    if (own && !(isObject && 'signal' in options)) return Reflect.apply(fn, this, args)
+    if (!own && options === undefined) return Reflect.apply(fn, this, args)
+    if (!isObject) return refuse('options', `must be an object (got ${kindOf(options)})`)
+    const { signal, ...rest } = options
+    if (!own && Object.keys(rest).length > 0) return refuse('options', 'has an unknown key (known: signal)')
+    const next = args.slice()
+    next[OPTIONS_AT] = own ? rest : undefined
+    if (!own) next.length = OPTIONS_AT
+    if (signal === undefined) return Reflect.apply(fn, this, next)
+    if (signal === null || typeof signal !== 'object' || typeof signal.aborted !== 'boolean' || typeof signal.addEventListener !== 'function') {
+      return refuse('options.signal', `must be an AbortSignal (got ${kindOf(signal)})`)
+    }
+    if (signal.aborted) return Promise.reject(signal.reason)
+    const flag = aborts.flag()
+    const onAbort = () => aborts.fire(flag)
+    signal.addEventListener('abort', onAbort, { once: true })
+    const promise = aborts.callWith(flag, () => Reflect.apply(fn, this, next))
+    const done = () => signal.removeEventListener('abort', onAbort)
+    return promise.then(
+      (result) => {
+        done()
+        return result
+      },
+      (err) => {
+        done()
+        // The addon's own code for a call its signal stopped; the caller gets the reason.
+        throw err !== null && typeof err === 'object' && err.code === 'ERR_ABORTED' ? signal.reason : err
+      },
+    )
+  }
+}
+
+/** `fn` (a Promise method named `name`), publishing on the channel while anything listens,
+ * walkable page by page when it is a paged call, and taking `{ signal }` when it is a long one. */
 function wrap(className, name, fn, contextOf) {
   const operation = `${className}.${name}`
   const at = PAGED[name]
+  const own = ABORTABLE[className]?.[name]
+  const call = own === undefined ? fn : abortable(name, fn, own)
   const plain = {
     [name](...args) {
-      if (!listened()) return Reflect.apply(fn, this, args)
-      return traced(contextOf(operation, name, this, args), fn, this, args)
+      if (!listened()) return Reflect.apply(call, this, args)
+      return traced(contextOf(operation, name, this, args), call, this, args)
     },
   }[name]
   const wrapped =
@@ -199,8 +288,11 @@ function wrap(className, name, fn, contextOf) {
   return wrapped
 }
 
-/** Marks a traced method (and holds the method it wraps). */
-const TRACE = Symbol('workflow-infra.traced')
+/** Marks a traced method (and holds the method it wraps). A registered symbol: the addon's
+ * classes are one per process, however many times this file is evaluated (Jest's registries). */
+const TRACE = Symbol.for('@pidea/workflow-infra.traced')
+/** Where the exports keep the addon's internal functions once they are taken off. */
+const INTERNAL = Symbol.for('@pidea/workflow-infra.internal')
 
 function instanceContext(operation, name, self, args) {
   const context = { operation, backend: backendOf(self) ?? null }
@@ -214,9 +306,16 @@ function staticContext(operation, name, self, args) {
   return { operation, backend: backendOfConfig(config) }
 }
 
-/** Wraps every Promise method of the exported classes, once. */
+/** Wraps every Promise method of the exported classes, once; takes the addon's internal
+ * functions (`__abortFlag`, `__abort`, `__callWithAbort`) off the exports. */
 function instrument(exports) {
-  if (channel === null) return
+  if (exports[INTERNAL] === undefined) {
+    Object.defineProperty(exports, INTERNAL, {
+      value: { flag: exports.__abortFlag, fire: exports.__abort, callWith: exports.__callWithAbort },
+    })
+    for (const name of ['__abortFlag', '__abort', '__callWithAbort']) delete exports[name]
+  }
+  aborts = { ...exports[INTERNAL], WorkflowInfraError: exports.WorkflowInfraError }
   for (const className of TRACED) {
     const klass = exports[className]
     const sync = new Set(SYNC[className])
@@ -238,4 +337,4 @@ function instrument(exports) {
   }
 }
 
-module.exports = { CHANNEL, PAGED, TRACE, instrument }
+module.exports = { ABORTABLE, CHANNEL, PAGED, TRACE, instrument }

@@ -111,6 +111,7 @@ function familyMetric(name, help, type, state) {
 /** Adds registerMetrics and toPrometheus({labels}) to WorkflowDatabase. */
 function addPrometheus({ WorkflowDatabase, WorkflowInfraError }) {
   const proto = WorkflowDatabase.prototype
+  if (proto.registerMetrics !== undefined) return // added already (this file evaluated again)
   const exposition = proto.toPrometheus
 
   Object.defineProperty(proto, 'toPrometheus', {

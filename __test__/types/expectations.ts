@@ -76,7 +76,7 @@ const gone: ErrorCode = 'ERR_NOT_FOUND'
 const error: Error = err
 
 // ---- Loggers and metrics -----------------------------------------------------------------------
-declare const nodeConsole: { info(...data: any[]): void; warn(...data: any[]): void; error(...data: any[]): void; debug(...data: any[]): void }
+const nodeConsole = console
 setLogger(nodeConsole)
 setLogger({ info() {}, warn() {}, error() {}, debug() {} }, { style: 'object-first' })
 // @ts-expect-error: an unknown style
@@ -95,7 +95,18 @@ expectType<Equal<keyof Metrics['errors'], ErrorCode>>()
 expectType<Equal<typeof TRACING_CHANNEL, '@pidea/workflow-infra:call'>>()
 expectType<Equal<CallContext['backend'], 'postgresql' | 'sqlite' | 'memory' | null>>()
 
+// ---- Signals (Node's AbortSignal, @types/node) ---------------------------------------------------
+async function signals(): Promise<void> {
+  const controller = new AbortController()
+  await executions.getStatistics({}, { signal: controller.signal })
+  await executions.cleanupOldExecutions(30, { signal: AbortSignal.timeout(5000) })
+  // @ts-expect-error: find calls take no signal
+  await executions.findAll({ signal: controller.signal })
+  // @ts-expect-error: a signal is an AbortSignal
+  await executions.getStatistics({}, { signal: true })
+}
+
 // ---- Disposal ----------------------------------------------------------------------------------
 expectType<Equal<ReturnType<WorkflowDatabase[typeof Symbol.asyncDispose]>, Promise<void>>>()
 
-void [pages, gone, error, unregister, text, metrics]
+void [pages, signals, gone, error, unregister, text, metrics]

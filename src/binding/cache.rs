@@ -252,10 +252,7 @@ impl WorkflowCache {
     }
 
     /// `{timestamp, expiresAt, metadata}` of a live entry, or null.
-    #[napi(
-        ts_args_type = "key: K",
-        ts_return_type = "CacheEntryMetadata | null"
-    )]
+    #[napi(ts_args_type = "key: K", ts_return_type = "CacheEntryMetadata | null")]
     pub fn get_metadata<'e>(&self, env: &'e Env, key: Unknown) -> napi::Result<Unknown<'e>> {
         let raw = env.raw();
         let v = with_key(

@@ -67,7 +67,7 @@ promise_methods! {
         = "Failed to find workflow executions", |_, options| executions::find_all(&options);
     " Counts per status, duration mean/min/max/p50/p95/p99 and the mean estimate."
     fn get_statistics(filters):
-        "filters?: ExecutionStatisticsFilters" -> "Promise<ExecutionStatistics>"
+        "filters?: ExecutionStatisticsFilters, options?: CallOptions" -> "Promise<ExecutionStatistics>"
         = "Failed to get workflow execution statistics",
         |d, filters| executions::statistics(d, &filters);
     " Deletes an execution with its metrics and usage rows; true when it existed."
@@ -76,6 +76,6 @@ promise_methods! {
         |_, execution_id| executions::delete(&execution_id);
     " Deletes finished executions created more than `daysOld` (default 30) days ago; resolves"
     " how many."
-    fn cleanup_old_executions(days_old): "daysOld?: number" -> "Promise<number>"
+    fn cleanup_old_executions(days_old): "daysOld?: number, options?: CallOptions" -> "Promise<number>"
         = "Failed to cleanup old workflow executions", |_, days_old| executions::cleanup(&days_old);
 }

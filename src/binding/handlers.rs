@@ -79,6 +79,6 @@ promise_methods! {
     fn delete_handler(handler_type): "handlerType: string" -> "Promise<boolean>"
         = "Failed to delete handler", |_, handler_type| handlers::delete(&handler_type);
     " Deletes usage rows older than `daysOld` (default 30) days; resolves how many."
-    fn cleanup_old_usage_history(days_old): "daysOld?: number" -> "Promise<number>"
+    fn cleanup_old_usage_history(days_old): "daysOld?: number, options?: CallOptions" -> "Promise<number>"
         = "Failed to cleanup old usage history", |_, days_old| history::cleanup_usage(&days_old);
 }

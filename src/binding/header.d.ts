@@ -751,6 +751,26 @@ export interface CallContext {
   error?: WorkflowInfraError
 }
 
+/**
+ * Options of the long calls (cleanup, export, bulk writes, statistics). `signal`: an
+ * `AbortSignal`; when it fires before the call took effect, the call is rolled back (a write's
+ * transaction, or its savepoint in SQLite's commit group) and rejects with the signal's reason.
+ * Once the call committed, a signal that fires changes nothing. A write is checked before it
+ * starts and before it commits; a read before it starts and when it ends (a statement under way
+ * runs to its end).
+ */
+export interface CallOptions {
+  signal?: AbortSignalLike
+}
+
+/** What the package uses of an `AbortSignal` (Node's, or any with the same members). */
+export interface AbortSignalLike {
+  readonly aborted: boolean
+  readonly reason?: any
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void
+  removeEventListener(type: 'abort', listener: () => void): void
+}
+
 /** What `lib/prometheus.js` and `lib/dispose.js` add to the class. */
 export interface WorkflowDatabase {
   /** `close()`: `await using db = await WorkflowDatabase.connect(…)` closes the database when

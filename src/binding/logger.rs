@@ -13,8 +13,8 @@ use napi_derive::napi;
 use super::node::convert::throw;
 use super::node::input::argument;
 use super::node::logger::{pace, Logger, Style};
-use crate::core::input::Fields;
 use super::node::settle::Settler;
+use crate::core::input::Fields;
 use crate::core::logging;
 
 /// Sends the addon's log events to `logger` (`null` restores stderr). The level filter is
@@ -22,7 +22,11 @@ use crate::core::logging;
 /// `(fields, message)`, any other `(message, fields)`; `options.style` (`'object-first'` or
 /// `'message-first'`) says which instead.
 #[napi(ts_args_type = "logger: Logger | null, options?: SetLoggerOptions")]
-pub fn set_logger(env: &Env, logger: Option<Unknown>, options: Option<Unknown>) -> napi::Result<()> {
+pub fn set_logger(
+    env: &Env,
+    logger: Option<Unknown>,
+    options: Option<Unknown>,
+) -> napi::Result<()> {
     const PREFIX: &str = "Failed to set the logger";
     let style = (|| {
         let options = argument(env, options);

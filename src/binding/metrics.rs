@@ -34,7 +34,7 @@ promise_methods! {
     fn record_metric(metric): "metric: MetricInput" -> "Promise<WorkflowMetricRow>"
         = "Failed to record workflow metric", |_, metric| metrics::record(&metric);
     " Records many metrics in one transaction (all or none); resolves their rows, in order."
-    fn record_metrics(metrics): "metrics: MetricInput[]" -> "Promise<WorkflowMetricRow[]>"
+    fn record_metrics(metrics): "metrics: MetricInput[], options?: CallOptions" -> "Promise<WorkflowMetricRow[]>"
         = "Failed to record workflow metrics", |_, metrics| metrics::record_many(&metrics);
     " Metrics of an execution, newest first (`metricType`, `metricCategory`, `limit` 100, `after`)."
     fn get_metrics_for_execution(execution_id, options):
@@ -42,7 +42,7 @@ promise_methods! {
         = "Failed to get metrics for execution",
         |_, execution_id, options| metrics::for_execution(&execution_id, &options);
     " Per (name, type, category): mean, min, max, count, sample standard deviation, p50/p95/p99."
-    fn get_aggregated_metrics(filters): "filters?: MetricFilters" -> "Promise<MetricAggregateRow[]>"
+    fn get_aggregated_metrics(filters): "filters?: MetricFilters, options?: CallOptions" -> "Promise<MetricAggregateRow[]>"
         = "Failed to get aggregated metrics", |d, filters| metrics::aggregated(d, &filters);
     " Metrics of a type, newest first (`executionId`, `limit` 100, `offset` 0, `after`)."
     fn get_metrics_by_type(metric_type, options):
@@ -55,13 +55,13 @@ promise_methods! {
         = "Failed to get metrics by name",
         |_, metric_name, options| metrics::by_name(&metric_name, &options);
     " Totals, distinct counts, mean/min/max/stddev/p50/p95/p99 and the time span."
-    fn get_metrics_statistics(filters): "filters?: MetricFilters" -> "Promise<MetricStatistics>"
+    fn get_metrics_statistics(filters): "filters?: MetricFilters, options?: CallOptions" -> "Promise<MetricStatistics>"
         = "Failed to get metrics statistics", |d, filters| metrics::statistics(d, &filters);
     " Deletes an execution's metrics; resolves how many."
     fn delete_metrics_for_execution(execution_id): "executionId: string" -> "Promise<number>"
         = "Failed to delete metrics for execution",
         |_, execution_id| metrics::delete_for_execution(&execution_id);
     " Deletes metrics recorded more than `daysOld` (default 30) days ago; resolves how many."
-    fn cleanup_old_metrics(days_old): "daysOld?: number" -> "Promise<number>"
+    fn cleanup_old_metrics(days_old): "daysOld?: number, options?: CallOptions" -> "Promise<number>"
         = "Failed to cleanup old metrics", |_, days_old| metrics::cleanup(&days_old);
 }

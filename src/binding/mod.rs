@@ -2,6 +2,7 @@
 //! arguments, submits the call to the core and settles its Promise ([`call`]). The Node-API
 //! machinery underneath, and every `unsafe` block, is in [`node`].
 
+mod abort;
 mod cache;
 mod cache_service;
 mod call;

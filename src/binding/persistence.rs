@@ -101,23 +101,25 @@ promise_methods! {
         = "Failed to get workflow metrics", |_, id, o| service::workflow_metrics(&id, &o);
     " `{executions, metrics}` statistics."
     fn get_workflow_statistics(filters):
-        "filters?: ExecutionStatisticsFilters & MetricFilters" -> "Promise<WorkflowStatistics>"
+        "filters?: ExecutionStatisticsFilters & MetricFilters, options?: CallOptions"
+        -> "Promise<WorkflowStatistics>"
         = "Failed to get workflow statistics", |_, f| service::statistics(f);
     " Creates every valid execution in one transaction; invalid items and existing ids are"
     " reported per item: `{created, errors: [{executionData, error}], summary}`."
     fn bulk_create_workflow_executions(executions):
-        "executions: CreateExecutionInput[]"
+        "executions: CreateExecutionInput[], options?: CallOptions"
         -> "Promise<BulkResult<'created', WorkflowExecutionRow, 'executionData'>>"
         = "Failed to bulk create workflow executions", |_, items| service::bulk_create(items);
     " Applies every valid `{executionId, ...updates}` in one transaction; invalid items and"
     " missing executions are reported per item: `{updated, errors: [{update, error}], summary}`."
     fn bulk_update_workflow_executions(updates):
-        "updates: Array<ExecutionUpdates & { executionId: string }>"
+        "updates: Array<ExecutionUpdates & { executionId: string }>, options?: CallOptions"
         -> "Promise<BulkResult<'updated', WorkflowExecutionRow, 'update'>>"
         = "Failed to bulk update workflow executions", |_, items| service::bulk_update(items);
     " Up to 10,000 executions with statistics and aggregates, and a `metadata` header."
     fn export_workflow_data(filters, options):
-        "filters?: ExecutionFilters, options?: ExecutionListOptions" -> "Promise<WorkflowExport>"
+        "filters?: ExecutionFilters, options?: ExecutionListOptions & CallOptions"
+        -> "Promise<WorkflowExport>"
         = "Failed to export workflow data", |_, f, o| service::export(f, o);
 }
 

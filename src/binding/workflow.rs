@@ -116,7 +116,8 @@ promise_methods! {
         = "Failed to get execution with metrics", |_, id| service::with_metrics(id);
     " `{executions: getStatistics(filters), metrics: getAggregatedMetrics(filters)}`."
     fn get_execution_statistics(filters):
-        "filters?: ExecutionStatisticsFilters & MetricFilters" -> "Promise<WorkflowStatistics>"
+        "filters?: ExecutionStatisticsFilters & MetricFilters, options?: CallOptions"
+        -> "Promise<WorkflowStatistics>"
         = "Failed to get execution statistics", |_, f| service::statistics(f);
     " Executions of a workflow, newest first."
     fn find_executions_by_workflow_id(workflow_id, options):
@@ -151,17 +152,19 @@ macro_rules! shared_methods {
         promise_methods! {
             $class as $table;
             " Per (name, type, category) aggregates, percentiles included."
-            fn get_aggregated_metrics(filters): "filters?: MetricFilters"
+            fn get_aggregated_metrics(filters): "filters?: MetricFilters, options?: CallOptions"
                 -> "Promise<MetricAggregateRow[]>"
                 = "Failed to get aggregated metrics", |d, f| service::aggregated(d, &f);
             " Statistics over the metrics."
-            fn get_metrics_statistics(filters): "filters?: MetricFilters" -> "Promise<MetricStatistics>"
+            fn get_metrics_statistics(filters): "filters?: MetricFilters, options?: CallOptions"
+                -> "Promise<MetricStatistics>"
                 = "Failed to get metrics statistics", |d, f| service::metrics_statistics(d, &f);
             " Removes finished executions older than `daysOld` (30) days and older metrics, in one"
             " transaction (at most `options.limit` rows of each); resolves the number of executions"
             " removed (the metric count is logged)."
             fn cleanup_old_executions(days_old, options):
-                "daysOld?: number, options?: CleanupOptions" -> "Promise<number>"
+                "daysOld?: number, options?: CleanupOptions & CallOptions"
+                -> "Promise<number>"
                 = "Failed to cleanup old executions", |_, d, o| service::cleanup(&d, &o);
         }
     };

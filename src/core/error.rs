@@ -22,6 +22,10 @@ pub enum ErrorCode {
     /// written.
     Overloaded,
     Internal,
+    /// The call's `AbortSignal` fired before the call took effect: nothing was written. The
+    /// binding rejects with the signal's reason instead, so this code is never a caller's (not
+    /// in [`ErrorCode::ALL`]), and the metrics count such a call as no error.
+    Aborted,
 }
 
 impl ErrorCode {
@@ -61,6 +65,7 @@ impl ErrorCode {
             ErrorCode::Timeout => "ERR_TIMEOUT",
             ErrorCode::Overloaded => "ERR_OVERLOADED",
             ErrorCode::Internal => "ERR_INTERNAL",
+            ErrorCode::Aborted => "ERR_ABORTED",
         }
     }
 }
@@ -80,8 +85,9 @@ pub struct Error {
     pub code: ErrorCode,
     pub message: String,
     pub cause: Option<Cause>,
-    /// What is known of what failed, beyond the message.
-    pub meta: Meta,
+    /// What is known of what failed, beyond the message (boxed: most errors have none, and a
+    /// `Result` stays small).
+    pub meta: Option<Box<Meta>>,
 }
 
 /// What an error is about, where it is known: the table, column and constraint a database
@@ -111,14 +117,25 @@ impl Error {
             code,
             message: message.into(),
             cause: None,
-            meta: Meta::default(),
+            meta: None,
         }
     }
 
     /// The error, with `meta` as what it is about.
     pub fn with_meta(mut self, meta: Meta) -> Self {
-        self.meta = meta;
+        self.meta = (meta != Meta::default()).then(|| Box::new(meta));
         self
+    }
+
+    /// What it is about (all unknown when nothing is).
+    pub fn meta(&self) -> &Meta {
+        static NONE: Meta = Meta {
+            table: None,
+            column: None,
+            constraint: None,
+            argument: None,
+        };
+        self.meta.as_deref().unwrap_or(&NONE)
     }
 
     pub fn with_cause(mut self, message: impl Into<String>, code: Option<String>) -> Self {
@@ -149,6 +166,14 @@ impl Error {
         Error::new(
             ErrorCode::Overloaded,
             format!("{limit} calls are already in flight on this database (its maxInFlight); retry once some have finished"),
+        )
+    }
+
+    /// The call's signal fired before it took effect.
+    pub fn aborted() -> Self {
+        Error::new(
+            ErrorCode::Aborted,
+            "the call was aborted before it took effect: nothing was written",
         )
     }
 
@@ -587,7 +612,7 @@ mod tests {
         assert_eq!(bad.code, ErrorCode::Validation);
         assert!(!bad.message.contains("'y'"));
         assert_eq!(
-            (dup.meta.table.as_deref(), dup.meta.column.as_deref()),
+            (dup.meta().table.as_deref(), dup.meta().column.as_deref()),
             (Some("t"), Some("a"))
         );
         conn.execute_batch("CREATE TABLE c (v INT CONSTRAINT v_positive CHECK (v > 0))")
@@ -596,12 +621,12 @@ mod tests {
             .execute("INSERT INTO c(v) VALUES (-1)", [])
             .unwrap_err()
             .into();
-        assert_eq!(check.meta.constraint.as_deref(), Some("v_positive"));
+        assert_eq!(check.meta().constraint.as_deref(), Some("v_positive"));
     }
 
     #[test]
     fn a_validation_names_the_argument_its_message_starts_with() {
-        let argument = |m: &str| Error::validation(m).meta.argument;
+        let argument = |m: &str| Error::validation(m).meta().argument.clone();
         assert_eq!(
             argument("updates.status must be one of: a, b").as_deref(),
             Some("updates.status")
@@ -610,7 +635,10 @@ mod tests {
             argument("executions[3].workflowId is required").as_deref(),
             Some("executions[3].workflowId")
         );
-        assert_eq!(argument("after is a cursor of another list").as_deref(), Some("after"));
+        assert_eq!(
+            argument("after is a cursor of another list").as_deref(),
+            Some("after")
+        );
         for prose in [
             "the SQLite URL has no path",
             "each update must be an object",

@@ -2,6 +2,7 @@
 //! backends, [`repo`] the repositories, [`workflow`] the services and events, [`cache`] the
 //! caches, [`exec`] the one path every call takes; the rest is what they all use.
 
+pub mod abort;
 pub mod cache;
 pub mod columns;
 pub mod config;

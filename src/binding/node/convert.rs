@@ -205,7 +205,7 @@ fn of_class(
     let operation = prefix.strip_prefix("Failed to ").unwrap_or(prefix);
     let mut known = serde_json::Map::new();
     known.insert("operation".into(), operation.into());
-    let m = &err.meta;
+    let m = err.meta();
     for (key, v) in [
         ("table", &m.table),
         ("column", &m.column),

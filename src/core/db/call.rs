@@ -7,6 +7,7 @@ use super::database::{Backend, Database};
 use super::invalidate::Touch;
 use super::sqlite_exec::run_statements;
 use super::statement::{Bulk, Statement, StmtResult};
+use crate::core::abort;
 use crate::core::error::{Error, ErrorCode, Result};
 use crate::core::page::Cursor;
 use crate::core::value::{Row, Value};
@@ -300,14 +301,18 @@ impl Database {
         }
     }
 
-    /// Runs a call to completion (tests, services).
+    /// Runs a call to completion (tests, services). Under an abort (see [`crate::core::abort`])
+    /// it does not start once the signal fired, and a read's result is dropped if it fired
+    /// meanwhile (a write is checked before it commits).
     pub async fn call(&self, call: Call) -> Result<Output> {
+        abort::check()?;
         let Call {
             op,
             shape: how,
             touches,
             tail,
         } = call;
+        let reads = !matches!(op, Op::Write(_) | Op::Batch { .. });
         let results = match tail {
             None => self.run_op(op).await,
             // A tail rides in the write's own transaction (a batch then runs as plain writes).
@@ -321,13 +326,20 @@ impl Database {
         };
         // Whatever the outcome (a failed COMMIT may still have landed), caches forget it.
         self.invalidate(&touches);
+        if reads {
+            abort::check()?;
+        }
         shape(results?, how)
     }
 
     async fn run_op(&self, op: Op) -> Result<Vec<StmtResult>> {
         match (op, self.backend()) {
             (Op::Write(statements), _) => self.write(statements).await,
-            (Op::Batch { statements, bulk }, Backend::Postgres(pg)) => {
+            // Under an abort a batch runs as plain writes, in a transaction checked before it
+            // commits (the bulk INSERT is one statement, committed as it ends).
+            (Op::Batch { statements, bulk }, Backend::Postgres(pg))
+                if abort::current().is_none() =>
+            {
                 pg.insert_bulk(bulk, statements).await
             }
             (Op::Batch { statements, .. }, _) => self.write(statements).await,

@@ -323,6 +323,7 @@ impl Database {
 
     /// Runs statements in one transaction and returns what each produced.
     pub async fn write(&self, statements: Vec<Statement>) -> Result<Vec<StmtResult>> {
+        crate::core::abort::check()?;
         match &self.backend {
             Backend::Postgres(pg) => pg.write(statements).await,
             Backend::Sqlite(db) => {

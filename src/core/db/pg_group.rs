@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 use super::merge::{chunks, mergeable, merged, one_shape, share};
 use super::pg_exec::run_one;
 use super::statement::{Merge, Statement, StmtResult};
+use crate::core::abort::{self, Abort};
 use crate::core::error::{Error, ErrorCode, Result};
 use crate::core::metrics::WriteStats;
 
@@ -91,6 +92,11 @@ impl Grouper {
         }
         let alone_now = self.stats.queued.fetch_add(1, Ordering::AcqRel) == 0;
         let _busy = Busy(&self.stats.queued);
+        // A write its caller may abort runs alone, in a transaction of its own.
+        if let Some(abort) = abort::current() {
+            self.stats.groups.observe(1);
+            return abortable(&self.pool, &statements, &abort).await;
+        }
         if alone_now {
             self.stats.groups.observe(1);
             return alone(&self.pool, &statements).await;
@@ -172,6 +178,25 @@ pub async fn alone(pool: &PgPool, statements: &[Statement]) -> Result<Vec<StmtRe
             other => return other,
         }
     }
+}
+
+/// One write in its own transaction (a single statement too), rolled back instead of committed
+/// when its caller's signal fired meanwhile. Not retried: an aborted caller is not waiting.
+async fn abortable(
+    pool: &PgPool,
+    statements: &[Statement],
+    abort: &Abort,
+) -> Result<Vec<StmtResult>> {
+    abort.check()?;
+    let mut conn = pool.acquire().await?;
+    let mut tx = conn.begin().await?;
+    let results = run_in_order(&mut tx, statements).await?;
+    if let Err(e) = abort.check() {
+        tx.rollback().await?;
+        return Err(e);
+    }
+    tx.commit().await?;
+    Ok(results)
 }
 
 async fn alone_once(pool: &PgPool, statements: &[Statement]) -> Result<Vec<StmtResult>> {

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use super::sqlite_exec::run_statements;
 use super::statement::{Statement, StmtResult};
 use super::writer::Writer;
+use crate::core::abort::{self, Abort};
 use crate::core::error::{Error, Result};
 
 /// The room kept: enough for a checkpoint of a full auto-checkpoint interval (1000 pages of
@@ -142,10 +143,22 @@ pub fn write(writer: &Arc<Writer>, reserve: &Arc<Reserve>, statements: Vec<State
         writer.clone(),
         reserve.clone(),
         Arc::new(statements),
-        only_deletes,
-        true,
+        Queued {
+            only_deletes,
+            may_retry: true,
+            abort: abort::current(),
+        },
         done,
     );
+}
+
+/// How a queued write runs: whether it only deletes (it may use the reserve's room), whether a
+/// full disk is retried once (after a checkpoint), and its caller's abort: checked when the
+/// write starts and again before its savepoint is released (an abort rolls it back).
+struct Queued {
+    only_deletes: bool,
+    may_retry: bool,
+    abort: Option<Abort>,
 }
 
 /// Runs `statements` at once on the calling thread when the writer is idle and the reserve is
@@ -169,18 +182,27 @@ fn submit(
     writer: Arc<Writer>,
     reserve: Arc<Reserve>,
     statements: Arc<Vec<Statement>>,
-    only_deletes: bool,
-    may_retry: bool,
+    how: Queued,
     done: Done,
 ) {
     let (room, to_run) = (reserve.clone(), statements.clone());
+    let Queued {
+        only_deletes,
+        may_retry,
+        abort,
+    } = how;
+    let check = abort.clone();
+    let check = move || check.as_ref().map_or(Ok(()), Abort::check);
     let queue = writer.clone();
     queue.write(
         move |conn| {
+            check()?;
             if !only_deletes && !room.ensure() {
                 return Err(disk_full());
             }
-            run_statements(conn, &to_run)
+            let results = run_statements(conn, &to_run)?;
+            check()?;
+            Ok(results)
         },
         move |result| match result {
             Err(e) if may_retry && is_disk_full(&e) => {
@@ -190,7 +212,12 @@ fn submit(
                     |conn| Ok(conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?),
                     move |_: Result<()>| {
                         if only_deletes {
-                            submit(again, reserve, statements, true, false, done);
+                            let how = Queued {
+                                only_deletes: true,
+                                may_retry: false,
+                                abort,
+                            };
+                            submit(again, reserve, statements, how, done);
                         } else {
                             done(Err(e));
                         }

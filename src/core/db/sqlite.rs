@@ -109,7 +109,7 @@ impl SqliteDb {
                 code: ErrorCode::DbUnavailable,
                 message: "cannot open the SQLite file".into(),
                 cause: Error::from(e).cause,
-                meta: Default::default(),
+                meta: None,
             })?;
             configure(&conn, true)?;
             Ok(conn)
@@ -329,7 +329,7 @@ fn open(path: &Path, read_only: bool) -> Result<Connection> {
             code: ErrorCode::DbUnavailable,
             message: "cannot open the SQLite file".into(),
             cause: base.cause,
-            meta: Default::default(),
+            meta: None,
         }
     })?;
     configure(&conn, read_only)?;

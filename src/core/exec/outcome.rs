@@ -42,16 +42,40 @@ pub fn trace(level: Level, message: &str, meta: &Json) {
     let rest = (!rest.is_empty()).then(|| tracing::field::display(Json::Object(rest)));
     match level {
         Level::Error => {
-            tracing::error!(code, error, executionId = execution_id, meta = rest, "{message}")
+            tracing::error!(
+                code,
+                error,
+                executionId = execution_id,
+                meta = rest,
+                "{message}"
+            )
         }
         Level::Warn => {
-            tracing::warn!(code, error, executionId = execution_id, meta = rest, "{message}")
+            tracing::warn!(
+                code,
+                error,
+                executionId = execution_id,
+                meta = rest,
+                "{message}"
+            )
         }
         Level::Info => {
-            tracing::info!(code, error, executionId = execution_id, meta = rest, "{message}")
+            tracing::info!(
+                code,
+                error,
+                executionId = execution_id,
+                meta = rest,
+                "{message}"
+            )
         }
         Level::Debug => {
-            tracing::debug!(code, error, executionId = execution_id, meta = rest, "{message}")
+            tracing::debug!(
+                code,
+                error,
+                executionId = execution_id,
+                meta = rest,
+                "{message}"
+            )
         }
     }
 }

@@ -6,15 +6,18 @@ use super::outcome::Outcome;
 use super::report::{Audience, Report};
 use super::request::{Plan, Request, Steps, Work};
 use super::runtime;
+use crate::core::abort::{self, Abort, Abortable};
 use crate::core::db::database::JournalState;
 use crate::core::db::journal::Entry;
 use crate::core::db::{Call, Database, Output};
-use crate::core::error::{Error, Result};
+use crate::core::error::{Error, ErrorCode, Result};
 use crate::core::metrics::Timer;
 use crate::core::stamp::Stamped;
 
 /// A submitted call: its outcome, when it was had on the caller's thread, or the job that will
-/// come to it elsewhere.
+/// come to it elsewhere. (Moved once, from `submit` to its caller: a job kept inline costs a
+/// copy of a few hundred bytes, where a box would cost an allocation on every call.)
+#[allow(clippy::large_enum_variant)]
 pub enum Submitted {
     Ready(Outcome),
     /// An SQLite write that ran to its commit on the caller's thread.
@@ -36,6 +39,8 @@ pub struct Job {
     db: Arc<Database>,
     work: Elsewhere,
     conclusion: Conclusion,
+    /// The caller's abort, if it gave a signal: current while the work is queued and polled.
+    abort: Option<Abort>,
 }
 
 enum Elsewhere {
@@ -73,7 +78,8 @@ fn journaled(work: Work, entry: Entry) -> Work {
         }
         Work::WriteSteps(steps) => Work::write_steps(move |db: Arc<Database>| async move {
             let output = Stamped::new(entry.stamp, steps(db.clone())).await?;
-            db.write(vec![entry.statement()]).await?;
+            // The steps committed: their journal entry is written whatever the signal says.
+            Abortable::new(None, db.write(vec![entry.statement()])).await?;
             Ok(output)
         }),
         other => other,
@@ -88,7 +94,12 @@ impl Conclusion {
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         self.timer.finish(&result);
+        let aborted = matches!(&result, Err(e) if e.code == ErrorCode::Aborted);
         let mut outcome = self.report.conclude(self.source, self.audience, result);
+        if aborted {
+            // The caller stopped the call: nothing failed, nothing to say.
+            outcome.logs.clear();
+        }
         if !self.ids.is_empty() {
             for record in &mut outcome.logs {
                 if let serde_json::Value::Object(fields) = &mut record.fields {
@@ -161,6 +172,7 @@ pub fn submit(db: &Arc<Database>, request: Request, now: WriteNow) -> Submitted 
         db: db.clone(),
         work,
         conclusion,
+        abort: abort::current(),
     })
 }
 
@@ -172,10 +184,13 @@ impl Job {
             db,
             work,
             conclusion,
+            abort,
         } = self;
         let start: StepsFn = match work {
             Elsewhere::Writer(call) => {
-                return db.call_with(call, move |result| done(conclusion.conclude(result)));
+                return abort::scope(abort, || {
+                    db.call_with(call, move |result| done(conclusion.conclude(result)))
+                });
             }
             Elsewhere::Runtime(call) => Box::new(move |on: Arc<Database>| {
                 Box::pin(async move { on.call(call).await }) as Steps
@@ -196,7 +211,7 @@ impl Job {
                 Box::pin(async move {
                     let _under_way = under_way;
                     let completion = Completion::new(Box::new(done), panicked);
-                    let result = start(db).await;
+                    let result = Abortable::new(abort, start(db)).await;
                     completion.finish(conclusion.conclude(result));
                 })
             }),

@@ -153,8 +153,11 @@ pub struct Timer {
 }
 
 impl Timer {
+    /// Records the call; an aborted one counts as a call and not as an error (the caller
+    /// chose to stop it).
     pub fn finish<T>(mut self, result: &Result<T>) {
-        self.record(result.as_ref().err().map(|e| e.code));
+        let failed = result.as_ref().err().map(|e| e.code);
+        self.record(failed.filter(|code| *code != ErrorCode::Aborted));
     }
 
     fn record(&mut self, failed: Option<ErrorCode>) {
