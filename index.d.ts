@@ -219,7 +219,7 @@ export interface Metrics {
    * unreachable, and the event listener's reconnections). */
   reconnects: number
   /** Log records this process dropped because a logger was slower than the calls it describes
-   * (records wait for a slow logger, at most 1,000; see the README's "Logging"). */
+   * (records wait for a slow logger, at most 1,000; see the README's "Logs"). */
   logRecordsDropped: number
   /** PostgreSQL: calls are being refused because the server is known to be down. */
   breakerOpen: boolean

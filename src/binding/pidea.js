@@ -172,7 +172,7 @@
 
   /**
    * Registers the workflow services in PIDEA's DI container and resolves the database they use.
-   * See the README's "Using it in PIDEA".
+   * See the README's "Use in PIDEA".
    */
   async function registerWorkflowServices(registryOrContainer, options) {
     let container, opts
