@@ -92,14 +92,17 @@ function backends() {
   return list
 }
 
-/** Runs a Node script in a child process; resolves {code, stdout, stderr, ms}. */
+/** Runs a Node script in a child process; resolves {code, stdout, stderr}. */
 function runNode(script, { timeoutMs = 15000, env = {}, nodeArgs = [] } = {}) {
+  return runChild([...nodeArgs, '-e', script], { timeoutMs, env, cwd: path.join(__dirname, '..') })
+}
+
+/** Runs node with `args` in `cwd` (the log at `error` unless `env` says otherwise); resolves
+ * {code, stdout, stderr}, or rejects with what it printed when it has not exited in time. */
+function runChild(args, { timeoutMs = 15000, env = {}, cwd }) {
   const { spawn } = require('node:child_process')
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...nodeArgs, '-e', script], {
-      cwd: path.join(__dirname, '..'),
-      env: { ...process.env, WORKFLOW_INFRA_LOG: 'error', ...env },
-    })
+    const child = spawn(process.execPath, args, { cwd, env: { ...process.env, WORKFLOW_INFRA_LOG: 'error', ...env } })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (d) => (stdout += d))
@@ -147,6 +150,7 @@ module.exports = {
   ownServer,
   pgAvailable,
   psql,
+  runChild,
   runNode,
   fs,
 }

@@ -5,10 +5,9 @@
 // and the rest from its node_modules). A block that says "Needs PostgreSQL" gets DATABASE_URL,
 // a fresh database on the test server (skipped with a message where there is none and CI is not
 // set).
-const { spawn } = require('node:child_process')
 const fs = require('node:fs')
 const path = require('node:path')
-const { freshPgDatabase, pgAvailable, cleanup } = require('./helpers')
+const { freshPgDatabase, pgAvailable, cleanup, runChild } = require('./helpers')
 
 const README = fs.readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8')
 const BLOCKS = [...README.matchAll(/^```js\n([\s\S]*?)^```$/gm)].map((m, i) => {
@@ -24,24 +23,6 @@ afterAll(() => {
   cleanup()
 })
 
-function run(file, cwd, env) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [file], { cwd, env: { ...process.env, WORKFLOW_INFRA_LOG: 'error', ...env } })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d) => (stdout += d))
-    child.stderr.on('data', (d) => (stderr += d))
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL')
-      reject(new Error(`${file} did not exit within 60 s; stdout: ${stdout} stderr: ${stderr}`))
-    }, 60000)
-    child.on('exit', (code) => {
-      clearTimeout(timer)
-      resolve({ code, stdout, stderr })
-    })
-  })
-}
-
 test('the README has its examples', () => {
   expect(BLOCKS.length).toBeGreaterThanOrEqual(10)
 })
@@ -56,7 +37,7 @@ test.each(BLOCKS)('$name runs as it stands', async ({ code, esm, pg }) => {
   const dir = fs.mkdtempSync(path.join((fs.mkdirSync(ROOT, { recursive: true }), ROOT), 'block-'))
   const file = path.join(dir, esm ? 'app.mjs' : 'app.js')
   fs.writeFileSync(file, code)
-  const r = await run(file, dir, env)
+  const r = await runChild([file], { cwd: dir, env, timeoutMs: 60000 })
   if (r.code !== 0) throw new Error(`exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`)
   expect(r.stdout.length).toBeGreaterThan(0)
 })

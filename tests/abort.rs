@@ -31,6 +31,15 @@ fn insert(name: &str) -> Statement {
     )
 }
 
+/// Fires `abort` 30 ms from now, while the slow statement runs.
+fn fire_soon(abort: &Abort) -> tokio::task::JoinHandle<()> {
+    let fire = abort.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        fire.fire();
+    })
+}
+
 async fn count(backend: &Backend, name: &str) -> usize {
     backend
         .db
@@ -49,11 +58,7 @@ async fn an_abort_rolls_back_a_write_under_way_and_stops_one_not_begun() {
         let db = &backend.db;
         // Fired while its statements run: rolled back.
         let abort = Abort::new();
-        let fire = abort.clone();
-        let timer = tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(30)).await;
-            fire.fire();
-        });
+        let timer = fire_soon(&abort);
         let write = db.write(vec![insert("under_way"), slow(backend.name)]);
         let result = Abortable::new(Some(abort), write).await;
         timer.await.unwrap();
@@ -96,11 +101,7 @@ async fn a_read_whose_signal_fired_meanwhile_is_dropped() {
     use workflow_infra::core::db::call::{Call, Shape};
     for backend in all_backends().await {
         let abort = Abort::new();
-        let fire = abort.clone();
-        let timer = tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(30)).await;
-            fire.fire();
-        });
+        let timer = fire_soon(&abort);
         let read = backend
             .db
             .call(Call::scan(slow(backend.name), Shape::RowOrNull));

@@ -40,43 +40,23 @@ pub fn trace(level: Level, message: &str, meta: &Json) {
         _ => serde_json::Map::new(),
     };
     let rest = (!rest.is_empty()).then(|| tracing::field::display(Json::Object(rest)));
+    // One event, at the level's macro (tracing's levels are static).
+    macro_rules! at {
+        ($level:ident) => {
+            tracing::$level!(
+                code,
+                error,
+                executionId = execution_id,
+                meta = rest,
+                "{message}"
+            )
+        };
+    }
     match level {
-        Level::Error => {
-            tracing::error!(
-                code,
-                error,
-                executionId = execution_id,
-                meta = rest,
-                "{message}"
-            )
-        }
-        Level::Warn => {
-            tracing::warn!(
-                code,
-                error,
-                executionId = execution_id,
-                meta = rest,
-                "{message}"
-            )
-        }
-        Level::Info => {
-            tracing::info!(
-                code,
-                error,
-                executionId = execution_id,
-                meta = rest,
-                "{message}"
-            )
-        }
-        Level::Debug => {
-            tracing::debug!(
-                code,
-                error,
-                executionId = execution_id,
-                meta = rest,
-                "{message}"
-            )
-        }
+        Level::Error => at!(error),
+        Level::Warn => at!(warn),
+        Level::Info => at!(info),
+        Level::Debug => at!(debug),
     }
 }
 
