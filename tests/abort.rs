@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::*;
 use workflow_infra::core::abort::{Abort, Abortable};
 use workflow_infra::core::db::statement::Statement;
-use workflow_infra::core::error::ErrorCode;
+use workflow_infra::core::error::{Error, ErrorCode};
 
 /// A statement that takes a while on `backend` (a quarter of a second or more).
 fn slow(backend: &str) -> Statement {
@@ -31,13 +31,19 @@ fn insert(name: &str) -> Statement {
     )
 }
 
-/// Fires `abort` 30 ms from now, while the slow statement runs.
-fn fire_soon(abort: &Abort) -> tokio::task::JoinHandle<()> {
+/// What `work` (a slow statement in it) comes to when its abort fires 30 ms in.
+async fn fired_while_running<T: std::fmt::Debug>(
+    work: impl std::future::Future<Output = Result<T, Error>>,
+) -> ErrorCode {
+    let abort = Abort::new();
     let fire = abort.clone();
-    tokio::spawn(async move {
+    let timer = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(30)).await;
         fire.fire();
-    })
+    });
+    let result = Abortable::new(Some(abort), work).await;
+    timer.await.unwrap();
+    result.unwrap_err().code
 }
 
 async fn count(backend: &Backend, name: &str) -> usize {
@@ -57,17 +63,9 @@ async fn an_abort_rolls_back_a_write_under_way_and_stops_one_not_begun() {
     for backend in all_backends().await {
         let db = &backend.db;
         // Fired while its statements run: rolled back.
-        let abort = Abort::new();
-        let timer = fire_soon(&abort);
         let write = db.write(vec![insert("under_way"), slow(backend.name)]);
-        let result = Abortable::new(Some(abort), write).await;
-        timer.await.unwrap();
-        assert_eq!(
-            result.unwrap_err().code,
-            ErrorCode::Aborted,
-            "{}",
-            backend.name
-        );
+        let code = fired_while_running(write).await;
+        assert_eq!(code, ErrorCode::Aborted, "{}", backend.name);
         assert_eq!(count(&backend, "under_way").await, 0, "{}", backend.name);
 
         // Fired before it started: nothing runs.
@@ -100,18 +98,10 @@ async fn an_abort_rolls_back_a_write_under_way_and_stops_one_not_begun() {
 async fn a_read_whose_signal_fired_meanwhile_is_dropped() {
     use workflow_infra::core::db::call::{Call, Shape};
     for backend in all_backends().await {
-        let abort = Abort::new();
-        let timer = fire_soon(&abort);
         let read = backend
             .db
             .call(Call::scan(slow(backend.name), Shape::RowOrNull));
-        let result = Abortable::new(Some(abort), read).await;
-        timer.await.unwrap();
-        assert_eq!(
-            result.unwrap_err().code,
-            ErrorCode::Aborted,
-            "{}",
-            backend.name
-        );
+        let code = fired_while_running(read).await;
+        assert_eq!(code, ErrorCode::Aborted, "{}", backend.name);
     }
 }
