@@ -3,8 +3,11 @@
 // - no import cycles between files (a path `crate::…`, `super::…`, `self::…` or a child
 //   module's, in a `use` or in code, is an edge from its file to the file that defines the
 //   item's module);
-// - `unsafe` only in src/binding/node/, each use with a `// SAFETY:` comment in the comment
-//   block right above it (or on its own line);
+// - the floors, by folder: base (error, value, input, config, metrics, …) ← db ← exec ← the
+//   services (workflow, cache, repo, admin) ← binding. An import from a lower floor to a higher
+//   one, and a cycle between folders, are breaches (unit tests, in `tests.rs` files, aside);
+// - `unsafe` only in src/binding/node/ (clippy's `undocumented_unsafe_blocks` and
+//   `multiple_unsafe_ops_per_block`, denied in Cargo.toml, hold each block to its reason);
 // - a source file over 400 lines (unit tests, in `tests.rs` files, aside) is a warning: a hint to
 //   look at it, never a reason to split it (rooms follow ideas);
 // - the binding at most 30 % of the Rust lines.
@@ -134,6 +137,67 @@ for (const v of edges.keys()) if (!info.has(v)) visit(v)
 
 const breaches = []
 const warnings = []
+
+// Floors, by folder.
+const FLOORS = [
+  // `core::metrics` is the package's own counters, which every floor counts into.
+  ['base', ['core::error', 'core::value', 'core::input', 'core::config', 'core::page', 'core::stamp', 'core::abort', 'core::columns', 'core::logging', 'core::records', 'core::backlog', 'core::metrics', 'core']],
+  ['db', ['core::db']],
+  ['exec', ['core::exec']],
+  ['services', ['core::workflow', 'core::cache', 'core::repo', 'core::admin']],
+  ['binding', ['binding', 'binding::node', '']],
+]
+function folderOf(module) {
+  const parts = module.split('::')
+  if (parts[0] === 'core') return parts.length > 1 ? `core::${parts[1]}` : 'core'
+  if (parts[0] === 'binding') return parts[1] === 'node' ? 'binding::node' : 'binding'
+  return ''
+}
+function floorOf(folder) {
+  return FLOORS.findIndex(([, folders]) => folders.includes(folder))
+}
+const upward = new Set()
+const folderEdges = new Map()
+for (const [from, tos] of edges) {
+  if (path.basename(files.get(from)) === 'tests.rs') continue // unit tests see every floor
+  for (const to of tos) {
+    const [a, b] = [folderOf(from), folderOf(to)]
+    if (a === b) continue
+    if (!folderEdges.has(a)) folderEdges.set(a, new Set())
+    folderEdges.get(a).add(b)
+    if (floorOf(b) > floorOf(a)) upward.add(`${rel(files.get(from))} → ${b} (${FLOORS[floorOf(a)][0]} → ${FLOORS[floorOf(b)][0]})`)
+  }
+}
+// Folder-level cycles (Tarjan again, on folders).
+const folderCycles = []
+{
+  let at = 0
+  const seen = new Map()
+  const trail = []
+  const walk = (v) => {
+    seen.set(v, { index: at, low: at, on: true })
+    at++
+    trail.push(v)
+    for (const w of folderEdges.get(v) || []) {
+      if (!seen.has(w)) {
+        walk(w)
+        seen.get(v).low = Math.min(seen.get(v).low, seen.get(w).low)
+      } else if (seen.get(w).on) seen.get(v).low = Math.min(seen.get(v).low, seen.get(w).index)
+    }
+    if (seen.get(v).low === seen.get(v).index) {
+      const scc = []
+      let w
+      do {
+        w = trail.pop()
+        seen.get(w).on = false
+        scc.push(w)
+      } while (w !== v)
+      if (scc.length > 1) folderCycles.push(scc)
+    }
+  }
+  for (const v of folderEdges.keys()) if (!seen.has(v)) walk(v)
+}
+
 for (const scc of cycles) {
   breaches.push(`import cycle: ${scc.map((m) => rel(files.get(m))).join(' ↔ ')}`)
 }
@@ -158,10 +222,6 @@ for (const file of files.values()) {
     unsafeCount++
     unsafeDirs.add(path.dirname(file))
     if (!file.startsWith(NODE_DIR + path.sep)) breaches.push(`${rel(file)}:${i + 1}: unsafe outside src/binding/node/`)
-    // The comment block right above (or the line itself) gives the reason.
-    let reason = /SAFETY:/.test(line)
-    for (let j = i - 1; j >= 0 && /^\s*\/\//.test(lines[j]) && !reason; j--) reason = /SAFETY:/.test(lines[j])
-    if (!reason) breaches.push(`${rel(file)}:${i + 1}: unsafe without a // SAFETY: comment`)
   })
 }
 const rust = lineCounts.binding + lineCounts.core + lineCounts.other
@@ -175,6 +235,9 @@ function rel(file) {
 console.log(`files: ${files.size}; import cycles: ${cycles.length}; files over ${MAX_LINES} lines: ${longFiles}`)
 console.log(`unsafe: ${unsafeCount} uses, in ${unsafeDirs.size} folder(s): ${[...unsafeDirs].map((d) => rel(d)).join(', ') || '-'}`)
 console.log(`Rust lines: ${rust} (core ${lineCounts.core}, binding ${lineCounts.binding} = ${(share * 100).toFixed(1)} %)`)
+console.log(`floors: ${FLOORS.map(([name]) => name).join(' ← ')}; upward imports: ${upward.size}; folder cycles: ${folderCycles.length}`)
+for (const u of upward) breaches.push(`upward import: ${u}`)
+for (const c of folderCycles) breaches.push(`folder cycle: ${c.join(' ↔ ')}`)
 for (const w of warnings) console.log(`warning: ${w}`)
 for (const b of breaches) console.log(`breach: ${b}`)
 process.exit(breaches.length ? 1 : 0)

@@ -5,8 +5,8 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::*;
+use workflow_infra::core::admin;
 use workflow_infra::core::config::{ConnectConfig, Migrate, RawConfig, RawFallback};
-use workflow_infra::core::db::admin;
 use workflow_infra::core::db::migrate;
 use workflow_infra::core::db::{Database, DbKind, Statement};
 use workflow_infra::core::error::ErrorCode;

@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use common::*;
 use serde_json::json;
+use workflow_infra::core::admin::{self, Method};
 use workflow_infra::core::cache::entry::{limits, set_options, unstorable, DEFAULT_TTL};
 use workflow_infra::core::cache::service::{hit_rate, CacheService, Key};
 use workflow_infra::core::cache::Lifetime;
-use workflow_infra::core::db::admin::{self, Method};
 use workflow_infra::core::db::broadcast::{self, Broadcast};
 use workflow_infra::core::db::{Database, DbKind, Dialect, Output};
 use workflow_infra::core::error::ErrorCode;

@@ -675,7 +675,7 @@ async fn cut_listeners(db: &Database) {
 /// The events other processes publish, as `hub` delivers them.
 fn remote_events(hub: &notify::Hub) -> tokio::sync::mpsc::UnboundedReceiver<notify::RemoteEvent> {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let backlog = workflow_infra::core::exec::backlog::Backlog::default();
+    let backlog = workflow_infra::core::backlog::Backlog::default();
     hub.add_sink(
         backlog,
         Arc::new(move |e: notify::RemoteEvent| {

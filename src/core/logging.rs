@@ -12,8 +12,8 @@ use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
-use crate::core::exec::backlog::{Backlog, Waiting};
-use crate::core::exec::outcome::{Level as RecordLevel, LogRecord};
+use crate::core::backlog::{Backlog, Waiting};
+use crate::core::records::{Level as RecordLevel, LogRecord};
 
 /// The environment variable that sets the log filter (`error`, `warn`, `info`, `debug`, `trace`,
 /// or any `tracing` filter directive).

@@ -3,6 +3,8 @@
 //! caches, [`exec`] the one path every call takes; the rest is what they all use.
 
 pub mod abort;
+pub mod admin;
+pub mod backlog;
 pub mod cache;
 pub mod columns;
 pub mod config;
@@ -13,6 +15,7 @@ pub mod input;
 pub mod logging;
 pub mod metrics;
 pub mod page;
+pub mod records;
 pub mod repo;
 pub mod stamp;
 pub mod value;

@@ -78,7 +78,7 @@ mod turn {
 
     use napi::sys;
 
-    use super::super::reference::Scheduled;
+    use crate::binding::node::reference::Scheduled;
     use crate::core::exec::WriteNow;
 
     /// How long writes may run on the JS thread within one turn of the event loop.

@@ -19,13 +19,12 @@ pub(crate) fn ok(env: sys::napi_env, status: sys::napi_status) -> bool {
         return true;
     }
     let mut pending = false;
-    // SAFETY: env is the current environment; both calls only inspect or clear its exception.
-    unsafe {
-        sys::napi_is_exception_pending(env, &mut pending);
-        if pending {
-            let mut thrown = ptr::null_mut();
-            sys::napi_get_and_clear_last_exception(env, &mut thrown);
-        }
+    // SAFETY: env is the current environment; this only inspects its exception.
+    unsafe { sys::napi_is_exception_pending(env, &mut pending) };
+    if pending {
+        let mut thrown = ptr::null_mut();
+        // SAFETY: as above; this clears the pending exception, written to a local.
+        unsafe { sys::napi_get_and_clear_last_exception(env, &mut thrown) };
     }
     false
 }

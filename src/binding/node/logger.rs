@@ -247,8 +247,8 @@ pub mod pace {
 
     use napi::sys;
 
-    use super::super::settle::Settler;
     use super::{call_logger, JsLogger, Level};
+    use crate::binding::node::settle::Settler;
     use crate::core::metrics;
 
     /// A record that took this long counts towards its logger being slow.

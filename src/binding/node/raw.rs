@@ -13,15 +13,15 @@ pub type JsResult = napi::Result<sys::napi_value>;
 /// A JS string.
 pub fn string(env: sys::napi_env, s: &str) -> JsResult {
     let mut v = ptr::null_mut();
-    // SAFETY: `s` outlives the call, which copies it; `v` is written by Node-API.
     // ASCII is valid Latin-1: V8 copies it as it is instead of decoding UTF-8.
-    check_status!(unsafe {
-        if s.is_ascii() {
-            sys::napi_create_string_latin1(env, s.as_ptr().cast(), s.len() as isize, &mut v)
-        } else {
-            sys::napi_create_string_utf8(env, s.as_ptr().cast(), s.len() as isize, &mut v)
-        }
-    })?;
+    let status = if s.is_ascii() {
+        // SAFETY: `s` outlives the call, which copies it; `v` is written by Node-API.
+        unsafe { sys::napi_create_string_latin1(env, s.as_ptr().cast(), s.len() as isize, &mut v) }
+    } else {
+        // SAFETY: as above.
+        unsafe { sys::napi_create_string_utf8(env, s.as_ptr().cast(), s.len() as isize, &mut v) }
+    };
+    check_status!(status)?;
     Ok(v)
 }
 

@@ -283,16 +283,16 @@ impl Pending {
 
     /// Resolves with a JS value (a promise is adopted) or rejects, on the JS thread.
     pub fn settle_value(self, env: sys::napi_env, value: Result<sys::napi_value>) {
-        // SAFETY: the deferred was made on this thread and is settled once, here (its handle is
-        // consumed).
-        unsafe {
-            match value {
-                Ok(v) => sys::napi_resolve_deferred(env, self.deferred, v),
-                Err(e) => {
-                    sys::napi_reject_deferred(env, self.deferred, make_error(env, self.prefix, &e))
-                }
-            };
-        }
+        match value {
+            // SAFETY: the deferred was made on this thread and is settled once, here (its handle
+            // is consumed).
+            Ok(v) => unsafe { sys::napi_resolve_deferred(env, self.deferred, v) },
+            Err(e) => {
+                let error = make_error(env, self.prefix, &e);
+                // SAFETY: as above.
+                unsafe { sys::napi_reject_deferred(env, self.deferred, error) }
+            }
+        };
     }
 }
 

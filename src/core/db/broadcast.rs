@@ -9,8 +9,8 @@ use tokio::sync::OnceCell;
 
 use super::database::{Backend, Database};
 use super::notify::{self, Hub, Outgoing, RemoteEvent, WAITING_MAX};
+use crate::core::backlog::{Backlog, Waiting};
 use crate::core::error::{Error, Result};
-use crate::core::exec::backlog::{Backlog, Waiting};
 use crate::core::input::Input;
 
 /// The operation a distributed publish counts as in the metrics.

@@ -241,11 +241,6 @@ impl Database {
         Ok(Some(hub.clone()))
     }
 
-    /// The hub, if it was started.
-    pub fn started_hub(&self) -> Option<&Arc<Hub>> {
-        self.hub.get()
-    }
-
     pub fn kind(&self) -> DbKind {
         self.kind
     }

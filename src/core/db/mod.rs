@@ -7,7 +7,6 @@
 //! [`breaker`], [`notify`]); [`database`] over both, with its [`lanes`]; [`call`] and [`dialect`], what the
 //! repositories build; [`migrate`], [`connect`], [`admin`] and [`health`] on top.
 
-pub mod admin;
 pub mod breaker;
 pub mod broadcast;
 pub mod call;

@@ -25,8 +25,8 @@ use sqlx::postgres::{PgListener, PgPool};
 
 use super::invalidate::{Touch, Watchers};
 use super::sync::lock;
+use crate::core::backlog::Backlog;
 use crate::core::error::{Error, Result};
-use crate::core::exec::backlog::Backlog;
 use crate::core::metrics::Metrics;
 
 /// The channel the invalidation triggers notify on (tables in `public`).

@@ -6,7 +6,6 @@
 //! the result with the log records to write and the events to publish, as data. The binding
 //! settles the Promise with it.
 
-pub mod backlog;
 pub mod outcome;
 pub mod rejoin;
 pub mod report;

@@ -5,78 +5,8 @@ use serde_json::Value as Json;
 use crate::core::db::Output;
 use crate::core::error::Result;
 
-/// Log levels, named as a logger's methods are.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Level {
-    Error,
-    Warn,
-    Info,
-    Debug,
-}
-
-impl Level {
-    /// The logger method of this level (`logger.warn(…)`).
-    pub fn method(self) -> &'static str {
-        match self {
-            Level::Error => "error",
-            Level::Warn => "warn",
-            Level::Info => "info",
-            Level::Debug => "debug",
-        }
-    }
-}
-
-/// Writes a line to the addon's own log (`tracing`): the code, the reason and the execution as
-/// fields of their own, the rest of `meta` as one JSON field.
-pub fn trace(level: Level, message: &str, meta: &Json) {
-    let text = |key: &str| meta.get(key).and_then(Json::as_str);
-    let (code, error, execution_id) = (text("code"), text("error"), text("executionId"));
-    let rest = match meta {
-        Json::Object(fields) => fields
-            .iter()
-            .filter(|(k, _)| !matches!(k.as_str(), "code" | "error" | "executionId"))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-        _ => serde_json::Map::new(),
-    };
-    let rest = (!rest.is_empty()).then(|| tracing::field::display(Json::Object(rest)));
-    // One event, at the level's macro (tracing's levels are static).
-    macro_rules! at {
-        ($level:ident) => {
-            tracing::$level!(
-                code,
-                error,
-                executionId = execution_id,
-                meta = rest,
-                "{message}"
-            )
-        };
-    }
-    match level {
-        Level::Error => at!(error),
-        Level::Warn => at!(warn),
-        Level::Info => at!(info),
-        Level::Debug => at!(debug),
-    }
-}
-
-/// One line for the caller's logger (or the addon's own log).
-#[derive(Clone, Debug, PartialEq)]
-pub struct LogRecord {
-    pub level: Level,
-    pub message: String,
-    pub fields: Json,
-}
-
-impl LogRecord {
-    pub fn new(level: Level, message: impl Into<String>, fields: Json) -> LogRecord {
-        LogRecord {
-            level,
-            message: message.into(),
-            fields,
-        }
-    }
-}
+// The log records are the base floor's (`core::records`); a call's outcome carries them.
+pub use crate::core::records::{trace, Level, LogRecord};
 
 /// An event to publish on the caller's event bus once the call's writes committed.
 #[derive(Clone, Debug, PartialEq)]

@@ -6,8 +6,6 @@ use serde_json::json;
 use super::outcome::{Level, LogRecord, Outcome};
 use crate::core::db::Output;
 use crate::core::error::{Error, Result};
-use crate::core::workflow::events::conclude::Handled;
-use crate::core::workflow::writes::cleanup_counts;
 
 /// Whose logger the records go to. The planned levels are for a logger the caller gave; in
 /// the addon's own log, "not found" and a failure the caller also gets as a rejection are
@@ -22,7 +20,7 @@ pub enum Audience {
 
 impl Audience {
     /// "Not found": `warn` for the caller's logger (as planned), `debug` in the addon's log.
-    fn notice(self) -> Level {
+    pub fn notice(self) -> Level {
         match self {
             Audience::Own => Level::Debug,
             Audience::Caller => Level::Warn,
@@ -31,12 +29,23 @@ impl Audience {
 
     /// A failure the caller also receives as a rejection: `error` for the caller's logger (as
     /// planned), `debug` in the addon's own log.
-    fn failure(self) -> Level {
+    pub fn failure(self) -> Level {
         match self {
             Audience::Own => Level::Debug,
             Audience::Caller => Level::Error,
         }
     }
+}
+
+/// How a layer above the executor concludes a call of its own kind: the outcome of `result`,
+/// with what is to be logged and published about it.
+pub trait Conclude: Send {
+    fn conclude(
+        self: Box<Self>,
+        source: &str,
+        audience: Audience,
+        result: Result<Output>,
+    ) -> Outcome;
 }
 
 /// What to log about a call once it ended.
@@ -50,13 +59,9 @@ pub enum Report {
         done: &'static str,
         failed: &'static str,
     },
-    /// A deletion: as [`Report::Outcome`], and "not found for deletion" when nothing was there.
-    Delete,
-    /// A cleanup: the counts of executions and metrics removed are logged; the result is the
-    /// number of executions.
-    Cleanup,
-    /// An event's writes (see [`Handled`]): never a rejection, and follow-up events to publish.
-    Event(Handled),
+    /// What the layer above says about the call (a deletion, a cleanup, an event's writes): the
+    /// executor runs the call and hands the result to it.
+    By(Box<dyn Conclude>),
     /// Nothing to log; a read-through cache keeps what was read (on the thread that read it).
     Remember(Box<dyn FnOnce(&Output) + Send>),
 }
@@ -77,41 +82,7 @@ impl Report {
                 ));
                 result
             }
-            Report::Delete => {
-                logs.push(match &result {
-                    Ok(Output::Bool(false)) => LogRecord::new(
-                        audience.notice(),
-                        format!("{source}: Workflow execution not found for deletion"),
-                        json!({}),
-                    ),
-                    other => outcome_record(
-                        audience,
-                        source,
-                        Level::Info,
-                        "Workflow execution deleted",
-                        "delete workflow execution",
-                        other,
-                    ),
-                });
-                result
-            }
-            Report::Cleanup => {
-                let counts = result.map(|o| cleanup_counts(&o));
-                logs.push(match &counts {
-                    Ok((executions, metrics)) => LogRecord::new(
-                        Level::Info,
-                        format!("{source}: Old executions cleaned up"),
-                        json!({"deletedExecutions": executions, "deletedMetrics": metrics}),
-                    ),
-                    Err(e) => failure_record(
-                        audience,
-                        format!("{source}: Failed to cleanup old executions"),
-                        e,
-                    ),
-                });
-                counts.map(|(executions, _)| Output::Count(executions))
-            }
-            Report::Event(handled) => return handled.conclude(result),
+            Report::By(conclude) => return conclude.conclude(source, audience, result),
             Report::Remember(keep) => {
                 if let Ok(out) = &result {
                     keep(out);
@@ -127,7 +98,9 @@ impl Report {
     }
 }
 
-fn outcome_record(
+/// `{source}: {done}` at `level` (`…: not found` at the notice level for a null result of an
+/// `Info` operation), or `{source}: Failed to {failed}` with the error.
+pub fn outcome_record(
     audience: Audience,
     source: &str,
     level: Level,

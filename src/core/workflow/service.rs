@@ -2,11 +2,13 @@
 //! its work and what is logged once it ended. The two classes share every plan but the first
 //! (they name the creation differently).
 
+use serde_json::json;
+
 use super::{bulk, reads, writes};
-use crate::core::db::{Call, Dialect};
+use crate::core::db::{Call, Dialect, Output};
 use crate::core::error::Result;
-use crate::core::exec::outcome::Level;
-use crate::core::exec::report::Report;
+use crate::core::exec::outcome::{Level, LogRecord, Outcome};
+use crate::core::exec::report::{failure_record, outcome_record, Audience, Conclude, Report};
 use crate::core::exec::request::{Plan, Work};
 use crate::core::input::Input;
 use crate::core::repo::{executions, metrics};
@@ -174,15 +176,81 @@ pub fn workflow_metrics(id: &Input, options: &Input) -> Plan {
 
 /// `deleteExecution` / `deleteWorkflowExecution`.
 pub fn delete(id: &Input) -> Plan {
-    Plan::new(writes::delete_execution(id).map(Work::Call), Report::Delete).about("executionId", id)
+    let report = Report::By(Box::new(Deletion));
+    Plan::new(writes::delete_execution(id).map(Work::Call), report).about("executionId", id)
+}
+
+/// A deletion is logged as an outcome, and "not found for deletion" when nothing was there.
+struct Deletion;
+
+impl Conclude for Deletion {
+    fn conclude(
+        self: Box<Self>,
+        source: &str,
+        audience: Audience,
+        result: Result<Output>,
+    ) -> Outcome {
+        let record = match &result {
+            Ok(Output::Bool(false)) => LogRecord::new(
+                audience.notice(),
+                format!("{source}: Workflow execution not found for deletion"),
+                json!({}),
+            ),
+            other => outcome_record(
+                audience,
+                source,
+                Level::Info,
+                "Workflow execution deleted",
+                "delete workflow execution",
+                other,
+            ),
+        };
+        Outcome {
+            result,
+            logs: vec![record],
+            publish: Vec::new(),
+        }
+    }
 }
 
 /// `cleanupOldExecutions(daysOld, options)`.
 pub fn cleanup(days_old: &Input, options: &Input) -> Plan {
     Plan::new(
         writes::cleanup(days_old, options).map(Work::Call),
-        Report::Cleanup,
+        Report::By(Box::new(Cleanup)),
     )
+}
+
+/// A cleanup logs the counts of executions and metrics removed; its result is the number of
+/// executions.
+struct Cleanup;
+
+impl Conclude for Cleanup {
+    fn conclude(
+        self: Box<Self>,
+        source: &str,
+        audience: Audience,
+        result: Result<Output>,
+    ) -> Outcome {
+        let counts = result.map(|o| writes::cleanup_counts(&o));
+        let record = match &counts {
+            Ok((executions, metrics)) => LogRecord::new(
+                Level::Info,
+                format!("{source}: Old executions cleaned up"),
+                json!({"deletedExecutions": executions, "deletedMetrics": metrics}),
+            ),
+            Err(e) => failure_record(
+                audience,
+                format!("{source}: Failed to cleanup old executions"),
+                e,
+            ),
+        };
+        Outcome {
+            result: counts.map(|(executions, _)| Output::Count(executions)),
+            logs: vec![record],
+            publish: Vec::new(),
+        }
+    }
 }
 
 /// `bulkCreateWorkflowExecutions(executions)`.

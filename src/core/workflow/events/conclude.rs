@@ -7,6 +7,7 @@ use super::kind::EventKind;
 use crate::core::db::Output;
 use crate::core::error::Result;
 use crate::core::exec::outcome::{Level, LogRecord, Outcome, Publish};
+use crate::core::exec::report::{Audience, Conclude};
 use crate::core::input::Input;
 use crate::core::value::{millis_to_iso, now_millis};
 use crate::core::workflow::writes::cleanup_counts;
@@ -40,6 +41,13 @@ pub struct Handled {
 }
 
 const SOURCE: &str = "WorkflowEventHandlers";
+
+/// The executor hands an event's result to it (see [`Handled::conclude`]).
+impl Conclude for Handled {
+    fn conclude(self: Box<Self>, _: &str, _: Audience, result: Result<Output>) -> Outcome {
+        Handled::conclude(*self, result)
+    }
+}
 
 impl Handled {
     /// Refused before anything ran (the payload did not validate).

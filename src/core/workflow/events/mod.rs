@@ -31,7 +31,7 @@ pub fn plan(d: &Dialect, event_type: &str, event: &Input) -> Result<EventWork> {
 /// the event handlers report (see [`Handled`]). Err when the payload does not validate.
 pub fn plan_event(d: &Dialect, kind: EventKind, event: &Input) -> Result<Plan> {
     let work = Event::parse(kind, event)?.writes(d, now_millis())?;
-    let report = Report::Event(work.handled(kind));
+    let report = Report::By(Box::new(work.handled(kind)));
     let work = match work.call {
         Some(call) => Work::Call(call),
         None => Work::Done(Ok(Output::Null)),

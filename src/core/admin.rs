@@ -1,8 +1,9 @@
-//! What `status` reports: the backend, the migrations, and the tables with their row counts.
+//! The `WorkflowDatabase` methods about the database itself (migrate, status, journal, seed), as
+//! plans; and what `status` reports: the backend, the migrations, and the tables with their row
+//! counts.
 
-use super::call::Output;
-use super::database::{Database, DbKind};
-use super::migrate::{self, MigrationState};
+use crate::core::db::migrate::{self, MigrationState};
+use crate::core::db::{journal, Database, DbKind, Output};
 use crate::core::error::Result;
 use crate::core::exec::report::Report;
 use crate::core::exec::request::{Plan, Work};
@@ -55,7 +56,7 @@ pub struct Status {
 /// `WorkflowDatabase`'s methods, as plans: `migrate()`, `migrationStatus()`, `status()`,
 /// `seed()` and `journal()`.
 pub fn plan(method: Method) -> Plan {
-    let run = move |db: std::sync::Arc<super::Database>| async move {
+    let run = move |db: std::sync::Arc<Database>| async move {
         Ok(match method {
             Method::Migrate => {
                 migrate::migrate(&db).await?;
@@ -65,8 +66,8 @@ pub fn plan(method: Method) -> Plan {
             Method::Status => status(&db).await?.into_output(),
             Method::Seed => seed::seed(&db).await?.into_output(),
             Method::Journal => Output::Rows {
-                rows: match super::journal::exists(&db).await? {
-                    true => super::journal::unreplayed(&db).await?,
+                rows: match journal::exists(&db).await? {
+                    true => journal::unreplayed(&db).await?,
                     false => Vec::new(),
                 },
                 next: None,
