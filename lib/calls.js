@@ -15,7 +15,8 @@ const dc = require('node:diagnostics_channel')
 
 const CHANNEL = '@pidea/workflow-infra:call'
 
-/** The channel; null on a Node without TracingChannel (before 18.19 and 20.0). */
+/** The channel; null on a Node without TracingChannel (before 18.19 and 20.0).
+ * @type {any} */
 const channel = typeof dc.tracingChannel === 'function' ? dc.tracingChannel(CHANNEL) : null
 
 /** Whether anything listens: TracingChannel#hasSubscribers where Node has it, else its parts. */
@@ -326,6 +327,7 @@ function instrument(exports) {
       for (const name of Object.getOwnPropertyNames(target)) {
         if (name === 'constructor' || sync.has(name)) continue
         const descriptor = Object.getOwnPropertyDescriptor(target, name)
+        if (descriptor === undefined) continue
         if (typeof descriptor.value !== 'function' || descriptor.value[TRACE]) continue
         if (target === klass && ['length', 'name', 'prototype'].includes(name)) continue
         Object.defineProperty(target, name, {

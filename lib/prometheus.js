@@ -62,17 +62,21 @@ function withLabels(text, pairs) {
 /** The families of the addon's exposition: name → {help, type, samples: [{name, labels, value}]}. */
 function parse(text) {
   const families = new Map()
+  /** @type {{ name: string, help: string, type: string, samples: { name: string, labels: Record<string, string>, value: number }[] } | undefined} */
   let family
   for (const line of text.split('\n')) {
     if (line.startsWith('# HELP ')) {
       const at = line.indexOf(' ', 7)
       family = { name: line.slice(7, at), help: line.slice(at + 1), type: 'untyped', samples: [] }
       families.set(family.name, family)
+    } else if (family === undefined) {
+      continue // nothing before the first family (the addon's text starts with one)
     } else if (line.startsWith('# TYPE ')) {
       family.type = line.slice(line.lastIndexOf(' ') + 1)
     } else if (line !== '') {
       const open = line.indexOf('{')
       const close = line.lastIndexOf('}')
+      /** @type {Record<string, string>} */
       const labels = {}
       for (const m of line.slice(open + 1, close).matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
         labels[m[1]] = m[2].replace(/\\(.)/g, (_, c) => (c === 'n' ? '\n' : c))

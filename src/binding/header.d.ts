@@ -792,7 +792,7 @@ export interface PromClientRegistry {
   removeSingleMetric?(name: string): void
 }
 
-/** The 14 planned handler methods (added to the class from `src/binding/pidea.js`). Each does
+/** The 14 planned handler methods (added to the class from `lib/pidea.js`). Each does
  * what its subscription does, and never rejects: failures go to the logger. */
 export interface WorkflowEventHandlers {
   handleWorkflowExecutionStarted(event: WorkflowEvent): Promise<void>

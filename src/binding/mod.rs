@@ -37,12 +37,11 @@ fn init() {
 }
 
 /// The planned module names, as aliases of the same classes: `PostgreSQL…` take a database,
-/// `InMemory…` construct with no argument on a private in-memory database.
-///
-/// Then adds what `pidea.js` writes in JavaScript: `registerWorkflowServices` and the planned
-/// `handle…(event)` methods of `WorkflowEventHandlers`.
+/// `InMemory…` construct with no argument on a private in-memory database. (What is written in
+/// JavaScript — the error class, `registerWorkflowServices`, the planned `handle…` methods — the
+/// entry point adds from `lib/`.)
 #[napi(module_exports)]
-pub fn module_exports(mut exports: Object, env: Env) -> napi::Result<()> {
+pub fn module_exports(mut exports: Object) -> napi::Result<()> {
     for class in [
         "WorkflowExecutionRepository",
         "WorkflowMetricsRepository",
@@ -52,12 +51,13 @@ pub fn module_exports(mut exports: Object, env: Env) -> napi::Result<()> {
         exports.set_named_property(&format!("PostgreSQL{class}"), constructor)?;
         exports.set_named_property(&format!("InMemory{class}"), constructor)?;
     }
-    let raw = env.raw();
-    let add_class = node::raw::run_script(raw, include_str!("errors.js"))?;
-    let class = node::reference::call(raw, add_class, add_class, &[exports.raw()])
-        .map_err(napi::Error::from_reason)?;
-    node::convert::use_error_class(raw, class)?;
-    let add = node::raw::run_script(raw, include_str!("pidea.js"))?;
-    node::reference::call(raw, add, add, &[exports.raw()]).map_err(napi::Error::from_reason)?;
     Ok(())
+}
+
+/// Makes `class` (`lib/errors.js`'s `WorkflowInfraError`) the class of every error the addon
+/// rejects or throws with, in this environment (internal: the entry point calls it, and takes it
+/// off the exports).
+#[napi(skip_typescript, js_name = "__useErrorClass")]
+pub fn use_error_class(env: Env, class: napi::bindgen_prelude::Unknown) -> napi::Result<()> {
+    node::convert::use_error_class(env.raw(), class.raw())
 }

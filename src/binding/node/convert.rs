@@ -158,12 +158,12 @@ fn json(env: sys::napi_env, j: &serde_json::Value) -> JsResult {
 }
 
 thread_local! {
-    /// The `WorkflowInfraError` class of this thread's environment (errors.js).
+    /// The `WorkflowInfraError` class of this thread's environment (`lib/errors.js`).
     static ERROR_CLASS: std::cell::RefCell<Option<super::reference::JsRef>> =
         const { std::cell::RefCell::new(None) };
 }
 
-/// Makes `class` (errors.js's `WorkflowInfraError`) the class of every error this thread's
+/// Makes `class` (`lib/errors.js`'s `WorkflowInfraError`) the class of every error this thread's
 /// environment is given.
 pub fn use_error_class(env: sys::napi_env, class: sys::napi_value) -> napi::Result<()> {
     let class = super::reference::JsRef::new(env, class)?;

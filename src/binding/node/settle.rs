@@ -17,6 +17,7 @@ use std::collections::VecDeque;
 use std::ffi::c_void;
 use std::future::Future;
 use std::ptr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use napi::bindgen_prelude::PromiseRaw;
@@ -49,13 +50,14 @@ pub struct Settler {
     waiting: Mutex<Waiting>,
     /// `setImmediate` with the function that drains the rest.
     later: Scheduled,
-    /// Operations in flight; touched only on the JS thread.
-    in_flight: std::cell::Cell<usize>,
+    /// Operations in flight (an atomic: the settler is shared between threads; the JS thread is
+    /// the one that counts).
+    in_flight: AtomicUsize,
 }
 
 // SAFETY: a threadsafe function is meant to be called from any thread, and `open` (under its
-// lock) guards its lifetime; `in_flight` is only read and written on the JS thread that owns
-// the settler.
+// lock) guards its lifetime; `later` is used only from the JS thread's callbacks (it needs the
+// `env` they are given); every other field is a lock or an atomic.
 unsafe impl Send for Settler {}
 // SAFETY: as for `Send`.
 unsafe impl Sync for Settler {}
@@ -127,7 +129,7 @@ impl Settler {
             open,
             waiting: Mutex::new(Waiting::default()),
             later,
-            in_flight: std::cell::Cell::new(0),
+            in_flight: AtomicUsize::new(0),
         })
     }
 
@@ -203,20 +205,19 @@ impl Settler {
 
     /// Called on the JS thread when an operation starts: keeps the loop alive while any is pending.
     fn started(&self, env: sys::napi_env) {
-        let n = self.in_flight.get();
-        if n == 0 {
+        if self.in_flight.fetch_add(1, Ordering::Relaxed) == 0 {
             // SAFETY: the threadsafe function lives until Node-API finalizes it, and `open`
             // (checked under its lock) says whether it still does.
             unsafe { sys::napi_ref_threadsafe_function(env, self.tsfn) };
         }
-        self.in_flight.set(n + 1);
     }
 
     /// Called on the JS thread when an operation settled.
     fn finished(&self, env: sys::napi_env) {
-        let n = self.in_flight.get().saturating_sub(1);
-        self.in_flight.set(n);
-        if n == 0 {
+        let before = self
+            .in_flight
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        if before == Ok(1) {
             // SAFETY: the threadsafe function lives until Node-API finalizes it, and `open`
             // (checked under its lock) says whether it still does.
             unsafe { sys::napi_unref_threadsafe_function(env, self.tsfn) };

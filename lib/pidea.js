@@ -1,11 +1,11 @@
+// @ts-check
+'use strict'
 // What PIDEA reaches that is best written in JavaScript, because it only calls JavaScript: the
 // planned `handle…(event)` methods of WorkflowEventHandlers, and registerWorkflowServices for
-// PIDEA's DI container. The addon compiles this file into its binary and evaluates it once per
-// environment when it loads (`super::module_exports`): the expression below is a function of the
-// addon's exports, which adds to them. It has no `require`: only the exports and Node's globals.
-(function addPideaMembers(exports) {
-  'use strict'
+// PIDEA's DI container. index.js adds them to the exports (addPideaMembers).
 
+/** Adds the handle… methods and registerWorkflowServices to the addon's exports. */
+function addPideaMembers(exports) {
   const { WorkflowDatabase, WorkflowEventHandlers } = exports
 
   // ---- WorkflowEventHandlers: the 14 planned methods -------------------------------------------
@@ -32,6 +32,7 @@
       writable: true,
       // Does what the subscription for `eventType` does; never rejects.
       value: {
+        /** @this {{ handle(eventType: string, event: unknown): Promise<void> }} */
         [method](event) {
           return this.handle(eventType, event)
         },
@@ -193,7 +194,7 @@
       opts = optionsOf(options)
       refuseTaken(container, names)
     } catch (err) {
-      throw err && err.code ? err : coded('ERR_VALIDATION', 'the container or the options could not be read', err)
+      throw err instanceof exports.WorkflowInfraError ? err : coded('ERR_VALIDATION', 'the container or the options could not be read', err)
     }
     const busName = opts.eventBus ?? 'eventBus'
     const loggerName = opts.logger ?? 'logger'
@@ -208,7 +209,7 @@
       }
     } catch (err) {
       if (owned) await db.close()
-      throw err && err.code ? err : coded('ERR_VALIDATION', 'the container refused a registration', err)
+      throw err instanceof exports.WorkflowInfraError ? err : coded('ERR_VALIDATION', 'the container refused a registration', err)
     }
     return db
   }
@@ -283,4 +284,6 @@
   }
 
   exports.registerWorkflowServices = registerWorkflowServices
-})
+}
+
+module.exports = { addPideaMembers }
