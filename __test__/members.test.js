@@ -1,5 +1,5 @@
 'use strict'
-// The planned public members a caller can reach besides the methods (reference §1): the
+// The planned public members a caller can reach besides the methods (PIDEA's planned classes): the
 // services' fields, the 14 handle…(event) methods of WorkflowEventHandlers, the repositories'
 // db and table names, WorkflowCache's maxSize/ttl/stats/logger. On every backend.
 const { addon, backends, cleanup } = require('./helpers')

@@ -1,6 +1,6 @@
 'use strict'
 // Stand-ins for PIDEA's DI containers, its EventBus and a logger, written from their interfaces
-// (reference §4, the README's "Use in PIDEA"): what the addon is tested against.
+// (PIDEA's container, EventBus and logger; the README's "Use in PIDEA"): what the addon is tested against.
 //
 // - LifecycleContainer: register(name, factory, {singleton, dependencies, lifecycle}),
 //   registerSingleton, a synchronous resolve (singletons first, then dependencies, then the

@@ -1,5 +1,5 @@
 'use strict'
-// The planned JavaScript design (reference §1.1–§1.6, §3, §4.1), written out as a user would
+// The planned JavaScript design (the repositories, services, events and cache PIDEA had planned), written out as a user would
 // have it: one query per call, a read-modify-write for every finishing event, PIDEA's EventBus,
 // and the timer-per-entry WorkflowCache. Only what the benchmark drives is here. It runs on
 // node-postgres (`pg` Pool) or on better-sqlite3 behind the same `query(sql, params)` seam;
@@ -80,7 +80,7 @@ class PlannedMetricsRepository {
   }
 }
 
-/** WorkflowRepository (§1.4), logger silent. */
+/** WorkflowRepository, logger silent. */
 class PlannedWorkflowRepository {
   constructor(executions, metrics) {
     this.executionRepository = executions
@@ -111,7 +111,7 @@ class PlannedWorkflowRepository {
   }
 }
 
-/** WorkflowEventHandlers (§1.5, §3): the events the lifecycle uses. */
+/** WorkflowEventHandlers: the events the lifecycle uses. */
 class PlannedEventHandlers {
   constructor(repo, bus) {
     this.repo = repo
@@ -158,7 +158,7 @@ class PlannedEventHandlers {
   }
 }
 
-/** PIDEA's EventBus (§4.1), without the payload logging. */
+/** PIDEA's EventBus, without the payload logging. */
 class PlannedEventBus {
   constructor() {
     this.handlers = new Map()
@@ -179,7 +179,7 @@ class PlannedEventBus {
   }
 }
 
-/** WorkflowCache (§1.6): a Map, a setTimeout per entry, FIFO eviction, a logger per call. */
+/** WorkflowCache: a Map, a setTimeout per entry, FIFO eviction, a logger per call. */
 class PlannedWorkflowCache {
   constructor(options = {}) {
     this.maxSize = options.maxSize || 1000

@@ -26,7 +26,7 @@ const RUNS = arg('runs', 5)
 const rows = []
 const plans = []
 
-// The planned SQL (reference §1.1, §1.2), filter by workflow / metric type.
+// The planned SQL of the executions and metrics repositories, filter by workflow / metric type.
 const PLANNED = {
   getStatistics: `SELECT COUNT(*) as total_executions,
       COUNT(CASE WHEN status = 'completed' THEN 1 END) as completed_executions,

@@ -1,7 +1,7 @@
 //! What a `WorkflowCache` holds, and its hot path. The state an instance shares with its bound
 //! methods; the JS values it keeps, by reference: `get` returns the stored object itself, as the
-//! planned `Map`-based cache and every JS cache do. This is where STYLE's "no JS values in a
-//! cache" does not fit: a copy per read cost 30× a `Map` lookup and changed what callers get
+//! planned `Map`-based cache and every JS cache do. This is where the habit of keeping no JS
+//! values in native state does not fit: a copy per read cost 30× a `Map` lookup and changed what callers get
 //! back. A reference lives exactly as long as its entry (delete, eviction, expiry, `clear`, or
 //! the cache itself being collected), so the cache pins at most `maxSize` values. (Like any
 //! native cache holding its values strongly, a value that refers back to its own cache keeps

@@ -1,5 +1,8 @@
 //! A repository call: the statements to run, how they run, and how their results become the
-//! caller's [`Output`]; and [`Database`]'s three ways of running one.
+//! caller's [`Output`]; and [`Database`]'s four ways of running one: an SQLite point read at once
+//! ([`Database::call_now`]), an SQLite write at once ([`Database::write_now`]), an SQLite write
+//! on the writer thread ([`Database::call_with`]), and any call to completion
+//! ([`Database::call`]).
 
 use std::sync::Arc;
 
