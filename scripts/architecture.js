@@ -107,33 +107,38 @@ for (const [name, file] of files) {
   edges.set(name, to)
 }
 
-// Tarjan's strongly connected components.
-let index = 0
-const stack = []
-const info = new Map()
-const cycles = []
-function visit(v) {
-  info.set(v, { index, low: index, on: true })
-  index++
-  stack.push(v)
-  for (const w of edges.get(v) || []) {
-    if (!info.has(w)) {
-      visit(w)
-      info.get(v).low = Math.min(info.get(v).low, info.get(w).low)
-    } else if (info.get(w).on) info.get(v).low = Math.min(info.get(v).low, info.get(w).index)
+/** The cycles of a graph (Map node → Set of nodes): its strongly connected components of more
+ * than one node (Tarjan). */
+function cyclesOf(graph) {
+  let index = 0
+  const stack = []
+  const info = new Map()
+  const found = []
+  const visit = (v) => {
+    info.set(v, { index, low: index, on: true })
+    index++
+    stack.push(v)
+    for (const w of graph.get(v) || []) {
+      if (!info.has(w)) {
+        visit(w)
+        info.get(v).low = Math.min(info.get(v).low, info.get(w).low)
+      } else if (info.get(w).on) info.get(v).low = Math.min(info.get(v).low, info.get(w).index)
+    }
+    if (info.get(v).low === info.get(v).index) {
+      const scc = []
+      let w
+      do {
+        w = stack.pop()
+        info.get(w).on = false
+        scc.push(w)
+      } while (w !== v)
+      if (scc.length > 1) found.push(scc)
+    }
   }
-  if (info.get(v).low === info.get(v).index) {
-    const scc = []
-    let w
-    do {
-      w = stack.pop()
-      info.get(w).on = false
-      scc.push(w)
-    } while (w !== v)
-    if (scc.length > 1) cycles.push(scc)
-  }
+  for (const v of graph.keys()) if (!info.has(v)) visit(v)
+  return found
 }
-for (const v of edges.keys()) if (!info.has(v)) visit(v)
+const cycles = cyclesOf(edges)
 
 const breaches = []
 const warnings = []
@@ -168,35 +173,7 @@ for (const [from, tos] of edges) {
     if (floorOf(b) > floorOf(a)) upward.add(`${rel(files.get(from))} → ${b} (${FLOORS[floorOf(a)][0]} → ${FLOORS[floorOf(b)][0]})`)
   }
 }
-// Folder-level cycles (Tarjan again, on folders).
-const folderCycles = []
-{
-  let at = 0
-  const seen = new Map()
-  const trail = []
-  const walk = (v) => {
-    seen.set(v, { index: at, low: at, on: true })
-    at++
-    trail.push(v)
-    for (const w of folderEdges.get(v) || []) {
-      if (!seen.has(w)) {
-        walk(w)
-        seen.get(v).low = Math.min(seen.get(v).low, seen.get(w).low)
-      } else if (seen.get(w).on) seen.get(v).low = Math.min(seen.get(v).low, seen.get(w).index)
-    }
-    if (seen.get(v).low === seen.get(v).index) {
-      const scc = []
-      let w
-      do {
-        w = trail.pop()
-        seen.get(w).on = false
-        scc.push(w)
-      } while (w !== v)
-      if (scc.length > 1) folderCycles.push(scc)
-    }
-  }
-  for (const v of folderEdges.keys()) if (!seen.has(v)) walk(v)
-}
+const folderCycles = cyclesOf(folderEdges)
 
 for (const scc of cycles) {
   breaches.push(`import cycle: ${scc.map((m) => rel(files.get(m))).join(' ↔ ')}`)

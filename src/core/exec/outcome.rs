@@ -32,4 +32,12 @@ impl Outcome {
             publish: Vec::new(),
         }
     }
+
+    /// A result with one record to log.
+    pub fn logged(result: Result<Output>, record: LogRecord) -> Outcome {
+        Outcome {
+            logs: vec![record],
+            ..Outcome::plain(result)
+        }
+    }
 }

@@ -69,31 +69,23 @@ pub enum Report {
 impl Report {
     /// The outcome of `result`, with what this report says about it.
     pub fn conclude(self, source: &str, audience: Audience, result: Result<Output>) -> Outcome {
-        let mut logs = Vec::new();
-        let result = match self {
-            Report::Quiet => result,
+        match self {
+            Report::Quiet => Outcome::plain(result),
             Report::Outcome {
                 level,
                 done,
                 failed,
             } => {
-                logs.push(outcome_record(
-                    audience, source, level, done, failed, &result,
-                ));
-                result
+                let record = outcome_record(audience, source, level, done, failed, &result);
+                Outcome::logged(result, record)
             }
-            Report::By(conclude) => return conclude.conclude(source, audience, result),
+            Report::By(conclude) => conclude.conclude(source, audience, result),
             Report::Remember(keep) => {
                 if let Ok(out) = &result {
                     keep(out);
                 }
-                result
+                Outcome::plain(result)
             }
-        };
-        Outcome {
-            result,
-            logs,
-            publish: Vec::new(),
         }
     }
 }

@@ -205,11 +205,7 @@ impl Conclude for Deletion {
                 other,
             ),
         };
-        Outcome {
-            result,
-            logs: vec![record],
-            publish: Vec::new(),
-        }
+        Outcome::logged(result, record)
     }
 }
 
@@ -245,11 +241,10 @@ impl Conclude for Cleanup {
                 e,
             ),
         };
-        Outcome {
-            result: counts.map(|(executions, _)| Output::Count(executions)),
-            logs: vec![record],
-            publish: Vec::new(),
-        }
+        Outcome::logged(
+            counts.map(|(executions, _)| Output::Count(executions)),
+            record,
+        )
     }
 }
 
