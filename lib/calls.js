@@ -180,8 +180,8 @@ function iterable(promise, call, self, args, at) {
 }
 
 /**
- * The calls that take `{ signal }`, by class: the place of their options argument, and whether
- * the addon's method has options of its own there (else the options hold only `signal`).
+ * The calls that take `{ signal }` in their options argument (the second, `OPTIONS_AT`), by
+ * class: whether the addon's method has options of its own there (else they hold only `signal`).
  */
 const ABORTABLE = {
   WorkflowExecutionRepository: { cleanupOldExecutions: false, getStatistics: false },
