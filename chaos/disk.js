@@ -31,7 +31,12 @@ function fillScript(file, filler) {
       let repo = new w.WorkflowExecutionRepository(db)
       const acked = [], codes = {}
       let refused = 0, n = 0
-      while (refused < 50) {
+      // Filled until 50 creates were refused and the disk is still full: a refusal gives the
+      // reserve back and truncates the WAL, which can leave room enough to take the reserve
+      // again (then the disk is not full, and health() rightly says ok): fill on until it is.
+      let batches = 0
+      while (refused < 50 || (refused < 5000 && !(await db.health()).diskFull)) {
+        if (++batches > 100000) break
         const ids = Array.from({ length: 8 }, () => 'd' + n++)
         const out = await Promise.allSettled(ids.map((id) =>
           repo.create({ executionId: id, workflowId: 'disk', workflowName: 'Disk', metadata: { pad: 'x'.repeat(2000) } })))
