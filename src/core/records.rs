@@ -30,15 +30,14 @@ impl Level {
 pub fn trace(level: Level, message: &str, meta: &Json) {
     let text = |key: &str| meta.get(key).and_then(Json::as_str);
     let (code, error, execution_id) = (text("code"), text("error"), text("executionId"));
+    // The rest of `meta`, formatted only if the line is written (it usually is not: most
+    // records are below the level in force).
     let rest = match meta {
-        Json::Object(fields) => fields
-            .iter()
-            .filter(|(k, _)| !matches!(k.as_str(), "code" | "error" | "executionId"))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-        _ => serde_json::Map::new(),
+        Json::Object(fields) if fields.keys().any(|k| !OWN_FIELDS.contains(&k.as_str())) => {
+            Some(tracing::field::display(Rest(fields)))
+        }
+        _ => None,
     };
-    let rest = (!rest.is_empty()).then(|| tracing::field::display(Json::Object(rest)));
     // One event, at the level's macro (tracing's levels are static).
     macro_rules! at {
         ($level:ident) => {
@@ -56,6 +55,22 @@ pub fn trace(level: Level, message: &str, meta: &Json) {
         Level::Warn => at!(warn),
         Level::Info => at!(info),
         Level::Debug => at!(debug),
+    }
+}
+
+/// The fields a line of the addon's own log has of its own.
+const OWN_FIELDS: [&str; 3] = ["code", "error", "executionId"];
+
+/// A record's fields other than [`OWN_FIELDS`], as one JSON object.
+struct Rest<'a>(&'a serde_json::Map<String, Json>);
+
+impl std::fmt::Display for Rest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let rest: serde_json::Map<String, Json> = (self.0.iter())
+            .filter(|(k, _)| !OWN_FIELDS.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        write!(f, "{}", Json::Object(rest))
     }
 }
 
