@@ -836,7 +836,6 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.HandlerRegistryRepository = nativeBinding.HandlerRegistryRepository
-module.exports.WorkflowCache = nativeBinding.WorkflowCache
 module.exports.WorkflowCacheService = nativeBinding.WorkflowCacheService
 module.exports.WorkflowDatabase = nativeBinding.WorkflowDatabase
 module.exports.WorkflowEventHandlers = nativeBinding.WorkflowEventHandlers

@@ -204,6 +204,200 @@ describe('WorkflowCache', () => {
   })
 })
 
+// The segmented LRU and its schedule of expiries, on a clock the test sets (Date is faked; a
+// turn's end, `await turn()`, lets the cache read the clock afresh).
+describe('WorkflowCache on a set clock', () => {
+  beforeEach(() => jest.useFakeTimers({ now: 0, doNotFake: ['queueMicrotask', 'nextTick'] }))
+  afterEach(() => jest.useRealTimers())
+  const at = async (ms) => {
+    jest.setSystemTime(ms)
+    await Promise.resolve() // the turn ends
+  }
+
+  test('maxSize is exact and entries read again survive a scan of new ones', () => {
+    const c = new WorkflowCache({ maxSize: 10, ttl: 0, logger: quiet })
+    for (let i = 0; i < 5; i++) {
+      c.set(`hot${i}`, i)
+      expect(c.get(`hot${i}`)).toBe(i)
+    }
+    for (let i = 0; i < 1000; i++) {
+      c.set(`scan${i}`, i)
+      expect(c.size()).toBeLessThanOrEqual(10)
+    }
+    expect(c.size()).toBe(10)
+    for (let i = 0; i < 5; i++) expect(c.has(`hot${i}`)).toBe(true)
+    expect(c.getStats().evictions).toBe(1005 - 10)
+  })
+
+  test('TTLs expire without timers, each counted once; stats add up', async () => {
+    const c = new WorkflowCache({ maxSize: 100, ttl: 1000, logger: quiet })
+    c.set('a', null)
+    c.set('b', 1, { ttl: Infinity })
+    c.set('c', 2, { ttl: 10 })
+    await at(500)
+    expect([c.has('a'), c.get('a')]).toEqual([true, null])
+    await at(11)
+    expect(c.get('c')).toBeNull()
+    await at(1001)
+    expect(c.get('a')).toBeNull()
+    await at(8.64e15 - 1)
+    expect(c.has('b')).toBe(true)
+    expect(c.delete('b')).toBe(true)
+    expect(c.delete('b')).toBe(false)
+    const s = c.getStats()
+    expect([s.hits, s.misses, s.sets, s.expirations]).toEqual([1, 2, 3, 2])
+    expect(s.sets).toBe(s.deletes + s.evictions + s.expirations + s.size)
+  })
+
+  test('a rewrite in a full cache evicts nothing; a smaller maxSize keeps the protected entry', () => {
+    const c = new WorkflowCache({ maxSize: 2, logger: quiet })
+    c.set('a', 1)
+    c.set('b', 2)
+    c.set('a', 3)
+    expect([c.size(), c.getStats().evictions, c.get('a')]).toEqual([2, 0, 3])
+    c.setConfig({ maxSize: 1 })
+    expect([c.size(), c.has('a')]).toEqual([1, true])
+    c.setConfig({ maxSize: 3 })
+    c.set('x', 1)
+    c.set('y', 2)
+    expect(c.keys()).toEqual(['a', 'y', 'x'])
+    expect(c.isFull()).toBe(true)
+    // -0 and 0 are one key, as in a Map.
+    c.set(-0, 'zero')
+    expect(c.get(0)).toBe('zero')
+  })
+
+  test('entries list the protected segment first; evictOldest takes the least recent on probation', async () => {
+    const c = new WorkflowCache({ maxSize: 4, ttl: 100, logger: quiet })
+    ;['a', 'b', 'c'].forEach((k, n) => c.set(k, n))
+    await at(1)
+    expect(c.get('a')).toBe(0)
+    expect(c.entries().map((e) => e.key)).toEqual(['a', 'c', 'b'])
+    expect(c.getMetadata('b')).toEqual({ timestamp: 0, expiresAt: 100, metadata: {} })
+    c.evictOldest()
+    expect(c.has('b')).toBe(false)
+    c.setConfig({ ttl: Infinity })
+    c.set('d', 9)
+    expect([c.getMetadata('d').expiresAt, c.ttl]).toEqual([Infinity, Infinity])
+    await at(150)
+    expect(c.cleanup()).toBe(2) // a and c expire; d never does
+    c.clear()
+    c.evictOldest()
+    expect(c.size()).toBe(0)
+    expect(c.getStats()).toMatchObject({ sets: 4, evictions: 1, expirations: 2, deletes: 1 })
+  })
+
+  test('a new expiry keeps the value, timestamp and place; string and number keys stay apart', async () => {
+    const c = new WorkflowCache({ maxSize: 4, ttl: 100, logger: quiet })
+    c.set('1', 1)
+    c.set(1, 2)
+    expect([c.get('1'), c.get(1)]).toEqual([1, 2])
+    await at(50)
+    expect(c.clearExpirationTimer('1')).toBe(true)
+    expect(c.setExpirationTimer('missing', 5)).toBe(false)
+    expect(c.getMetadata('1')).toEqual({ timestamp: 0, expiresAt: Infinity, metadata: {} })
+    expect(c.setExpirationTimer(1, 10)).toBe(true) // sooner than the queued time
+    await at(61)
+    expect(c.cleanup()).toBe(1)
+    await at(1000)
+    expect(c.has('1')).toBe(true)
+    expect(c.getStats().sets).toBe(2) // a new expiry is not a set
+    expect(c.setExpirationTimer('1', 500)).toBe(true) // later than none
+    await at(1499)
+    expect(c.has('1')).toBe(true)
+    await at(1501)
+    expect(c.has('1')).toBe(false)
+  })
+
+  test('thousands of rewrites of a few keys: each expires at its latest write, never at a stale time', async () => {
+    const c = new WorkflowCache({ maxSize: 8, ttl: 10, logger: quiet })
+    for (let t = 0; t < 5000; t++) {
+      await at(t)
+      c.set(`k${t % 4}`, t)
+    }
+    await at(5005)
+    expect(c.size()).toBe(4)
+    expect(c.get('k0')).toBe(4996)
+    await at(5007)
+    expect(c.size()).toBe(3) // k0 (expiring at 5006) is gone, k1 (5007) is not yet
+    expect(c.getStats().expirations).toBe(1)
+    c.set('new', 0, { ttl: 1000 })
+    await at(5500)
+    expect(c.has('new')).toBe(true)
+    // Shorter TTLs after longer ones (out of order) expire in order too.
+    const d = new WorkflowCache({ maxSize: 100, ttl: 0, logger: quiet })
+    for (let i = 0; i < 50; i++) d.set(`t${i}`, i, { ttl: 1000 - i * 10 })
+    for (let step = 1; step <= 50; step++) {
+      await at(5500 + 1000 - (50 - step) * 10 + 1)
+      expect(d.size()).toBe(50 - step)
+    }
+  })
+
+  test('metadata is data, copied in and out; the cache logs through its logger', () => {
+    const { lines, logger } = recorder()
+    const c = new WorkflowCache({ logger })
+    const meta = { when: new Date(5), err: new TypeError('bad'), list: [1, { deep: 'x' }], ['__proto__']: { own: true } }
+    Object.defineProperty(meta, '__proto__', { value: { own: true }, enumerable: true })
+    expect(c.set('k', 1, { metadata: meta })).toBe(true)
+    meta.list.push(2)
+    const stored = c.getMetadata('k').metadata
+    expect(stored.when).toEqual(new Date(5))
+    expect(stored.err).toEqual({ name: 'TypeError', message: 'bad' })
+    expect(stored.list).toEqual([1, { deep: 'x' }])
+    expect(Object.getOwnPropertyDescriptor(stored, '__proto__').value).toEqual({ own: true })
+    stored.list.push('changed by a reader')
+    expect(c.getMetadata('k').metadata.list).toHaveLength(2)
+    const circular = { name: 'loop' }
+    circular.self = circular
+    const throwing = Object.defineProperty({}, 'x', { enumerable: true, get() { throw new Error('no') } })
+    for (const bad of [{ f() {} }, { s: Symbol('s') }, { n: 1n }, circular, throwing]) {
+      expect(c.set('bad', 1, { metadata: bad })).toBe(false)
+    }
+    expect(c.has('bad')).toBe(false)
+    expect(lines.map((l) => [l.level, l.message])).toEqual(Array(5).fill(['warn', 'WorkflowCache: value not cached']))
+    expect(lines.map((l) => l.meta.reason)).toEqual(['function', 'symbol', 'bigint', 'value nested too deep (or circular)', 'a value whose reading threw'])
+    expect(() => c.updateMetadata('k', [1])).toThrow(expect.objectContaining({ code: 'ERR_VALIDATION' }))
+    expect(() => c.updateMetadata('k', { f() {} })).toThrow(expect.objectContaining({ code: 'ERR_VALIDATION' }))
+    expect(c.updateMetadata('missing', { a: 1 })).toBe(false)
+  })
+
+  test('refusals name the argument, never its value, and change nothing', () => {
+    const c = new WorkflowCache({ logger: quiet })
+    c.set('k', 1)
+    const secret = 'hunter2-secret'
+    const cases = [
+      () => new WorkflowCache(secret),
+      () => new WorkflowCache({ maxSize: secret }),
+      () => new WorkflowCache({ maxSize: 1.5 }),
+      () => new WorkflowCache({ logger: secret }),
+      () => c.set({ secret }, 1),
+      () => c.set('k', 2, secret),
+      () => c.set('k', 2, { ttl: secret }),
+      () => c.setConfig(null),
+      () => c.setConfig({ ttl: NaN }),
+      () => c.setExpirationTimer('k', undefined),
+      () => c.setExpirationTimer('k', -1),
+      () => c.delete(undefined),
+      () => c.has(null),
+      () => c.getMetadata(Symbol('s')),
+      () => c.clearExpirationTimer({}),
+    ]
+    for (const call of cases) {
+      let err
+      try {
+        call()
+      } catch (e) {
+        err = e
+      }
+      expect(err).toBeInstanceOf(addon.WorkflowInfraError)
+      expect(err.code).toBe('ERR_VALIDATION')
+      expect(err.message).not.toContain(secret)
+      expect(err.meta.argument).toMatch(/^(options|config|key|ttl|logger)(\.\w+)?$/)
+    }
+    expect([c.get('k'), c.size(), c.ttl, c.maxSize]).toEqual([1, 1, 300000, 1000])
+  })
+})
+
 describe('setLogger', () => {
   test('routes the addon\u2019s log events to a JS logger and never holds the process', async () => {
     const r = await runNode(`

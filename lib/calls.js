@@ -12,6 +12,7 @@
 //   signal's reason (core::abort says where the work looks at it).
 
 const dc = require('node:diagnostics_channel')
+const { internals } = require('./internal.js')
 
 const CHANNEL = '@pidea/workflow-infra:call'
 
@@ -292,8 +293,6 @@ function wrap(className, name, fn, contextOf) {
 /** Marks a traced method (and holds the method it wraps). A registered symbol: the addon's
  * classes are one per process, however many times this file is evaluated (Jest's registries). */
 const TRACE = Symbol.for('@pidea/workflow-infra.traced')
-/** Where the exports keep the addon's internal functions once they are taken off. */
-const INTERNAL = Symbol.for('@pidea/workflow-infra.internal')
 
 function instanceContext(operation, name, self, args) {
   const context = { operation, backend: backendOf(self) ?? null }
@@ -307,16 +306,10 @@ function staticContext(operation, name, self, args) {
   return { operation, backend: backendOfConfig(config) }
 }
 
-/** Wraps every Promise method of the exported classes, once; takes the addon's internal
- * functions (`__abortFlag`, `__abort`, `__callWithAbort`) off the exports. */
+/** Wraps every Promise method of the exported classes, once. */
 function instrument(exports) {
-  if (exports[INTERNAL] === undefined) {
-    Object.defineProperty(exports, INTERNAL, {
-      value: { flag: exports.__abortFlag, fire: exports.__abort, callWith: exports.__callWithAbort },
-    })
-    for (const name of ['__abortFlag', '__abort', '__callWithAbort']) delete exports[name]
-  }
-  aborts = { ...exports[INTERNAL], WorkflowInfraError: exports.WorkflowInfraError }
+  const { abortFlag, abort, callWithAbort } = internals(exports)
+  aborts = { flag: abortFlag, fire: abort, callWith: callWithAbort, WorkflowInfraError: exports.WorkflowInfraError }
   for (const className of TRACED) {
     const klass = exports[className]
     const sync = new Set(SYNC[className])

@@ -683,6 +683,89 @@ export interface CacheEntry<K extends CacheKey = CacheKey, V = unknown> extends 
   value: V
 }
 
+/** What `WorkflowCache`'s `getStats()` returns. */
+export interface WorkflowCacheStats {
+  hits: number
+  misses: number
+  sets: number
+  deletes: number
+  evictions: number
+  /** Entries removed because their TTL passed. */
+  expirations: number
+  size: number
+  maxSize: number
+  /** Percent of reads that hit, 0–100, two decimals. */
+  hitRate: number
+  totalRequests: number
+}
+
+/**
+ * An in-process cache with the planned synchronous API (JavaScript, `lib/cache.js`, over
+ * lru-cache): `maxSize` exact, eviction by recency and frequency (a segmented LRU), TTL without
+ * timers, a stored `null` told apart from a miss by `has()`. `get`, `set`, `has` and `delete` are
+ * bound to their instance.
+ */
+export declare class WorkflowCache<K extends CacheKey = CacheKey, V = unknown> {
+  /**
+   * `maxSize` (default 1000), `ttl` in ms (default 300000; 0 or Infinity: no expiry),
+   * `logger` (default: the addon's own log).
+   */
+  constructor(options?: WorkflowCacheOptions)
+  /**
+   * Stores `value` itself (options: `ttl` ms, 0 or Infinity: never; `metadata`, kept as
+   * data); false, with a warning, when the metadata holds a function, a symbol or a bigint.
+   */
+  set(key: K, value: V, options?: CacheSetOptions): boolean
+  /** The stored value (the same object that was set), or null on a miss (see `has`). */
+  get(key: K): V | null
+  /** Whether a live entry exists (a stored null or undefined counts). */
+  has(key: K): boolean
+  /** Removes an entry; true when it existed. */
+  delete(key: K): boolean
+  /** Removes every entry (counted as deletes; stats are kept). */
+  clear(): void
+  /** Counters; `sets = size + deletes + evictions + expirations + rewrites of a live key`. */
+  getStats(): WorkflowCacheStats
+  /** Live keys, the most valuable first. */
+  keys(): K[]
+  /** Live values (the stored values themselves). */
+  values(): V[]
+  /** Live entries: `{key, value, timestamp, expiresAt, metadata}`. */
+  entries(): CacheEntry<K, V>[]
+  /** Removes expired entries now; returns how many (they also go at every other call). */
+  cleanup(): number
+  /**
+   * Changes `maxSize` (a smaller size evicts at once), the default `ttl` of later sets, and
+   * the `logger`.
+   */
+  setConfig(config: WorkflowCacheOptions): void
+  /** The planned `maxSize` member: the most entries kept. */
+  get maxSize(): number
+  /** The planned `ttl` member: the default time to live in ms (Infinity: no expiry). */
+  get ttl(): number
+  /** The planned `stats` member: the counters of `getStats()`. */
+  get stats(): WorkflowCacheStats
+  /** The logger given, or one that writes to the addon's own log. */
+  get logger(): Logger
+  /** The number of live entries. */
+  size(): number
+  /** `size() >= maxSize`. */
+  isFull(): boolean
+  /** `{timestamp, expiresAt, metadata}` of a live entry, or null. */
+  getMetadata(key: K): CacheEntryMetadata | null
+  /** Merges `metadata` into a live entry's metadata; false when there is no such entry. */
+  updateMetadata(key: K, metadata: Record<string, unknown>): boolean
+  /**
+   * Sets a live entry's expiry to `ttl` ms from now (0 or Infinity: never); false when there
+   * is no such entry.
+   */
+  setExpirationTimer(key: K, ttl: number): boolean
+  /** Makes a live entry never expire; false when there is no such entry. */
+  clearExpirationTimer(key: K): boolean
+  /** Evicts the entry the cache values least (the least recent of those read once). */
+  evictOldest(): void
+}
+
 /** `WorkflowCacheService` options: `maxEntries` (10000), `ttl` ms (300000). */
 export interface CacheServiceOptions {
   maxEntries?: number

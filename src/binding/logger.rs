@@ -12,7 +12,7 @@ use napi_derive::napi;
 
 use super::node::convert::throw;
 use super::node::input::argument;
-use super::node::logger::{pace, Logger, Style};
+use super::node::logger::{pace, Level, Logger, Style};
 use super::node::settle::Settler;
 use crate::core::input::Fields;
 use crate::core::logging;
@@ -50,5 +50,30 @@ pub fn set_logger(
             pace::log(env, &logger, record.level, record.message, record.fields);
         }));
     })));
+    Ok(())
+}
+
+/// Logs `message` with `fields` at `level` (`'error'`, `'warn'`, `'info'` or `'debug'`) through
+/// `logger`, as the addon's own classes log: a pino or bunyan logger gets `(fields, message)`,
+/// any other `(message, fields)`; null writes to the addon's own log (internal: `lib/cache.js`).
+#[napi(skip_typescript, js_name = "__log")]
+pub fn log_through(
+    env: &Env,
+    logger: Option<Unknown>,
+    level: String,
+    message: String,
+    fields: Option<Unknown>,
+) -> napi::Result<()> {
+    let logger = Logger::from_arg(env.raw(), logger.map(|l| l.raw()))?;
+    let level = match level.as_str() {
+        "error" => Level::Error,
+        "warn" => Level::Warn,
+        "info" => Level::Info,
+        _ => Level::Debug,
+    };
+    let fields = argument(env, fields)
+        .to_json("fields")
+        .unwrap_or(serde_json::Value::Null);
+    logger.log(env.raw(), level, &message, fields);
     Ok(())
 }

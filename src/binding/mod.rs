@@ -3,7 +3,6 @@
 //! machinery underneath, and every `unsafe` block, is in [`node`].
 
 mod abort;
-mod cache;
 mod cache_service;
 mod call;
 mod database;

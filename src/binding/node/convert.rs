@@ -7,14 +7,13 @@ use std::sync::Arc;
 use napi::sys;
 
 use super::raw::{
-    array_with_length, boolean, data_property, date, define_all, define_own, null, number, object,
+    array_with_length, boolean, data_property, date, define_all, null, number, object,
     set_element, set_key, string, undefined, JsResult,
 };
 use super::row_factory;
 
 use crate::core::db::Output;
 use crate::core::error::Error;
-use crate::core::input::Input;
 use crate::core::value::{Row, Value};
 
 /// A result that becomes a JS value on the JS thread.
@@ -317,39 +316,6 @@ pub fn throw(env: sys::napi_env, prefix: &str, err: &Error) -> napi::Error {
     // SAFETY: the env is the current call's, and the error a live value of it.
     unsafe { sys::napi_throw(env, make_error(env, prefix, err)) };
     napi::Error::from_status(napi::Status::PendingException)
-}
-
-/// A stored [`Input`] back as a JS value (the cache's values and metadata).
-pub fn input_value(env: sys::napi_env, input: &Input) -> JsResult {
-    match input {
-        Input::Undefined | Input::Unsupported(_) => undefined(env),
-        Input::Null => null(env),
-        Input::Bool(b) => boolean(env, *b),
-        Input::Number(n) => number(env, *n),
-        Input::Text(s) => string(env, s),
-        Input::Date(ms) => date(env, *ms),
-        Input::Array(items) => {
-            let out = array_with_length(env, items.len())?;
-            for (i, item) in items.iter().enumerate() {
-                set_element(env, out, i as u32, input_value(env, item)?)?;
-            }
-            Ok(out)
-        }
-        Input::Object(fields) => {
-            let out = object(env)?;
-            for (k, item) in fields {
-                let key = string(env, k)?;
-                let v = input_value(env, item)?;
-                if k == "__proto__" {
-                    // An own data property, as stored (assigning would set the prototype).
-                    define_own(env, out, key, v)?;
-                } else {
-                    set_key(env, out, key, v)?;
-                }
-            }
-            Ok(out)
-        }
-    }
 }
 
 /// An argument that must be an instance of the class `T` (`what` names it): anything else

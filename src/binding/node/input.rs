@@ -124,38 +124,6 @@ pub(crate) fn string(env: sys::napi_env, value: sys::napi_value) -> Option<Strin
     String::from_utf8(buf).ok()
 }
 
-/// Calls `f` with a JS string's UTF-16 code units, as JS compares strings (None if it is not a
-/// string). V8 copies them as they are, with no encoding.
-pub(crate) fn with_utf16<R>(
-    env: sys::napi_env,
-    value: sys::napi_value,
-    f: impl FnOnce(&[u16]) -> R,
-) -> Option<R> {
-    let mut small = [0u16; 128];
-    let mut written = 0;
-    // SAFETY: the value is a live value of this env; the out-pointer is a local Node-API writes.
-    let read = |buf: &mut [u16], written: &mut usize| unsafe {
-        sys::napi_get_value_string_utf16(env, value, buf.as_mut_ptr(), buf.len(), written)
-    };
-    if read(&mut small, &mut written) != sys::Status::napi_ok {
-        return None;
-    }
-    // Complete when the buffer kept room (the last unit is the terminating NUL).
-    if written + 1 < small.len() {
-        return Some(f(&small[..written]));
-    }
-    let mut len = 0;
-    // SAFETY: the value is a live value of this env; the out-pointer is a local Node-API writes.
-    if unsafe { sys::napi_get_value_string_utf16(env, value, ptr::null_mut(), 0, &mut len) }
-        != sys::Status::napi_ok
-    {
-        return None;
-    }
-    let mut buf = vec![0u16; len + 1];
-    read(&mut buf, &mut written);
-    Some(f(&buf[..written]))
-}
-
 fn object(env: sys::napi_env, value: sys::napi_value, depth: usize) -> Input {
     let mut is = false;
     // SAFETY: the value is a live value of this env; the out-pointer is a local Node-API writes.

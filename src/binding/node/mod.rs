@@ -2,12 +2,8 @@
 //! with its `// SAFETY:` line): raw values ([`raw`]), conversions both ways ([`convert`],
 //! [`input`], [`row_factory`]), references kept across calls ([`reference`]), loggers
 //! ([`logger`]), promises settled from any thread ([`settle`]) with
-//! the core's outcomes ([`deliver`]), methods bound to an instance
-//! ([`bound`]) and the JS values a `WorkflowCache` keeps ([`cache_state`]).
+//! the core's outcomes ([`deliver`]).
 
-pub mod bound;
-pub mod cache_state;
-pub mod clock;
 pub mod convert;
 pub mod deliver;
 pub mod input;

@@ -118,19 +118,6 @@ pub fn set_key(
     check_status!(unsafe { sys::napi_set_property(env, obj, key, value) })
 }
 
-/// `obj[key] = value` as an own data property, even where assigning would not make one
-/// (`__proto__`).
-pub fn define_own(
-    env: sys::napi_env,
-    obj: sys::napi_value,
-    key: sys::napi_value,
-    value: sys::napi_value,
-) -> napi::Result<()> {
-    let property = data_property(key, value);
-    // SAFETY: `obj` is a live value of this env; the descriptor outlives the call.
-    check_status!(unsafe { sys::napi_define_properties(env, obj, 1, &property) })
-}
-
 /// A writable, enumerable, configurable data property.
 pub fn data_property(
     key: sys::napi_value,
@@ -215,14 +202,6 @@ pub fn array(env: sys::napi_env, values: &[sys::napi_value]) -> JsResult {
         set_element(env, array, i as u32, *v)?;
     }
     Ok(array)
-}
-
-/// `array[i]`.
-pub fn element(env: sys::napi_env, array: sys::napi_value, i: u32) -> JsResult {
-    let mut value = ptr::null_mut();
-    // SAFETY: `array` is a live value of this env; `value` is written by Node-API.
-    check_status!(unsafe { sys::napi_get_element(env, array, i, &mut value) })?;
-    Ok(value)
 }
 
 /// The items of an array (none for anything else).

@@ -70,35 +70,6 @@ impl Drop for JsRef {
     }
 }
 
-/// A reference held by a JS object's own native state (the cache's entries), so it is only
-/// ever reached on that object's thread: unlike [`JsRef`], no thread check at each use.
-pub struct LocalRef {
-    env: sys::napi_env,
-    inner: sys::napi_ref,
-}
-
-impl LocalRef {
-    pub fn new(env: sys::napi_env, value: sys::napi_value) -> napi::Result<LocalRef> {
-        let mut inner = ptr::null_mut();
-        // SAFETY: the reference was made in this env on this thread and is not yet deleted.
-        check_status!(unsafe { sys::napi_create_reference(env, value, 1, &mut inner) })?;
-        Ok(LocalRef { env, inner })
-    }
-
-    pub fn get(&self) -> napi::Result<sys::napi_value> {
-        let mut v = ptr::null_mut();
-        // SAFETY: the reference was made in this env on this thread and is not yet deleted.
-        check_status!(unsafe { sys::napi_get_reference_value(self.env, self.inner, &mut v) })?;
-        Ok(v)
-    }
-}
-
-impl Drop for LocalRef {
-    fn drop(&mut self) {
-        // SAFETY: the reference was made in this env on this thread and is not yet deleted.
-        unsafe { sys::napi_delete_reference(self.env, self.inner) };
-    }
-}
 
 /// `typeof value === 'function'`.
 pub fn is_function(env: sys::napi_env, value: sys::napi_value) -> bool {

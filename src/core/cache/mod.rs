@@ -1,9 +1,4 @@
-//! The caches: [`store`], the segmented LRU behind `WorkflowCache`, and [`service`], the
-//! read-through cache of rows that `WorkflowCacheService` keeps in step with the writes.
+//! The read-through cache of rows that `WorkflowCacheService` keeps in step with the writes.
+//! (`WorkflowCache`, the synchronous cache of JS values, is JavaScript: `lib/cache.js`.)
 
-pub mod entry;
 pub mod service;
-pub mod store;
-
-pub use entry::{Entry, Key, KeyRef, Lifetime, Stats};
-pub use store::Cache;
