@@ -361,6 +361,21 @@ describe('WorkflowCache on a set clock', () => {
     expect(c.updateMetadata('missing', { a: 1 })).toBe(false)
   })
 
+  test('options are read as the planned API gives them', async () => {
+    const c = new WorkflowCache({ maxSize: 5, ttl: 0, logger: quiet })
+    expect([c.maxSize, c.ttl]).toEqual([5, Infinity])
+    expect(() => new WorkflowCache({ maxSize: 0 })).toThrow(expect.objectContaining({ code: 'ERR_VALIDATION' }))
+    const d = new WorkflowCache({ logger: quiet })
+    await at(1)
+    d.set('plain', 1)
+    expect(d.getMetadata('plain')).toEqual({ timestamp: 1, expiresAt: 300001, metadata: {} })
+    d.set('rounded', 1, { ttl: 10.5, metadata: { a: 1 } })
+    expect(d.getMetadata('rounded')).toEqual({ timestamp: 1, expiresAt: 12, metadata: { a: 1 } })
+    expect(() => d.set('k', 1, { ttl: -1 })).toThrow(expect.objectContaining({ code: 'ERR_VALIDATION' }))
+    expect(d.set('k', 1, { metadata: [Symbol('s')] })).toBe(false)
+    expect(d.set('k', 1, { metadata: { a: [1] } })).toBe(true)
+  })
+
   test('refusals name the argument, never its value, and change nothing', () => {
     const c = new WorkflowCache({ logger: quiet })
     c.set('k', 1)

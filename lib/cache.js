@@ -267,14 +267,13 @@ function toData(v, depth) {
 }
 
 /**
- * Defines `WorkflowCache` over the addon's exports (its error class, and its log for the default
- * logger), once per process: the addon's exports are one object however often this file is
- * evaluated.
+ * Defines `WorkflowCache` on the addon's exports, over its error class and its log (for the
+ * default logger). Defined at every evaluation of this file: the class holds nothing native, and
+ * each evaluation (each of Jest's module registries) gets a class of its own realm.
  * @param {Record<string | symbol, any>} exports
  * @param {{ log: (logger: object | null, level: string, message: string, fields?: object) => void }} internal
  */
 function addCache(exports, internal) {
-  if (exports.WorkflowCache !== undefined) return
   const { WorkflowInfraError } = exports
 
   /** A refused argument, named, never echoing its value. */

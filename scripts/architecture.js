@@ -6,6 +6,9 @@
 // - the floors, by folder: base (error, value, input, config, metrics, …) ← db ← exec ← the
 //   services (workflow, cache, repo, admin) ← binding. An import from a lower floor to a higher
 //   one, and a cycle between folders, are breaches (unit tests, in `tests.rs` files, aside);
+// - the storage seam: in core/db/, the backends (sqlite/, postgres/) know nothing of each other,
+//   and what is common knows neither: they implement `store.rs`'s trait, and only `backend.rs`
+//   (the open backend) and `database.rs` (which opens one) name them;
 // - `unsafe` only in src/binding/node/ (clippy's `undocumented_unsafe_blocks` and
 //   `multiple_unsafe_ops_per_block`, denied in Cargo.toml, hold each block to its reason);
 // - a source file over 400 lines (unit tests, in `tests.rs` files, aside) is a warning: a hint to
@@ -175,6 +178,28 @@ for (const [from, tos] of edges) {
 }
 const folderCycles = cyclesOf(folderEdges)
 
+// The storage seam.
+const SEAM_OPENERS = new Set(['core::db::backend', 'core::db::database'])
+function sideOf(module) {
+  const parts = module.split('::')
+  if (parts[0] !== 'core' || parts[1] !== 'db') return null
+  if (parts[2] === 'sqlite' || parts[2] === 'postgres') return parts[2]
+  return SEAM_OPENERS.has(parts.slice(0, 3).join('::')) ? 'opener' : 'common'
+}
+let seamBreaches = 0
+for (const [from, tos] of edges) {
+  if (path.basename(files.get(from)) === 'tests.rs') continue
+  const a = sideOf(from)
+  if (a === null || a === 'opener') continue
+  for (const to of tos) {
+    const b = sideOf(to)
+    if (b !== 'sqlite' && b !== 'postgres') continue
+    if (a === b) continue
+    seamBreaches++
+    breaches.push(`seam: ${rel(files.get(from))} (${a}) → ${to}`)
+  }
+}
+
 for (const scc of cycles) {
   breaches.push(`import cycle: ${scc.map((m) => rel(files.get(m))).join(' ↔ ')}`)
 }
@@ -212,6 +237,7 @@ function rel(file) {
 console.log(`files: ${files.size}; import cycles: ${cycles.length}; files over ${MAX_LINES} lines: ${longFiles}`)
 console.log(`unsafe: ${unsafeCount} uses, in ${unsafeDirs.size} folder(s): ${[...unsafeDirs].map((d) => rel(d)).join(', ') || '-'}`)
 console.log(`Rust lines: ${rust} (core ${lineCounts.core}, binding ${lineCounts.binding} = ${(share * 100).toFixed(1)} %)`)
+console.log(`seam: core/db/sqlite and core/db/postgres behind store.rs; crossings: ${seamBreaches}`)
 console.log(`floors: ${FLOORS.map(([name]) => name).join(' ← ')}; upward imports: ${upward.size}; folder cycles: ${folderCycles.length}`)
 for (const u of upward) breaches.push(`upward import: ${u}`)
 for (const c of folderCycles) breaches.push(`folder cycle: ${c.join(' ↔ ')}`)

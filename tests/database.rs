@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use common::*;
 use workflow_infra::core::admin;
 use workflow_infra::core::config::{ConnectConfig, Migrate, RawConfig, RawFallback};
-use workflow_infra::core::db::migrate;
+use workflow_infra::core::db::connect;
 use workflow_infra::core::db::{Database, DbKind, Statement};
 use workflow_infra::core::error::ErrorCode;
 use workflow_infra::core::value::Value;
@@ -41,7 +41,7 @@ async fn rows(db: &Database, sql: &'static str) -> Vec<workflow_infra::core::val
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_backend_migrates_from_empty_and_a_second_migrate_changes_nothing() {
     for b in all_backends().await {
-        let first = migrate::status(&b.db).await.unwrap();
+        let first = b.db.migration_status().await.unwrap();
         assert_eq!(first.len(), 8, "{}", b.name);
         assert!(
             first.iter().all(|m| m.applied && m.checksum_ok),
@@ -52,8 +52,8 @@ async fn every_backend_migrates_from_empty_and_a_second_migrate_changes_nothing(
             first.iter().map(|m| m.version).collect::<Vec<_>>(),
             [2, 3, 4, 5, 6, 7, 8, 9]
         );
-        migrate::migrate(&b.db).await.unwrap();
-        let second = migrate::status(&b.db).await.unwrap();
+        b.db.migrate().await.unwrap();
+        let second = b.db.migration_status().await.unwrap();
         assert_eq!(
             first, second,
             "{}: a second migrate changed the bookkeeping",
@@ -79,9 +79,14 @@ async fn two_connections_migrating_at_once_both_succeed() {
     }
     for url in urls {
         let (ca, cb) = (url_config(&url), url_config(&url));
-        let (a, b) = tokio::join!(Database::connect(&ca), Database::connect(&cb));
+        let (a, b) = tokio::join!(connect::connect(&ca), connect::connect(&cb));
         let (a, b) = (a.unwrap(), b.unwrap());
-        assert!(migrate::status(&a).await.unwrap().iter().all(|m| m.applied));
+        assert!(a
+            .migration_status()
+            .await
+            .unwrap()
+            .iter()
+            .all(|m| m.applied));
         a.close().await;
         b.close().await;
     }
@@ -90,7 +95,7 @@ async fn two_connections_migrating_at_once_both_succeed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_postgres_falls_back_to_sqlite_and_to_memory() {
     let path = sqlite_path();
-    let db = Database::connect(&closed_port_config(Some((
+    let db = connect::connect(&closed_port_config(Some((
         "sqlite",
         Some(path.display().to_string()),
     ))))
@@ -101,13 +106,13 @@ async fn unreachable_postgres_falls_back_to_sqlite_and_to_memory() {
     assert!(path.exists());
     db.close().await;
 
-    let db = Database::connect(&closed_port_config(Some(("memory", None))))
+    let db = connect::connect(&closed_port_config(Some(("memory", None))))
         .await
         .unwrap();
     assert_eq!(db.kind(), DbKind::Memory);
     db.close().await;
 
-    let err = Database::connect(&closed_port_config(None))
+    let err = connect::connect(&closed_port_config(None))
         .await
         .err()
         .unwrap();
@@ -134,7 +139,7 @@ async fn a_server_that_answers_and_refuses_opens_no_fallback() {
         None,
     )
     .unwrap();
-    let err = Database::connect(&cfg).await.err().unwrap();
+    let err = connect::connect(&cfg).await.err().unwrap();
     assert_eq!(err.code, ErrorCode::DbRefused, "{err:?}");
     assert_eq!(err.message, "the PostgreSQL database does not exist");
     let cause = err.cause.unwrap();
@@ -151,7 +156,7 @@ async fn migrate_check_refuses_pending_migrations_and_opens_a_migrated_database(
         c.migrate = migrate;
         c
     };
-    let err = Database::connect(&config(Migrate::Check))
+    let err = connect::connect(&config(Migrate::Check))
         .await
         .err()
         .unwrap();
@@ -160,13 +165,14 @@ async fn migrate_check_refuses_pending_migrations_and_opens_a_migrated_database(
         .message
         .contains("migrations are pending (002, 003, 004"));
     assert!(!path.exists(), "a refused check leaves no file");
-    Database::connect(&config(Migrate::Apply))
+    connect::connect(&config(Migrate::Apply))
         .await
         .unwrap()
         .close()
         .await;
-    let db = Database::connect(&config(Migrate::Check)).await.unwrap();
-    assert!(migrate::status(&db)
+    let db = connect::connect(&config(Migrate::Check)).await.unwrap();
+    assert!(db
+        .migration_status()
         .await
         .unwrap()
         .iter()
@@ -202,7 +208,7 @@ async fn a_wrong_password_is_refused_and_never_shown() {
     let Some(pg) = PgScratch::create().await else {
         return;
     };
-    let admin = Database::connect(&url_config(&pg.url)).await.unwrap();
+    let admin = connect::connect(&url_config(&pg.url)).await.unwrap();
     admin
         .write(vec![Statement::new(
             format!(
@@ -235,7 +241,7 @@ async fn a_wrong_password_is_refused_and_never_shown() {
         None,
     )
     .unwrap();
-    match Database::connect(&cfg).await {
+    match connect::connect(&cfg).await {
         Err(err) => {
             assert_eq!(err.code, ErrorCode::DbRefused, "{err:?}");
             let shown = format!("{err:?} {err}");
@@ -251,7 +257,7 @@ async fn a_wrong_password_is_refused_and_never_shown() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_after_close_are_refused() {
-    let db = Database::connect(&url_config("sqlite::memory:"))
+    let db = connect::connect(&url_config("sqlite::memory:"))
         .await
         .unwrap();
     db.close().await;
@@ -389,7 +395,7 @@ async fn the_planned_postgres_functions_work() {
     let Some(pg) = PgScratch::create().await else {
         return;
     };
-    let db = Database::connect(&url_config(&pg.url)).await.unwrap();
+    let db = connect::connect(&url_config(&pg.url)).await.unwrap();
     seed::seed(&db).await.unwrap();
     let best = rows(
         &db,
@@ -445,7 +451,7 @@ async fn an_existing_pidea_schema_with_text_task_ids_takes_the_migrations() {
         None,
     )
     .unwrap();
-    let db = Database::connect(&cfg).await.unwrap();
+    let db = connect::connect(&cfg).await.unwrap();
     db.write(vec![
         Statement::new("CREATE TABLE projects (id TEXT PRIMARY KEY, name TEXT)", vec![]),
         Statement::new("CREATE TABLE tasks (id TEXT PRIMARY KEY DEFAULT gen_random_uuid()::text, project_id TEXT REFERENCES projects(id), title TEXT, status TEXT DEFAULT 'pending')", vec![]),
@@ -453,13 +459,15 @@ async fn an_existing_pidea_schema_with_text_task_ids_takes_the_migrations() {
     ])
     .await
     .unwrap();
-    assert!(migrate::status(&db)
+    assert!(db
+        .migration_status()
         .await
         .unwrap()
         .iter()
         .all(|m| !m.applied));
-    migrate::migrate(&db).await.unwrap();
-    assert!(migrate::status(&db)
+    db.migrate().await.unwrap();
+    assert!(db
+        .migration_status()
         .await
         .unwrap()
         .iter()
@@ -570,10 +578,10 @@ async fn futures_join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Out
 async fn a_sqlite_file_keeps_committed_data_across_reopen() {
     let path = sqlite_path();
     let url = format!("sqlite://{}", path.display());
-    let db = Database::connect(&url_config(&url)).await.unwrap();
+    let db = connect::connect(&url_config(&url)).await.unwrap();
     seed::seed(&db).await.unwrap();
     db.close().await;
-    let db = Database::connect(&url_config(&url)).await.unwrap();
+    let db = connect::connect(&url_config(&url)).await.unwrap();
     let counts = admin::table_counts(&db).await.unwrap();
     assert_eq!(counts[0].rows, Some(20));
     let status = admin::status(&db).await.unwrap();
@@ -770,7 +778,7 @@ async fn postgresql_beside_a_foreign_table_refuses_then_works_in_a_schema_of_its
     // Someone else's tables (PIDEA's workflow_executions has other columns), seen with no
     // migration of ours applied.
     let plain = schema_config(&pg.url, None);
-    let admin = Database::connect(&ConnectConfig {
+    let admin = connect::connect(&ConnectConfig {
         migrate: Migrate::Skip,
         ..plain.clone()
     })
@@ -793,7 +801,7 @@ async fn postgresql_beside_a_foreign_table_refuses_then_works_in_a_schema_of_its
         .unwrap();
     let before = relations(&admin).await;
 
-    let err = Database::connect(&plain).await.err().unwrap();
+    let err = connect::connect(&plain).await.err().unwrap();
     assert_eq!(err.code, ErrorCode::Migration);
     assert!(
         err.message
@@ -809,7 +817,7 @@ async fn postgresql_beside_a_foreign_table_refuses_then_works_in_a_schema_of_its
     );
 
     // A migration that fails partway (an index name taken in that schema) leaves nothing.
-    let err = Database::connect(&schema_config(&pg.url, Some("broken")))
+    let err = connect::connect(&schema_config(&pg.url, Some("broken")))
         .await
         .err()
         .unwrap();
@@ -822,10 +830,11 @@ async fn postgresql_beside_a_foreign_table_refuses_then_works_in_a_schema_of_its
     assert!(!err.cause.unwrap().message.contains("CREATE"));
     assert_eq!(relations(&admin).await, before);
 
-    let own = Database::connect(&schema_config(&pg.url, Some("workflow_infra")))
+    let own = connect::connect(&schema_config(&pg.url, Some("workflow_infra")))
         .await
         .unwrap();
-    assert!(migrate::status(&own)
+    assert!(own
+        .migration_status()
         .await
         .unwrap()
         .iter()
@@ -848,7 +857,7 @@ async fn postgresql_deadlocks_are_retried_and_concurrent_seeds_all_succeed() {
     let Some(pg) = PgScratch::create().await else {
         return;
     };
-    let db = Database::connect(&url_config(&pg.url)).await.unwrap();
+    let db = connect::connect(&url_config(&pg.url)).await.unwrap();
     db.write(vec![
         Statement::new(
             "CREATE TABLE pair (k TEXT PRIMARY KEY, n INT NOT NULL)",

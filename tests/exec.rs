@@ -10,17 +10,16 @@ use std::time::Duration;
 use common::*;
 use serde_json::json;
 use workflow_infra::core::admin::{self, Method};
-use workflow_infra::core::cache::entry::{limits, set_options, unstorable, DEFAULT_TTL};
 use workflow_infra::core::cache::service::{hit_rate, CacheService, Key};
-use workflow_infra::core::cache::Lifetime;
-use workflow_infra::core::db::broadcast::{self, Broadcast};
+use workflow_infra::core::db::connect;
+use workflow_infra::core::db::postgres::broadcast::{self, Broadcast};
 use workflow_infra::core::db::{Database, DbKind, Dialect, Output};
 use workflow_infra::core::error::ErrorCode;
 use workflow_infra::core::exec::outcome::trace;
 use workflow_infra::core::exec::{
     self, Audience, Completion, Level, Outcome, Plan, Request, Submitted, WriteNow,
 };
-use workflow_infra::core::input::{Fields, Input};
+use workflow_infra::core::input::Input;
 use workflow_infra::core::repo::executions;
 use workflow_infra::core::value::Value;
 use workflow_infra::core::workflow::events::{self, conclude, EventKind, Handled};
@@ -395,7 +394,7 @@ async fn the_cache_service_reads_through_and_keeps_what_it_read() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn other_processes_events_arrive_and_this_ones_do_not_come_back() {
-    let memory = Database::connect(&url_config("sqlite::memory:"))
+    let memory = connect::connect(&url_config("sqlite::memory:"))
         .await
         .unwrap();
     assert!(Broadcast::on(&memory).is_err(), "SQLite is one process");
@@ -406,7 +405,7 @@ async fn other_processes_events_arrive_and_this_ones_do_not_come_back() {
         eprintln!("SKIPPED: PostgreSQL is not reachable");
         return;
     };
-    let db = Database::connect(&url_config(&pg.url)).await.unwrap();
+    let db = connect::connect(&url_config(&pg.url)).await.unwrap();
     let (a, b) = (Broadcast::on(&db).unwrap(), Broadcast::on(&db).unwrap());
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let forward: broadcast::Forward = Arc::new(move |event, place| {
@@ -486,29 +485,6 @@ async fn a_lone_sqlite_write_commits_on_the_callers_thread_when_allowed() {
 }
 
 #[test]
-fn cache_options_are_read_as_the_planned_api_gives_them() {
-    let options = i(json!({"maxSize": 5, "ttl": 0}));
-    let f = Fields::of(&options, "options").unwrap();
-    assert_eq!(limits(&f).unwrap(), (Some(5), Some(Lifetime::Forever)));
-    let bad = i(json!({"maxSize": 0}));
-    assert!(limits(&Fields::of(&bad, "options").unwrap()).is_err());
-    assert_eq!(
-        set_options(&Input::Undefined).unwrap(),
-        (None, Input::Object(Vec::new()))
-    );
-    let (ttl, metadata) = set_options(&i(json!({"ttl": 10.5, "metadata": {"a": 1}}))).unwrap();
-    assert_eq!(ttl, Some(Lifetime::Millis(11)));
-    assert_eq!(metadata, i(json!({"a": 1})));
-    assert!(set_options(&i(json!({"ttl": -1}))).is_err());
-    assert_eq!(
-        unstorable(&Input::Array(vec![Input::Unsupported("symbol")])),
-        Some("symbol")
-    );
-    assert_eq!(unstorable(&i(json!({"a": [1]}))), None);
-    assert_eq!(DEFAULT_TTL.expiry(1), Some(300_001));
-}
-
-#[test]
 fn a_completion_hands_over_once_and_a_dropped_one_hands_over_its_fallback() {
     let (tx, rx) = std::sync::mpsc::channel();
     let sent = tx.clone();
@@ -530,7 +506,7 @@ fn the_runtime_is_built_once_and_every_call_runs_on_it() {
     let handle = exec::runtime::handle().expect("installed");
     assert_eq!(handle.block_on(async { 1 + 1 }), 2);
     let db = Arc::new(
-        rt.block_on(Database::connect(&url_config("sqlite::memory:")))
+        rt.block_on(connect::connect(&url_config("sqlite::memory:")))
             .unwrap(),
     );
     let plan = service::statistics(Input::Undefined);
@@ -563,7 +539,7 @@ async fn beyond_max_in_flight_a_call_is_refused_at_once() {
         None,
     )
     .unwrap();
-    let db = Arc::new(Database::connect(&config).await.unwrap());
+    let db = Arc::new(connect::connect(&config).await.unwrap());
     let request = |id: &str| Request {
         operation: "Failed to test",
         source: "Test",

@@ -5,7 +5,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use common::*;
-use workflow_infra::core::db::Database;
+use workflow_infra::core::db::connect;
 use workflow_infra::core::logging;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -24,7 +24,7 @@ async fn a_slow_statement_is_not_logged_with_its_sql_at_the_default_levels() {
             serde_json::Value::Object(fields)
         ));
     })));
-    let db = Database::connect(&url_config(&pg.url)).await.unwrap();
+    let db = connect::connect(&url_config(&pg.url)).await.unwrap();
     // Over sqlx's one-second threshold for a slow statement.
     db.fetch("SELECT pg_sleep(1.2) IS NULL AS slept", vec![])
         .await

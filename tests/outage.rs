@@ -12,6 +12,7 @@ use common::*;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::AbortHandle;
 use workflow_infra::core::config::{ConnectConfig, RawConfig};
+use workflow_infra::core::db::connect;
 use workflow_infra::core::db::health::health;
 use workflow_infra::core::db::Database;
 use workflow_infra::core::error::ErrorCode;
@@ -74,7 +75,7 @@ async fn behind_proxy(pg: &PgScratch) -> (Proxy, Database) {
         None,
     )
     .unwrap();
-    (proxy, Database::connect(&config).await.unwrap())
+    (proxy, connect::connect(&config).await.unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -139,7 +140,7 @@ async fn calls_fail_fast_while_postgresql_is_away_and_work_again_once_it_is_back
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_publish_fails_fast_while_postgresql_is_away_and_counts() {
     use serde_json::json;
-    use workflow_infra::core::db::broadcast::Broadcast;
+    use workflow_infra::core::db::postgres::broadcast::Broadcast;
     let Some(pg) = PgScratch::create().await else {
         return;
     };

@@ -10,8 +10,9 @@ use std::time::Duration;
 use common::*;
 use serde_json::json;
 use sqlx::{Connection, Executor, PgConnection};
-use workflow_infra::core::db::broadcast::{self, Broadcast};
-use workflow_infra::core::db::notify::{self, RemoteEvent, GAP_EVENT};
+use workflow_infra::core::db::connect;
+use workflow_infra::core::db::postgres::broadcast::{self, Broadcast};
+use workflow_infra::core::db::postgres::notify::{self, RemoteEvent, GAP_EVENT};
 use workflow_infra::core::db::Database;
 
 /// A listening service on `db`, and the events it receives.
@@ -53,7 +54,7 @@ async fn an_event_committed_long_after_its_id_was_taken_is_delivered_once() {
     let Some(pg) = PgScratch::create().await else {
         return;
     };
-    let db = Database::connect(&url_config(&pg.url)).await.unwrap();
+    let db = connect::connect(&url_config(&pg.url)).await.unwrap();
     let (listening, mut rx) = listener(&db).await;
     let publisher = Broadcast::on(&db).unwrap();
 
@@ -121,7 +122,7 @@ async fn a_retry_with_the_callers_event_id_is_sent_once() {
     let Some(pg) = PgScratch::create().await else {
         return;
     };
-    let db = Database::connect(&url_config(&pg.url)).await.unwrap();
+    let db = connect::connect(&url_config(&pg.url)).await.unwrap();
     let (listening, mut rx) = listener(&db).await;
     let publisher = Broadcast::on(&db).unwrap();
     for _ in 0..3 {
@@ -152,7 +153,7 @@ async fn events_removed_before_a_listener_read_them_are_reported_as_a_gap() {
     let Some(pg) = PgScratch::create().await else {
         return;
     };
-    let db = Database::connect(&url_config(&pg.url)).await.unwrap();
+    let db = connect::connect(&url_config(&pg.url)).await.unwrap();
     let (listening, mut rx) = listener(&db).await;
     let publisher = Broadcast::on(&db).unwrap();
     publisher
@@ -211,7 +212,7 @@ async fn a_listener_far_behind_catches_up_read_by_read() {
     let Some(pg) = PgScratch::create().await else {
         return;
     };
-    let db = Database::connect(&url_config(&pg.url)).await.unwrap();
+    let db = connect::connect(&url_config(&pg.url)).await.unwrap();
     let (listening, mut rx) = listener(&db).await;
     // More events than one read takes (10 pages of 1,000), none of them waking the listener.
     let mut other = PgConnection::connect(&pg.url).await.unwrap();

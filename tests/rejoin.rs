@@ -10,6 +10,7 @@ use std::sync::Arc;
 use common::*;
 use serde_json::json;
 use workflow_infra::core::config::{ConnectConfig, RawConfig, RawFallback};
+use workflow_infra::core::db::connect;
 use workflow_infra::core::db::journal::{self, Entry};
 use workflow_infra::core::db::{Database, Dialect, Output};
 use workflow_infra::core::exec::rejoin::{self, Replayed};
@@ -89,7 +90,7 @@ async fn writes_on_the_fallback_replay_once_with_the_rows_the_callers_got() {
         return;
     };
     let path = sqlite_path();
-    let fallback = Arc::new(Database::connect(&fallback_config(&path)).await.unwrap());
+    let fallback = Arc::new(connect::connect(&fallback_config(&path)).await.unwrap());
     assert!(fallback.used_fallback() && fallback.journaling());
 
     let Output::Row(created) = journaled(&fallback, "Test.create", execution("a", "A"))
@@ -111,7 +112,7 @@ async fn writes_on_the_fallback_replay_once_with_the_rows_the_callers_got() {
     assert_eq!(fallback.journal().figures(), (3, 0, 0));
 
     // The primary already holds `b`, with other content.
-    let primary = Arc::new(Database::connect(&url_config(&pg.url)).await.unwrap());
+    let primary = Arc::new(connect::connect(&url_config(&pg.url)).await.unwrap());
     journaled(&primary, "Test.create", execution("b", "On PostgreSQL"))
         .await
         .unwrap();
@@ -167,7 +168,7 @@ async fn a_journal_left_in_the_fallback_file_is_replayed_at_connect() {
         return;
     };
     let path = sqlite_path();
-    let fallback = Arc::new(Database::connect(&fallback_config(&path)).await.unwrap());
+    let fallback = Arc::new(connect::connect(&fallback_config(&path)).await.unwrap());
     journaled(&fallback, "Test.create", execution("left", "L"))
         .await
         .unwrap();

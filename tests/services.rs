@@ -9,8 +9,9 @@ use std::time::Duration;
 use common::*;
 use serde_json::json;
 use workflow_infra::core::cache::service::{CacheService, Key};
+use workflow_infra::core::db::connect;
 use workflow_infra::core::db::invalidate::Invalidate;
-use workflow_infra::core::db::notify;
+use workflow_infra::core::db::postgres::notify;
 use workflow_infra::core::db::{Database, DbKind};
 use workflow_infra::core::db::{Dialect, Output};
 use workflow_infra::core::error::ErrorCode;
@@ -339,8 +340,8 @@ async fn postgresql_connections_hear_each_others_changes_and_events() {
     let Some(scratch) = PgScratch::create().await else {
         return;
     };
-    let a = Database::connect(&url_config(&scratch.url)).await.unwrap();
-    let b = Database::connect(&url_config(&scratch.url)).await.unwrap();
+    let a = connect::connect(&url_config(&scratch.url)).await.unwrap();
+    let b = connect::connect(&url_config(&scratch.url)).await.unwrap();
     let cache = Arc::new(CacheService::new(100, Duration::from_secs(60), true));
     let watcher: Arc<dyn Invalidate> = cache.clone();
     b.watch(Arc::downgrade(&watcher));
@@ -614,8 +615,8 @@ async fn distributed_events_published_while_a_listener_reconnects_all_arrive_onc
     let Some(scratch) = PgScratch::create().await else {
         return;
     };
-    let a = Database::connect(&url_config(&scratch.url)).await.unwrap();
-    let b = Database::connect(&url_config(&scratch.url)).await.unwrap();
+    let a = connect::connect(&url_config(&scratch.url)).await.unwrap();
+    let b = connect::connect(&url_config(&scratch.url)).await.unwrap();
     let hub = b.hub().await.unwrap().unwrap();
     let mut rx = remote_events(&hub);
     let workflow_infra::core::db::Backend::Postgres(pg) = a.backend() else {
@@ -690,8 +691,8 @@ async fn wake_ups_of_earlier_versions_are_still_delivered_once() {
     let Some(scratch) = PgScratch::create().await else {
         return;
     };
-    let a = Database::connect(&url_config(&scratch.url)).await.unwrap();
-    let b = Database::connect(&url_config(&scratch.url)).await.unwrap();
+    let a = connect::connect(&url_config(&scratch.url)).await.unwrap();
+    let b = connect::connect(&url_config(&scratch.url)).await.unwrap();
     let hub = b.hub().await.unwrap().unwrap();
     let mut rx = remote_events(&hub);
     let workflow_infra::core::db::Backend::Postgres(pg) = a.backend() else {

@@ -26,7 +26,7 @@ use super::node::logger::{Level, Logger};
 use super::node::raw::{is_promise, undefined, JsResult};
 use super::node::reference::{call, is_function, JsRef};
 use super::node::settle::{self, Settler};
-use crate::core::db::broadcast::{self, Broadcast, Forward};
+use crate::core::db::postgres::broadcast::{self, Broadcast, Forward};
 use crate::core::error::{Error, Result};
 use crate::core::input::{Fields, Input};
 use crate::core::value::Value;
@@ -89,7 +89,7 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 /// The event a distributed service's subscribers receive when events were removed from the
 /// outbox before this process read them (it was away longer than 10 minutes): `{fromId, toId}`.
 #[napi(skip_typescript)]
-pub const GAP_EVENT: &str = crate::core::db::notify::GAP_EVENT;
+pub const GAP_EVENT: &str = crate::core::db::postgres::notify::GAP_EVENT;
 
 /// An EventBus-compatible event service.
 #[napi]

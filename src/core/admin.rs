@@ -2,7 +2,7 @@
 //! plans; and what `status` reports: the backend, the migrations, and the tables with their row
 //! counts.
 
-use crate::core::db::migrate::{self, MigrationState};
+use crate::core::db::migrate::MigrationState;
 use crate::core::db::{journal, Database, DbKind, Output};
 use crate::core::error::Result;
 use crate::core::exec::report::Report;
@@ -59,10 +59,10 @@ pub fn plan(method: Method) -> Plan {
     let run = move |db: std::sync::Arc<Database>| async move {
         Ok(match method {
             Method::Migrate => {
-                migrate::migrate(&db).await?;
+                db.migrate().await?;
                 Output::Undefined
             }
-            Method::MigrationStatus => migrations_output(migrate::status(&db).await?),
+            Method::MigrationStatus => migrations_output(db.migration_status().await?),
             Method::Status => status(&db).await?.into_output(),
             Method::Seed => seed::seed(&db).await?.into_output(),
             Method::Journal => Output::Rows {
@@ -184,7 +184,7 @@ pub fn connection_status(
 pub async fn status(db: &Database) -> Result<Status> {
     Ok(Status {
         connection: db.describe(),
-        migrations: migrate::status(db).await?,
+        migrations: db.migration_status().await?,
         tables: table_counts(db).await?,
     })
 }

@@ -388,7 +388,7 @@ fn classify_sqlstate(sqlstate: &str, constraint: Option<&str>) -> (ErrorCode, St
             "the PostgreSQL schema does not exist".into(),
         ),
         "57014" => (ErrorCode::Timeout, "the statement was cancelled".into()),
-        // Retried inside the package first (pg_group): what reaches the caller kept conflicting.
+        // Retried inside the package first (postgres/group.rs): what reaches the caller kept conflicting.
         "40001" | "40P01" => (
             ErrorCode::Timeout,
             "the transaction kept conflicting with others (deadlock or serialization failure)"

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Executor};
 use workflow_infra::core::config::{ConnectConfig, RawConfig};
+use workflow_infra::core::db::connect;
 use workflow_infra::core::db::Database;
 
 /// The server the PostgreSQL tests create their databases on.
@@ -148,14 +149,14 @@ pub async fn all_backends() -> Vec<Backend> {
     let url = format!("sqlite://{}", path.display());
     out.push(Backend {
         name: "sqlite",
-        db: Database::connect(&url_config(&url)).await.unwrap(),
+        db: connect::connect(&url_config(&url)).await.unwrap(),
         url,
         _pg: None,
         _file: Some(path),
     });
     out.push(Backend {
         name: "memory",
-        db: Database::connect(&url_config("sqlite::memory:"))
+        db: connect::connect(&url_config("sqlite::memory:"))
             .await
             .unwrap(),
         url: "sqlite::memory:".into(),
@@ -166,7 +167,7 @@ pub async fn all_backends() -> Vec<Backend> {
         let url = pg.url.clone();
         out.push(Backend {
             name: "postgresql",
-            db: Database::connect(&url_config(&url)).await.unwrap(),
+            db: connect::connect(&url_config(&url)).await.unwrap(),
             url,
             _pg: Some(pg),
             _file: None,

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use napi::sys;
 
 use super::raw::{
-    array_with_length, boolean, data_property, date, define_all, null, number, object,
-    set_element, set_key, string, undefined, JsResult,
+    array_with_length, boolean, data_property, date, define_all, null, number, object, set_element,
+    set_key, string, undefined, JsResult,
 };
 use super::row_factory;
 

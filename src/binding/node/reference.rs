@@ -70,7 +70,6 @@ impl Drop for JsRef {
     }
 }
 
-
 /// `typeof value === 'function'`.
 pub fn is_function(env: sys::napi_env, value: sys::napi_value) -> bool {
     let mut kind = 0;

@@ -1,7 +1,7 @@
 //! `WorkflowCacheService`: a read-through cache (moka) of executions by id, handlers by type and
 //! the best handler per type, in front of the repositories. Writes through the addon drop what
 //! they touch before their Promise settles ([`crate::core::db::invalidate`]); on PostgreSQL,
-//! changes made by other processes arrive through LISTEN/NOTIFY ([`crate::core::db::notify`]),
+//! changes made by other processes arrive through LISTEN/NOTIFY ([`crate::core::db::postgres::notify`]),
 //! and nothing is kept while that channel is down.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::core::db::database::{Database, DbKind};
 use crate::core::db::invalidate::{Invalidate, Touch};
-use crate::core::db::notify::Hub;
+use crate::core::db::postgres::notify::Hub;
 use crate::core::db::{Call, Output};
 use crate::core::error::{Error, Result};
 use crate::core::exec::report::Report;

@@ -1,16 +1,9 @@
 //! A repository call: the statements to run, how they run, and how their results become the
-//! caller's [`Output`]; and [`Database`]'s four ways of running one: an SQLite point read at once
-//! ([`Database::call_now`]), an SQLite write at once ([`Database::write_now`]), an SQLite write
-//! on the writer thread ([`Database::call_with`]), and any call to completion
-//! ([`Database::call`]).
+//! caller's [`Output`]. `Database` runs them (`database.rs`).
 
-use std::sync::Arc;
-
-use super::database::{Backend, Database};
 use super::invalidate::Touch;
-use super::sqlite_exec::run_statements;
 use super::statement::{Bulk, Statement, StmtResult};
-use crate::core::abort;
+use super::store::Store;
 use crate::core::error::{Error, ErrorCode, Result};
 use crate::core::page::Cursor;
 use crate::core::value::{Row, Value};
@@ -159,16 +152,13 @@ impl Call {
     }
 
     /// Whether it runs on the SQLite writer thread (a write, on SQLite).
-    pub fn runs_on_writer(&self, db: &Database) -> bool {
-        matches!(
-            (&self.op, db.backend()),
-            (Op::Write(_) | Op::Batch { .. }, Backend::Sqlite(_))
-        )
+    pub fn runs_on_writer(&self, backend: &impl Store) -> bool {
+        self.writes() && backend.has_writer()
     }
 }
 
 /// The results without the tail's (the last statement's).
-fn without_tail(mut results: Vec<StmtResult>) -> Vec<StmtResult> {
+pub(super) fn without_tail(mut results: Vec<StmtResult>) -> Vec<StmtResult> {
     results.pop();
     results
 }
@@ -236,123 +226,4 @@ pub fn shape(results: Vec<StmtResult>, shape: Shape) -> Result<Output> {
                 .collect(),
         )),
     })
-}
-
-impl Database {
-    /// Runs a call on the calling thread when it is an SQLite point read (no thread hop);
-    /// returns None when it has to run elsewhere (then use [`Database::call_with`]).
-    pub fn call_now(&self, call: &Call) -> Option<Result<Output>> {
-        match (&call.op, self.backend()) {
-            (Op::Read(statement), Backend::Sqlite(db)) => Some(
-                db.read(|conn| run_statements(conn, std::slice::from_ref(statement)))
-                    .and_then(|r| shape(r, call.shape)),
-            ),
-            _ => None,
-        }
-    }
-
-    /// Runs an SQLite write at once on the calling thread when the writer is idle (see
-    /// [`Writer::now`](super::writer::Writer::now)); returns None when nothing ran (then queue
-    /// it with [`Database::call_with`]).
-    pub fn write_now(&self, call: &Call) -> Option<Result<Output>> {
-        let (Op::Write(statements) | Op::Batch { statements, .. }, Backend::Sqlite(db)) =
-            (&call.op, self.backend())
-        else {
-            return None;
-        };
-        let results = match &call.tail {
-            None => db.write_now(statements)?,
-            Some(tail) => {
-                let with_tail: Vec<Statement> =
-                    statements.iter().chain([&**tail]).cloned().collect();
-                db.write_now(&with_tail)?.map(without_tail)
-            }
-        };
-        self.invalidate(&call.touches);
-        Some(results.and_then(|r| shape(r, call.shape)))
-    }
-
-    /// Runs an SQLite write on the writer thread and reports through `done` from there (see
-    /// [`Call::runs_on_writer`]; the executor runs everything else).
-    pub fn call_with(
-        self: &Arc<Self>,
-        call: Call,
-        done: impl FnOnce(Result<Output>) + Send + 'static,
-    ) {
-        let Call {
-            op,
-            shape: how,
-            touches,
-            tail,
-        } = call;
-        match (op, self.backend()) {
-            (
-                Op::Write(mut statements) | Op::Batch { mut statements, .. },
-                Backend::Sqlite(sqlite),
-            ) => {
-                let db = self.clone();
-                let tailed = tail.is_some();
-                statements.extend(tail.map(|t| *t));
-                sqlite.write_with(statements, move |r| {
-                    db.invalidate(&touches);
-                    let r = if tailed { r.map(without_tail) } else { r };
-                    done(r.and_then(|r| shape(r, how)))
-                });
-            }
-            // Only SQLite writes run on the writer (see [`Call::runs_on_writer`]).
-            _ => done(Err(Error::internal("not a write on SQLite"))),
-        }
-    }
-
-    /// Runs a call to completion (tests, services). Under an abort (see [`crate::core::abort`])
-    /// it does not start once the signal fired, and a read's result is dropped if it fired
-    /// meanwhile (a write is checked before it commits).
-    pub async fn call(&self, call: Call) -> Result<Output> {
-        abort::check()?;
-        let Call {
-            op,
-            shape: how,
-            touches,
-            tail,
-        } = call;
-        let reads = !matches!(op, Op::Write(_) | Op::Batch { .. });
-        let results = match tail {
-            None => self.run_op(op).await,
-            // A tail rides in the write's own transaction (a batch then runs as plain writes).
-            Some(tail) => match op {
-                Op::Write(mut statements) | Op::Batch { mut statements, .. } => {
-                    statements.push(*tail);
-                    self.write(statements).await.map(without_tail)
-                }
-                read => self.run_op(read).await,
-            },
-        };
-        // Whatever the outcome (a failed COMMIT may still have landed), caches forget it.
-        self.invalidate(&touches);
-        if reads {
-            abort::check()?;
-        }
-        shape(results?, how)
-    }
-
-    async fn run_op(&self, op: Op) -> Result<Vec<StmtResult>> {
-        match (op, self.backend()) {
-            (Op::Write(statements), _) => self.write(statements).await,
-            // Under an abort a batch runs as plain writes, in a transaction checked before it
-            // commits (the bulk INSERT is one statement, committed as it ends).
-            (Op::Batch { statements, bulk }, Backend::Postgres(pg))
-                if abort::current().is_none() =>
-            {
-                pg.insert_bulk(bulk, statements).await
-            }
-            (Op::Batch { statements, .. }, _) => self.write(statements).await,
-            (Op::Read(s) | Op::Scan(s), _) => {
-                let rows = self.fetch(s.sql, s.params).await?;
-                Ok(vec![StmtResult {
-                    affected: rows.len() as u64,
-                    rows,
-                }])
-            }
-        }
-    }
 }

@@ -4,21 +4,21 @@ use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
 
+use super::backend::Backend;
+use super::call::{shape, without_tail, Call, Op, Output};
 use super::invalidate::{Invalidate, Touch, Watchers};
-use super::notify::Hub;
+use super::migrate::{self, MigrationState};
+use super::postgres::notify::Hub;
 use super::postgres::PgDb;
 use super::sqlite::SqliteDb;
-use super::sqlite_exec::run_statements;
 use super::statement::{Statement, StmtResult};
+use super::store::Store;
+use super::sync::blocking;
+use crate::core::abort;
+use crate::core::config::{ConnectConfig, Target};
 use crate::core::error::{Error, Result};
 use crate::core::metrics::{Metrics, Snapshot};
 use crate::core::value::{Row, Value};
-
-/// The open backend.
-pub enum Backend {
-    Postgres(Box<PgDb>),
-    Sqlite(SqliteDb),
-}
 
 /// Which kind of database is open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,10 +197,7 @@ impl Database {
 
     /// The counters as read now, with what the backend reports.
     pub fn metrics_snapshot(&self) -> Snapshot {
-        let figures = match &self.backend {
-            Backend::Postgres(pg) => pg.figures(),
-            Backend::Sqlite(db) => db.figures(self.kind.as_str()),
-        };
+        let figures = self.backend.figures(self.kind.as_str());
         let (pending, replayed, conflicts) = self.journal.figures();
         Snapshot {
             fallback_active: self.used_fallback,
@@ -224,7 +221,7 @@ impl Database {
     /// The LISTEN/NOTIFY hub of a PostgreSQL database (started on first call); None on SQLite,
     /// where one process owns the data.
     pub async fn hub(&self) -> Result<Option<Arc<Hub>>> {
-        let Backend::Postgres(pg) = &self.backend else {
+        let Some(pg) = self.backend.postgres() else {
             return Ok(None);
         };
         let hub = self
@@ -256,27 +253,7 @@ impl Database {
     /// Where the data lives, without credentials: `{type, database, host?, port?}`.
     pub fn describe(&self) -> Vec<(&'static str, Value)> {
         let mut out = vec![("type", Value::from(self.kind.as_str()))];
-        match &self.backend {
-            Backend::Postgres(pg) => {
-                let o = pg.options();
-                out.push(("host", Value::from(o.get_host())));
-                out.push(("port", Value::Int(o.get_port().into())));
-                out.push((
-                    "database",
-                    Value::from(o.get_database().map(str::to_string)),
-                ));
-                if let Some(schema) = pg.schema() {
-                    out.push(("schema", Value::from(schema)));
-                }
-            }
-            Backend::Sqlite(db) => {
-                let path = db
-                    .path()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_else(|| ":memory:".into());
-                out.push(("database", Value::from(path)));
-            }
-        }
+        self.backend.describe(&mut out);
         out
     }
 
@@ -286,18 +263,7 @@ impl Database {
         sql: impl Into<Cow<'static, str>>,
         params: Vec<Value>,
     ) -> Result<Vec<Row>> {
-        let statement = Statement::new(sql, params);
-        match &self.backend {
-            Backend::Postgres(pg) => pg.query(&statement).await,
-            Backend::Sqlite(db) => {
-                db.scan(move |conn| {
-                    Ok(run_statements(conn, std::slice::from_ref(&statement))?
-                        .remove(0)
-                        .rows)
-                })
-                .await
-            }
-        }
+        self.backend.fetch(Statement::new(sql, params)).await
     }
 
     /// Whether `table` exists (the catalogs are the one dialect difference here).
@@ -319,16 +285,7 @@ impl Database {
     /// Runs statements in one transaction and returns what each produced.
     pub async fn write(&self, statements: Vec<Statement>) -> Result<Vec<StmtResult>> {
         crate::core::abort::check()?;
-        match &self.backend {
-            Backend::Postgres(pg) => pg.write(statements).await,
-            Backend::Sqlite(db) => {
-                let (tx, rx) = tokio::sync::oneshot::channel();
-                db.write_with(statements, move |r| {
-                    let _ = tx.send(r);
-                });
-                rx.await.map_err(|_| Error::closed())?
-            }
-        }
+        self.backend.write(statements).await
     }
 
     /// Marks a call as under way until the guard is dropped: take it when the call is made (on
@@ -346,10 +303,7 @@ impl Database {
     pub async fn settle(&self) {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         self.calls.drained(CLOSE_DRAIN_LIMIT).await;
-        if let Backend::Sqlite(db) = &self.backend {
-            // The writer runs its queue in order: this runs after every write queued before it.
-            let _ = db.exclusive(|_| Ok(())).await;
-        }
+        self.backend.settle().await;
     }
 
     /// Closes the pool or the connections once the calls made before it finished (every
@@ -363,12 +317,196 @@ impl Database {
         if let Some(hub) = self.hub.get() {
             hub.stop();
         }
-        match &self.backend {
-            Backend::Postgres(pg) => pg.close().await,
-            Backend::Sqlite(db) => {
-                // Joining the writer waits for its queue: keep that off the runtime's workers.
-                tokio::task::block_in_place(|| db.close());
+        self.backend.close().await;
+    }
+}
+
+/// Running a [`Call`]: four ways, chosen by the executor (`exec/submit.rs`). A point read at once
+/// ([`Database::call_now`]), a write at once ([`Database::write_now`]), a write on the writer
+/// thread ([`Database::call_with`]), and any call to completion ([`Database::call`]).
+impl Database {
+    /// Runs a point read on the calling thread where the backend can (SQLite: no thread hop);
+    /// returns None when it has to run elsewhere.
+    pub fn call_now(&self, call: &Call) -> Option<Result<Output>> {
+        let Op::Read(statement) = &call.op else {
+            return None;
+        };
+        let results = self.backend.read_now(statement)?;
+        Some(results.and_then(|r| shape(r, call.shape)))
+    }
+
+    /// Runs a write at once on the calling thread where the backend has a writer thread and it
+    /// is idle (SQLite, see [`Writer::now`](super::sqlite::writer::Writer::now)); returns None
+    /// when nothing ran (then queue it with [`Database::call_with`]).
+    pub fn write_now(&self, call: &Call) -> Option<Result<Output>> {
+        let (Op::Write(statements) | Op::Batch { statements, .. }) = &call.op else {
+            return None;
+        };
+        if !self.backend.has_writer() {
+            return None;
+        }
+        let results = match &call.tail {
+            None => self.backend.write_now(statements)?,
+            Some(tail) => {
+                let with_tail: Vec<Statement> =
+                    statements.iter().chain([&**tail]).cloned().collect();
+                self.backend.write_now(&with_tail)?.map(without_tail)
+            }
+        };
+        self.invalidate(&call.touches);
+        Some(results.and_then(|r| shape(r, call.shape)))
+    }
+
+    /// Runs a write on the backend's writer thread and reports through `done` from there (see
+    /// [`Call::runs_on_writer`]; the executor runs everything else).
+    pub fn call_with(
+        self: &Arc<Self>,
+        call: Call,
+        done: impl FnOnce(Result<Output>) + Send + 'static,
+    ) {
+        let Call {
+            op,
+            shape: how,
+            touches,
+            tail,
+        } = call;
+        match op {
+            Op::Write(mut statements) | Op::Batch { mut statements, .. } => {
+                let db = self.clone();
+                let tailed = tail.is_some();
+                statements.extend(tail.map(|t| *t));
+                self.backend.write_with(statements, move |r| {
+                    db.invalidate(&touches);
+                    let r = if tailed { r.map(without_tail) } else { r };
+                    done(r.and_then(|r| shape(r, how)))
+                });
+            }
+            // Only writes run on the writer (see [`Call::runs_on_writer`]).
+            _ => done(Err(Error::internal("not a write"))),
+        }
+    }
+
+    /// Runs a call to completion (tests, services). Under an abort (see [`crate::core::abort`])
+    /// it does not start once the signal fired, and a read's result is dropped if it fired
+    /// meanwhile (a write is checked before it commits).
+    pub async fn call(&self, call: Call) -> Result<Output> {
+        abort::check()?;
+        let Call {
+            op,
+            shape: how,
+            touches,
+            tail,
+        } = call;
+        let reads = !matches!(op, Op::Write(_) | Op::Batch { .. });
+        let results = match tail {
+            None => self.run_op(op).await,
+            // A tail rides in the write's own transaction (a batch then runs as plain writes).
+            Some(tail) => match op {
+                Op::Write(mut statements) | Op::Batch { mut statements, .. } => {
+                    statements.push(*tail);
+                    self.write(statements).await.map(without_tail)
+                }
+                read => self.run_op(read).await,
+            },
+        };
+        // Whatever the outcome (a failed COMMIT may still have landed), caches forget it.
+        self.invalidate(&touches);
+        if reads {
+            abort::check()?;
+        }
+        shape(results?, how)
+    }
+
+    async fn run_op(&self, op: Op) -> Result<Vec<StmtResult>> {
+        match op {
+            Op::Write(statements) => self.write(statements).await,
+            // Under an abort a batch runs as plain writes, in a transaction checked before it
+            // commits (a bulk INSERT is one statement, committed as it ends).
+            Op::Batch { statements, bulk } if abort::current().is_none() => {
+                self.backend.append(bulk, statements).await
+            }
+            Op::Batch { statements, .. } => self.write(statements).await,
+            Op::Read(s) | Op::Scan(s) => {
+                let rows = self.backend.fetch(s).await?;
+                Ok(vec![StmtResult {
+                    affected: rows.len() as u64,
+                    rows,
+                }])
             }
         }
+    }
+}
+
+/// Opening one target, and its migrations (the fallback and the journal: `connect.rs`).
+impl Database {
+    /// Applies every pending migration. Safe to run from several processes at once.
+    pub async fn migrate(&self) -> Result<()> {
+        self.backend.migrate().await
+    }
+
+    /// Every embedded migration, with whether and when this database applied it.
+    pub async fn migration_status(&self) -> Result<Vec<MigrationState>> {
+        let rows = if self.table_exists(migrate::MIGRATIONS_TABLE).await? {
+            let sql = format!(
+                "SELECT version, installed_on, checksum FROM {} WHERE success",
+                migrate::MIGRATIONS_TABLE
+            );
+            self.fetch(sql, vec![]).await?
+        } else {
+            Vec::new()
+        };
+        let known = migrate::embedded(self.kind == DbKind::Postgres);
+        Ok(migrate::states(known, &rows))
+    }
+
+    /// Opens the SQLite file `path` to read and mark its journal (a fallback a process left).
+    pub async fn open_journal_file(path: &std::path::Path) -> Result<Database> {
+        let path = path.to_path_buf();
+        let db =
+            blocking(move || SqliteDb::open_file(&path, migrate::refuse_foreign_sqlite)).await?;
+        Ok(Database::new(Backend::Sqlite(db), DbKind::Sqlite))
+    }
+
+    /// Opens `target` (not yet migrated).
+    pub(super) async fn open(target: &Target, config: &ConnectConfig) -> Result<Database> {
+        let (backend, kind) = match target {
+            Target::Postgres(options) => (
+                Backend::Postgres(Box::new(
+                    PgDb::connect(
+                        (**options).clone(),
+                        config.pool_size,
+                        config.connect_timeout,
+                        config.acquire_timeout,
+                        config.schema.clone(),
+                    )
+                    .await?,
+                )),
+                DbKind::Postgres,
+            ),
+            Target::Sqlite(path) => {
+                let path = path.clone();
+                let read_only = config.read_only;
+                let db = blocking(move || match read_only {
+                    true => SqliteDb::open_file_read_only(&path),
+                    false => SqliteDb::open_file(&path, migrate::refuse_foreign_sqlite),
+                })
+                .await?;
+                (Backend::Sqlite(db), DbKind::Sqlite)
+            }
+            Target::Memory => (Backend::Sqlite(SqliteDb::open_memory()?), DbKind::Memory),
+        };
+        Ok(Database::new(backend, kind))
+    }
+
+    /// Opens and migrates a private in-memory database without a runtime (blocks the caller
+    /// for the migration, a few milliseconds of CPU).
+    pub fn open_memory_now() -> Result<Database> {
+        let db = SqliteDb::open_memory()?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        db.exclusive_with(migrate::migrate_sqlite, move |r| {
+            let _ = tx.send(r);
+        });
+        rx.recv().map_err(|_| Error::closed())??;
+        Ok(Database::new(Backend::Sqlite(db), DbKind::Memory))
     }
 }

@@ -3,9 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use super::database::{Backend, Database};
-use super::room;
-use crate::core::error::{Error, ErrorCode, Result};
+use super::database::Database;
+use super::store::Store;
+use crate::core::error::{Error, ErrorCode};
 
 /// How long the probe waits for the database.
 const PROBE_LIMIT: Duration = Duration::from_secs(5);
@@ -34,13 +34,7 @@ pub struct Health {
 /// then through the writer thread's queue), within [`PROBE_LIMIT`].
 pub async fn health(db: &Database) -> Health {
     let started = Instant::now();
-    let probe = async {
-        db.fetch("SELECT 1 AS one", Vec::new()).await?;
-        if let Backend::Sqlite(sqlite) = db.backend() {
-            sqlite.exclusive(|_| Ok(())).await?;
-        }
-        Result::Ok(())
-    };
+    let probe = db.backend().probe();
     let answered = match tokio::time::timeout(PROBE_LIMIT, probe).await {
         Ok(r) => r,
         Err(_) => Err(Error::new(
@@ -48,15 +42,8 @@ pub async fn health(db: &Database) -> Health {
             "the database did not answer the probe within 5 s",
         )),
     };
-    let (breaker_open, disk_full) = match db.backend() {
-        Backend::Postgres(pg) => (pg.failing_fast(), false),
-        Backend::Sqlite(sqlite) => (false, sqlite.disk_full()),
-    };
-    let error = match answered {
-        Err(e) => Some(e),
-        Ok(()) if disk_full => Some(room::disk_full()),
-        Ok(()) => None,
-    };
+    let (breaker_open, disk_full) = (db.backend().failing_fast(), db.backend().disk_full());
+    let error = answered.err();
     let replaying = db
         .journal()
         .replaying

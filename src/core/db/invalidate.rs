@@ -1,6 +1,6 @@
 //! Who must forget what after a write: the caches built on a database register here, and every
 //! write through the addon tells them what it touched before its Promise settles. On PostgreSQL
-//! the same news also arrives from other processes (see [`super::notify`]).
+//! the same news also arrives from other processes (see [`super::postgres::notify`]).
 
 use std::sync::{Mutex, Weak};
 

@@ -17,9 +17,8 @@ use sqlx::migrate::{Migration, Migrator};
 use sqlx::postgres::PgConnection;
 use sqlx::{Acquire, Row as _};
 
-use super::database::{Backend, Database};
 use crate::core::error::{Error, ErrorCode, Result};
-use crate::core::value::{millis_to_iso, now_millis, Value};
+use crate::core::value::{millis_to_iso, now_millis, Row, Value};
 
 /// The bookkeeping table (on both backends).
 pub const MIGRATIONS_TABLE: &str = "workflow_infra_migrations";
@@ -37,19 +36,6 @@ pub struct MigrationState {
     pub applied_at: Option<i64>,
     /// False when the applied checksum differs from the embedded file.
     pub checksum_ok: bool,
-}
-
-/// Applies every pending migration. Safe to run from several processes at once.
-pub async fn migrate(db: &Database) -> Result<()> {
-    match db.backend() {
-        Backend::Postgres(pg) => {
-            let mut conn = pg.dedicated().await?;
-            let outcome = migrate_postgres(&mut conn, pg.schema()).await;
-            let _ = sqlx::Connection::close(conn).await;
-            outcome
-        }
-        Backend::Sqlite(s) => s.exclusive(migrate_sqlite).await,
-    }
 }
 
 /// The tables and views `sql` creates (`CREATE TABLE name`, `CREATE [OR REPLACE] VIEW name`).
@@ -350,22 +336,18 @@ pub fn migrate_sqlite(conn: &mut Connection) -> Result<()> {
     Ok(())
 }
 
-/// Every embedded migration, with whether and when this database applied it.
-pub async fn status(db: &Database) -> Result<Vec<MigrationState>> {
-    let known = match db.backend() {
-        Backend::Postgres(_) => &POSTGRES,
-        Backend::Sqlite(_) => &SQLITE,
-    };
-    let rows = if db.table_exists(MIGRATIONS_TABLE).await? {
-        db.fetch(
-            format!("SELECT version, installed_on, checksum FROM {MIGRATIONS_TABLE} WHERE success"),
-            vec![],
-        )
-        .await?
-    } else {
-        Vec::new()
-    };
-    Ok(known
+/// The embedded migrations of PostgreSQL (`postgres`) or of SQLite.
+pub fn embedded(postgres: bool) -> &'static Migrator {
+    match postgres {
+        true => &POSTGRES,
+        false => &SQLITE,
+    }
+}
+
+/// Every migration of `known`, with whether and when a database applied it, from the rows of its
+/// bookkeeping table (`version`, `installed_on`, `checksum` of the successful ones).
+pub fn states(known: &Migrator, rows: &[Row]) -> Vec<MigrationState> {
+    known
         .iter()
         .map(|m| {
             let row = rows
@@ -385,7 +367,7 @@ pub async fn status(db: &Database) -> Result<Vec<MigrationState>> {
                 }),
             }
         })
-        .collect())
+        .collect()
 }
 
 #[cfg(test)]

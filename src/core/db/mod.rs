@@ -1,16 +1,20 @@
-//! The storage seam and its backends. Repositories and services talk to [`Database`]: a
-//! [`Call`] (statements written once, PostgreSQL dialect with `$n` placeholders, and how to
-//! shape what they return) runs on whichever backend is open.
+//! The storage floor. Repositories and services talk to [`Database`]: a [`Call`] (statements
+//! written once, PostgreSQL dialect with `$n` placeholders, and how to shape what they return)
+//! runs on whichever backend is open.
 //!
-//! The files, from the bottom up: [`statement`] and [`sync`]; the SQLite side ([`sqlite`],
-//! [`writer`], [`room`], [`merge`]) and the PostgreSQL side ([`postgres`], [`pg_group`],
-//! [`breaker`], [`notify`]); [`database`] over both, with its [`lanes`]; [`call`] and [`dialect`], what the
-//! repositories build; [`migrate`], [`connect`], [`admin`] and [`health`] on top.
+//! The seam is one trait, [`Store`] (`store.rs`): what the common layer asks of a backend.
+//! [`sqlite`] (files and memory: reader, scanner and writer thread, checkpoints, the full-disk
+//! reserve) and [`postgres`] (the pool, group commit, the circuit breaker, LISTEN/NOTIFY and the
+//! distributed events that ride on it) implement it and know nothing of each other.
+//!
+//! Common, beside them: [`statement`], [`call`], [`dialect`], [`merge`], [`sync`],
+//! [`invalidate`], [`lanes`] and the migrations' bookkeeping ([`migrate`]). [`backend`] is the
+//! open backend; [`database`] holds every method of [`Database`] (its calls, its lifecycle,
+//! opening one target). On top: [`connect`] (the fallback and its journal, [`journal`]) and
+//! [`health`].
 
-pub mod breaker;
-pub mod broadcast;
+pub mod backend;
 pub mod call;
-pub mod checkpoint;
 pub mod connect;
 pub mod database;
 pub mod dialect;
@@ -20,20 +24,17 @@ pub mod journal;
 pub mod lanes;
 pub mod merge;
 pub mod migrate;
-pub mod notify;
-pub mod pg_exec;
-pub mod pg_group;
 pub mod postgres;
-pub mod room;
 pub mod sqlite;
-pub mod sqlite_exec;
 pub mod statement;
+pub mod store;
 pub mod sync;
-pub mod writer;
 
+pub use backend::Backend;
 pub use call::{Call, Op, Output, Shape};
-pub use database::{Backend, CallGuard, Database, DbKind};
+pub use database::{CallGuard, Database, DbKind};
 pub use dialect::Dialect;
 pub use invalidate::Touch;
 pub use statement::{Bulk, BulkType, Merge, Statement, StmtResult};
+pub use store::Store;
 pub use sync::{blocking, lock};

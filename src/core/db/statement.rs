@@ -50,7 +50,7 @@ impl Statement {
         self
     }
 
-    /// Whether it only deletes rows (so that it may run on a full disk, see [`super::room`]).
+    /// Whether it only deletes rows (so that it may run on a full disk, see [`super::sqlite::room`]).
     pub fn only_deletes(&self) -> bool {
         self.sql
             .trim_start()

@@ -16,7 +16,7 @@ use super::request::{Plan, Work};
 use super::runtime;
 use crate::core::config::{ConnectConfig, Target};
 use crate::core::db::journal::{self, Entry};
-use crate::core::db::{Database, DbKind, Dialect};
+use crate::core::db::{connect, Database, DbKind, Dialect};
 use crate::core::error::{Error, ErrorCode, Result};
 use crate::core::input::Input;
 use crate::core::stamp::Stamped;
@@ -62,7 +62,7 @@ pub struct Replayed {
 /// write acknowledged before; if the primary fails during that replay, what is left stays in
 /// the file for the next start (or `workflow-infra journal --replay-to`).
 pub async fn connect(config: &ConnectConfig, replan: Replanner) -> Result<Database> {
-    let db = Database::connect(config).await?;
+    let db = connect::connect(config).await?;
     let Some(Target::Sqlite(path)) = &config.fallback else {
         return Ok(db);
     };
@@ -84,7 +84,7 @@ pub async fn replay_file_onto(
     to: &ConnectConfig,
     replan: Replanner,
 ) -> Result<(Replayed, u64)> {
-    let primary = Arc::new(Database::connect(to).await?);
+    let primary = Arc::new(connect::connect(to).await?);
     let done = replay_file(from, &primary, replan).await;
     let pending = primary.journal().figures().0;
     primary.close().await;
@@ -277,7 +277,7 @@ async fn rejoin(
         let Some(fallback) = current(&slot).filter(|db| db.used_fallback()) else {
             return;
         };
-        let primary = match Database::reopen_primary(&config, &fallback).await {
+        let primary = match connect::reopen_primary(&config, &fallback).await {
             Ok(db) => Arc::new(db),
             Err(e) => {
                 if !matches!(e.code, ErrorCode::DbUnavailable | ErrorCode::Timeout) {

@@ -156,7 +156,7 @@ pub fn submit(db: &Arc<Database>, request: Request, now: WriteNow) -> Submitted 
             if let Some(result) = db.call_now(&call) {
                 return Submitted::Ready(conclusion.conclude(result));
             }
-            if call.runs_on_writer(db) {
+            if call.runs_on_writer(db.backend()) {
                 if now == WriteNow::Allowed {
                     if let Some(result) = db.write_now(&call) {
                         return Submitted::Written(conclusion.conclude(result));

@@ -8,7 +8,7 @@ use sqlx::error::BoxDynError;
 use sqlx::postgres::{PgArgumentBuffer, PgArguments, PgRow, PgTypeInfo};
 use sqlx::{Arguments, AssertSqlSafe, Column, Encode, PgConnection, Row as _, TypeInfo};
 
-use super::statement::{Statement, StmtResult};
+use crate::core::db::statement::{Statement, StmtResult};
 use crate::core::error::{Error, Result};
 use crate::core::value::{Row, Value};
 

@@ -44,7 +44,7 @@ pub fn run(conn: &Connection) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::db::writer::Writer;
+    use crate::core::db::sqlite::writer::Writer;
     use std::path::Path;
     use std::sync::{Arc, Mutex};
 

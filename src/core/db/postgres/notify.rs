@@ -23,9 +23,9 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgListener, PgPool};
 
-use super::invalidate::{Touch, Watchers};
-use super::sync::lock;
 use crate::core::backlog::Backlog;
+use crate::core::db::invalidate::{Touch, Watchers};
+use crate::core::db::sync::lock;
 use crate::core::error::{Error, Result};
 use crate::core::metrics::Metrics;
 

@@ -3,19 +3,27 @@
 //! The in-memory mode uses one connection for all three roles (an in-memory database is private
 //! to its connection, and shared-cache table locks would bypass `busy_timeout`).
 
+pub mod checkpoint;
+pub mod exec;
+pub mod room;
+pub mod writer;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
-use super::checkpoint;
-use super::room::{self, Reserve};
-use super::statement::{Statement, StmtResult};
-use super::sync::lock;
-use super::writer::{Writer, BUSY_TIMEOUT};
+use self::exec::run_statements;
+use self::room::Reserve;
+use self::writer::{Writer, BUSY_TIMEOUT};
+use crate::core::db::migrate;
+use crate::core::db::statement::{Statement, StmtResult};
+use crate::core::db::store::Store;
+use crate::core::db::sync::lock;
 use crate::core::error::{Error, ErrorCode, Result};
 use crate::core::metrics::BackendFigures;
+use crate::core::value::{Row, Value};
 
 /// An open SQLite database (file or memory).
 pub struct SqliteDb {
@@ -157,25 +165,6 @@ impl SqliteDb {
         })
     }
 
-    /// Whether writes other than deletes are refused for want of room on the disk (see
-    /// [`room`]).
-    pub fn disk_full(&self) -> bool {
-        !self.reserve.held()
-    }
-
-    /// What a metrics snapshot reports of this backend (`kind`: `sqlite` or `memory`).
-    pub fn figures(&self, kind: &'static str) -> BackendFigures {
-        let stats = self.writer.stats();
-        BackendFigures {
-            kind,
-            pool: None,
-            write_queue: stats.queued.load(std::sync::atomic::Ordering::Relaxed) as u64,
-            groups: stats.groups.snapshot(),
-            breaker_open: false,
-            breaker_recoveries: 0,
-        }
-    }
-
     /// Runs `f` on the reader connection, on the calling thread.
     pub fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         f(&lock(&self.reader))
@@ -190,28 +179,6 @@ impl SqliteDb {
         tokio::task::spawn_blocking(move || f(&lock(&conn)))
             .await
             .map_err(|_| Error::internal("a scan panicked"))?
-    }
-
-    /// Queues statements to run in one savepoint of the next group commit (with the rules of
-    /// [`room`] for a full disk).
-    pub fn write_with(
-        &self,
-        statements: Vec<Statement>,
-        done: impl FnOnce(Result<Vec<StmtResult>>) + Send + 'static,
-    ) {
-        if self.read_only {
-            return done(Err(read_only()));
-        }
-        room::write(&self.writer, &self.reserve, statements, Box::new(done));
-    }
-
-    /// Runs statements at once on the calling thread when the writer is idle (see
-    /// [`Writer::now`] and [`room::write_now`]); `None` when they are to be queued.
-    pub fn write_now(&self, statements: &[Statement]) -> Option<Result<Vec<StmtResult>>> {
-        if self.read_only {
-            return Some(Err(read_only()));
-        }
-        room::write_now(&self.writer, &self.reserve, statements)
     }
 
     /// Runs `work` alone on the writer connection; it manages its own transactions.
@@ -235,13 +202,113 @@ impl SqliteDb {
         self.writer.exclusive(work, done);
     }
 
-    /// Commits what is queued, stops the writer and closes the connections.
-    pub fn close(&self) {
+    /// Commits what is queued, stops the writer and closes the connections, on this thread.
+    pub fn close_now(&self) {
         self.writer.close();
         if self.path.is_some() && !self.read_only {
             // Fold the WAL back into the file so a closed database is one file again.
             let _ = lock(&self.scanner).execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
         }
+    }
+}
+
+impl Store for SqliteDb {
+    async fn write(&self, statements: Vec<Statement>) -> Result<Vec<StmtResult>> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.write_with(statements, move |r| {
+            let _ = tx.send(r);
+        });
+        rx.await.map_err(|_| Error::closed())?
+    }
+
+    /// On the scan connection, on a blocking thread of the runtime.
+    async fn fetch(&self, statement: Statement) -> Result<Vec<Row>> {
+        self.scan(move |conn| {
+            Ok(run_statements(conn, std::slice::from_ref(&statement))?
+                .remove(0)
+                .rows)
+        })
+        .await
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        self.exclusive(migrate::migrate_sqlite).await
+    }
+
+    /// `SELECT 1` on the scan connection, then a turn through the writer thread's queue; and
+    /// the disk must have room (see [`room`]).
+    async fn probe(&self) -> Result<()> {
+        self.fetch(Statement::new("SELECT 1 AS one", Vec::new()))
+            .await?;
+        self.exclusive(|_| Ok(())).await?;
+        match self.disk_full() {
+            true => Err(room::disk_full()),
+            false => Ok(()),
+        }
+    }
+
+    /// The writer runs its queue in order: this runs after every write queued before it.
+    async fn settle(&self) {
+        let _ = self.exclusive(|_| Ok(())).await;
+    }
+
+    /// Joining the writer waits for its queue: kept off the runtime's workers.
+    async fn close(&self) {
+        tokio::task::block_in_place(|| self.close_now());
+    }
+
+    fn figures(&self, kind: &'static str) -> BackendFigures {
+        let stats = self.writer.stats();
+        BackendFigures {
+            kind,
+            pool: None,
+            write_queue: stats.queued.load(std::sync::atomic::Ordering::Relaxed) as u64,
+            groups: stats.groups.snapshot(),
+            breaker_open: false,
+            breaker_recoveries: 0,
+        }
+    }
+
+    fn describe(&self, out: &mut Vec<(&'static str, Value)>) {
+        let path = self
+            .path()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| ":memory:".into());
+        out.push(("database", Value::from(path)));
+    }
+
+    /// See [`room`].
+    fn disk_full(&self) -> bool {
+        !self.reserve.held()
+    }
+
+    fn has_writer(&self) -> bool {
+        true
+    }
+
+    /// On the reader connection, on the calling thread.
+    fn read_now(&self, statement: &Statement) -> Option<Result<Vec<StmtResult>>> {
+        Some(self.read(|conn| run_statements(conn, std::slice::from_ref(statement))))
+    }
+
+    /// When the writer is idle (see [`Writer::now`] and [`room::write_now`]).
+    fn write_now(&self, statements: &[Statement]) -> Option<Result<Vec<StmtResult>>> {
+        if self.read_only {
+            return Some(Err(read_only()));
+        }
+        room::write_now(&self.writer, &self.reserve, statements)
+    }
+
+    /// In one savepoint of the next group commit (with the rules of [`room`] for a full disk).
+    fn write_with(
+        &self,
+        statements: Vec<Statement>,
+        done: impl FnOnce(Result<Vec<StmtResult>>) + Send + 'static,
+    ) {
+        if self.read_only {
+            return done(Err(read_only()));
+        }
+        room::write(&self.writer, &self.reserve, statements, Box::new(done));
     }
 }
 

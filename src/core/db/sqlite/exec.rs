@@ -10,9 +10,9 @@ use std::sync::Arc;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, ToSql};
 
-use super::merge;
-use super::statement::{Statement, StmtResult};
 use crate::core::columns::{column_kind, ColumnKind};
+use crate::core::db::merge;
+use crate::core::db::statement::{Statement, StmtResult};
 use crate::core::error::{Error, Result};
 use crate::core::value::{iso_to_millis, millis_to_iso, Row, Value};
 

@@ -15,10 +15,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use super::sqlite_exec::run_statements;
-use super::statement::{Statement, StmtResult};
+use super::exec::run_statements;
 use super::writer::Writer;
 use crate::core::abort::{self, Abort};
+use crate::core::db::statement::{Statement, StmtResult};
 use crate::core::error::{Error, Result};
 
 /// The room kept: enough for a checkpoint of a full auto-checkpoint interval (1000 pages of

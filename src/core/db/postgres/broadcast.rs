@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use tokio::sync::OnceCell;
 
-use super::database::{Backend, Database};
 use super::notify::{self, Hub, Outgoing, RemoteEvent, WAITING_MAX};
 use crate::core::backlog::{Backlog, Waiting};
+use crate::core::db::database::Database;
 use crate::core::error::{Error, Result};
 use crate::core::input::Input;
 
@@ -32,7 +32,7 @@ pub type Forward = Arc<dyn Fn(RemoteEvent, Waiting) + Send + Sync>;
 impl Broadcast {
     /// A service's part on `db`, which must be PostgreSQL (SQLite is one process).
     pub fn on(db: &Database) -> Result<Broadcast> {
-        if !matches!(db.backend(), Backend::Postgres(_)) {
+        if db.backend().postgres().is_none() {
             return Err(Error::validation(
                 "distributed events need PostgreSQL (SQLite is one process)",
             ));
@@ -54,7 +54,7 @@ impl Broadcast {
         data: &serde_json::Value,
         event_id: Option<&str>,
     ) -> Result<()> {
-        let Backend::Postgres(pg) = db.backend() else {
+        let Some(pg) = db.backend().postgres() else {
             return Err(Error::validation("distributed events need PostgreSQL"));
         };
         let metrics = db.metrics();

@@ -16,10 +16,10 @@ use sqlx::postgres::PgPool;
 use sqlx::{Acquire, PgConnection};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
-use super::merge::{chunks, mergeable, merged, one_shape, share};
-use super::pg_exec::run_one;
-use super::statement::{Merge, Statement, StmtResult};
+use super::exec::run_one;
 use crate::core::abort::{self, Abort};
+use crate::core::db::merge::{chunks, mergeable, merged, one_shape, share};
+use crate::core::db::statement::{Merge, Statement, StmtResult};
 use crate::core::error::{Error, ErrorCode, Result};
 use crate::core::metrics::WriteStats;
 

@@ -1,6 +1,12 @@
 //! PostgreSQL backend: a sqlx pool (no ping before each acquire, statements prepared and cached
 //! per connection) and the conversions between our [`Value`] and PostgreSQL types.
 
+pub mod breaker;
+pub mod broadcast;
+pub mod exec;
+pub mod group;
+pub mod notify;
+
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,11 +14,13 @@ use std::time::Duration;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Arguments, AssertSqlSafe, ConnectOptions, Connection, PgConnection};
 
-use super::breaker::Breaker;
-use super::notify::Channels;
-use super::pg_exec::run_one;
-use super::pg_group::Grouper;
-use super::statement::{Bulk, BulkType, Statement, StmtResult};
+use self::breaker::Breaker;
+use self::exec::run_one;
+use self::group::Grouper;
+use self::notify::Channels;
+use crate::core::db::migrate;
+use crate::core::db::statement::{Bulk, BulkType, Statement, StmtResult};
+use crate::core::db::store::Store;
 use crate::core::error::{Error, ErrorCode, Result};
 use crate::core::metrics::{BackendFigures, PoolFigures};
 use crate::core::value::{Row, Value};
@@ -101,27 +109,6 @@ impl PgDb {
         })
     }
 
-    /// What a metrics snapshot reports of this backend.
-    pub fn figures(&self) -> BackendFigures {
-        BackendFigures {
-            kind: "postgresql",
-            pool: Some(PoolFigures {
-                size: u64::from(self.pool.size()),
-                idle: self.pool.num_idle() as u64,
-                max: u64::from(self.pool.options().get_max_connections()),
-            }),
-            write_queue: self.group.stats().queued.load(Ordering::Relaxed) as u64,
-            groups: self.group.stats().groups.snapshot(),
-            breaker_open: self.failing_fast(),
-            breaker_recoveries: self.breaker.recoveries(),
-        }
-    }
-
-    /// Whether calls are refused at once because the server was found unreachable.
-    pub fn failing_fast(&self) -> bool {
-        self.breaker.is_open()
-    }
-
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
@@ -154,25 +141,96 @@ impl PgDb {
     ) -> Result<T> {
         self.breaker.run(work).await
     }
+}
 
-    /// Runs one query on the pool and returns its rows.
-    pub async fn query(&self, statement: &Statement) -> Result<Vec<Row>> {
+impl Store for PgDb {
+    /// A single statement runs without BEGIN/COMMIT; concurrent writes are committed in groups
+    /// (see [`group`]).
+    async fn write(&self, statements: Vec<Statement>) -> Result<Vec<StmtResult>> {
+        self.breaker.run(self.group.write(statements)).await
+    }
+
+    /// On a pooled connection.
+    async fn fetch(&self, statement: Statement) -> Result<Vec<Row>> {
         self.breaker
             .run(async {
                 let mut conn = self.pool.acquire().await?;
-                Ok(run_one(&mut conn, statement).await?.rows)
+                Ok(run_one(&mut conn, &statement).await?.rows)
             })
             .await
     }
 
-    /// Runs statements in one transaction (a single statement runs without BEGIN/COMMIT).
-    /// Concurrent writes are committed in groups (see [`super::pg_group`]).
-    pub async fn write(&self, statements: Vec<Statement>) -> Result<Vec<StmtResult>> {
-        self.breaker.run(self.group.write(statements)).await
+    /// One `INSERT … SELECT FROM UNNEST` (see [`PgDb::insert_bulk`]).
+    async fn append(
+        &self,
+        bulk: &'static Bulk,
+        statements: Vec<Statement>,
+    ) -> Result<Vec<StmtResult>> {
+        self.insert_bulk(bulk, statements).await
     }
 
-    pub async fn close(&self) {
+    /// On a connection of its own, under a session-level advisory lock.
+    async fn migrate(&self) -> Result<()> {
+        let mut conn = self.dedicated().await?;
+        let outcome = migrate::migrate_postgres(&mut conn, self.schema()).await;
+        let _ = Connection::close(conn).await;
+        outcome
+    }
+
+    /// `SELECT 1` through the pool.
+    async fn probe(&self) -> Result<()> {
+        self.fetch(Statement::new("SELECT 1 AS one", Vec::new()))
+            .await
+            .map(|_| ())
+    }
+
+    /// Every write is committed before its call returns.
+    async fn settle(&self) {}
+
+    async fn close(&self) {
         self.pool.close().await;
+    }
+
+    fn figures(&self, kind: &'static str) -> BackendFigures {
+        BackendFigures {
+            kind,
+            pool: Some(PoolFigures {
+                size: u64::from(self.pool.size()),
+                idle: self.pool.num_idle() as u64,
+                max: u64::from(self.pool.options().get_max_connections()),
+            }),
+            write_queue: self.group.stats().queued.load(Ordering::Relaxed) as u64,
+            groups: self.group.stats().groups.snapshot(),
+            breaker_open: self.failing_fast(),
+            breaker_recoveries: self.breaker.recoveries(),
+        }
+    }
+
+    fn describe(&self, out: &mut Vec<(&'static str, Value)>) {
+        let o = &self.options;
+        out.push(("host", Value::from(o.get_host())));
+        out.push(("port", Value::Int(o.get_port().into())));
+        out.push((
+            "database",
+            Value::from(o.get_database().map(str::to_string)),
+        ));
+        if let Some(schema) = self.schema() {
+            out.push(("schema", Value::from(schema)));
+        }
+    }
+
+    fn failing_fast(&self) -> bool {
+        self.breaker.is_open()
+    }
+
+    /// PostgreSQL has no writer thread (see [`Store::has_writer`]).
+    fn write_with(
+        &self,
+        statements: Vec<Statement>,
+        done: impl FnOnce(Result<Vec<StmtResult>>) + Send + 'static,
+    ) {
+        drop(statements);
+        done(Err(Error::internal("PostgreSQL has no writer thread")))
     }
 }
 

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::sync::lock;
+use crate::core::db::sync::lock;
 use crate::core::error::{Error, ErrorCode, Result};
 
 /// The first pause after a failure.

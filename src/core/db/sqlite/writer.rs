@@ -17,7 +17,7 @@ use std::thread::JoinHandle;
 use rusqlite::Connection;
 
 use super::checkpoint;
-use super::sync::lock;
+use crate::core::db::sync::lock;
 use crate::core::error::{Error, Result};
 use crate::core::metrics::WriteStats;
 
