@@ -81,12 +81,7 @@ async fn two_connections_migrating_at_once_both_succeed() {
         let (ca, cb) = (url_config(&url), url_config(&url));
         let (a, b) = tokio::join!(connect::connect(&ca), connect::connect(&cb));
         let (a, b) = (a.unwrap(), b.unwrap());
-        assert!(a
-            .migration_status()
-            .await
-            .unwrap()
-            .iter()
-            .all(|m| m.applied));
+        assert!(all_applied(&a).await);
         a.close().await;
         b.close().await;
     }
@@ -171,12 +166,7 @@ async fn migrate_check_refuses_pending_migrations_and_opens_a_migrated_database(
         .close()
         .await;
     let db = connect::connect(&config(Migrate::Check)).await.unwrap();
-    assert!(db
-        .migration_status()
-        .await
-        .unwrap()
-        .iter()
-        .all(|m| m.applied));
+    assert!(all_applied(&db).await);
     db.close().await;
 }
 
@@ -466,12 +456,7 @@ async fn an_existing_pidea_schema_with_text_task_ids_takes_the_migrations() {
         .iter()
         .all(|m| !m.applied));
     db.migrate().await.unwrap();
-    assert!(db
-        .migration_status()
-        .await
-        .unwrap()
-        .iter()
-        .all(|m| m.applied));
+    assert!(all_applied(&db).await);
     db.close().await;
 }
 
@@ -833,12 +818,7 @@ async fn postgresql_beside_a_foreign_table_refuses_then_works_in_a_schema_of_its
     let own = connect::connect(&schema_config(&pg.url, Some("workflow_infra")))
         .await
         .unwrap();
-    assert!(own
-        .migration_status()
-        .await
-        .unwrap()
-        .iter()
-        .all(|m| m.applied));
+    assert!(all_applied(&own).await);
     let after = relations(&admin).await;
     assert!(after.contains(&"workflow_infra.workflow_executions".to_string()));
     assert!(after.contains(&"workflow_infra.workflow_infra_migrations".to_string()));
@@ -911,4 +891,10 @@ async fn postgresql_deadlocks_are_retried_and_concurrent_seeds_all_succeed() {
         .unwrap();
     assert_eq!(count[0].get("n").and_then(Value::as_i64), Some(20));
     db.close().await;
+}
+
+/// Whether `db` has applied every embedded migration.
+async fn all_applied(db: &Database) -> bool {
+    let states = db.migration_status().await.unwrap();
+    states.iter().all(|m| m.applied)
 }
