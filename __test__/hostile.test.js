@@ -255,3 +255,54 @@ describe('worker_threads', () => {
     expect(result.figures).toEqual({ terminations: 12, panics: 0 })
   })
 })
+
+describe('WorkflowCache with hostile arguments', () => {
+  test('every method returns or throws a coded error without the value, and the cache stays whole', () => {
+    const { WorkflowCache, WorkflowInfraError } = addon
+    const quiet = { info() {}, debug() {}, warn() {}, error() {} }
+    const cycle = { s: SECRET }
+    cycle.self = cycle
+    const values = [undefined, null, SECRET, 0, -1, NaN, Infinity, 1n, Symbol(SECRET), [SECRET], cycle, throwing(), revoked(), trapping(), () => SECRET, new Date(NaN)]
+    const cache = new WorkflowCache({ maxSize: 8, logger: quiet })
+    const calls = [
+      (v) => new WorkflowCache(v),
+      (v) => new WorkflowCache({ maxSize: v, logger: quiet }),
+      (v) => new WorkflowCache({ ttl: v, logger: quiet }),
+      (v) => new WorkflowCache({ logger: v }),
+      (v) => cache.set(v, 1),
+      (v) => cache.set('k', v),
+      (v) => cache.set('k', 1, v),
+      (v) => cache.set('k', 1, { ttl: v }),
+      (v) => cache.set('k', 1, { metadata: v }),
+      (v) => cache.get(v),
+      (v) => cache.has(v),
+      (v) => cache.delete(v),
+      (v) => cache.setConfig(v),
+      (v) => cache.setConfig({ maxSize: v }),
+      (v) => cache.getMetadata(v),
+      (v) => cache.updateMetadata('k', v),
+      (v) => cache.updateMetadata(v, { a: 1 }),
+      (v) => cache.setExpirationTimer('k', v),
+      (v) => cache.setExpirationTimer(v, 10),
+      (v) => cache.clearExpirationTimer(v),
+    ]
+    let thrown = 0
+    for (const call of calls) {
+      for (const v of values) {
+        try {
+          call(v)
+        } catch (err) {
+          thrown++
+          expect(err).toBeInstanceOf(WorkflowInfraError)
+          expect(CODES).toContain(err.code)
+          expectNoSecret(err)
+        }
+      }
+    }
+    expect(thrown).toBeGreaterThan(100)
+    const s = cache.getStats()
+    expect(s.size).toBeLessThanOrEqual(cache.maxSize)
+    expect(s.sets).toBeGreaterThanOrEqual(s.size + s.deletes + s.evictions + s.expirations)
+    expect(cache.entries()).toHaveLength(s.size)
+  })
+})

@@ -283,7 +283,14 @@ function addCache(exports, internal) {
       meta: { operation, argument },
     })
 
-  const kind = (/** @type {unknown} */ v) => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v)
+  /** What `v` is, as a message names it (never throws: a revoked Proxy is unreadable). */
+  const kind = (/** @type {unknown} */ v) => {
+    try {
+      return v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v
+    } catch {
+      return 'an unreadable value'
+    }
+  }
 
   /**
    * A TTL argument: undefined when absent, else ms (0 or Infinity: Infinity, never).
@@ -298,9 +305,7 @@ function addCache(exports, internal) {
 
   /** `{ maxSize, ttl, logger }` of the constructor and setConfig, read and checked. */
   const limits = (/** @type {unknown} */ options, /** @type {string} */ operation, /** @type {string} */ name) => {
-    if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-      throw refused(operation, name, `must be an object, not ${kind(options)}`)
-    }
+    if (kind(options) !== 'object') throw refused(operation, name, `must be an object, not ${kind(options)}`)
     /** @type {any} */ const o = options
     let maxSize, ttl, logger
     try {
@@ -409,7 +414,7 @@ function addCache(exports, internal) {
       let ttl = this.#ttl
       let metadata
       if (options !== undefined && options !== null) {
-        if (typeof options !== 'object' || Array.isArray(options)) throw refused('set cache entry', 'options', `must be an object, not ${kind(options)}`)
+        if (kind(options) !== 'object') throw refused('set cache entry', 'options', `must be an object, not ${kind(options)}`)
         let given
         try {
           given = options.ttl
@@ -633,9 +638,7 @@ function addCache(exports, internal) {
      */
     updateMetadata(key, metadata) {
       const operation = 'update cache metadata'
-      if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata) || metadata instanceof Date) {
-        throw refused(operation, 'metadata', 'must be an object')
-      }
+      if (kind(metadata) !== 'object') throw refused(operation, 'metadata', 'must be an object')
       let patch
       try {
         patch = /** @type {Record<string, unknown>} */ (toData(metadata, 0))
@@ -643,6 +646,7 @@ function addCache(exports, internal) {
         if (!(err instanceof Unstorable)) throw err
         throw refused(operation, 'metadata', `contains a ${err.what}, which cannot be kept as data`)
       }
+      if (patch instanceof Date) throw refused(operation, 'metadata', 'must be an object')
       checkKey(key, operation)
       this.#sweepNow()
       const e = this.#find(key)
