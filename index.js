@@ -1,9 +1,9 @@
 'use strict'
 // The package's CommonJS entry (index.mjs is the ES module one): the native addon as napi build
 // loads it (binding.js, generated: it picks the binary of this platform), with what is best
-// written in JavaScript added to it from lib/ — the error class, the synchronous cache, PIDEA's registration and
-// planned handler methods, prom-client registration, tracing, pages walked with `for await`, and
-// `await using` on a database.
+// written in JavaScript added to it from lib/ — the error class, the synchronous cache, PIDEA's
+// registration and planned handler methods, prom-client registration, tracing, pages walked
+// with `for await`, and `await using` on a database.
 const binding = require('./binding.js')
 
 const { WorkflowInfraError } = require('./lib/errors.js')
