@@ -364,17 +364,11 @@ impl Database {
         call: Call,
         done: impl FnOnce(Result<Output>) + Send + 'static,
     ) {
-        let Call {
-            op,
-            shape: how,
-            touches,
-            tail,
-        } = call;
-        match op {
+        match call.op {
             Op::Write(mut statements) | Op::Batch { mut statements, .. } => {
-                let db = self.clone();
-                let tailed = tail.is_some();
-                statements.extend(tail.map(|t| *t));
+                let (db, how, touches) = (self.clone(), call.shape, call.touches);
+                let tailed = call.tail.is_some();
+                statements.extend(call.tail.map(|t| *t));
                 self.backend.write_with(statements, move |r| {
                     db.invalidate(&touches);
                     let r = if tailed { r.map(without_tail) } else { r };
