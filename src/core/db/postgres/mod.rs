@@ -113,10 +113,6 @@ impl PgDb {
         &self.pool
     }
 
-    pub fn options(&self) -> &PgConnectOptions {
-        &self.options
-    }
-
     /// The `schema` option, if one was given.
     pub fn schema(&self) -> Option<&str> {
         self.schema.as_deref()
