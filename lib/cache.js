@@ -460,7 +460,7 @@ function addCache(exports, internal) {
     get(key) {
       const now = recentNow()
       if (this.#schedule.next < now) this.#sweep(now)
-      const e = this.#protected.get(key) ?? this.#promote(key)
+      const e = this.#touch(key)
       if (e === undefined) {
         checkKey(key, 'get cache entry')
         this.#misses++
