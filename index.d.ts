@@ -156,6 +156,17 @@ export interface ConnectionStatus {
   schema?: string
 }
 
+/** Where the backfill of the statistics' rollups stands (`backfillRollups()`). */
+export interface RollupBackfill {
+  /** The next UTC day to rebuild from the raw rows (null when there is none). */
+  nextDay: Date | null
+  /** The last UTC day that had rows when the rollups were created. */
+  lastDay: Date | null
+  /** Whether the statistics read the rollups (until then they scan). */
+  done: boolean
+  daysLeft: number
+}
+
 /** One embedded migration and its state in this database. */
 export interface MigrationStatus {
   version: number
@@ -361,8 +372,12 @@ export interface ExecutionListOptions {
 export interface ExecutionStatisticsFilters {
   workflowId?: string
   status?: ExecutionStatus
+  /** Selects few rows: scanned exactly. */
   userId?: string
+  /** Selects few rows: scanned exactly. */
   taskId?: string
+  /** Scan the raw rows instead of reading the rollups (percentiles exact, cost grows with history). */
+  exact?: boolean
 }
 
 /** `getStatistics()`: numbers, never numeric strings; `null` where there is no data. */
@@ -422,12 +437,18 @@ export interface MetricListOptions {
 }
 
 export interface MetricFilters {
+  /** Selects few rows: scanned exactly. */
   executionId?: string
   metricName?: string
   metricType?: string
   metricCategory?: string
-  /** Lower bound on `recorded_at`. */
+  /**
+   * Lower bound on `recorded_at`: exact (the part of its UTC day is read from the raw rows),
+   * except on a day the cleanup has thinned, where it is rounded down to the day.
+   */
   timeRange?: TimestampInput
+  /** Scan the raw rows instead of reading the rollups (percentiles exact, cost grows with history). */
+  exact?: boolean
 }
 
 /** One `getAggregatedMetrics()` group. */
@@ -616,6 +637,13 @@ export interface SetLoggerOptions {
 /** `cleanupOldExecutions` options: at most `limit` executions (and metrics) per call. */
 export interface CleanupOptions {
   limit?: number
+  /** Whether the statistics keep counting the rows removed (default true). */
+  keepRollups?: boolean
+  /**
+   * Also forget the metric rollups of the UTC days before this many days ago (at least
+   * `daysOld`); by default they are kept.
+   */
+  rollupRetentionDays?: number
 }
 
 /** `findWorkflowExecutions` filters, in order of precedence; none: every execution. */
@@ -1091,6 +1119,11 @@ export declare class WorkflowDatabase {
   close(): Promise<void>
   /** Applies pending migrations (safe to run from several processes at once). */
   migrate(): Promise<void>
+  /**
+   * Rebuilds the statistics' rollups of rows written before they existed, one UTC day per
+   * transaction (at most `maxDays` days; all by default), resumable; `migrate()` finishes it.
+   */
+  backfillRollups(options?: { maxDays?: number }): Promise<RollupBackfill>
   /** Every embedded migration, with whether and when this database applied it. */
   migrationStatus(): Promise<MigrationStatus[]>
   /** The backend, the migrations, and every table with its row count. */

@@ -117,11 +117,10 @@ async fn every_service_plan_comes_to_its_result_and_log_records() {
         };
         assert!(fields.iter().any(|(k, _)| k == "metrics"));
 
-        let d = Dialect::of(&db);
         let lists = [
             service::statistics(Input::Undefined),
-            service::aggregated(&d, &Input::Undefined),
-            service::metrics_statistics(&d, &Input::Undefined),
+            service::aggregated(&Input::Undefined),
+            service::metrics_statistics(&Input::Undefined),
             service::by_workflow_id(&i(json!("wf")), &Input::Undefined),
             service::by_task_id(&i(json!("t")), &Input::Undefined),
             service::by_user_id(&i(json!("u")), &Input::Undefined),

@@ -8,11 +8,20 @@ use workflow_infra::core::db::Database;
 use workflow_infra::core::db::{Dialect, Output};
 use workflow_infra::core::error::ErrorCode;
 use workflow_infra::core::input::Input;
+use workflow_infra::core::repo::rollups::{self, ExecutionFilters, MetricFilters};
 use workflow_infra::core::repo::{executions, handlers, metrics, usage};
 use workflow_infra::core::value::{Row, Value};
 
 fn i(j: serde_json::Value) -> Input {
     Input::from(j)
+}
+
+fn output_row(output: Output) -> Row {
+    match output {
+        Output::Row(row) => row,
+        Output::Rows { mut rows, .. } if rows.len() == 1 => rows.remove(0),
+        other => panic!("not one row: {other:?}"),
+    }
 }
 
 async fn row(db: &Database, call: workflow_infra::core::db::Call) -> Row {
@@ -84,12 +93,28 @@ async fn executions_round_trip_with_exact_results() {
                 .await
                 .unwrap();
         }
-        let stats = row(
-            db,
-            executions::statistics(&Dialect::of(db), &Input::Undefined).unwrap(),
-        )
-        .await;
+        let stats = output_row(
+            rollups::execution_statistics_row(
+                db,
+                &ExecutionFilters::parse(&i(json!({"exact": true}))).unwrap(),
+            )
+            .await
+            .unwrap(),
+        );
+        let rolled = output_row(
+            rollups::execution_statistics_row(db, &ExecutionFilters::default())
+                .await
+                .unwrap(),
+        );
         let d = [11.0, 100.0, 200.0, 300.0, 400.0];
+        assert!(
+            (f(&rolled, "p95_duration") - percentile(&d, 0.95)).abs()
+                <= 0.01 * percentile(&d, 0.95)
+        );
+        assert_eq!(
+            f(&rolled, "average_duration"),
+            f(&stats, "average_duration")
+        );
         assert_eq!(f(&stats, "total_executions"), 5.0);
         assert_eq!(f(&stats, "failed_executions"), 4.0);
         assert!((f(&stats, "average_duration") - d.iter().sum::<f64>() / 5.0).abs() < 1e-9);
@@ -153,11 +178,19 @@ async fn metric_aggregates_match_computed_values() {
             .collect();
         let written = rows(db, metrics::record_many(&i(json!(batch))).unwrap()).await;
         assert_eq!(written.len(), 4);
-        let agg = rows(
+        let agg = match rollups::aggregated_rows(
             db,
-            metrics::aggregated(&Dialect::of(db), &Input::Undefined).unwrap(),
+            &MetricFilters {
+                exact: true,
+                ..Default::default()
+            },
         )
-        .await;
+        .await
+        .unwrap()
+        {
+            Output::Rows { rows, .. } => rows,
+            other => panic!("{other:?}"),
+        };
         let mean = xs.iter().sum::<f64>() / 4.0;
         let sd = (xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / 3.0).sqrt();
         assert!(
@@ -166,15 +199,20 @@ async fn metric_aggregates_match_computed_values() {
             b.name
         );
         assert!((f(&agg[0], "p50_value") - percentile(&xs, 0.5)).abs() < 1e-3);
-        let stats = row(
-            db,
-            metrics::statistics(&Dialect::of(db), &i(json!({"metricType": "performance"})))
-                .unwrap(),
-        )
-        .await;
-        assert_eq!(f(&stats, "total_metrics"), 4.0);
-        assert_eq!(f(&stats, "max_metric_value"), 1.0e12 + 19.5);
-        assert!(metrics::aggregated(&Dialect::of(db), &i(json!({"timeRange": "1 hour"}))).is_err());
+        let stats = output_row(
+            rollups::aggregated_rows(
+                db,
+                &MetricFilters::parse(&i(json!({"metricType": "performance"}))).unwrap(),
+            )
+            .await
+            .unwrap(),
+        );
+        assert_eq!(f(&stats, "count"), 4.0);
+        assert!(
+            (f(&stats, "p50_value") - percentile(&xs, 0.5)).abs() <= 0.01 * percentile(&xs, 0.5)
+        );
+        assert_eq!(f(&stats, "max_value"), 1.0e12 + 19.5);
+        assert!(metrics::aggregated(&i(json!({"timeRange": "1 hour"}))).is_err());
         assert!(
             metrics::record_many(&i(json!([{"metricName": "ok"}, {"metricValue": 1}]))).is_err()
         );
@@ -332,7 +370,14 @@ async fn every_list_filter_and_validation_path() {
             .len(),
             2
         );
-        let stats = row(db, executions::statistics(&Dialect::of(db), &i(json!({"workflowId": "w0", "userId": "u0", "taskId": "task_1", "status": "running"}))).unwrap()).await;
+        let stats = output_row(
+            rollups::execution_statistics_row(
+                db,
+                &ExecutionFilters::parse(&i(json!({"workflowId": "w0", "userId": "u0", "taskId": "task_1", "status": "running"}))).unwrap(),
+            )
+            .await
+            .unwrap(),
+        );
         assert_eq!(f(&stats, "total_executions"), 1.0);
         let same = row(
             db,
@@ -430,7 +475,7 @@ async fn every_list_filter_and_validation_path() {
             .len(),
             3
         );
-        let agg = rows(db, metrics::aggregated(&Dialect::of(db), &i(json!({"executionId": "x1", "metricName": "b", "metricType": "quality", "metricCategory": "c", "timeRange": 0}))).unwrap()).await;
+        let agg = rows(db, metrics::aggregated_scan(&Dialect::of(db), &MetricFilters::parse(&i(json!({"executionId": "x1", "metricName": "b", "metricType": "quality", "metricCategory": "c", "timeRange": 0}))).unwrap())).await;
         assert_eq!(f(&agg[0], "count"), 3.0);
         assert_eq!(
             db.call(metrics::delete_for_execution(&i(json!("x1"))).unwrap())

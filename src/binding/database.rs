@@ -346,6 +346,10 @@ promise_methods! {
     " Applies pending migrations (safe to run from several processes at once)."
     fn migrate(): "" -> "Promise<void>"
         = "Failed to run migrations", |_| admin::plan(Method::Migrate);
+    " Rebuilds the statistics' rollups of rows written before they existed, one UTC day per"
+    " transaction (at most `maxDays` days; all by default), resumable; `migrate()` finishes it."
+    fn backfill_rollups(options): "options?: { maxDays?: number }" -> "Promise<RollupBackfill>"
+        = "Failed to backfill the rollups", |_, options| admin::backfill(&options);
     " Every embedded migration, with whether and when this database applied it."
     fn migration_status(): "" -> "Promise<MigrationStatus[]>"
         = "Failed to get migration status", |_| admin::plan(Method::MigrationStatus);

@@ -69,7 +69,7 @@ promise_methods! {
     fn get_statistics(filters):
         "filters?: ExecutionStatisticsFilters, options?: CallOptions" -> "Promise<ExecutionStatistics>"
         = "Failed to get workflow execution statistics",
-        |d, filters| executions::statistics(d, &filters);
+        |_, filters| executions::statistics(&filters);
     " Deletes an execution with its metrics and usage rows; true when it existed."
     fn delete(execution_id): "executionId: string" -> "Promise<boolean>"
         = "Failed to delete workflow execution",

@@ -43,7 +43,7 @@ promise_methods! {
         |_, execution_id, options| metrics::for_execution(&execution_id, &options);
     " Per (name, type, category): mean, min, max, count, sample standard deviation, p50/p95/p99."
     fn get_aggregated_metrics(filters): "filters?: MetricFilters, options?: CallOptions" -> "Promise<MetricAggregateRow[]>"
-        = "Failed to get aggregated metrics", |d, filters| metrics::aggregated(d, &filters);
+        = "Failed to get aggregated metrics", |_, filters| metrics::aggregated(&filters);
     " Metrics of a type, newest first (`executionId`, `limit` 100, `offset` 0, `after`)."
     fn get_metrics_by_type(metric_type, options):
         "metricType: string, options?: MetricListOptions" -> "PagedCall<WorkflowMetricRow>"
@@ -56,7 +56,7 @@ promise_methods! {
         |_, metric_name, options| metrics::by_name(&metric_name, &options);
     " Totals, distinct counts, mean/min/max/stddev/p50/p95/p99 and the time span."
     fn get_metrics_statistics(filters): "filters?: MetricFilters, options?: CallOptions" -> "Promise<MetricStatistics>"
-        = "Failed to get metrics statistics", |d, filters| metrics::statistics(d, &filters);
+        = "Failed to get metrics statistics", |_, filters| metrics::statistics(&filters);
     " Deletes an execution's metrics; resolves how many."
     fn delete_metrics_for_execution(execution_id): "executionId: string" -> "Promise<number>"
         = "Failed to delete metrics for execution",

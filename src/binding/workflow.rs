@@ -154,11 +154,11 @@ macro_rules! shared_methods {
             " Per (name, type, category) aggregates, percentiles included."
             fn get_aggregated_metrics(filters): "filters?: MetricFilters, options?: CallOptions"
                 -> "Promise<MetricAggregateRow[]>"
-                = "Failed to get aggregated metrics", |d, f| service::aggregated(d, &f);
+                = "Failed to get aggregated metrics", |_, f| service::aggregated(&f);
             " Statistics over the metrics."
             fn get_metrics_statistics(filters): "filters?: MetricFilters, options?: CallOptions"
                 -> "Promise<MetricStatistics>"
-                = "Failed to get metrics statistics", |d, f| service::metrics_statistics(d, &f);
+                = "Failed to get metrics statistics", |_, f| service::metrics_statistics(&f);
             " Removes finished executions older than `daysOld` (30) days and older metrics, in one"
             " transaction (at most `options.limit` rows of each); resolves the number of executions"
             " removed (the metric count is logged)."

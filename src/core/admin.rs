@@ -7,6 +7,8 @@ use crate::core::db::{journal, Database, DbKind, Output};
 use crate::core::error::Result;
 use crate::core::exec::report::Report;
 use crate::core::exec::request::{Plan, Work};
+use crate::core::input::{Fields, Input};
+use crate::core::repo::rollups;
 use crate::core::value::Value;
 use crate::core::workflow::seed::{self, SeedSummary};
 
@@ -60,8 +62,10 @@ pub fn plan(method: Method) -> Plan {
         Ok(match method {
             Method::Migrate => {
                 db.migrate().await?;
+                rollups::backfill(&db, None).await?;
                 Output::Undefined
             }
+            Method::Backfill(max_days) => rollups::backfill(&db, max_days).await?.into_output(),
             Method::MigrationStatus => migrations_output(db.migration_status().await?),
             Method::Status => status(&db).await?.into_output(),
             Method::Seed => seed::seed(&db).await?.into_output(),
@@ -81,10 +85,26 @@ pub fn plan(method: Method) -> Plan {
     Plan::new(Ok(work), Report::Quiet)
 }
 
+/// `backfillRollups({maxDays})`: rebuilds the statistics' rollups of rows older than migration
+/// 010, at most `maxDays` UTC days of them (all by default); resolves where the backfill stands.
+pub fn backfill(options: &Input) -> Plan {
+    let days = Fields::of_optional(options, "options").and_then(|f| {
+        f.only(&["maxDays"])?;
+        f.integer("maxDays", 1, 1_000_000)
+    });
+    match days {
+        Ok(days) => plan(Method::Backfill(days)),
+        Err(e) => Plan::new(Err(e), Report::Quiet),
+    }
+}
+
 /// A `WorkflowDatabase` method that runs against the open database.
 #[derive(Clone, Copy, Debug)]
 pub enum Method {
+    /// Applies pending migrations, then finishes the rollups' backfill.
     Migrate,
+    /// Backfills the rollups, at most this many days (all when None).
+    Backfill(Option<i64>),
     MigrationStatus,
     Status,
     Seed,

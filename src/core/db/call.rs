@@ -105,7 +105,8 @@ pub enum Shape {
     Count(usize),
     /// The first row of statement `n`, or null (a guarded update and its follow-ups).
     RowOrNullAt(usize),
-    /// How many rows each statement touched, as one row with these names.
+    /// How many rows each statement touched, as one row with these names (an empty name skips
+    /// its statement).
     Counts(&'static [&'static str]),
 }
 
@@ -217,13 +218,15 @@ pub fn shape(results: Vec<StmtResult>, shape: Shape) -> Result<Output> {
             .nth(n)
             .and_then(|r| r.rows.into_iter().next())
             .map_or(Output::Null, Output::Row),
-        Shape::Counts(names) => Output::Row(Row::new(
-            names.iter().map(|n| n.to_string()).collect(),
-            names
-                .iter()
-                .enumerate()
-                .map(|(i, _)| Value::Int(results.get(i).map_or(0, |r| r.affected as i64)))
-                .collect(),
-        )),
+        Shape::Counts(names) => {
+            // An empty name skips its statement's count.
+            let named = || names.iter().enumerate().filter(|(_, n)| !n.is_empty());
+            Output::Row(Row::new(
+                named().map(|(_, n)| n.to_string()).collect(),
+                named()
+                    .map(|(i, _)| Value::Int(results.get(i).map_or(0, |r| r.affected as i64)))
+                    .collect(),
+            ))
+        }
     })
 }

@@ -49,6 +49,31 @@ impl Dialect {
         }
     }
 
+    /// `col` as an ORDER BY term: bytewise (the same order on both backends, and Rust's), nulls
+    /// last.
+    pub fn byte_order(&self, col: &str) -> String {
+        if self.pg() {
+            format!("{col} COLLATE \"C\" NULLS LAST")
+        } else {
+            format!("{col} IS NULL, {col}")
+        }
+    }
+
+    /// The DDSketch bin of the value `expr`, as the rollup triggers of migration 010 store it.
+    pub fn sketch_bin(&self, expr: &str) -> String {
+        if self.pg() {
+            format!("workflow_sketch_bin({expr})")
+        } else {
+            let look = format!(
+                "(SELECT bin FROM workflow_sketch_bounds WHERE upper >= abs({expr}) ORDER BY upper LIMIT 1)"
+            );
+            format!(
+                "CASE WHEN {expr} IS NULL THEN NULL WHEN abs({expr}) < 1e-300 THEN 0 \
+                 WHEN {expr} > 0 THEN COALESCE({look}, 75500) ELSE -COALESCE({look}, 75500) END"
+            )
+        }
+    }
+
     /// A value as double precision (PostgreSQL's AVG of integers is NUMERIC).
     pub fn float(&self, expr: &str) -> String {
         if self.pg() {

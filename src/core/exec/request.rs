@@ -99,6 +99,13 @@ impl From<Result<Call>> for Plan {
     }
 }
 
+/// A repository method's work (several calls), which reports nothing.
+impl From<Result<Work>> for Plan {
+    fn from(work: Result<Work>) -> Plan {
+        Plan::new(work, Report::Quiet)
+    }
+}
+
 /// One call, as a binding method submits it.
 pub struct Request {
     /// What it is counted under in the metrics: the rejection's prefix ("Failed to …").

@@ -1,8 +1,10 @@
 //! `WorkflowExecutionRepository`: the `workflow_executions` table.
 
+use super::rollups::ExecutionFilters;
 use crate::core::db::Statement;
 use crate::core::db::{Call, Dialect, Shape, Touch};
 use crate::core::error::{Error, Result};
+use crate::core::exec::request::Work;
 use crate::core::input::{self, Fields, Input};
 use crate::core::page::Page;
 pub use crate::core::value::to_snake_case;
@@ -299,25 +301,27 @@ pub fn find_all(opts: &Input) -> Result<Call> {
     list(Vec::new(), Page::from(&f, 50)?)
 }
 
-/// `getStatistics({workflowId, status, userId})`: counts per status, duration mean/min/max and
-/// percentiles, mean estimated duration. Falsy filters are ignored, as planned.
-pub fn statistics(d: &Dialect, filters: &Input) -> Result<Call> {
-    let f = Fields::of_optional(filters, "filters")?;
+/// `getStatistics({workflowId, status, userId, taskId})`: counts per status, duration
+/// mean/min/max and percentiles, mean estimated duration, from the rollups (see
+/// [`rollups`](super::rollups)). Falsy filters are ignored, as planned.
+pub fn statistics(filters: &Input) -> Result<Work> {
+    super::rollups::execution_statistics(filters)
+}
+
+/// [`statistics`] by a scan of the raw rows (`exact: true`, or a `userId`/`taskId` filter).
+pub fn statistics_scan(d: &Dialect, f: &ExecutionFilters) -> Call {
     let mut clauses = Vec::new();
     let mut params = Vec::new();
-    for (key, column) in [
-        ("workflowId", "workflow_id"),
-        ("userId", "user_id"),
-        ("taskId", "task_id"),
+    for (column, value) in [
+        ("workflow_id", &f.workflow_id),
+        ("user_id", &f.user_id),
+        ("task_id", &f.task_id),
+        ("status", &f.status),
     ] {
-        if let Some(v) = f.text(key, 255)?.filter(|v| !v.is_empty()) {
-            params.push(Value::Text(v));
+        if let Some(v) = value {
+            params.push(Value::Text(v.clone()));
             clauses.push(format!("{column} = ${}", params.len()));
         }
-    }
-    if let Some(s) = f.one_of("status", &STATUSES)? {
-        params.push(Value::Text(s));
-        clauses.push(format!("status = ${}", params.len()));
     }
     let filter = if clauses.is_empty() {
         String::new()
@@ -343,7 +347,7 @@ pub fn statistics(d: &Dialect, filters: &Input) -> Result<Call> {
         d.float(&d.percentile("actual_duration", 0.99)),
         d.float("AVG(estimated_duration)"),
     );
-    Ok(Call::scan(Statement::new(sql, params), Shape::Row))
+    Call::scan(Statement::new(sql, params), Shape::Row)
 }
 
 /// `delete(executionId)`: true when a row was removed (its metrics and usage rows go with it).
@@ -363,7 +367,10 @@ pub fn delete(id: &Input) -> Result<Call> {
 /// `cleanupOldExecutions(daysOld = 30)`: removes finished executions created more than
 /// `daysOld` days ago; resolves how many.
 pub fn cleanup(days_old: &Input) -> Result<Call> {
-    Ok(super::delete_older_than(CLEANUP_SQL, days_old)?.touching(Touch::Executions))
+    Ok(
+        super::delete_older_than_keeping_rollups(CLEANUP_SQL, days_old)?
+            .touching(Touch::Executions),
+    )
 }
 
 /// Finished executions created before `$1`.

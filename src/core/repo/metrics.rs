@@ -1,8 +1,10 @@
 //! `WorkflowMetricsRepository`: the `workflow_metrics` table.
 
+use super::rollups::MetricFilters;
 use crate::core::db::{Bulk, BulkType, Merge, Statement};
 use crate::core::db::{Call, Dialect, Op, Shape};
 use crate::core::error::{Error, Result};
+use crate::core::exec::request::Work;
 use crate::core::input::{self, Fields, Input};
 use crate::core::page::Page;
 use crate::core::value::{now_millis, Value};
@@ -198,63 +200,49 @@ pub fn by_name(metric_name: &Input, opts: &Input) -> Result<Call> {
     list(filters, Page::from(&f, 100)?)
 }
 
-/// WHERE clause and parameters of the aggregate filters (`timeRange` is a lower bound on
-/// `recorded_at`: a Date, ISO-8601 text or epoch ms, as planned).
-fn aggregate_filter(filters: &Input) -> Result<(String, Vec<Value>)> {
-    let f = Fields::of_optional(filters, "filters")?;
-    let mut clauses = Vec::new();
-    let mut params = Vec::new();
-    for (key, column, max) in [
-        ("executionId", "execution_id", 255),
-        ("metricName", "metric_name", 255),
-        ("metricType", "metric_type", 50),
-        ("metricCategory", "metric_category", 100),
-    ] {
-        if let Some(v) = f.text(key, max)?.filter(|v| !v.is_empty()) {
-            params.push(Value::Text(v));
-            clauses.push(format!("{column} = ${}", params.len()));
-        }
-    }
-    if let Some(since) = f.timestamp("timeRange")? {
-        params.push(Value::Timestamp(since));
-        clauses.push(format!("recorded_at >= ${}", params.len()));
-    }
-    let filter = if clauses.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", clauses.join(" AND "))
-    };
-    Ok((filter, params))
+/// `getAggregatedMetrics(filters)`: per (name, type, category): mean, min, max, count, sample
+/// standard deviation, p50/p95/p99; ordered by name, type, category (bytewise, nulls last).
+/// Answered from the rollups (see [`rollups`](super::rollups)).
+pub fn aggregated(filters: &Input) -> Result<Work> {
+    super::rollups::aggregated(filters)
 }
 
-/// `getAggregatedMetrics(filters)`: per (name, type, category): mean, min, max, count, sample
-/// standard deviation, p50/p95/p99; ordered by name, type, category.
-pub fn aggregated(d: &Dialect, filters: &Input) -> Result<Call> {
-    let (filter, params) = aggregate_filter(filters)?;
+/// `getMetricsStatistics({executionId, metricType, timeRange, …})`: one object, from the
+/// rollups.
+pub fn statistics(filters: &Input) -> Result<Work> {
+    super::rollups::metric_statistics(filters)
+}
+
+/// [`aggregated`] by a scan of the raw rows (`exact: true`, a selective filter).
+pub fn aggregated_scan(d: &Dialect, f: &MetricFilters) -> Call {
+    let (filter, params) = f.raw_where(&[]);
     let sql = format!(
         "SELECT metric_name, metric_type, metric_category, {} AS average_value, MIN(metric_value) AS min_value, \
          MAX(metric_value) AS max_value, COUNT(*) AS count, stddev_samp(metric_value) AS standard_deviation, \
          {} AS p50_value, {} AS p95_value, {} AS p99_value \
          FROM workflow_metrics {filter} GROUP BY metric_name, metric_type, metric_category \
-         ORDER BY metric_name, metric_type, metric_category",
+         ORDER BY {}, {}, {}",
         d.float("AVG(metric_value)"),
         d.float(&d.percentile("metric_value", 0.5)),
         d.float(&d.percentile("metric_value", 0.95)),
         d.float(&d.percentile("metric_value", 0.99)),
+        d.byte_order("metric_name"),
+        d.byte_order("metric_type"),
+        d.byte_order("metric_category"),
     );
-    Ok(Call::scan(
+    Call::scan(
         Statement::new(sql, params),
         Shape::Rows {
             limit: None,
             sort: &[],
             id: "metric_name",
         },
-    ))
+    )
 }
 
-/// `getMetricsStatistics({executionId, metricType, timeRange})`: one object.
-pub fn statistics(d: &Dialect, filters: &Input) -> Result<Call> {
-    let (filter, params) = aggregate_filter(filters)?;
+/// [`statistics`] by a scan of the raw rows.
+pub fn statistics_scan(d: &Dialect, f: &MetricFilters) -> Call {
+    let (filter, params) = f.raw_where(&[]);
     let sql = format!(
         "SELECT COUNT(*) AS total_metrics, COUNT(DISTINCT execution_id) AS unique_executions, \
          COUNT(DISTINCT metric_name) AS unique_metric_names, COUNT(DISTINCT metric_type) AS unique_metric_types, \
@@ -267,7 +255,20 @@ pub fn statistics(d: &Dialect, filters: &Input) -> Result<Call> {
         d.float(&d.percentile("metric_value", 0.95)),
         d.float(&d.percentile("metric_value", 0.99)),
     );
-    Ok(Call::scan(Statement::new(sql, params), Shape::Row))
+    Call::scan(Statement::new(sql, params), Shape::Row)
+}
+
+/// The distinct executions of the raw rows matching `f` (the one statistics field the rollups
+/// do not keep).
+pub fn unique_executions(f: &MetricFilters) -> Call {
+    let (filter, params) = f.raw_where(&[]);
+    Call::scan(
+        Statement::new(
+            format!("SELECT COUNT(DISTINCT execution_id) AS unique_executions FROM workflow_metrics {filter}"),
+            params,
+        ),
+        Shape::Row,
+    )
 }
 
 /// `deleteMetricsForExecution(executionId)`: resolves how many rows were removed.
@@ -285,9 +286,10 @@ pub fn delete_for_execution(execution_id: &Input) -> Result<Call> {
     ))
 }
 
-/// `cleanupOldMetrics(daysOld = 30)`: resolves how many rows were removed.
+/// `cleanupOldMetrics(daysOld = 30)`: resolves how many rows were removed (the statistics'
+/// rollups keep them).
 pub fn cleanup(days_old: &Input) -> Result<Call> {
-    super::delete_older_than(
+    super::delete_older_than_keeping_rollups(
         "DELETE FROM workflow_metrics WHERE recorded_at < $1",
         days_old,
     )

@@ -7,9 +7,11 @@ pub mod handler_columns;
 pub mod handler_lists;
 pub mod handlers;
 pub mod metrics;
+pub mod rollups;
+pub mod sketch;
 pub mod usage;
 
-use super::db::{Call, Shape, Statement};
+use super::db::{Call, Op, Shape, Statement};
 use super::error::Result;
 use super::input::{self, Input};
 use super::page::Page;
@@ -79,6 +81,21 @@ pub(crate) fn delete_older_than(delete: &'static str, days_old: &Input) -> Resul
     Ok(Call::write(
         vec![Statement::new(delete, vec![Value::Timestamp(cutoff)])],
         Shape::Count(0),
+    ))
+}
+
+/// [`delete_older_than`] for a table the statistics roll up: the rollups keep the rows removed.
+pub(crate) fn delete_older_than_keeping_rollups(
+    delete: &'static str,
+    days_old: &Input,
+) -> Result<Call> {
+    let Call { op, .. } = delete_older_than(delete, days_old)?;
+    let Op::Write(deletes) = op else {
+        unreachable!("delete_older_than writes")
+    };
+    Ok(Call::write(
+        rollups::keeping_rollups(deletes),
+        Shape::Count(1),
     ))
 }
 

@@ -3,11 +3,12 @@
 
 use serde_json::json;
 
-use crate::core::db::{Call, Database, Dialect, Output};
+use crate::core::db::{Call, Database, Output};
 use crate::core::error::Result;
 use crate::core::input::{Fields, Input};
 use crate::core::repo::executions::{self};
 use crate::core::repo::metrics;
+use crate::core::repo::rollups::{self, ExecutionFilters, MetricFilters};
 use crate::core::value::{millis_to_iso, now_millis, Value};
 
 /// `getExecutionWithMetrics(executionId)`: the row with `metrics` (its 100 newest), or null.
@@ -30,10 +31,14 @@ pub async fn execution_statistics(db: &Database, filters: &Input) -> Result<Outp
 
 /// `getStatistics(filters)` and `getAggregatedMetrics(filters)`.
 async fn statistics_parts(db: &Database, filters: &Input) -> Result<(Output, Output)> {
-    let d = Dialect::of(db);
-    let executions = db.call(executions::statistics(&d, filters)?).await?;
-    let metrics = db.call(metrics::aggregated(&d, filters)?).await?;
-    Ok((executions, metrics))
+    let (executions, metrics) = (
+        ExecutionFilters::parse(filters)?,
+        MetricFilters::parse(filters)?,
+    );
+    Ok((
+        rollups::execution_statistics_row(db, &executions).await?,
+        rollups::aggregated_rows(db, &metrics).await?,
+    ))
 }
 
 fn statistics_object(executions: Output, metrics: Output) -> Output {

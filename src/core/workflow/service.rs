@@ -5,7 +5,7 @@
 use serde_json::json;
 
 use super::{bulk, reads, writes};
-use crate::core::db::{Call, Dialect, Output};
+use crate::core::db::{Call, Output};
 use crate::core::error::Result;
 use crate::core::exec::outcome::{Level, LogRecord, Outcome};
 use crate::core::exec::report::{failure_record, outcome_record, Audience, Conclude, Report};
@@ -101,22 +101,22 @@ pub fn statistics(filters: Input) -> Plan {
 }
 
 /// `getAggregatedMetrics`.
-pub fn aggregated(d: &Dialect, filters: &Input) -> Plan {
+pub fn aggregated(filters: &Input) -> Plan {
     logged(
         Level::Debug,
         "Aggregated metrics read",
         "get aggregated metrics",
-        metrics::aggregated(d, filters).map(Work::Call),
+        metrics::aggregated(filters),
     )
 }
 
 /// `getMetricsStatistics`.
-pub fn metrics_statistics(d: &Dialect, filters: &Input) -> Plan {
+pub fn metrics_statistics(filters: &Input) -> Plan {
     logged(
         Level::Debug,
         "Metrics statistics read",
         "get metrics statistics",
-        metrics::statistics(d, filters).map(Work::Call),
+        metrics::statistics(filters),
     )
 }
 

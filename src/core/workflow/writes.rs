@@ -8,7 +8,7 @@ use crate::core::db::{Call, Merge, Op, Output, Shape, Statement, Touch};
 use crate::core::error::{Error, Result};
 use crate::core::input::{self, Fields, Input};
 use crate::core::repo::executions::{self, execution_id, touch_execution};
-use crate::core::repo::metrics;
+use crate::core::repo::{metrics, rollups};
 use crate::core::value::{now_millis, Value};
 
 /// One metric row written beside an execution change.
@@ -172,18 +172,32 @@ pub fn delete_execution(id: &Input) -> Result<Call> {
     .touching(touch))
 }
 
-/// Rows removed by a cleanup: `{executions, metrics}`.
+/// Rows removed by a cleanup: `{executions, metrics}` (after the statement that keeps the
+/// rollups, when it does).
 pub const CLEANUP_COUNTS: &[&str] = &["executions", "metrics"];
+const CLEANUP_COUNTS_KEEPING: &[&str] = &["", "executions", "metrics"];
 
 /// `cleanupOldExecutions(daysOld = 30, {limit})`: finished executions created more than
 /// `daysOld` days ago (their metrics and usage rows go with them) and metrics recorded before
 /// then, in one transaction; at most `limit` rows of each when given (retention in chunks).
 /// Resolves `{executions, metrics}` counts.
+///
+/// The statistics' rollups keep the rows removed unless `keepRollups` is false; with
+/// `rollupRetentionDays` (at least `daysOld`), the metric rollups of the days before then go
+/// too.
 pub fn cleanup(days_old: &Input, options: &Input) -> Result<Call> {
     let f = Fields::of_optional(options, "options")?;
-    f.only(&["limit"])?;
+    f.only(&["limit", "keepRollups", "rollupRetentionDays"])?;
     let limit = f.integer("limit", 1, 1_000_000_000)?;
-    let cutoff = Value::Timestamp(now_millis() - input::days_old(days_old)? * 86_400_000);
+    let keep = f.boolean("keepRollups")?.unwrap_or(true);
+    let days = input::days_old(days_old)?;
+    let retention = f.integer("rollupRetentionDays", 0, 1_000_000)?;
+    if retention.is_some_and(|r| r < days) {
+        return Err(Error::validation(
+            "options.rollupRetentionDays must be at least daysOld (the rollups answer for the days the raw rows no longer hold)",
+        ));
+    }
+    let cutoff = Value::Timestamp(now_millis() - days * 86_400_000);
     let chunked = |table: &str, filter: &str| match limit {
         None => Statement::new(
             format!("DELETE FROM {table} WHERE {filter}"),
@@ -196,17 +210,22 @@ pub fn cleanup(days_old: &Input, options: &Input) -> Result<Call> {
             vec![cutoff.clone(), Value::Int(n)],
         ),
     };
-    Ok(Call::write(
-        vec![
-            chunked(
-                "workflow_executions",
-                "created_at < $1 AND status IN ('completed', 'failed', 'cancelled')",
-            ),
-            chunked("workflow_metrics", "recorded_at < $1"),
-        ],
-        Shape::Counts(CLEANUP_COUNTS),
-    )
-    .touching(Touch::Executions))
+    let deletes = vec![
+        chunked(
+            "workflow_executions",
+            "created_at < $1 AND status IN ('completed', 'failed', 'cancelled')",
+        ),
+        chunked("workflow_metrics", "recorded_at < $1"),
+    ];
+    let (mut statements, counts) = if keep {
+        (rollups::keeping_rollups(deletes), CLEANUP_COUNTS_KEEPING)
+    } else {
+        (deletes, CLEANUP_COUNTS)
+    };
+    if let Some(days) = retention {
+        statements.extend(rollups::retention(rollups::retention_first_day(days)));
+    }
+    Ok(Call::write(statements, Shape::Counts(counts)).touching(Touch::Executions))
 }
 
 /// `(executions, metrics)` removed, from a cleanup's counts row.

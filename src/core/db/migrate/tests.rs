@@ -29,12 +29,24 @@ fn the_relations_each_migration_creates() {
     pg.push((7, vec![]));
     pg.push((8, vec![]));
     pg.push((9, tables(&["workflow_infra_events_pruned"])));
+    let rollups = [
+        "workflow_rollup_control",
+        "workflow_metric_rollups",
+        "workflow_metric_bins",
+        "workflow_execution_rollups",
+        "workflow_execution_bins",
+        "workflow_rollup_backfill",
+    ];
+    pg.push((10, tables(&rollups)));
     let mut sqlite = common.to_vec();
     sqlite.push((5, vec![]));
     sqlite.push((6, vec![]));
     sqlite.push((7, vec![]));
     sqlite.push((8, vec![]));
     sqlite.push((9, vec![]));
+    let mut sqlite_rollups = tables(&rollups);
+    sqlite_rollups.push("workflow_sketch_bounds".to_string());
+    sqlite.push((10, sqlite_rollups));
     assert_eq!(of(&POSTGRES), pg);
     assert_eq!(of(&SQLITE), sqlite);
 }

@@ -1,0 +1,334 @@
+-- Statistics rollups: the statistics calls read these instead of scanning the history.
+--
+-- Kept by triggers in the transaction of every write (this package's, a bulk path's, a cascade's
+-- or another client's), so a statistics call never lags a committed write and two processes
+-- writing at once keep them exact (each key is one row, updated under its row lock).
+--
+-- Metrics roll up per UTC day of recorded_at and per (metric_name, metric_type,
+-- metric_category), plus one all-time row per such key (day = -2147483648). Each row keeps what
+-- merges exactly: row and value counts, the sum and sum of squares of (value - shift), where
+-- shift is a value of the key (so epoch-millisecond values keep their precision), min, max,
+-- earliest and latest. Percentiles come from DDSketch bins (relative accuracy 1 %:
+-- bin k holds values in (g^(k-1), g^k], g = 1.01/0.99; stored as k + 40000, negated for negative
+-- values, 0 for |v| < 1e-300). Nullable keys are stored as '' for NULL and '=' || value otherwise.
+--
+-- Executions roll up per (workflow_id, status), all time (getStatistics has no time filter).
+--
+-- A cleanup that keeps the rollups (the default) sets workflow_rollup_control.keep_rollups in
+-- its transaction: the rows it removes stay counted, and their extremes are remembered (kept_*)
+-- so that a later delete of a bucket's extreme recomputes it exactly.
+
+CREATE TABLE workflow_rollup_control (
+    singleton BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (singleton),
+    keep_rollups BOOLEAN NOT NULL DEFAULT FALSE
+);
+INSERT INTO workflow_rollup_control DEFAULT VALUES;
+
+CREATE TABLE workflow_metric_rollups (
+    day INTEGER NOT NULL,
+    metric_name VARCHAR(255) NOT NULL,
+    type_key VARCHAR(51) NOT NULL,
+    category_key VARCHAR(101) NOT NULL,
+    row_count BIGINT NOT NULL,
+    value_count BIGINT NOT NULL,
+    shift DOUBLE PRECISION,
+    shifted_sum DOUBLE PRECISION NOT NULL,
+    shifted_squares DOUBLE PRECISION NOT NULL,
+    min_value DOUBLE PRECISION,
+    max_value DOUBLE PRECISION,
+    earliest TIMESTAMPTZ,
+    latest TIMESTAMPTZ,
+    kept_rows BIGINT NOT NULL DEFAULT 0,
+    kept_min DOUBLE PRECISION,
+    kept_max DOUBLE PRECISION,
+    kept_earliest TIMESTAMPTZ,
+    kept_latest TIMESTAMPTZ,
+    PRIMARY KEY (day, metric_name, type_key, category_key)
+);
+
+CREATE TABLE workflow_metric_bins (
+    day INTEGER NOT NULL,
+    metric_name VARCHAR(255) NOT NULL,
+    type_key VARCHAR(51) NOT NULL,
+    category_key VARCHAR(101) NOT NULL,
+    bin INTEGER NOT NULL,
+    count BIGINT NOT NULL,
+    PRIMARY KEY (day, metric_name, type_key, category_key, bin)
+);
+
+CREATE TABLE workflow_execution_rollups (
+    workflow_id VARCHAR(255) NOT NULL,
+    status VARCHAR(50) NOT NULL,
+    execution_count BIGINT NOT NULL,
+    duration_count BIGINT NOT NULL,
+    duration_sum NUMERIC NOT NULL,
+    min_duration BIGINT,
+    max_duration BIGINT,
+    estimated_count BIGINT NOT NULL,
+    estimated_sum NUMERIC NOT NULL,
+    kept_min BIGINT,
+    kept_max BIGINT,
+    PRIMARY KEY (workflow_id, status)
+);
+
+CREATE TABLE workflow_execution_bins (
+    workflow_id VARCHAR(255) NOT NULL,
+    status VARCHAR(50) NOT NULL,
+    bin INTEGER NOT NULL,
+    count BIGINT NOT NULL,
+    PRIMARY KEY (workflow_id, status, bin)
+);
+
+-- The metrics backfill, one UTC day per transaction: next_day is the first day not yet rebuilt
+-- from the raw rows; done once the all-time rows are rebuilt too. Until then the statistics scan.
+CREATE TABLE workflow_rollup_backfill (
+    singleton BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (singleton),
+    next_day INTEGER,
+    last_day INTEGER,
+    done BOOLEAN NOT NULL
+);
+INSERT INTO workflow_rollup_backfill (next_day, last_day, done)
+SELECT floor(extract(epoch FROM min(recorded_at)) / 86400)::integer,
+       floor(extract(epoch FROM max(recorded_at)) / 86400)::integer,
+       count(*) = 0
+FROM workflow_metrics;
+
+-- The DDSketch bin of a value (NULL for NULL).
+CREATE FUNCTION workflow_sketch_bin(v DOUBLE PRECISION) RETURNS INTEGER
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE
+        WHEN v IS NULL THEN NULL
+        WHEN abs(v) < 1e-300 THEN 0
+        WHEN v > 0 THEN 40000 + ceil(ln(v) / ln(1.01::double precision / 0.99))::integer
+        ELSE -(40000 + ceil(ln(-v) / ln(1.01::double precision / 0.99))::integer)
+    END
+$$;
+
+
+-- The rollup keys of a metric row: its day (when it has a time) and all time.
+CREATE FUNCTION workflow_metric_keys(name TEXT, type TEXT, category TEXT, at TIMESTAMPTZ)
+RETURNS TABLE (day INTEGER, metric_name TEXT, type_key TEXT, category_key TEXT)
+LANGUAGE sql STABLE AS $$
+    SELECT l.d, name, COALESCE('=' || type, ''), COALESCE('=' || category, '')
+    FROM (VALUES (floor(extract(epoch FROM at) / 86400)::integer), (-2147483648)) AS l(d)
+    WHERE l.d IS NOT NULL
+$$;
+
+-- Keeps the metric rollups: subtracts the rows a statement removed (old_rows), adds those it
+-- wrote (new_rows).
+CREATE FUNCTION workflow_metric_rollups() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' AND (SELECT keep_rollups FROM workflow_rollup_control) THEN
+        -- A cleanup keeping the rollups: the rows stay counted; remember their extremes.
+        UPDATE workflow_metric_rollups r SET
+            kept_rows = r.kept_rows + g.n,
+            kept_min = LEAST(r.kept_min, g.mn), kept_max = GREATEST(r.kept_max, g.mx),
+            kept_earliest = LEAST(r.kept_earliest, g.e), kept_latest = GREATEST(r.kept_latest, g.l)
+        FROM (SELECT k.day, k.metric_name, k.type_key, k.category_key, count(*) AS n,
+                     min(o.metric_value) AS mn, max(o.metric_value) AS mx,
+                     min(o.recorded_at) AS e, max(o.recorded_at) AS l
+              FROM old_rows o, LATERAL workflow_metric_keys(o.metric_name, o.metric_type, o.metric_category, o.recorded_at) k
+              GROUP BY 1, 2, 3, 4) g
+        WHERE r.day = g.day AND r.metric_name = g.metric_name AND r.type_key = g.type_key
+          AND r.category_key = g.category_key;
+    ELSIF TG_OP <> 'INSERT' THEN
+        UPDATE workflow_metric_bins b SET count = b.count - g.n
+        FROM (SELECT k.day, k.metric_name, k.type_key, k.category_key, workflow_sketch_bin(o.metric_value) AS bin,
+                     count(*) AS n
+              FROM old_rows o, LATERAL workflow_metric_keys(o.metric_name, o.metric_type, o.metric_category, o.recorded_at) k
+              WHERE o.metric_value IS NOT NULL
+              GROUP BY 1, 2, 3, 4, 5) g
+        WHERE b.day = g.day AND b.metric_name = g.metric_name AND b.type_key = g.type_key
+          AND b.category_key = g.category_key AND b.bin = g.bin;
+        DELETE FROM workflow_metric_bins b
+        USING (SELECT DISTINCT k.* FROM old_rows o,
+                   LATERAL workflow_metric_keys(o.metric_name, o.metric_type, o.metric_category, o.recorded_at) k) g
+        WHERE b.count <= 0 AND b.day = g.day AND b.metric_name = g.metric_name AND b.type_key = g.type_key
+          AND b.category_key = g.category_key;
+
+        -- Counts and shifted sums subtract exactly; an extreme removed is recomputed below.
+        UPDATE workflow_metric_rollups r SET
+            row_count = r.row_count - g.n,
+            value_count = r.value_count - g.nv,
+            shifted_sum = r.shifted_sum - COALESCE(g.s1, 0),
+            shifted_squares = r.shifted_squares - COALESCE(g.s2, 0),
+            min_value = CASE WHEN g.mn <= r.min_value THEN NULL ELSE r.min_value END,
+            max_value = CASE WHEN g.mx >= r.max_value THEN NULL ELSE r.max_value END,
+            earliest = CASE WHEN g.e <= r.earliest THEN NULL ELSE r.earliest END,
+            latest = CASE WHEN g.l >= r.latest THEN NULL ELSE r.latest END
+        FROM (SELECT k.day, k.metric_name, k.type_key, k.category_key, count(*) AS n, count(o.metric_value) AS nv,
+                     sum(o.metric_value - x.shift) AS s1,
+                     sum((o.metric_value - x.shift) * (o.metric_value - x.shift)) AS s2,
+                     min(o.metric_value) AS mn, max(o.metric_value) AS mx,
+                     min(o.recorded_at) AS e, max(o.recorded_at) AS l
+              FROM old_rows o, LATERAL workflow_metric_keys(o.metric_name, o.metric_type, o.metric_category, o.recorded_at) k
+              JOIN workflow_metric_rollups x ON x.day = k.day AND x.metric_name = k.metric_name
+                   AND x.type_key = k.type_key AND x.category_key = k.category_key
+              GROUP BY 1, 2, 3, 4) g
+        WHERE r.day = g.day AND r.metric_name = g.metric_name AND r.type_key = g.type_key
+          AND r.category_key = g.category_key;
+        DELETE FROM workflow_metric_rollups r
+        USING (SELECT DISTINCT k.* FROM old_rows o,
+                   LATERAL workflow_metric_keys(o.metric_name, o.metric_type, o.metric_category, o.recorded_at) k) g
+        WHERE r.row_count <= 0 AND r.day = g.day AND r.metric_name = g.metric_name AND r.type_key = g.type_key
+          AND r.category_key = g.category_key;
+        UPDATE workflow_metric_rollups r SET
+            min_value = COALESCE(r.min_value, LEAST(r.kept_min, s.mn)),
+            max_value = COALESCE(r.max_value, GREATEST(r.kept_max, s.mx)),
+            earliest = COALESCE(r.earliest, LEAST(r.kept_earliest, s.e)),
+            latest = COALESCE(r.latest, GREATEST(r.kept_latest, s.l))
+        FROM (SELECT DISTINCT k.* FROM old_rows o,
+                  LATERAL workflow_metric_keys(o.metric_name, o.metric_type, o.metric_category, o.recorded_at) k) g
+        CROSS JOIN LATERAL (
+            SELECT min(m.metric_value) AS mn, max(m.metric_value) AS mx,
+                   min(m.recorded_at) AS e, max(m.recorded_at) AS l
+            FROM workflow_metrics m
+            WHERE m.metric_name = g.metric_name
+              AND COALESCE('=' || m.metric_type, '') = g.type_key
+              AND COALESCE('=' || m.metric_category, '') = g.category_key
+              AND (g.day = -2147483648
+                   OR (m.recorded_at >= to_timestamp(g.day::double precision * 86400)
+                       AND m.recorded_at < to_timestamp((g.day + 1)::double precision * 86400)))
+        ) s
+        WHERE (r.min_value IS NULL OR r.max_value IS NULL OR r.earliest IS NULL OR r.latest IS NULL)
+          AND r.day = g.day AND r.metric_name = g.metric_name AND r.type_key = g.type_key
+          AND r.category_key = g.category_key;
+    END IF;
+
+    IF TG_OP <> 'DELETE' THEN
+        WITH levels AS (
+            SELECT k.day, k.metric_name, k.type_key, k.category_key, n.metric_value AS v, n.recorded_at AS at
+            FROM new_rows n, LATERAL workflow_metric_keys(n.metric_name, n.metric_type, n.metric_category, n.recorded_at) k
+        ), shifted AS (
+            SELECT *, min(v) OVER (PARTITION BY day, metric_name, type_key, category_key) AS k FROM levels
+        ), bins AS (
+            INSERT INTO workflow_metric_bins AS b (day, metric_name, type_key, category_key, bin, count)
+            SELECT day, metric_name, type_key, category_key, workflow_sketch_bin(v), count(*)
+            FROM levels WHERE v IS NOT NULL
+            GROUP BY day, metric_name, type_key, category_key, workflow_sketch_bin(v)
+            ON CONFLICT (day, metric_name, type_key, category_key, bin) DO UPDATE SET count = b.count + excluded.count
+        )
+        INSERT INTO workflow_metric_rollups AS r (day, metric_name, type_key, category_key, row_count, value_count,
+            shift, shifted_sum, shifted_squares, min_value, max_value, earliest, latest)
+        SELECT day, metric_name, type_key, category_key, count(*), count(v), min(k),
+               COALESCE(sum(v - k), 0), COALESCE(sum((v - k) * (v - k)), 0), min(v), max(v), min(at), max(at)
+        FROM shifted GROUP BY day, metric_name, type_key, category_key
+        ON CONFLICT (day, metric_name, type_key, category_key) DO UPDATE SET
+            row_count = r.row_count + excluded.row_count,
+            value_count = r.value_count + excluded.value_count,
+            shifted_sum = r.shifted_sum + excluded.shifted_sum
+                + excluded.value_count * COALESCE(excluded.shift - COALESCE(r.shift, excluded.shift), 0),
+            shifted_squares = r.shifted_squares + excluded.shifted_squares
+                + 2 * COALESCE(excluded.shift - COALESCE(r.shift, excluded.shift), 0) * excluded.shifted_sum
+                + excluded.value_count * COALESCE(excluded.shift - COALESCE(r.shift, excluded.shift), 0)
+                  * COALESCE(excluded.shift - COALESCE(r.shift, excluded.shift), 0),
+            shift = COALESCE(r.shift, excluded.shift),
+            min_value = LEAST(r.min_value, excluded.min_value),
+            max_value = GREATEST(r.max_value, excluded.max_value),
+            earliest = LEAST(r.earliest, excluded.earliest),
+            latest = GREATEST(r.latest, excluded.latest);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER workflow_metric_rollups_insert AFTER INSERT ON workflow_metrics
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION workflow_metric_rollups();
+CREATE TRIGGER workflow_metric_rollups_update AFTER UPDATE ON workflow_metrics
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION workflow_metric_rollups();
+CREATE TRIGGER workflow_metric_rollups_delete AFTER DELETE ON workflow_metrics
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION workflow_metric_rollups();
+
+-- Keeps the execution rollups, row by row (an update that changes none of their columns skips).
+CREATE FUNCTION workflow_execution_rollups() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' AND (SELECT keep_rollups FROM workflow_rollup_control) THEN
+        -- A cleanup keeping the rollups: the row stays counted; remember its extremes.
+        UPDATE workflow_execution_rollups SET
+            kept_min = LEAST(kept_min, OLD.actual_duration), kept_max = GREATEST(kept_max, OLD.actual_duration)
+        WHERE workflow_id = OLD.workflow_id AND status = OLD.status;
+        RETURN NULL;
+    END IF;
+    IF TG_OP <> 'INSERT' THEN
+        IF OLD.actual_duration IS NOT NULL THEN
+            UPDATE workflow_execution_bins SET count = count - 1
+            WHERE workflow_id = OLD.workflow_id AND status = OLD.status AND bin = workflow_sketch_bin(OLD.actual_duration);
+            DELETE FROM workflow_execution_bins
+            WHERE workflow_id = OLD.workflow_id AND status = OLD.status AND bin = workflow_sketch_bin(OLD.actual_duration)
+              AND count <= 0;
+        END IF;
+        UPDATE workflow_execution_rollups SET
+            execution_count = execution_count - 1,
+            duration_count = duration_count - (OLD.actual_duration IS NOT NULL)::integer,
+            duration_sum = duration_sum - COALESCE(OLD.actual_duration, 0),
+            estimated_count = estimated_count - (OLD.estimated_duration IS NOT NULL)::integer,
+            estimated_sum = estimated_sum - COALESCE(OLD.estimated_duration, 0),
+            min_duration = CASE WHEN OLD.actual_duration <= min_duration THEN NULL ELSE min_duration END,
+            max_duration = CASE WHEN OLD.actual_duration >= max_duration THEN NULL ELSE max_duration END
+        WHERE workflow_id = OLD.workflow_id AND status = OLD.status;
+        DELETE FROM workflow_execution_rollups
+        WHERE workflow_id = OLD.workflow_id AND status = OLD.status AND execution_count <= 0;
+        IF OLD.actual_duration IS NOT NULL THEN
+            -- An extreme removed: recompute it from the rows left and the cleaned rows' extremes.
+            UPDATE workflow_execution_rollups r SET
+                min_duration = COALESCE(r.min_duration, LEAST(r.kept_min, s.mn)),
+                max_duration = COALESCE(r.max_duration, GREATEST(r.kept_max, s.mx))
+            FROM (SELECT min(actual_duration) AS mn, max(actual_duration) AS mx FROM workflow_executions
+                  WHERE workflow_id = OLD.workflow_id AND status = OLD.status) s
+            WHERE r.workflow_id = OLD.workflow_id AND r.status = OLD.status
+              AND (r.min_duration IS NULL OR r.max_duration IS NULL);
+        END IF;
+    END IF;
+    IF TG_OP <> 'DELETE' THEN
+        INSERT INTO workflow_execution_rollups AS r (workflow_id, status, execution_count, duration_count,
+            duration_sum, min_duration, max_duration, estimated_count, estimated_sum)
+        VALUES (NEW.workflow_id, NEW.status, 1, (NEW.actual_duration IS NOT NULL)::integer,
+            COALESCE(NEW.actual_duration, 0), NEW.actual_duration, NEW.actual_duration,
+            (NEW.estimated_duration IS NOT NULL)::integer, COALESCE(NEW.estimated_duration, 0))
+        ON CONFLICT (workflow_id, status) DO UPDATE SET
+            execution_count = r.execution_count + 1,
+            duration_count = r.duration_count + excluded.duration_count,
+            duration_sum = r.duration_sum + excluded.duration_sum,
+            min_duration = LEAST(r.min_duration, excluded.min_duration),
+            max_duration = GREATEST(r.max_duration, excluded.max_duration),
+            estimated_count = r.estimated_count + excluded.estimated_count,
+            estimated_sum = r.estimated_sum + excluded.estimated_sum;
+        IF NEW.actual_duration IS NOT NULL THEN
+            INSERT INTO workflow_execution_bins AS b (workflow_id, status, bin, count)
+            VALUES (NEW.workflow_id, NEW.status, workflow_sketch_bin(NEW.actual_duration), 1)
+            ON CONFLICT (workflow_id, status, bin) DO UPDATE SET count = b.count + 1;
+        END IF;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER workflow_execution_rollups_insert AFTER INSERT ON workflow_executions
+    FOR EACH ROW EXECUTE FUNCTION workflow_execution_rollups();
+CREATE TRIGGER workflow_execution_rollups_update AFTER UPDATE ON workflow_executions
+    FOR EACH ROW
+    WHEN ((OLD.workflow_id, OLD.status, OLD.actual_duration, OLD.estimated_duration)
+          IS DISTINCT FROM (NEW.workflow_id, NEW.status, NEW.actual_duration, NEW.estimated_duration))
+    EXECUTE FUNCTION workflow_execution_rollups();
+CREATE TRIGGER workflow_execution_rollups_delete AFTER DELETE ON workflow_executions
+    FOR EACH ROW EXECUTE FUNCTION workflow_execution_rollups();
+
+-- The executions' backfill: all time, in this transaction.
+INSERT INTO workflow_execution_rollups (workflow_id, status, execution_count, duration_count, duration_sum,
+    min_duration, max_duration, estimated_count, estimated_sum)
+SELECT workflow_id, status, count(*), count(actual_duration), COALESCE(sum(actual_duration), 0),
+       min(actual_duration), max(actual_duration), count(estimated_duration), COALESCE(sum(estimated_duration), 0)
+FROM workflow_executions GROUP BY workflow_id, status;
+INSERT INTO workflow_execution_bins (workflow_id, status, bin, count)
+SELECT workflow_id, status, workflow_sketch_bin(actual_duration), count(*)
+FROM workflow_executions WHERE actual_duration IS NOT NULL
+GROUP BY workflow_id, status, workflow_sketch_bin(actual_duration);
+
+-- Indexes the statistics no longer need (they read the rollups), and list indexes that also
+-- serve their order (newest first).
+DROP INDEX idx_workflow_metrics_metric_category;
+DROP INDEX idx_workflow_metrics_category_type;
+DROP INDEX idx_workflow_metrics_name_type;
+DROP INDEX idx_workflow_metrics_performance;
+DROP INDEX idx_workflow_metrics_resource;
+DROP INDEX idx_workflow_metrics_quality;
