@@ -623,7 +623,8 @@ pub fn keeping_rollups(deletes: Vec<Statement>) -> Vec<Statement> {
 /// `rollupRetentionDays` of a cleanup): their rows and bins go, and are taken out of the
 /// all-time rows (whose extremes and times are recomputed from the days left).
 pub fn retention(first_day: i64) -> Vec<Statement> {
-    let old = format!("day > {ALL_TIME} AND day < $1");
+    let old_in = |p: &str| format!("{p}day > {ALL_TIME} AND {p}day < $1");
+    let old = old_in("");
     let same_key = |a: &str, b: &str| {
         format!(
             "{a}.metric_name = {b}.metric_name AND {a}.type_key = {b}.type_key AND {a}.category_key = {b}.category_key"
@@ -638,9 +639,10 @@ pub fn retention(first_day: i64) -> Vec<Statement> {
                    SUM(d.shifted_sum + d.value_count * {delta}) AS s1, \
                    SUM(d.shifted_squares + 2 * {delta} * d.shifted_sum + d.value_count * {delta} * {delta}) AS s2 \
                    FROM workflow_metric_rollups d JOIN workflow_metric_rollups a ON a.day = {ALL_TIME} AND {} \
-                   WHERE d.{old} GROUP BY d.metric_name, d.type_key, d.category_key) g \
+                   WHERE {} GROUP BY d.metric_name, d.type_key, d.category_key) g \
              WHERE workflow_metric_rollups.day = {ALL_TIME} AND {}",
             same_key("a", "d"),
+            old_in("d."),
             same_key("workflow_metric_rollups", "g"),
         ),
         format!(
