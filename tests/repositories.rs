@@ -8,7 +8,7 @@ use workflow_infra::core::db::Database;
 use workflow_infra::core::db::{Dialect, Output};
 use workflow_infra::core::error::ErrorCode;
 use workflow_infra::core::input::Input;
-use workflow_infra::core::repo::rollups::{self, ExecutionFilters, MetricFilters};
+use workflow_infra::core::repo::statistics::{self, ExecutionFilters, MetricFilters};
 use workflow_infra::core::repo::{executions, handlers, metrics, usage};
 use workflow_infra::core::value::{Row, Value};
 
@@ -94,7 +94,7 @@ async fn executions_round_trip_with_exact_results() {
                 .unwrap();
         }
         let stats = output_row(
-            rollups::execution_statistics_row(
+            statistics::execution_statistics_row(
                 db,
                 &ExecutionFilters::parse(&i(json!({"exact": true}))).unwrap(),
             )
@@ -102,7 +102,7 @@ async fn executions_round_trip_with_exact_results() {
             .unwrap(),
         );
         let rolled = output_row(
-            rollups::execution_statistics_row(db, &ExecutionFilters::default())
+            statistics::execution_statistics_row(db, &ExecutionFilters::default())
                 .await
                 .unwrap(),
         );
@@ -178,7 +178,7 @@ async fn metric_aggregates_match_computed_values() {
             .collect();
         let written = rows(db, metrics::record_many(&i(json!(batch))).unwrap()).await;
         assert_eq!(written.len(), 4);
-        let agg = match rollups::aggregated_rows(
+        let agg = match statistics::aggregated_rows(
             db,
             &MetricFilters {
                 exact: true,
@@ -200,7 +200,7 @@ async fn metric_aggregates_match_computed_values() {
         );
         assert!((f(&agg[0], "p50_value") - percentile(&xs, 0.5)).abs() < 1e-3);
         let stats = output_row(
-            rollups::aggregated_rows(
+            statistics::aggregated_rows(
                 db,
                 &MetricFilters::parse(&i(json!({"metricType": "performance"}))).unwrap(),
             )
@@ -212,7 +212,7 @@ async fn metric_aggregates_match_computed_values() {
             (f(&stats, "p50_value") - percentile(&xs, 0.5)).abs() <= 0.01 * percentile(&xs, 0.5)
         );
         assert_eq!(f(&stats, "max_value"), 1.0e12 + 19.5);
-        assert!(metrics::aggregated(&i(json!({"timeRange": "1 hour"}))).is_err());
+        assert!(statistics::aggregated(&i(json!({"timeRange": "1 hour"}))).is_err());
         assert!(
             metrics::record_many(&i(json!([{"metricName": "ok"}, {"metricValue": 1}]))).is_err()
         );
@@ -371,7 +371,7 @@ async fn every_list_filter_and_validation_path() {
             2
         );
         let stats = output_row(
-            rollups::execution_statistics_row(
+            statistics::execution_statistics_row(
                 db,
                 &ExecutionFilters::parse(&i(json!({"workflowId": "w0", "userId": "u0", "taskId": "task_1", "status": "running"}))).unwrap(),
             )
@@ -475,7 +475,7 @@ async fn every_list_filter_and_validation_path() {
             .len(),
             3
         );
-        let agg = rows(db, metrics::aggregated_scan(&Dialect::of(db), &MetricFilters::parse(&i(json!({"executionId": "x1", "metricName": "b", "metricType": "quality", "metricCategory": "c", "timeRange": 0}))).unwrap())).await;
+        let agg = rows(db, statistics::aggregated_scan(&Dialect::of(db), &MetricFilters::parse(&i(json!({"executionId": "x1", "metricName": "b", "metricType": "quality", "metricCategory": "c", "timeRange": 0}))).unwrap())).await;
         assert_eq!(f(&agg[0], "count"), 3.0);
         assert_eq!(
             db.call(metrics::delete_for_execution(&i(json!("x1"))).unwrap())

@@ -16,8 +16,8 @@ use workflow_infra::core::db::{Database, DbKind};
 use workflow_infra::core::db::{Dialect, Output};
 use workflow_infra::core::error::ErrorCode;
 use workflow_infra::core::input::Input;
-use workflow_infra::core::repo::rollups::MetricFilters;
-use workflow_infra::core::repo::{executions, metrics};
+use workflow_infra::core::repo::statistics::MetricFilters;
+use workflow_infra::core::repo::{executions, metrics, statistics};
 use workflow_infra::core::value::{Row, Value};
 use workflow_infra::core::workflow;
 use workflow_infra::core::workflow::events::{self, FollowUp};
@@ -597,7 +597,7 @@ async fn concurrent_writes_commit_together_and_a_bad_one_fails_alone() {
         assert_eq!(ok, 60, "{}", b.name);
         // 60 single metrics, 64 × (step_completed + step_duration), and the execution_started.
         let stats = db
-            .call(metrics::statistics_scan(
+            .call(statistics::statistics_scan(
                 &Dialect::of(&db),
                 &MetricFilters::parse(&i(json!({"executionId": "g"}))).unwrap(),
             ))

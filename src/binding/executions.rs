@@ -6,7 +6,7 @@ use napi_derive::napi;
 
 use super::call::promise_methods;
 use super::database::{repository_class, snake_case};
-use crate::core::repo::executions;
+use crate::core::repo::{executions, statistics};
 
 repository_class!(
     " Workflow executions, on the database it was built with."
@@ -69,7 +69,7 @@ promise_methods! {
     fn get_statistics(filters):
         "filters?: ExecutionStatisticsFilters, options?: CallOptions" -> "Promise<ExecutionStatistics>"
         = "Failed to get workflow execution statistics",
-        |_, filters| executions::statistics(&filters);
+        |_, filters| statistics::execution_statistics(&filters);
     " Deletes an execution with its metrics and usage rows; true when it existed."
     fn delete(execution_id): "executionId: string" -> "Promise<boolean>"
         = "Failed to delete workflow execution",

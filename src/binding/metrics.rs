@@ -9,7 +9,7 @@ use super::call::promise_methods;
 use super::database::repository_class;
 use super::node::convert::throw;
 use super::node::input::argument;
-use crate::core::repo::metrics;
+use crate::core::repo::{metrics, statistics};
 
 repository_class!(
     " Workflow metrics, on the database it was built with."
@@ -43,7 +43,7 @@ promise_methods! {
         |_, execution_id, options| metrics::for_execution(&execution_id, &options);
     " Per (name, type, category): mean, min, max, count, sample standard deviation, p50/p95/p99."
     fn get_aggregated_metrics(filters): "filters?: MetricFilters, options?: CallOptions" -> "Promise<MetricAggregateRow[]>"
-        = "Failed to get aggregated metrics", |_, filters| metrics::aggregated(&filters);
+        = "Failed to get aggregated metrics", |_, filters| statistics::aggregated(&filters);
     " Metrics of a type, newest first (`executionId`, `limit` 100, `offset` 0, `after`)."
     fn get_metrics_by_type(metric_type, options):
         "metricType: string, options?: MetricListOptions" -> "PagedCall<WorkflowMetricRow>"
@@ -56,7 +56,7 @@ promise_methods! {
         |_, metric_name, options| metrics::by_name(&metric_name, &options);
     " Totals, distinct counts, mean/min/max/stddev/p50/p95/p99 and the time span."
     fn get_metrics_statistics(filters): "filters?: MetricFilters, options?: CallOptions" -> "Promise<MetricStatistics>"
-        = "Failed to get metrics statistics", |_, filters| metrics::statistics(&filters);
+        = "Failed to get metrics statistics", |_, filters| statistics::metric_statistics(&filters);
     " Deletes an execution's metrics; resolves how many."
     fn delete_metrics_for_execution(execution_id): "executionId: string" -> "Promise<number>"
         = "Failed to delete metrics for execution",

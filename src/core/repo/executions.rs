@@ -1,10 +1,8 @@
 //! `WorkflowExecutionRepository`: the `workflow_executions` table.
 
-use super::rollups::ExecutionFilters;
 use crate::core::db::Statement;
-use crate::core::db::{Call, Dialect, Shape, Touch};
+use crate::core::db::{Call, Shape, Touch};
 use crate::core::error::{Error, Result};
-use crate::core::exec::request::Work;
 use crate::core::input::{self, Fields, Input};
 use crate::core::page::Page;
 pub use crate::core::value::to_snake_case;
@@ -299,55 +297,6 @@ pub fn find_by_status(status: &Input, opts: &Input) -> Result<Call> {
 pub fn find_all(opts: &Input) -> Result<Call> {
     let f = options(opts)?;
     list(Vec::new(), Page::from(&f, 50)?)
-}
-
-/// `getStatistics({workflowId, status, userId, taskId})`: counts per status, duration
-/// mean/min/max and percentiles, mean estimated duration, from the rollups (see
-/// [`rollups`](super::rollups)). Falsy filters are ignored, as planned.
-pub fn statistics(filters: &Input) -> Result<Work> {
-    super::rollups::execution_statistics(filters)
-}
-
-/// [`statistics`] by a scan of the raw rows (`exact: true`, or a `userId`/`taskId` filter).
-pub fn statistics_scan(d: &Dialect, f: &ExecutionFilters) -> Call {
-    let mut clauses = Vec::new();
-    let mut params = Vec::new();
-    for (column, value) in [
-        ("workflow_id", &f.workflow_id),
-        ("user_id", &f.user_id),
-        ("task_id", &f.task_id),
-        ("status", &f.status),
-    ] {
-        if let Some(v) = value {
-            params.push(Value::Text(v.clone()));
-            clauses.push(format!("{column} = ${}", params.len()));
-        }
-    }
-    let filter = if clauses.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", clauses.join(" AND "))
-    };
-    let count = |status: &str| {
-        format!("COUNT(CASE WHEN status = '{status}' THEN 1 END) AS {status}_executions")
-    };
-    let sql = format!(
-        "SELECT COUNT(*) AS total_executions, {}, {}, {}, {}, {}, \
-         {} AS average_duration, MIN(actual_duration) AS min_duration, MAX(actual_duration) AS max_duration, \
-         {} AS p50_duration, {} AS p95_duration, {} AS p99_duration, \
-         {} AS average_estimated_duration FROM workflow_executions {filter}",
-        count("completed"),
-        count("failed"),
-        count("running"),
-        count("pending"),
-        count("cancelled"),
-        d.float("AVG(actual_duration)"),
-        d.float(&d.percentile("actual_duration", 0.5)),
-        d.float(&d.percentile("actual_duration", 0.95)),
-        d.float(&d.percentile("actual_duration", 0.99)),
-        d.float("AVG(estimated_duration)"),
-    );
-    Call::scan(Statement::new(sql, params), Shape::Row)
 }
 
 /// `delete(executionId)`: true when a row was removed (its metrics and usage rows go with it).

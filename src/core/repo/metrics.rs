@@ -1,10 +1,8 @@
 //! `WorkflowMetricsRepository`: the `workflow_metrics` table.
 
-use super::rollups::MetricFilters;
 use crate::core::db::{Bulk, BulkType, Merge, Statement};
-use crate::core::db::{Call, Dialect, Op, Shape};
+use crate::core::db::{Call, Op, Shape};
 use crate::core::error::{Error, Result};
-use crate::core::exec::request::Work;
 use crate::core::input::{self, Fields, Input};
 use crate::core::page::Page;
 use crate::core::value::{now_millis, Value};
@@ -198,77 +196,6 @@ pub fn by_name(metric_name: &Input, opts: &Input) -> Result<Call> {
         filters.push(("execution_id", e.into()));
     }
     list(filters, Page::from(&f, 100)?)
-}
-
-/// `getAggregatedMetrics(filters)`: per (name, type, category): mean, min, max, count, sample
-/// standard deviation, p50/p95/p99; ordered by name, type, category (bytewise, nulls last).
-/// Answered from the rollups (see [`rollups`](super::rollups)).
-pub fn aggregated(filters: &Input) -> Result<Work> {
-    super::rollups::aggregated(filters)
-}
-
-/// `getMetricsStatistics({executionId, metricType, timeRange, …})`: one object, from the
-/// rollups.
-pub fn statistics(filters: &Input) -> Result<Work> {
-    super::rollups::metric_statistics(filters)
-}
-
-/// [`aggregated`] by a scan of the raw rows (`exact: true`, a selective filter).
-pub fn aggregated_scan(d: &Dialect, f: &MetricFilters) -> Call {
-    let (filter, params) = f.raw_where(&[]);
-    let sql = format!(
-        "SELECT metric_name, metric_type, metric_category, {} AS average_value, MIN(metric_value) AS min_value, \
-         MAX(metric_value) AS max_value, COUNT(*) AS count, stddev_samp(metric_value) AS standard_deviation, \
-         {} AS p50_value, {} AS p95_value, {} AS p99_value \
-         FROM workflow_metrics {filter} GROUP BY metric_name, metric_type, metric_category \
-         ORDER BY {}, {}, {}",
-        d.float("AVG(metric_value)"),
-        d.float(&d.percentile("metric_value", 0.5)),
-        d.float(&d.percentile("metric_value", 0.95)),
-        d.float(&d.percentile("metric_value", 0.99)),
-        d.byte_order("metric_name"),
-        d.byte_order("metric_type"),
-        d.byte_order("metric_category"),
-    );
-    Call::scan(
-        Statement::new(sql, params),
-        Shape::Rows {
-            limit: None,
-            sort: &[],
-            id: "metric_name",
-        },
-    )
-}
-
-/// [`statistics`] by a scan of the raw rows.
-pub fn statistics_scan(d: &Dialect, f: &MetricFilters) -> Call {
-    let (filter, params) = f.raw_where(&[]);
-    let sql = format!(
-        "SELECT COUNT(*) AS total_metrics, COUNT(DISTINCT execution_id) AS unique_executions, \
-         COUNT(DISTINCT metric_name) AS unique_metric_names, COUNT(DISTINCT metric_type) AS unique_metric_types, \
-         {} AS average_metric_value, MIN(metric_value) AS min_metric_value, MAX(metric_value) AS max_metric_value, \
-         stddev_samp(metric_value) AS standard_deviation, \
-         {} AS p50_metric_value, {} AS p95_metric_value, {} AS p99_metric_value, \
-         MIN(recorded_at) AS earliest_metric, MAX(recorded_at) AS latest_metric FROM workflow_metrics {filter}",
-        d.float("AVG(metric_value)"),
-        d.float(&d.percentile("metric_value", 0.5)),
-        d.float(&d.percentile("metric_value", 0.95)),
-        d.float(&d.percentile("metric_value", 0.99)),
-    );
-    Call::scan(Statement::new(sql, params), Shape::Row)
-}
-
-/// The distinct executions of the raw rows matching `f` (the one statistics field the rollups
-/// do not keep).
-pub fn unique_executions(f: &MetricFilters) -> Call {
-    let (filter, params) = f.raw_where(&[]);
-    Call::scan(
-        Statement::new(
-            format!("SELECT COUNT(DISTINCT execution_id) AS unique_executions FROM workflow_metrics {filter}"),
-            params,
-        ),
-        Shape::Row,
-    )
 }
 
 /// `deleteMetricsForExecution(executionId)`: resolves how many rows were removed.

@@ -9,6 +9,7 @@ pub mod handlers;
 pub mod metrics;
 pub mod rollups;
 pub mod sketch;
+pub mod statistics;
 pub mod usage;
 
 use super::db::{Call, Op, Shape, Statement};

@@ -8,7 +8,7 @@ use crate::core::error::Result;
 use crate::core::input::{Fields, Input};
 use crate::core::repo::executions::{self};
 use crate::core::repo::metrics;
-use crate::core::repo::rollups::{self, ExecutionFilters, MetricFilters};
+use crate::core::repo::statistics::{self, ExecutionFilters, MetricFilters};
 use crate::core::value::{millis_to_iso, now_millis, Value};
 
 /// `getExecutionWithMetrics(executionId)`: the row with `metrics` (its 100 newest), or null.
@@ -36,8 +36,8 @@ async fn statistics_parts(db: &Database, filters: &Input) -> Result<(Output, Out
         MetricFilters::parse(filters)?,
     );
     Ok((
-        rollups::execution_statistics_row(db, &executions).await?,
-        rollups::aggregated_rows(db, &metrics).await?,
+        statistics::execution_statistics_row(db, &executions).await?,
+        statistics::aggregated_rows(db, &metrics).await?,
     ))
 }
 

@@ -11,7 +11,7 @@ use crate::core::exec::outcome::{Level, LogRecord, Outcome};
 use crate::core::exec::report::{failure_record, outcome_record, Audience, Conclude, Report};
 use crate::core::exec::request::{Plan, Work};
 use crate::core::input::Input;
-use crate::core::repo::{executions, metrics};
+use crate::core::repo::{executions, metrics, statistics};
 
 /// `work`, logged as `{source}: {done}` at `level` (or `Failed to {failed}`).
 fn logged(level: Level, done: &'static str, failed: &'static str, work: Result<Work>) -> Plan {
@@ -106,7 +106,7 @@ pub fn aggregated(filters: &Input) -> Plan {
         Level::Debug,
         "Aggregated metrics read",
         "get aggregated metrics",
-        metrics::aggregated(filters),
+        statistics::aggregated(filters),
     )
 }
 
@@ -116,7 +116,7 @@ pub fn metrics_statistics(filters: &Input) -> Plan {
         Level::Debug,
         "Metrics statistics read",
         "get metrics statistics",
-        metrics::statistics(filters),
+        statistics::metric_statistics(filters),
     )
 }
 
