@@ -1121,7 +1121,8 @@ export declare class WorkflowDatabase {
   migrate(): Promise<void>
   /**
    * Rebuilds the statistics' rollups of rows written before they existed, one UTC day per
-   * transaction (at most `maxDays` days; all by default), resumable; `migrate()` finishes it.
+   * transaction (at most `maxDays` days; all by default; 0 only reports), resumable;
+   * `migrate()` finishes it.
    */
   backfillRollups(options?: { maxDays?: number }): Promise<RollupBackfill>
   /** Every embedded migration, with whether and when this database applied it. */

@@ -82,6 +82,31 @@ test('status exits 1 while migrations are pending, 0 once applied; stats reads w
   expect(fs.readdirSync(path.dirname(file)).sort()).toEqual(before)
 })
 
+test('migrate backfills the rollups of rows older than them, with progress', async () => {
+  const file = freshSqlitePath()
+  const db = await addon.WorkflowDatabase.connect({ type: 'sqlite', database: file })
+  const now = Date.now()
+  const rows = Array.from({ length: 50 }, (_, i) => ({ metricName: 'm', metricValue: i, recordedAt: new Date(now - (i % 5) * 86_400_000) }))
+  await new addon.WorkflowMetricsRepository(db).recordMetrics(rows)
+  await db.close()
+  // As a database from before the rollups: none kept, the backfill pending over five days.
+  const first = Math.floor((now - 4 * 86_400_000) / 86_400_000)
+  require('node:child_process').execFileSync('sqlite3', [
+    file,
+    `DELETE FROM workflow_metric_rollups; DELETE FROM workflow_metric_bins; UPDATE workflow_rollup_backfill SET done = 0, next_day = ${first}, last_day = ${first + 4}`,
+  ])
+  const r = await run(['migrate', '--database-url', `sqlite://${file}`])
+  expect(r.code).toBe(0)
+  expect(r.stderr).toMatch(/^backfill +1\/5 days \(20 %\)$/m) // a pipe gets one line a day
+  expect(r.stderr).toMatch(/^backfill +5\/5 days \(100 %\)$/m)
+  expect(r.stdout).toMatch(/^rollups +complete$/m)
+  const again = await addon.WorkflowDatabase.connect({ type: 'sqlite', database: file })
+  expect(await again.backfillRollups()).toMatchObject({ done: true, daysLeft: 0 })
+  const stats = await new addon.WorkflowMetricsRepository(again).getMetricsStatistics()
+  expect(stats).toMatchObject({ total_metrics: 50, min_metric_value: 0, max_metric_value: 49 })
+  await again.close()
+})
+
 const withPg = pgAvailable() ? test : test.skip
 
 withPg('--schema (and WORKFLOW_DATABASE_SCHEMA) reach the data registerWorkflowServices keeps in workflow_infra', async () => {

@@ -348,7 +348,8 @@ describe.each(backends().filter(([name]) => name !== 'memory'))('%s backfill', (
       relClose(rolled[i].average_value, expected[i].average_value, 1e-9, 'average')
       relClose(rolled[i].p95_value, expected[i].p95_value, ACCURACY, 'p95')
     }
-    await expect(db.backfillRollups({ maxDays: 0 })).rejects.toMatchObject({ code: 'ERR_VALIDATION' })
+    await expect(db.backfillRollups({ maxDays: -1 })).rejects.toMatchObject({ code: 'ERR_VALIDATION' })
+    await expect(db.backfillRollups({ days: 1 })).rejects.toMatchObject({ code: 'ERR_VALIDATION' })
     await db.close()
   }, 60000)
 })

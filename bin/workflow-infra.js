@@ -18,7 +18,8 @@ const { version } = require(path.join(__dirname, '..', 'package.json'))
 const USAGE = `Usage: workflow-infra <command> [--database-url URL] [--schema NAME] [--json]
 
 Commands:
-  migrate   apply pending migrations
+  migrate   apply pending migrations, then backfill the statistics' rollups of older rows
+            (one UTC day per transaction, showing progress; resumable if interrupted)
   status    backend, migrations, and tables with their row counts (read-only; exits 1 when
             migrations are pending)
   seed      write the deterministic seed fixture (replaces a previous seed)
@@ -170,7 +171,10 @@ async function main(argv) {
     if (args.command === 'demo') return await runDemo(db, args)
     const out = {}
     if (args.command === 'seed') out.seeded = await db.seed()
-    if (args.command === 'migrate') out.migrations = await db.migrationStatus()
+    if (args.command === 'migrate') {
+      out.rollups = await backfillRollups(db, args)
+      out.migrations = await db.migrationStatus()
+    }
     if (args.command !== 'migrate' && args.command !== 'seed') out.status = await db.status()
     if (args.json) {
       console.log(JSON.stringify(out, null, 2))
@@ -179,6 +183,7 @@ async function main(argv) {
         const s = out.seeded
         console.log(`seeded      ${s.executions} executions, ${s.metrics} metrics, ${s.handlers} handlers, ${s.usageHistory} usage rows`)
       }
+      if (out.rollups) console.log(`rollups     ${out.rollups.done ? 'complete' : 'pending'}`)
       if (out.migrations) {
         for (const m of out.migrations) console.log(`${String(m.version).padStart(3, '0')} ${m.description}: ${m.applied ? 'applied' : 'pending'}`)
       }
@@ -190,6 +195,22 @@ async function main(argv) {
   } finally {
     await db.close()
   }
+}
+
+/** Backfills the statistics' rollups a day at a time, printing where it stands (on stderr, so
+ * --json output stays one document); resolves the final state. */
+async function backfillRollups(db, args) {
+  let state = await db.backfillRollups({ maxDays: 0 })
+  const total = state.daysLeft
+  while (!state.done) {
+    state = await db.backfillRollups({ maxDays: 1 })
+    if (!args.json && total > 0) {
+      const done = total - state.daysLeft
+      const end = state.done || !process.stderr.isTTY ? '\n' : '\r'
+      process.stderr.write(`backfill    ${done}/${total} days (${Math.floor((100 * done) / total)} %)${end}`)
+    }
+  }
+  return state
 }
 
 /** Refuses a database where the package's tables are missing (another schema, or never migrated). */

@@ -140,22 +140,34 @@ BEGIN
               GROUP BY 1, 2, 3, 4, 5) g
         WHERE b.day = g.day AND b.metric_name = g.metric_name AND b.type_key = g.type_key
           AND b.category_key = g.category_key AND b.bin = g.bin;
-        DELETE FROM workflow_metric_bins b
-        USING (SELECT DISTINCT k.* FROM old_rows o,
-                   LATERAL workflow_metric_keys(o.metric_name, o.metric_type, o.metric_category, o.recorded_at) k) g
-        WHERE b.count <= 0 AND b.day = g.day AND b.metric_name = g.metric_name AND b.type_key = g.type_key
-          AND b.category_key = g.category_key;
 
-        -- Counts and shifted sums subtract exactly; an extreme removed is recomputed below.
+        -- Counts and shifted sums subtract exactly; an extreme removed is recomputed from the raw
+        -- rows left and the cleaned rows' extremes. Rows that reach zero stay (the reads skip them).
         UPDATE workflow_metric_rollups r SET
             row_count = r.row_count - g.n,
             value_count = r.value_count - g.nv,
             shifted_sum = r.shifted_sum - COALESCE(g.s1, 0),
             shifted_squares = r.shifted_squares - COALESCE(g.s2, 0),
-            min_value = CASE WHEN g.mn <= r.min_value THEN NULL ELSE r.min_value END,
-            max_value = CASE WHEN g.mx >= r.max_value THEN NULL ELSE r.max_value END,
-            earliest = CASE WHEN g.e <= r.earliest THEN NULL ELSE r.earliest END,
-            latest = CASE WHEN g.l >= r.latest THEN NULL ELSE r.latest END
+            min_value = CASE WHEN g.mn <= r.min_value THEN LEAST(r.kept_min, (
+                SELECT min(m.metric_value) FROM workflow_metrics m WHERE m.metric_name = r.metric_name
+                AND COALESCE('=' || m.metric_type, '') = r.type_key AND COALESCE('=' || m.metric_category, '') = r.category_key
+                AND (r.day = -2147483648 OR (m.recorded_at >= to_timestamp(r.day::double precision * 86400)
+                     AND m.recorded_at < to_timestamp((r.day + 1)::double precision * 86400))))) ELSE r.min_value END,
+            max_value = CASE WHEN g.mx >= r.max_value THEN GREATEST(r.kept_max, (
+                SELECT max(m.metric_value) FROM workflow_metrics m WHERE m.metric_name = r.metric_name
+                AND COALESCE('=' || m.metric_type, '') = r.type_key AND COALESCE('=' || m.metric_category, '') = r.category_key
+                AND (r.day = -2147483648 OR (m.recorded_at >= to_timestamp(r.day::double precision * 86400)
+                     AND m.recorded_at < to_timestamp((r.day + 1)::double precision * 86400))))) ELSE r.max_value END,
+            earliest = CASE WHEN g.e <= r.earliest THEN LEAST(r.kept_earliest, (
+                SELECT min(m.recorded_at) FROM workflow_metrics m WHERE m.metric_name = r.metric_name
+                AND COALESCE('=' || m.metric_type, '') = r.type_key AND COALESCE('=' || m.metric_category, '') = r.category_key
+                AND (r.day = -2147483648 OR (m.recorded_at >= to_timestamp(r.day::double precision * 86400)
+                     AND m.recorded_at < to_timestamp((r.day + 1)::double precision * 86400))))) ELSE r.earliest END,
+            latest = CASE WHEN g.l >= r.latest THEN GREATEST(r.kept_latest, (
+                SELECT max(m.recorded_at) FROM workflow_metrics m WHERE m.metric_name = r.metric_name
+                AND COALESCE('=' || m.metric_type, '') = r.type_key AND COALESCE('=' || m.metric_category, '') = r.category_key
+                AND (r.day = -2147483648 OR (m.recorded_at >= to_timestamp(r.day::double precision * 86400)
+                     AND m.recorded_at < to_timestamp((r.day + 1)::double precision * 86400))))) ELSE r.latest END
         FROM (SELECT k.day, k.metric_name, k.type_key, k.category_key, count(*) AS n, count(o.metric_value) AS nv,
                      sum(o.metric_value - x.shift) AS s1,
                      sum((o.metric_value - x.shift) * (o.metric_value - x.shift)) AS s2,
@@ -166,32 +178,6 @@ BEGIN
                    AND x.type_key = k.type_key AND x.category_key = k.category_key
               GROUP BY 1, 2, 3, 4) g
         WHERE r.day = g.day AND r.metric_name = g.metric_name AND r.type_key = g.type_key
-          AND r.category_key = g.category_key;
-        DELETE FROM workflow_metric_rollups r
-        USING (SELECT DISTINCT k.* FROM old_rows o,
-                   LATERAL workflow_metric_keys(o.metric_name, o.metric_type, o.metric_category, o.recorded_at) k) g
-        WHERE r.row_count <= 0 AND r.day = g.day AND r.metric_name = g.metric_name AND r.type_key = g.type_key
-          AND r.category_key = g.category_key;
-        UPDATE workflow_metric_rollups r SET
-            min_value = COALESCE(r.min_value, LEAST(r.kept_min, s.mn)),
-            max_value = COALESCE(r.max_value, GREATEST(r.kept_max, s.mx)),
-            earliest = COALESCE(r.earliest, LEAST(r.kept_earliest, s.e)),
-            latest = COALESCE(r.latest, GREATEST(r.kept_latest, s.l))
-        FROM (SELECT DISTINCT k.* FROM old_rows o,
-                  LATERAL workflow_metric_keys(o.metric_name, o.metric_type, o.metric_category, o.recorded_at) k) g
-        CROSS JOIN LATERAL (
-            SELECT min(m.metric_value) AS mn, max(m.metric_value) AS mx,
-                   min(m.recorded_at) AS e, max(m.recorded_at) AS l
-            FROM workflow_metrics m
-            WHERE m.metric_name = g.metric_name
-              AND COALESCE('=' || m.metric_type, '') = g.type_key
-              AND COALESCE('=' || m.metric_category, '') = g.category_key
-              AND (g.day = -2147483648
-                   OR (m.recorded_at >= to_timestamp(g.day::double precision * 86400)
-                       AND m.recorded_at < to_timestamp((g.day + 1)::double precision * 86400)))
-        ) s
-        WHERE (r.min_value IS NULL OR r.max_value IS NULL OR r.earliest IS NULL OR r.latest IS NULL)
-          AND r.day = g.day AND r.metric_name = g.metric_name AND r.type_key = g.type_key
           AND r.category_key = g.category_key;
     END IF;
 
@@ -206,6 +192,7 @@ BEGIN
             SELECT day, metric_name, type_key, category_key, workflow_sketch_bin(v), count(*)
             FROM levels WHERE v IS NOT NULL
             GROUP BY day, metric_name, type_key, category_key, workflow_sketch_bin(v)
+            ORDER BY day, metric_name, type_key, category_key, workflow_sketch_bin(v)
             ON CONFLICT (day, metric_name, type_key, category_key, bin) DO UPDATE SET count = b.count + excluded.count
         )
         INSERT INTO workflow_metric_rollups AS r (day, metric_name, type_key, category_key, row_count, value_count,
@@ -213,6 +200,7 @@ BEGIN
         SELECT day, metric_name, type_key, category_key, count(*), count(v), min(k),
                COALESCE(sum(v - k), 0), COALESCE(sum((v - k) * (v - k)), 0), min(v), max(v), min(at), max(at)
         FROM shifted GROUP BY day, metric_name, type_key, category_key
+        ORDER BY day, metric_name, type_key, category_key -- rows locked in one order: no deadlock between writers
         ON CONFLICT (day, metric_name, type_key, category_key) DO UPDATE SET
             row_count = r.row_count + excluded.row_count,
             value_count = r.value_count + excluded.value_count,
@@ -253,33 +241,29 @@ BEGIN
         IF OLD.actual_duration IS NOT NULL THEN
             UPDATE workflow_execution_bins SET count = count - 1
             WHERE workflow_id = OLD.workflow_id AND status = OLD.status AND bin = workflow_sketch_bin(OLD.actual_duration);
-            DELETE FROM workflow_execution_bins
-            WHERE workflow_id = OLD.workflow_id AND status = OLD.status AND bin = workflow_sketch_bin(OLD.actual_duration)
-              AND count <= 0;
         END IF;
-        UPDATE workflow_execution_rollups SET
-            execution_count = execution_count - 1,
-            duration_count = duration_count - (OLD.actual_duration IS NOT NULL)::integer,
-            duration_sum = duration_sum - COALESCE(OLD.actual_duration, 0),
-            estimated_count = estimated_count - (OLD.estimated_duration IS NOT NULL)::integer,
-            estimated_sum = estimated_sum - COALESCE(OLD.estimated_duration, 0),
-            min_duration = CASE WHEN OLD.actual_duration <= min_duration THEN NULL ELSE min_duration END,
-            max_duration = CASE WHEN OLD.actual_duration >= max_duration THEN NULL ELSE max_duration END
-        WHERE workflow_id = OLD.workflow_id AND status = OLD.status;
-        DELETE FROM workflow_execution_rollups
-        WHERE workflow_id = OLD.workflow_id AND status = OLD.status AND execution_count <= 0;
-        IF OLD.actual_duration IS NOT NULL THEN
-            -- An extreme removed: recompute it from the rows left and the cleaned rows' extremes.
-            UPDATE workflow_execution_rollups r SET
-                min_duration = COALESCE(r.min_duration, LEAST(r.kept_min, s.mn)),
-                max_duration = COALESCE(r.max_duration, GREATEST(r.kept_max, s.mx))
-            FROM (SELECT min(actual_duration) AS mn, max(actual_duration) AS mx FROM workflow_executions
-                  WHERE workflow_id = OLD.workflow_id AND status = OLD.status) s
-            WHERE r.workflow_id = OLD.workflow_id AND r.status = OLD.status
-              AND (r.min_duration IS NULL OR r.max_duration IS NULL);
-        END IF;
+        -- An extreme removed is recomputed from the rows left and the cleaned rows' extremes.
+        UPDATE workflow_execution_rollups r SET
+            execution_count = r.execution_count - 1,
+            duration_count = r.duration_count - (OLD.actual_duration IS NOT NULL)::integer,
+            duration_sum = r.duration_sum - COALESCE(OLD.actual_duration, 0),
+            estimated_count = r.estimated_count - (OLD.estimated_duration IS NOT NULL)::integer,
+            estimated_sum = r.estimated_sum - COALESCE(OLD.estimated_duration, 0),
+            min_duration = CASE WHEN OLD.actual_duration <= r.min_duration THEN LEAST(r.kept_min,
+                (SELECT min(actual_duration) FROM workflow_executions WHERE workflow_id = OLD.workflow_id AND status = OLD.status))
+                ELSE r.min_duration END,
+            max_duration = CASE WHEN OLD.actual_duration >= r.max_duration THEN GREATEST(r.kept_max,
+                (SELECT max(actual_duration) FROM workflow_executions WHERE workflow_id = OLD.workflow_id AND status = OLD.status))
+                ELSE r.max_duration END
+        WHERE r.workflow_id = OLD.workflow_id AND r.status = OLD.status;
     END IF;
     IF TG_OP <> 'DELETE' THEN
+        WITH bins AS (
+            INSERT INTO workflow_execution_bins AS b (workflow_id, status, bin, count)
+            SELECT NEW.workflow_id, NEW.status, workflow_sketch_bin(NEW.actual_duration), 1
+            WHERE NEW.actual_duration IS NOT NULL
+            ON CONFLICT (workflow_id, status, bin) DO UPDATE SET count = b.count + 1
+        )
         INSERT INTO workflow_execution_rollups AS r (workflow_id, status, execution_count, duration_count,
             duration_sum, min_duration, max_duration, estimated_count, estimated_sum)
         VALUES (NEW.workflow_id, NEW.status, 1, (NEW.actual_duration IS NOT NULL)::integer,
@@ -293,11 +277,6 @@ BEGIN
             max_duration = GREATEST(r.max_duration, excluded.max_duration),
             estimated_count = r.estimated_count + excluded.estimated_count,
             estimated_sum = r.estimated_sum + excluded.estimated_sum;
-        IF NEW.actual_duration IS NOT NULL THEN
-            INSERT INTO workflow_execution_bins AS b (workflow_id, status, bin, count)
-            VALUES (NEW.workflow_id, NEW.status, workflow_sketch_bin(NEW.actual_duration), 1)
-            ON CONFLICT (workflow_id, status, bin) DO UPDATE SET count = b.count + 1;
-        END IF;
     END IF;
     RETURN NULL;
 END
@@ -324,8 +303,15 @@ SELECT workflow_id, status, workflow_sketch_bin(actual_duration), count(*)
 FROM workflow_executions WHERE actual_duration IS NOT NULL
 GROUP BY workflow_id, status, workflow_sketch_bin(actual_duration);
 
--- Indexes the statistics no longer need (they read the rollups), and list indexes that also
--- serve their order (newest first).
+-- Indexes the statistics no longer need (they read the rollups), and those another index
+-- already serves (execution_id's unique constraint; the leading column of a composite one), or
+-- that no query uses (start_time): fewer index entries to write pay for the rollups' upkeep.
+DROP INDEX idx_workflow_executions_execution_id;
+DROP INDEX idx_workflow_executions_workflow_id;
+DROP INDEX idx_workflow_executions_user_id;
+DROP INDEX idx_workflow_executions_task_id;
+DROP INDEX idx_workflow_executions_start_time;
+DROP INDEX idx_workflow_metrics_execution_id;
 DROP INDEX idx_workflow_metrics_metric_category;
 DROP INDEX idx_workflow_metrics_category_type;
 DROP INDEX idx_workflow_metrics_name_type;

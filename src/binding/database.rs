@@ -347,7 +347,8 @@ promise_methods! {
     fn migrate(): "" -> "Promise<void>"
         = "Failed to run migrations", |_| admin::plan(Method::Migrate);
     " Rebuilds the statistics' rollups of rows written before they existed, one UTC day per"
-    " transaction (at most `maxDays` days; all by default), resumable; `migrate()` finishes it."
+    " transaction (at most `maxDays` days; all by default; 0 only reports), resumable;"
+    " `migrate()` finishes it."
     fn backfill_rollups(options): "options?: { maxDays?: number }" -> "Promise<RollupBackfill>"
         = "Failed to backfill the rollups", |_, options| admin::backfill(&options);
     " Every embedded migration, with whether and when this database applied it."

@@ -86,11 +86,12 @@ pub fn plan(method: Method) -> Plan {
 }
 
 /// `backfillRollups({maxDays})`: rebuilds the statistics' rollups of rows older than migration
-/// 010, at most `maxDays` UTC days of them (all by default); resolves where the backfill stands.
+/// 010, at most `maxDays` UTC days of them (all by default; 0 only reads where it stands);
+/// resolves where the backfill stands.
 pub fn backfill(options: &Input) -> Plan {
     let days = Fields::of_optional(options, "options").and_then(|f| {
         f.only(&["maxDays"])?;
-        f.integer("maxDays", 1, 1_000_000)
+        f.integer("maxDays", 0, 1_000_000)
     });
     match days {
         Ok(days) => plan(Method::Backfill(days)),
