@@ -1,14 +1,19 @@
 'use strict'
-// At scale: with --executions (100,000) executions and --metrics (1,000,000) metrics, the
-// statistics calls of this addon (percentiles included) against the planned SQL run from
-// JavaScript (node-postgres on PostgreSQL; better-sqlite3 on SQLite, where the planned STDDEV
-// does not exist and is left out), each the median of --runs (5); and the query plans, to show
-// which indexes the filtered statistics use.
+// At scale: the statistics calls of this addon, answered from their rollups, against the planned
+// SQL run from JavaScript (node-postgres on PostgreSQL; better-sqlite3 on SQLite, where the
+// planned STDDEV does not exist and is left out), in their plain and filtered forms, at each of
+// --sizes metrics (100,000, 1,000,000 and 10,000,000 by default; a tenth as many executions),
+// each the median of --runs (5). For every form it also checks the answer against a scan of the
+// raw rows (`exact: true`): exact fields equal, percentiles within their 1 % bound; and it
+// reports the growth of each call from the smallest size to the largest, and the disk the
+// rollups take beside the raw tables.
 //
-//   npm run build && (cd bench && npm install) && node bench/scale.js
+//   npm run build && (cd bench && npm install) && node bench/scale.js [--sizes 100000,1000000]
 //
 // The data is generated in the database (generate_series / a recursive CTE), the same on both
-// backends: 4 workflows, 5 statuses, durations 1–60 s; metrics over 10 names and 4 types.
+// backends, after the migrations, so the rollup triggers keep up as it is written: 4 workflows,
+// 5 statuses, durations 1–60 s; metrics one a second back from now, over 10 names, 4 types and
+// 3 categories.
 
 const fs = require('node:fs')
 const os = require('node:os')
@@ -19,34 +24,68 @@ const BetterSqlite = require('better-sqlite3')
 const pg = require('pg')
 const { arg, pgReachable, freshPgDatabase, dropPgDatabase } = require('./common')
 
-const EXECUTIONS = arg('executions', 100000)
-const METRICS = arg('metrics', 1000000)
+const SIZES = String(arg('sizes', '100000,1000000,10000000')).split(',').map(Number)
 const RUNS = arg('runs', 5)
+const DAY = 86_400_000
 
 const rows = []
-const plans = []
+const checks = []
+const disks = []
 
-// The planned SQL of the executions and metrics repositories, filter by workflow / metric type.
-const PLANNED = {
-  getStatistics: `SELECT COUNT(*) as total_executions,
+// The planned SQL of the executions and metrics repositories: their filters as given, with the
+// columns the plan returns.
+const PLANNED_EXECUTIONS = `SELECT COUNT(*) as total_executions,
       COUNT(CASE WHEN status = 'completed' THEN 1 END) as completed_executions,
       COUNT(CASE WHEN status = 'failed' THEN 1 END) as failed_executions,
       COUNT(CASE WHEN status = 'running' THEN 1 END) as running_executions,
       AVG(actual_duration) as average_duration, MIN(actual_duration) as min_duration,
       MAX(actual_duration) as max_duration, AVG(estimated_duration) as average_estimated_duration
-    FROM workflow_executions WHERE workflow_id = $1`,
-  getMetricsStatistics: `SELECT COUNT(*) as total_metrics, COUNT(DISTINCT execution_id) as unique_executions,
+    FROM workflow_executions`
+const PLANNED_METRICS = `SELECT COUNT(*) as total_metrics, COUNT(DISTINCT execution_id) as unique_executions,
       COUNT(DISTINCT metric_name) as unique_metric_names, COUNT(DISTINCT metric_type) as unique_metric_types,
       AVG(metric_value) as average_metric_value, MIN(metric_value) as min_metric_value,
       MAX(metric_value) as max_metric_value, MIN(recorded_at) as earliest_metric, MAX(recorded_at) as latest_metric
-    FROM workflow_metrics WHERE metric_type = $1`,
-  getAggregatedMetrics: `SELECT metric_name, metric_type, metric_category, AVG(metric_value) as average_value,
-      MIN(metric_value) as min_value, MAX(metric_value) as max_value, COUNT(*) as count, STDDEV(metric_value) as standard_deviation
-    FROM workflow_metrics WHERE metric_type = $1
-    GROUP BY metric_name, metric_type, metric_category ORDER BY metric_name, metric_type, metric_category`,
+    FROM workflow_metrics`
+const PLANNED_AGGREGATES = (stddev) => `SELECT metric_name, metric_type, metric_category, AVG(metric_value) as average_value,
+      MIN(metric_value) as min_value, MAX(metric_value) as max_value, COUNT(*) as count${stddev ? ', STDDEV(metric_value) as standard_deviation' : ''}
+    FROM workflow_metrics %WHERE% GROUP BY metric_name, metric_type, metric_category ORDER BY metric_name, metric_type, metric_category`
+
+const COLUMN = { workflowId: 'workflow_id', status: 'status', metricType: 'metric_type', metricName: 'metric_name', executionId: 'execution_id', timeRange: 'recorded_at' }
+
+/** The planned SQL of `call` with `filters`, for node-postgres ($n) or better-sqlite3 (?). */
+function planned(call, filters, postgres) {
+  const keys = Object.keys(filters)
+  const where = keys.length ? `WHERE ${keys.map((k, i) => `${COLUMN[k]} ${k === 'timeRange' ? '>=' : '='} ${postgres ? `$${i + 1}` : '?'}`).join(' AND ')}` : ''
+  const params = keys.map((k) => (k === 'timeRange' ? (postgres ? filters[k] : filters[k].toISOString()) : filters[k]))
+  const sql = call === 'getStatistics' ? `${PLANNED_EXECUTIONS} ${where}` : call === 'getMetricsStatistics' ? `${PLANNED_METRICS} ${where}` : PLANNED_AGGREGATES(postgres).replace('%WHERE%', where)
+  return { sql, params }
 }
 
-const FILL_PG = [
+/** The call forms measured: each call plain and with each filter it takes. A week back from
+ * now, not on a day's start: whole days from the rollups, the rest of the first from raw rows. */
+function forms() {
+  const week = new Date(Date.now() - 7 * DAY - 12_345_678)
+  return [
+    ['getStatistics', {}],
+    ['getStatistics', { workflowId: 'wf_1' }],
+    ['getStatistics', { status: 'completed' }],
+    ['getMetricsStatistics', {}],
+    ['getMetricsStatistics', { metricType: 'quality' }],
+    ['getMetricsStatistics', { timeRange: week }],
+    ['getMetricsStatistics', { executionId: 'x5' }],
+    ['getAggregatedMetrics', {}],
+    ['getAggregatedMetrics', { metricType: 'quality' }],
+    ['getAggregatedMetrics', { metricName: 'metric_3' }],
+    ['getAggregatedMetrics', { timeRange: week }],
+  ]
+}
+
+const label = (filters) => {
+  const keys = Object.keys(filters)
+  return keys.length ? keys.map((k) => (k === 'timeRange' ? 'timeRange (7 days)' : `${k}`)).join(', ') : 'none'
+}
+
+const FILL_PG = (EXECUTIONS, METRICS) => [
   `INSERT INTO workflow_executions (execution_id, workflow_id, workflow_name, status, actual_duration, estimated_duration, start_time, created_at)
    SELECT 'x' || g, 'wf_' || (g % 4), 'Workflow', (ARRAY['pending','running','completed','failed','cancelled'])[1 + g % 5],
           1000 + (g::bigint * 7919) % 59000, 30000, now() - (g || ' seconds')::interval, now() - (g || ' seconds')::interval
@@ -58,7 +97,7 @@ const FILL_PG = [
   'ANALYZE',
 ]
 
-const FILL_SQLITE = [
+const FILL_SQLITE = (EXECUTIONS, METRICS) => [
   `WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < ${EXECUTIONS})
    INSERT INTO workflow_executions (id, execution_id, workflow_id, workflow_name, status, actual_duration, estimated_duration, start_time, metadata, created_at, updated_at)
    SELECT lower(hex(randomblob(16))), 'x' || n, 'wf_' || (n % 4), 'Workflow',
@@ -85,27 +124,59 @@ async function median(fn) {
   return times[Math.floor(times.length / 2)]
 }
 
-async function measureAddon(backend, config) {
+/** Whether a rolled-up answer agrees with the scan's: exact fields equal (means and deviations
+ * to 1e-9 / 1e-6), percentiles within 1 % of the scan's; resolves the largest percentile error. */
+function compare(ours, scan, where) {
+  const a = Array.isArray(ours) ? ours : [ours]
+  const b = Array.isArray(scan) ? scan : [scan]
+  let worst = 0
+  const bad = []
+  if (a.length !== b.length) bad.push(`${where}: ${a.length} rows, scan ${b.length}`)
+  for (let i = 0; i < Math.min(a.length, b.length); i++) {
+    for (const [k, v] of Object.entries(b[i])) {
+      const w = a[i][k]
+      if (/^p\d\d_/.test(k)) {
+        if (v === null || w === null) {
+          if (v !== w) bad.push(`${where} ${k}: ${w} vs ${v}`)
+          continue
+        }
+        const err = Math.abs(w - v) / Math.max(Math.abs(v), 1e-12)
+        worst = Math.max(worst, err)
+        if (err > 0.01 + 1e-9) bad.push(`${where} ${k}: ${w} vs ${v}`)
+      } else if (typeof v === 'number' && !Number.isInteger(v)) {
+        const tol = k === 'standard_deviation' ? 1e-6 : 1e-9
+        if (Math.abs(w - v) > tol * Math.abs(v) + 1e-9) bad.push(`${where} ${k}: ${w} vs ${v}`)
+      } else if (v instanceof Date) {
+        if (!(w instanceof Date) || w.getTime() !== v.getTime()) bad.push(`${where} ${k}: ${w} vs ${v}`)
+      } else if (w !== v) bad.push(`${where} ${k}: ${w} vs ${v}`)
+    }
+  }
+  return { worst, bad }
+}
+
+async function measureAddon(backend, size, config, theirs) {
   const db = await addon.WorkflowDatabase.connect(config)
-  const executions = new addon.WorkflowExecutionRepository(db)
-  const metrics = new addon.WorkflowMetricsRepository(db)
-  const out = {
-    getStatistics: await median(() => executions.getStatistics({ workflowId: 'wf_1' })),
-    getMetricsStatistics: await median(() => metrics.getMetricsStatistics({ metricType: 'quality' })),
-    getAggregatedMetrics: await median(() => metrics.getAggregatedMetrics({ metricType: 'quality' })),
+  const repos = {
+    getStatistics: new addon.WorkflowExecutionRepository(db),
+    getMetricsStatistics: new addon.WorkflowMetricsRepository(db),
+    getAggregatedMetrics: new addon.WorkflowMetricsRepository(db),
+  }
+  for (const [call, filters] of forms()) {
+    const repo = repos[call]
+    const ms = await median(() => repo[call](filters))
+    const ours = await repo[call](filters)
+    const t0 = process.hrtime.bigint()
+    const scan = await repo[call]({ ...filters, exact: true })
+    const scanMs = Number(process.hrtime.bigint() - t0) / 1e6
+    const { worst, bad } = compare(ours, scan, `${backend} ${size} ${call}(${label(filters)})`)
+    checks.push({ backend, size, call, filters: label(filters), worst, bad })
+    const baseline = theirs.get(`${call} ${label(filters)}`)
+    rows.push({ backend, size, call, filters: label(filters), ms, scanMs, baseline, ratio: baseline === undefined ? undefined : baseline / ms })
   }
   await db.close()
-  return out
 }
 
-function record(backend, ours, theirs, baseline) {
-  for (const call of Object.keys(ours)) {
-    rows.push({ part: 'at scale', backend, op: call, subject: 'addon (with p50/p95/p99)', ms: ours[call] })
-    if (theirs[call] !== undefined) rows.push({ part: 'at scale', backend, op: call, subject: baseline, ms: theirs[call], ratio: theirs[call] / ours[call] })
-  }
-}
-
-async function sqlite() {
+async function sqlite(size) {
   const dir = path.join(os.tmpdir(), `wfi-bench-scale-${process.pid}`)
   const file = path.join(dir, 'scale.db')
   await (await addon.WorkflowDatabase.connect({ type: 'sqlite', database: file })).close()
@@ -113,62 +184,86 @@ async function sqlite() {
   db.pragma('journal_mode = WAL')
   db.pragma('synchronous = NORMAL')
   const t0 = Date.now()
-  for (const sql of FILL_SQLITE) db.exec(sql)
-  console.error(`sqlite: filled in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
-  const q = (sql) => db.prepare(sql.replace(/\$1/g, '?'))
-  const theirs = {
-    getStatistics: await median(async () => q(PLANNED.getStatistics).get('wf_1')),
-    getMetricsStatistics: await median(async () => q(PLANNED.getMetricsStatistics).get('quality')),
-    // The planned SQL calls STDDEV, which SQLite lacks: without it.
-    getAggregatedMetrics: await median(async () => q(PLANNED.getAggregatedMetrics.replace(', STDDEV(metric_value) as standard_deviation', '')).all('quality')),
+  for (const sql of FILL_SQLITE(size / 10, size)) db.exec(sql)
+  console.error(`sqlite ${size}: filled (rollups kept by the triggers) in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
+  const theirs = new Map()
+  for (const [call, filters] of forms()) {
+    const { sql, params } = planned(call, filters, false)
+    const stmt = db.prepare(sql)
+    theirs.set(`${call} ${label(filters)}`, await median(async () => (call === 'getAggregatedMetrics' ? stmt.all(...params) : stmt.get(...params))))
   }
-  for (const [name, sql] of [['executions by workflow', PLANNED.getStatistics], ['metrics by type', PLANNED.getMetricsStatistics]]) {
-    const plan = db.prepare(`EXPLAIN QUERY PLAN ${sql.replace(/\$1/g, '?')}`).all('x').map((r) => r.detail)
-    plans.push({ backend: 'sqlite', query: name, plan })
-  }
+  const size_of = (tables) => db.prepare(`SELECT COALESCE(SUM(pgsize), 0) AS b FROM dbstat WHERE name IN (${tables.map(() => '?').join(', ')}) OR tbl_name IN (${tables.map(() => '?').join(', ')})`).get(...tables, ...tables).b
+  disks.push(disk('sqlite', size, size_of))
   db.close()
-  const ours = await measureAddon('sqlite', { type: 'sqlite', database: file })
-  record('sqlite', ours, theirs, 'planned SQL + better-sqlite3')
+  await measureAddon('sqlite', size, { type: 'sqlite', database: file }, theirs)
   fs.rmSync(dir, { recursive: true, force: true })
 }
 
-async function postgres() {
+/** The bytes of the rollup tables (and their indexes) beside those of the raw tables. */
+function disk(backend, size, bytes) {
+  const rollups = bytes(['workflow_metric_rollups', 'workflow_metric_bins'])
+  const raw = bytes(['workflow_metrics'])
+  const executionRollups = bytes(['workflow_execution_rollups', 'workflow_execution_bins'])
+  const executions = bytes(['workflow_executions'])
+  return { backend, size, rollups, raw, executionRollups, executions }
+}
+
+async function postgres(size) {
   const { name, url } = freshPgDatabase('scale')
   try {
     await (await addon.WorkflowDatabase.connect({ url })).close()
     const pool = new pg.Pool({ connectionString: url, max: 2 })
     const t0 = Date.now()
-    for (const sql of FILL_PG) await pool.query(sql)
-    console.error(`postgresql: filled in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
-    const theirs = {}
-    for (const [call, sql] of Object.entries(PLANNED)) {
-      const param = call === 'getStatistics' ? 'wf_1' : 'quality'
-      theirs[call] = await median(() => pool.query(sql, [param]))
+    for (const sql of FILL_PG(size / 10, size)) await pool.query(sql)
+    console.error(`postgresql ${size}: filled (rollups kept by the triggers) in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
+    const theirs = new Map()
+    for (const [call, filters] of forms()) {
+      const { sql, params } = planned(call, filters, true)
+      theirs.set(`${call} ${label(filters)}`, await median(() => pool.query(sql, params)))
     }
-    for (const [query, sql, param] of [['executions by workflow', PLANNED.getStatistics, 'wf_1'], ['metrics by type', PLANNED.getMetricsStatistics, 'quality']]) {
-      const r = await pool.query(`EXPLAIN ${sql}`, [param])
-      plans.push({ backend: 'postgresql', query, plan: r.rows.map((x) => x['QUERY PLAN']) })
+    const sizes = {}
+    for (const t of ['workflow_metric_rollups', 'workflow_metric_bins', 'workflow_metrics', 'workflow_execution_rollups', 'workflow_execution_bins', 'workflow_executions']) {
+      sizes[t] = Number((await pool.query('SELECT pg_total_relation_size($1::regclass) AS b', [t])).rows[0].b)
     }
+    disks.push(disk('postgresql', size, (tables) => tables.reduce((n, t) => n + sizes[t], 0)))
     await pool.end()
-    const ours = await measureAddon('postgresql', { url })
-    record('postgresql', ours, theirs, 'planned SQL + node-postgres')
+    await measureAddon('postgresql', size, { url }, theirs)
   } finally {
     dropPgDatabase(name)
   }
 }
 
+const fmt = (ms) => (ms === undefined ? '' : ms.toFixed(ms < 10 ? 2 : 1))
+
 async function main() {
-  await sqlite()
-  if (pgReachable()) await postgres()
-  console.log(`\nAt scale: ${EXECUTIONS} executions, ${METRICS} metrics; median of ${RUNS} runs (ms). addon × = baseline time / addon time.`)
-  console.log('backend     call                   implementation                        ms   addon ×')
-  console.log('-'.repeat(92))
-  for (const r of rows) {
-    console.log(`${r.backend.padEnd(11)} ${r.op.padEnd(22)} ${r.subject.padEnd(32)} ${r.ms.toFixed(1).padStart(9)} ${r.ratio === undefined ? '' : r.ratio.toFixed(2).padStart(9)}`)
+  const backends = pgReachable() ? ['sqlite', 'postgresql'] : ['sqlite']
+  for (const size of SIZES) {
+    for (const backend of backends) await (backend === 'sqlite' ? sqlite(size) : postgres(size))
   }
-  console.log('\nQuery plans of the filtered statistics:')
-  for (const p of plans) console.log(`  ${p.backend} / ${p.query}:\n    ${p.plan.join('\n    ')}`)
-  if (process.env.BENCH_JSON) fs.writeFileSync(process.env.BENCH_JSON, JSON.stringify({ rows, plans }, null, 2))
+  console.log(`\nAt scale: ${SIZES.join(' / ')} metrics (a tenth as many executions); median of ${RUNS} runs (ms). addon × = planned SQL time / addon time; scan = the same call with exact: true.`)
+  console.log('metrics     backend     call                  filters                 addon ms   planned ms   addon ×    scan ms')
+  console.log('-'.repeat(112))
+  for (const r of rows) {
+    console.log(`${String(r.size).padEnd(11)} ${r.backend.padEnd(11)} ${r.call.padEnd(21)} ${r.filters.padEnd(22)} ${fmt(r.ms).padStart(9)} ${fmt(r.baseline).padStart(12)} ${r.ratio === undefined ? ''.padStart(9) : r.ratio.toFixed(2).padStart(9)} ${fmt(r.scanMs).padStart(10)}`)
+  }
+  const [small, large] = [Math.min(...SIZES), Math.max(...SIZES)]
+  if (small !== large) {
+    console.log(`\nGrowth from ${small} to ${large} metrics (target ≤ 2×), and the time at ${large} (target ≤ 20 ms):`)
+    for (const r of rows.filter((x) => x.size === large)) {
+      const base = rows.find((x) => x.size === small && x.backend === r.backend && x.call === r.call && x.filters === r.filters)
+      console.log(`  ${r.backend.padEnd(11)} ${r.call.padEnd(21)} ${r.filters.padEnd(22)} ${(r.ms / base.ms).toFixed(2).padStart(6)}×  ${fmt(r.ms).padStart(8)} ms ${r.ms <= 20 ? 'met' : 'SHORT'}`)
+    }
+  }
+  const bad = checks.flatMap((c) => c.bad)
+  console.log(`\nAgainst the scan: ${checks.length} answers, exact fields equal in ${checks.filter((c) => !c.bad.length).length}; largest percentile error ${(100 * Math.max(...checks.map((c) => c.worst))).toFixed(3)} % (bound 1 %).`)
+  for (const b of bad.slice(0, 20)) console.log(`  DIFFERS: ${b}`)
+  console.log('\nDisk: rollups beside the raw table (MiB, share of the raw table with its indexes):')
+  for (const d of disks) {
+    const mib = (b) => (b / 1048576).toFixed(1)
+    console.log(`  ${String(d.size).padEnd(10)} ${d.backend.padEnd(11)} metrics ${mib(d.rollups)} of ${mib(d.raw)} (${((100 * d.rollups) / d.raw).toFixed(1)} %); executions ${mib(d.executionRollups)} of ${mib(d.executions)} (${((100 * d.executionRollups) / d.executions).toFixed(2)} %)`)
+  }
+  if (process.env.BENCH_JSON) fs.writeFileSync(process.env.BENCH_JSON, JSON.stringify({ rows, checks, disks }, null, 2))
+  if (bad.length) process.exitCode = 1
 }
 
 main().catch((e) => {

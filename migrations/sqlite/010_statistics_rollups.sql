@@ -89,22 +89,7 @@ CREATE TABLE workflow_rollup_backfill (
 );
 INSERT INTO workflow_rollup_backfill (next_day, last_day, done)
 SELECT min(d), max(d), count(*) = 0
-FROM (SELECT (unixepoch(recorded_at) - ((unixepoch(recorded_at) % 86400) + 86400) % 86400) / 86400 AS d
-      FROM workflow_metrics);
-
--- The DDSketch bin bounds (SQLite has no logarithm): bin k + 40000 holds (g^(k-1), g^k], for
--- g^k from 1e-300 to beyond the largest double. Built by repeated multiplication from 1, so each
--- bound is within 1e-11 of g^k.
-CREATE TABLE workflow_sketch_bounds (
-    upper REAL PRIMARY KEY NOT NULL,
-    bin INTEGER NOT NULL
-) WITHOUT ROWID;
-INSERT INTO workflow_sketch_bounds (upper, bin)
-WITH RECURSIVE
-    up(k, u) AS (SELECT 0, 1.0 UNION ALL SELECT k + 1, u * (1.01 / 0.99) FROM up WHERE k < 35500),
-    down(k, u) AS (SELECT -1, 1.0 / (1.01 / 0.99) UNION ALL SELECT k - 1, u / (1.01 / 0.99) FROM down WHERE k > -34540)
-SELECT u, 40000 + k FROM up WHERE u < 1.7976931348623157e308
-UNION ALL SELECT u, 40000 + k FROM down;
+FROM (SELECT (unixepoch(recorded_at) + 86400000000) / 86400 - 1000000 AS d FROM workflow_metrics);
 
 CREATE TRIGGER workflow_metric_rollups_insert AFTER INSERT ON workflow_metrics
 BEGIN
@@ -112,7 +97,7 @@ BEGIN
         shift, shifted_sum, shifted_squares, min_value, max_value, earliest, latest)
     SELECT l.day, NEW.metric_name, COALESCE('=' || NEW.metric_type, ''), COALESCE('=' || NEW.metric_category, ''), 1,
         NEW.metric_value IS NOT NULL, NEW.metric_value, 0.0, 0.0, NEW.metric_value, NEW.metric_value, NEW.recorded_at, NEW.recorded_at
-    FROM (SELECT ((unixepoch(NEW.recorded_at) - ((unixepoch(NEW.recorded_at) % 86400) + 86400) % 86400) / 86400) AS day UNION ALL SELECT -2147483648) l WHERE l.day IS NOT NULL
+    FROM (SELECT ((unixepoch(NEW.recorded_at) + 86400000000) / 86400 - 1000000) AS day UNION ALL SELECT -2147483648) l WHERE l.day IS NOT NULL
     ON CONFLICT (day, metric_name, type_key, category_key) DO UPDATE SET
         row_count = row_count + 1,
         value_count = value_count + excluded.value_count,
@@ -126,8 +111,8 @@ BEGIN
         latest = COALESCE(max(latest, excluded.latest), latest, excluded.latest);
     INSERT INTO workflow_metric_bins (day, metric_name, type_key, category_key, bin, count)
     SELECT l.day, NEW.metric_name, COALESCE('=' || NEW.metric_type, ''), COALESCE('=' || NEW.metric_category, ''),
-        CASE WHEN abs(NEW.metric_value) < 1e-300 THEN 0 WHEN NEW.metric_value > 0 THEN COALESCE((SELECT bin FROM workflow_sketch_bounds WHERE upper >= abs(NEW.metric_value) ORDER BY upper LIMIT 1), 75500) ELSE -COALESCE((SELECT bin FROM workflow_sketch_bounds WHERE upper >= abs(NEW.metric_value) ORDER BY upper LIMIT 1), 75500) END, 1
-    FROM (SELECT ((unixepoch(NEW.recorded_at) - ((unixepoch(NEW.recorded_at) % 86400) + 86400) % 86400) / 86400) AS day UNION ALL SELECT -2147483648) l
+        CASE WHEN abs(NEW.metric_value) < 1e-300 THEN 0 WHEN NEW.metric_value > 0 THEN 40000 + CAST(ceil(ln(NEW.metric_value) / ln(1.01 / 0.99)) AS INTEGER) ELSE -(40000 + CAST(ceil(ln(-NEW.metric_value) / ln(1.01 / 0.99)) AS INTEGER)) END, 1
+    FROM (SELECT ((unixepoch(NEW.recorded_at) + 86400000000) / 86400 - 1000000) AS day UNION ALL SELECT -2147483648) l
     WHERE l.day IS NOT NULL AND NEW.metric_value IS NOT NULL
     ON CONFLICT (day, metric_name, type_key, category_key, bin) DO UPDATE SET count = count + 1;
 END;
@@ -135,22 +120,22 @@ END;
 CREATE TRIGGER workflow_metric_rollups_update AFTER UPDATE ON workflow_metrics
 BEGIN
     UPDATE workflow_metric_bins SET count = count - 1
-    WHERE OLD.metric_value IS NOT NULL AND day IN (((unixepoch(OLD.recorded_at) - ((unixepoch(OLD.recorded_at) % 86400) + 86400) % 86400) / 86400), -2147483648) AND metric_name = OLD.metric_name AND type_key = COALESCE('=' || OLD.metric_type, '') AND category_key = COALESCE('=' || OLD.metric_category, '') AND bin = CASE WHEN abs(OLD.metric_value) < 1e-300 THEN 0 WHEN OLD.metric_value > 0 THEN COALESCE((SELECT bin FROM workflow_sketch_bounds WHERE upper >= abs(OLD.metric_value) ORDER BY upper LIMIT 1), 75500) ELSE -COALESCE((SELECT bin FROM workflow_sketch_bounds WHERE upper >= abs(OLD.metric_value) ORDER BY upper LIMIT 1), 75500) END;
+    WHERE OLD.metric_value IS NOT NULL AND day IN (((unixepoch(OLD.recorded_at) + 86400000000) / 86400 - 1000000), -2147483648) AND metric_name = OLD.metric_name AND type_key = COALESCE('=' || OLD.metric_type, '') AND category_key = COALESCE('=' || OLD.metric_category, '') AND bin = CASE WHEN abs(OLD.metric_value) < 1e-300 THEN 0 WHEN OLD.metric_value > 0 THEN 40000 + CAST(ceil(ln(OLD.metric_value) / ln(1.01 / 0.99)) AS INTEGER) ELSE -(40000 + CAST(ceil(ln(-OLD.metric_value) / ln(1.01 / 0.99)) AS INTEGER)) END;
     UPDATE workflow_metric_rollups SET
         row_count = row_count - 1,
         value_count = value_count - (OLD.metric_value IS NOT NULL),
         shifted_sum = shifted_sum - COALESCE(OLD.metric_value - shift, 0),
         shifted_squares = shifted_squares - COALESCE((OLD.metric_value - shift) * (OLD.metric_value - shift), 0),
-        min_value = CASE WHEN OLD.metric_value <= min_value THEN COALESCE(min(kept_min, (SELECT min(m.metric_value) FROM workflow_metrics m WHERE m.metric_name = OLD.metric_name AND m.metric_type IS OLD.metric_type AND m.metric_category IS OLD.metric_category AND (workflow_metric_rollups.day = -2147483648 OR (unixepoch(m.recorded_at) >= workflow_metric_rollups.day * 86400 AND unixepoch(m.recorded_at) < (workflow_metric_rollups.day + 1) * 86400)))), kept_min, (SELECT min(m.metric_value) FROM workflow_metrics m WHERE m.metric_name = OLD.metric_name AND m.metric_type IS OLD.metric_type AND m.metric_category IS OLD.metric_category AND (workflow_metric_rollups.day = -2147483648 OR (unixepoch(m.recorded_at) >= workflow_metric_rollups.day * 86400 AND unixepoch(m.recorded_at) < (workflow_metric_rollups.day + 1) * 86400)))) ELSE min_value END,
-        max_value = CASE WHEN OLD.metric_value >= max_value THEN COALESCE(max(kept_max, (SELECT max(m.metric_value) FROM workflow_metrics m WHERE m.metric_name = OLD.metric_name AND m.metric_type IS OLD.metric_type AND m.metric_category IS OLD.metric_category AND (workflow_metric_rollups.day = -2147483648 OR (unixepoch(m.recorded_at) >= workflow_metric_rollups.day * 86400 AND unixepoch(m.recorded_at) < (workflow_metric_rollups.day + 1) * 86400)))), kept_max, (SELECT max(m.metric_value) FROM workflow_metrics m WHERE m.metric_name = OLD.metric_name AND m.metric_type IS OLD.metric_type AND m.metric_category IS OLD.metric_category AND (workflow_metric_rollups.day = -2147483648 OR (unixepoch(m.recorded_at) >= workflow_metric_rollups.day * 86400 AND unixepoch(m.recorded_at) < (workflow_metric_rollups.day + 1) * 86400)))) ELSE max_value END,
-        earliest = CASE WHEN OLD.recorded_at <= earliest THEN COALESCE(min(kept_earliest, (SELECT min(m.recorded_at) FROM workflow_metrics m WHERE m.metric_name = OLD.metric_name AND m.metric_type IS OLD.metric_type AND m.metric_category IS OLD.metric_category AND (workflow_metric_rollups.day = -2147483648 OR (unixepoch(m.recorded_at) >= workflow_metric_rollups.day * 86400 AND unixepoch(m.recorded_at) < (workflow_metric_rollups.day + 1) * 86400)))), kept_earliest, (SELECT min(m.recorded_at) FROM workflow_metrics m WHERE m.metric_name = OLD.metric_name AND m.metric_type IS OLD.metric_type AND m.metric_category IS OLD.metric_category AND (workflow_metric_rollups.day = -2147483648 OR (unixepoch(m.recorded_at) >= workflow_metric_rollups.day * 86400 AND unixepoch(m.recorded_at) < (workflow_metric_rollups.day + 1) * 86400)))) ELSE earliest END,
-        latest = CASE WHEN OLD.recorded_at >= latest THEN COALESCE(max(kept_latest, (SELECT max(m.recorded_at) FROM workflow_metrics m WHERE m.metric_name = OLD.metric_name AND m.metric_type IS OLD.metric_type AND m.metric_category IS OLD.metric_category AND (workflow_metric_rollups.day = -2147483648 OR (unixepoch(m.recorded_at) >= workflow_metric_rollups.day * 86400 AND unixepoch(m.recorded_at) < (workflow_metric_rollups.day + 1) * 86400)))), kept_latest, (SELECT max(m.recorded_at) FROM workflow_metrics m WHERE m.metric_name = OLD.metric_name AND m.metric_type IS OLD.metric_type AND m.metric_category IS OLD.metric_category AND (workflow_metric_rollups.day = -2147483648 OR (unixepoch(m.recorded_at) >= workflow_metric_rollups.day * 86400 AND unixepoch(m.recorded_at) < (workflow_metric_rollups.day + 1) * 86400)))) ELSE latest END
-    WHERE day IN (((unixepoch(OLD.recorded_at) - ((unixepoch(OLD.recorded_at) % 86400) + 86400) % 86400) / 86400), -2147483648) AND metric_name = OLD.metric_name AND type_key = COALESCE('=' || OLD.metric_type, '') AND category_key = COALESCE('=' || OLD.metric_category, '');
+        min_value = CASE WHEN OLD.metric_value <= min_value THEN (SELECT min(x) FROM (SELECT kept_min AS x UNION ALL SELECT (SELECT min(m.metric_value) FROM workflow_metrics m WHERE m.metric_name = OLD.metric_name AND m.metric_type IS OLD.metric_type AND m.metric_category IS OLD.metric_category AND (workflow_metric_rollups.day = -2147483648 OR (unixepoch(m.recorded_at) >= workflow_metric_rollups.day * 86400 AND unixepoch(m.recorded_at) < (workflow_metric_rollups.day + 1) * 86400))))) ELSE min_value END,
+        max_value = CASE WHEN OLD.metric_value >= max_value THEN (SELECT max(x) FROM (SELECT kept_max AS x UNION ALL SELECT (SELECT max(m.metric_value) FROM workflow_metrics m WHERE m.metric_name = OLD.metric_name AND m.metric_type IS OLD.metric_type AND m.metric_category IS OLD.metric_category AND (workflow_metric_rollups.day = -2147483648 OR (unixepoch(m.recorded_at) >= workflow_metric_rollups.day * 86400 AND unixepoch(m.recorded_at) < (workflow_metric_rollups.day + 1) * 86400))))) ELSE max_value END,
+        earliest = CASE WHEN OLD.recorded_at <= earliest THEN (SELECT min(x) FROM (SELECT kept_earliest AS x UNION ALL SELECT (SELECT min(m.recorded_at) FROM workflow_metrics m WHERE m.metric_name = OLD.metric_name AND m.metric_type IS OLD.metric_type AND m.metric_category IS OLD.metric_category AND (workflow_metric_rollups.day = -2147483648 OR (unixepoch(m.recorded_at) >= workflow_metric_rollups.day * 86400 AND unixepoch(m.recorded_at) < (workflow_metric_rollups.day + 1) * 86400))))) ELSE earliest END,
+        latest = CASE WHEN OLD.recorded_at >= latest THEN (SELECT max(x) FROM (SELECT kept_latest AS x UNION ALL SELECT (SELECT max(m.recorded_at) FROM workflow_metrics m WHERE m.metric_name = OLD.metric_name AND m.metric_type IS OLD.metric_type AND m.metric_category IS OLD.metric_category AND (workflow_metric_rollups.day = -2147483648 OR (unixepoch(m.recorded_at) >= workflow_metric_rollups.day * 86400 AND unixepoch(m.recorded_at) < (workflow_metric_rollups.day + 1) * 86400))))) ELSE latest END
+    WHERE day IN (((unixepoch(OLD.recorded_at) + 86400000000) / 86400 - 1000000), -2147483648) AND metric_name = OLD.metric_name AND type_key = COALESCE('=' || OLD.metric_type, '') AND category_key = COALESCE('=' || OLD.metric_category, '');
     INSERT INTO workflow_metric_rollups (day, metric_name, type_key, category_key, row_count, value_count,
         shift, shifted_sum, shifted_squares, min_value, max_value, earliest, latest)
     SELECT l.day, NEW.metric_name, COALESCE('=' || NEW.metric_type, ''), COALESCE('=' || NEW.metric_category, ''), 1,
         NEW.metric_value IS NOT NULL, NEW.metric_value, 0.0, 0.0, NEW.metric_value, NEW.metric_value, NEW.recorded_at, NEW.recorded_at
-    FROM (SELECT ((unixepoch(NEW.recorded_at) - ((unixepoch(NEW.recorded_at) % 86400) + 86400) % 86400) / 86400) AS day UNION ALL SELECT -2147483648) l WHERE l.day IS NOT NULL
+    FROM (SELECT ((unixepoch(NEW.recorded_at) + 86400000000) / 86400 - 1000000) AS day UNION ALL SELECT -2147483648) l WHERE l.day IS NOT NULL
     ON CONFLICT (day, metric_name, type_key, category_key) DO UPDATE SET
         row_count = row_count + 1,
         value_count = value_count + excluded.value_count,
@@ -164,8 +149,8 @@ BEGIN
         latest = COALESCE(max(latest, excluded.latest), latest, excluded.latest);
     INSERT INTO workflow_metric_bins (day, metric_name, type_key, category_key, bin, count)
     SELECT l.day, NEW.metric_name, COALESCE('=' || NEW.metric_type, ''), COALESCE('=' || NEW.metric_category, ''),
-        CASE WHEN abs(NEW.metric_value) < 1e-300 THEN 0 WHEN NEW.metric_value > 0 THEN COALESCE((SELECT bin FROM workflow_sketch_bounds WHERE upper >= abs(NEW.metric_value) ORDER BY upper LIMIT 1), 75500) ELSE -COALESCE((SELECT bin FROM workflow_sketch_bounds WHERE upper >= abs(NEW.metric_value) ORDER BY upper LIMIT 1), 75500) END, 1
-    FROM (SELECT ((unixepoch(NEW.recorded_at) - ((unixepoch(NEW.recorded_at) % 86400) + 86400) % 86400) / 86400) AS day UNION ALL SELECT -2147483648) l
+        CASE WHEN abs(NEW.metric_value) < 1e-300 THEN 0 WHEN NEW.metric_value > 0 THEN 40000 + CAST(ceil(ln(NEW.metric_value) / ln(1.01 / 0.99)) AS INTEGER) ELSE -(40000 + CAST(ceil(ln(-NEW.metric_value) / ln(1.01 / 0.99)) AS INTEGER)) END, 1
+    FROM (SELECT ((unixepoch(NEW.recorded_at) + 86400000000) / 86400 - 1000000) AS day UNION ALL SELECT -2147483648) l
     WHERE l.day IS NOT NULL AND NEW.metric_value IS NOT NULL
     ON CONFLICT (day, metric_name, type_key, category_key, bin) DO UPDATE SET count = count + 1;
 END;
@@ -173,17 +158,17 @@ END;
 CREATE TRIGGER workflow_metric_rollups_delete AFTER DELETE ON workflow_metrics WHEN NOT (SELECT keep_rollups FROM workflow_rollup_control)
 BEGIN
     UPDATE workflow_metric_bins SET count = count - 1
-    WHERE OLD.metric_value IS NOT NULL AND day IN (((unixepoch(OLD.recorded_at) - ((unixepoch(OLD.recorded_at) % 86400) + 86400) % 86400) / 86400), -2147483648) AND metric_name = OLD.metric_name AND type_key = COALESCE('=' || OLD.metric_type, '') AND category_key = COALESCE('=' || OLD.metric_category, '') AND bin = CASE WHEN abs(OLD.metric_value) < 1e-300 THEN 0 WHEN OLD.metric_value > 0 THEN COALESCE((SELECT bin FROM workflow_sketch_bounds WHERE upper >= abs(OLD.metric_value) ORDER BY upper LIMIT 1), 75500) ELSE -COALESCE((SELECT bin FROM workflow_sketch_bounds WHERE upper >= abs(OLD.metric_value) ORDER BY upper LIMIT 1), 75500) END;
+    WHERE OLD.metric_value IS NOT NULL AND day IN (((unixepoch(OLD.recorded_at) + 86400000000) / 86400 - 1000000), -2147483648) AND metric_name = OLD.metric_name AND type_key = COALESCE('=' || OLD.metric_type, '') AND category_key = COALESCE('=' || OLD.metric_category, '') AND bin = CASE WHEN abs(OLD.metric_value) < 1e-300 THEN 0 WHEN OLD.metric_value > 0 THEN 40000 + CAST(ceil(ln(OLD.metric_value) / ln(1.01 / 0.99)) AS INTEGER) ELSE -(40000 + CAST(ceil(ln(-OLD.metric_value) / ln(1.01 / 0.99)) AS INTEGER)) END;
     UPDATE workflow_metric_rollups SET
         row_count = row_count - 1,
         value_count = value_count - (OLD.metric_value IS NOT NULL),
         shifted_sum = shifted_sum - COALESCE(OLD.metric_value - shift, 0),
         shifted_squares = shifted_squares - COALESCE((OLD.metric_value - shift) * (OLD.metric_value - shift), 0),
-        min_value = CASE WHEN OLD.metric_value <= min_value THEN COALESCE(min(kept_min, (SELECT min(m.metric_value) FROM workflow_metrics m WHERE m.metric_name = OLD.metric_name AND m.metric_type IS OLD.metric_type AND m.metric_category IS OLD.metric_category AND (workflow_metric_rollups.day = -2147483648 OR (unixepoch(m.recorded_at) >= workflow_metric_rollups.day * 86400 AND unixepoch(m.recorded_at) < (workflow_metric_rollups.day + 1) * 86400)))), kept_min, (SELECT min(m.metric_value) FROM workflow_metrics m WHERE m.metric_name = OLD.metric_name AND m.metric_type IS OLD.metric_type AND m.metric_category IS OLD.metric_category AND (workflow_metric_rollups.day = -2147483648 OR (unixepoch(m.recorded_at) >= workflow_metric_rollups.day * 86400 AND unixepoch(m.recorded_at) < (workflow_metric_rollups.day + 1) * 86400)))) ELSE min_value END,
-        max_value = CASE WHEN OLD.metric_value >= max_value THEN COALESCE(max(kept_max, (SELECT max(m.metric_value) FROM workflow_metrics m WHERE m.metric_name = OLD.metric_name AND m.metric_type IS OLD.metric_type AND m.metric_category IS OLD.metric_category AND (workflow_metric_rollups.day = -2147483648 OR (unixepoch(m.recorded_at) >= workflow_metric_rollups.day * 86400 AND unixepoch(m.recorded_at) < (workflow_metric_rollups.day + 1) * 86400)))), kept_max, (SELECT max(m.metric_value) FROM workflow_metrics m WHERE m.metric_name = OLD.metric_name AND m.metric_type IS OLD.metric_type AND m.metric_category IS OLD.metric_category AND (workflow_metric_rollups.day = -2147483648 OR (unixepoch(m.recorded_at) >= workflow_metric_rollups.day * 86400 AND unixepoch(m.recorded_at) < (workflow_metric_rollups.day + 1) * 86400)))) ELSE max_value END,
-        earliest = CASE WHEN OLD.recorded_at <= earliest THEN COALESCE(min(kept_earliest, (SELECT min(m.recorded_at) FROM workflow_metrics m WHERE m.metric_name = OLD.metric_name AND m.metric_type IS OLD.metric_type AND m.metric_category IS OLD.metric_category AND (workflow_metric_rollups.day = -2147483648 OR (unixepoch(m.recorded_at) >= workflow_metric_rollups.day * 86400 AND unixepoch(m.recorded_at) < (workflow_metric_rollups.day + 1) * 86400)))), kept_earliest, (SELECT min(m.recorded_at) FROM workflow_metrics m WHERE m.metric_name = OLD.metric_name AND m.metric_type IS OLD.metric_type AND m.metric_category IS OLD.metric_category AND (workflow_metric_rollups.day = -2147483648 OR (unixepoch(m.recorded_at) >= workflow_metric_rollups.day * 86400 AND unixepoch(m.recorded_at) < (workflow_metric_rollups.day + 1) * 86400)))) ELSE earliest END,
-        latest = CASE WHEN OLD.recorded_at >= latest THEN COALESCE(max(kept_latest, (SELECT max(m.recorded_at) FROM workflow_metrics m WHERE m.metric_name = OLD.metric_name AND m.metric_type IS OLD.metric_type AND m.metric_category IS OLD.metric_category AND (workflow_metric_rollups.day = -2147483648 OR (unixepoch(m.recorded_at) >= workflow_metric_rollups.day * 86400 AND unixepoch(m.recorded_at) < (workflow_metric_rollups.day + 1) * 86400)))), kept_latest, (SELECT max(m.recorded_at) FROM workflow_metrics m WHERE m.metric_name = OLD.metric_name AND m.metric_type IS OLD.metric_type AND m.metric_category IS OLD.metric_category AND (workflow_metric_rollups.day = -2147483648 OR (unixepoch(m.recorded_at) >= workflow_metric_rollups.day * 86400 AND unixepoch(m.recorded_at) < (workflow_metric_rollups.day + 1) * 86400)))) ELSE latest END
-    WHERE day IN (((unixepoch(OLD.recorded_at) - ((unixepoch(OLD.recorded_at) % 86400) + 86400) % 86400) / 86400), -2147483648) AND metric_name = OLD.metric_name AND type_key = COALESCE('=' || OLD.metric_type, '') AND category_key = COALESCE('=' || OLD.metric_category, '');
+        min_value = CASE WHEN OLD.metric_value <= min_value THEN (SELECT min(x) FROM (SELECT kept_min AS x UNION ALL SELECT (SELECT min(m.metric_value) FROM workflow_metrics m WHERE m.metric_name = OLD.metric_name AND m.metric_type IS OLD.metric_type AND m.metric_category IS OLD.metric_category AND (workflow_metric_rollups.day = -2147483648 OR (unixepoch(m.recorded_at) >= workflow_metric_rollups.day * 86400 AND unixepoch(m.recorded_at) < (workflow_metric_rollups.day + 1) * 86400))))) ELSE min_value END,
+        max_value = CASE WHEN OLD.metric_value >= max_value THEN (SELECT max(x) FROM (SELECT kept_max AS x UNION ALL SELECT (SELECT max(m.metric_value) FROM workflow_metrics m WHERE m.metric_name = OLD.metric_name AND m.metric_type IS OLD.metric_type AND m.metric_category IS OLD.metric_category AND (workflow_metric_rollups.day = -2147483648 OR (unixepoch(m.recorded_at) >= workflow_metric_rollups.day * 86400 AND unixepoch(m.recorded_at) < (workflow_metric_rollups.day + 1) * 86400))))) ELSE max_value END,
+        earliest = CASE WHEN OLD.recorded_at <= earliest THEN (SELECT min(x) FROM (SELECT kept_earliest AS x UNION ALL SELECT (SELECT min(m.recorded_at) FROM workflow_metrics m WHERE m.metric_name = OLD.metric_name AND m.metric_type IS OLD.metric_type AND m.metric_category IS OLD.metric_category AND (workflow_metric_rollups.day = -2147483648 OR (unixepoch(m.recorded_at) >= workflow_metric_rollups.day * 86400 AND unixepoch(m.recorded_at) < (workflow_metric_rollups.day + 1) * 86400))))) ELSE earliest END,
+        latest = CASE WHEN OLD.recorded_at >= latest THEN (SELECT max(x) FROM (SELECT kept_latest AS x UNION ALL SELECT (SELECT max(m.recorded_at) FROM workflow_metrics m WHERE m.metric_name = OLD.metric_name AND m.metric_type IS OLD.metric_type AND m.metric_category IS OLD.metric_category AND (workflow_metric_rollups.day = -2147483648 OR (unixepoch(m.recorded_at) >= workflow_metric_rollups.day * 86400 AND unixepoch(m.recorded_at) < (workflow_metric_rollups.day + 1) * 86400))))) ELSE latest END
+    WHERE day IN (((unixepoch(OLD.recorded_at) + 86400000000) / 86400 - 1000000), -2147483648) AND metric_name = OLD.metric_name AND type_key = COALESCE('=' || OLD.metric_type, '') AND category_key = COALESCE('=' || OLD.metric_category, '');
 END;
 
 CREATE TRIGGER workflow_metric_rollups_keep AFTER DELETE ON workflow_metrics WHEN (SELECT keep_rollups FROM workflow_rollup_control)
@@ -192,7 +177,7 @@ BEGIN
         kept_rows = kept_rows + 1,
         kept_min = COALESCE(min(kept_min, OLD.metric_value), kept_min, OLD.metric_value), kept_max = COALESCE(max(kept_max, OLD.metric_value), kept_max, OLD.metric_value),
         kept_earliest = COALESCE(min(kept_earliest, OLD.recorded_at), kept_earliest, OLD.recorded_at), kept_latest = COALESCE(max(kept_latest, OLD.recorded_at), kept_latest, OLD.recorded_at)
-    WHERE day IN (((unixepoch(OLD.recorded_at) - ((unixepoch(OLD.recorded_at) % 86400) + 86400) % 86400) / 86400), -2147483648) AND metric_name = OLD.metric_name AND type_key = COALESCE('=' || OLD.metric_type, '') AND category_key = COALESCE('=' || OLD.metric_category, '');
+    WHERE day IN (((unixepoch(OLD.recorded_at) + 86400000000) / 86400 - 1000000), -2147483648) AND metric_name = OLD.metric_name AND type_key = COALESCE('=' || OLD.metric_type, '') AND category_key = COALESCE('=' || OLD.metric_category, '');
 END;
 
 CREATE TRIGGER workflow_execution_rollups_insert AFTER INSERT ON workflow_executions
@@ -210,7 +195,7 @@ BEGIN
         estimated_count = estimated_count + excluded.estimated_count,
         estimated_sum = estimated_sum + excluded.estimated_sum;
     INSERT INTO workflow_execution_bins (workflow_id, status, bin, count)
-    SELECT NEW.workflow_id, NEW.status, CASE WHEN abs(NEW.actual_duration) < 1e-300 THEN 0 WHEN NEW.actual_duration > 0 THEN COALESCE((SELECT bin FROM workflow_sketch_bounds WHERE upper >= abs(NEW.actual_duration) ORDER BY upper LIMIT 1), 75500) ELSE -COALESCE((SELECT bin FROM workflow_sketch_bounds WHERE upper >= abs(NEW.actual_duration) ORDER BY upper LIMIT 1), 75500) END, 1 WHERE NEW.actual_duration IS NOT NULL
+    SELECT NEW.workflow_id, NEW.status, CASE WHEN abs(NEW.actual_duration) < 1e-300 THEN 0 WHEN NEW.actual_duration > 0 THEN 40000 + CAST(ceil(ln(NEW.actual_duration) / ln(1.01 / 0.99)) AS INTEGER) ELSE -(40000 + CAST(ceil(ln(-NEW.actual_duration) / ln(1.01 / 0.99)) AS INTEGER)) END, 1 WHERE NEW.actual_duration IS NOT NULL
     ON CONFLICT (workflow_id, status, bin) DO UPDATE SET count = count + 1;
 END;
 
@@ -220,15 +205,15 @@ WHEN OLD.workflow_id IS NOT NEW.workflow_id OR OLD.status IS NOT NEW.status
     OR OLD.actual_duration IS NOT NEW.actual_duration OR OLD.estimated_duration IS NOT NEW.estimated_duration
 BEGIN
     UPDATE workflow_execution_bins SET count = count - 1
-    WHERE OLD.actual_duration IS NOT NULL AND workflow_id = OLD.workflow_id AND status = OLD.status AND bin = CASE WHEN abs(OLD.actual_duration) < 1e-300 THEN 0 WHEN OLD.actual_duration > 0 THEN COALESCE((SELECT bin FROM workflow_sketch_bounds WHERE upper >= abs(OLD.actual_duration) ORDER BY upper LIMIT 1), 75500) ELSE -COALESCE((SELECT bin FROM workflow_sketch_bounds WHERE upper >= abs(OLD.actual_duration) ORDER BY upper LIMIT 1), 75500) END;
+    WHERE OLD.actual_duration IS NOT NULL AND workflow_id = OLD.workflow_id AND status = OLD.status AND bin = CASE WHEN abs(OLD.actual_duration) < 1e-300 THEN 0 WHEN OLD.actual_duration > 0 THEN 40000 + CAST(ceil(ln(OLD.actual_duration) / ln(1.01 / 0.99)) AS INTEGER) ELSE -(40000 + CAST(ceil(ln(-OLD.actual_duration) / ln(1.01 / 0.99)) AS INTEGER)) END;
     UPDATE workflow_execution_rollups SET
         execution_count = execution_count - 1,
         duration_count = duration_count - (OLD.actual_duration IS NOT NULL),
         duration_sum = duration_sum - COALESCE(OLD.actual_duration, 0),
         estimated_count = estimated_count - (OLD.estimated_duration IS NOT NULL),
         estimated_sum = estimated_sum - COALESCE(OLD.estimated_duration, 0),
-        min_duration = CASE WHEN OLD.actual_duration <= min_duration THEN COALESCE(min(kept_min, (SELECT min(actual_duration) FROM workflow_executions x WHERE x.workflow_id = OLD.workflow_id AND x.status = OLD.status)), kept_min, (SELECT min(actual_duration) FROM workflow_executions x WHERE x.workflow_id = OLD.workflow_id AND x.status = OLD.status)) ELSE min_duration END,
-        max_duration = CASE WHEN OLD.actual_duration >= max_duration THEN COALESCE(max(kept_max, (SELECT max(actual_duration) FROM workflow_executions x WHERE x.workflow_id = OLD.workflow_id AND x.status = OLD.status)), kept_max, (SELECT max(actual_duration) FROM workflow_executions x WHERE x.workflow_id = OLD.workflow_id AND x.status = OLD.status)) ELSE max_duration END
+        min_duration = CASE WHEN OLD.actual_duration <= min_duration THEN (SELECT min(x) FROM (SELECT kept_min AS x UNION ALL SELECT (SELECT min(actual_duration) FROM workflow_executions x WHERE x.workflow_id = OLD.workflow_id AND x.status = OLD.status))) ELSE min_duration END,
+        max_duration = CASE WHEN OLD.actual_duration >= max_duration THEN (SELECT max(x) FROM (SELECT kept_max AS x UNION ALL SELECT (SELECT max(actual_duration) FROM workflow_executions x WHERE x.workflow_id = OLD.workflow_id AND x.status = OLD.status))) ELSE max_duration END
     WHERE workflow_id = OLD.workflow_id AND status = OLD.status;
     INSERT INTO workflow_execution_rollups (workflow_id, status, execution_count, duration_count, duration_sum,
         min_duration, max_duration, estimated_count, estimated_sum)
@@ -243,22 +228,22 @@ BEGIN
         estimated_count = estimated_count + excluded.estimated_count,
         estimated_sum = estimated_sum + excluded.estimated_sum;
     INSERT INTO workflow_execution_bins (workflow_id, status, bin, count)
-    SELECT NEW.workflow_id, NEW.status, CASE WHEN abs(NEW.actual_duration) < 1e-300 THEN 0 WHEN NEW.actual_duration > 0 THEN COALESCE((SELECT bin FROM workflow_sketch_bounds WHERE upper >= abs(NEW.actual_duration) ORDER BY upper LIMIT 1), 75500) ELSE -COALESCE((SELECT bin FROM workflow_sketch_bounds WHERE upper >= abs(NEW.actual_duration) ORDER BY upper LIMIT 1), 75500) END, 1 WHERE NEW.actual_duration IS NOT NULL
+    SELECT NEW.workflow_id, NEW.status, CASE WHEN abs(NEW.actual_duration) < 1e-300 THEN 0 WHEN NEW.actual_duration > 0 THEN 40000 + CAST(ceil(ln(NEW.actual_duration) / ln(1.01 / 0.99)) AS INTEGER) ELSE -(40000 + CAST(ceil(ln(-NEW.actual_duration) / ln(1.01 / 0.99)) AS INTEGER)) END, 1 WHERE NEW.actual_duration IS NOT NULL
     ON CONFLICT (workflow_id, status, bin) DO UPDATE SET count = count + 1;
 END;
 
 CREATE TRIGGER workflow_execution_rollups_delete AFTER DELETE ON workflow_executions WHEN NOT (SELECT keep_rollups FROM workflow_rollup_control)
 BEGIN
     UPDATE workflow_execution_bins SET count = count - 1
-    WHERE OLD.actual_duration IS NOT NULL AND workflow_id = OLD.workflow_id AND status = OLD.status AND bin = CASE WHEN abs(OLD.actual_duration) < 1e-300 THEN 0 WHEN OLD.actual_duration > 0 THEN COALESCE((SELECT bin FROM workflow_sketch_bounds WHERE upper >= abs(OLD.actual_duration) ORDER BY upper LIMIT 1), 75500) ELSE -COALESCE((SELECT bin FROM workflow_sketch_bounds WHERE upper >= abs(OLD.actual_duration) ORDER BY upper LIMIT 1), 75500) END;
+    WHERE OLD.actual_duration IS NOT NULL AND workflow_id = OLD.workflow_id AND status = OLD.status AND bin = CASE WHEN abs(OLD.actual_duration) < 1e-300 THEN 0 WHEN OLD.actual_duration > 0 THEN 40000 + CAST(ceil(ln(OLD.actual_duration) / ln(1.01 / 0.99)) AS INTEGER) ELSE -(40000 + CAST(ceil(ln(-OLD.actual_duration) / ln(1.01 / 0.99)) AS INTEGER)) END;
     UPDATE workflow_execution_rollups SET
         execution_count = execution_count - 1,
         duration_count = duration_count - (OLD.actual_duration IS NOT NULL),
         duration_sum = duration_sum - COALESCE(OLD.actual_duration, 0),
         estimated_count = estimated_count - (OLD.estimated_duration IS NOT NULL),
         estimated_sum = estimated_sum - COALESCE(OLD.estimated_duration, 0),
-        min_duration = CASE WHEN OLD.actual_duration <= min_duration THEN COALESCE(min(kept_min, (SELECT min(actual_duration) FROM workflow_executions x WHERE x.workflow_id = OLD.workflow_id AND x.status = OLD.status)), kept_min, (SELECT min(actual_duration) FROM workflow_executions x WHERE x.workflow_id = OLD.workflow_id AND x.status = OLD.status)) ELSE min_duration END,
-        max_duration = CASE WHEN OLD.actual_duration >= max_duration THEN COALESCE(max(kept_max, (SELECT max(actual_duration) FROM workflow_executions x WHERE x.workflow_id = OLD.workflow_id AND x.status = OLD.status)), kept_max, (SELECT max(actual_duration) FROM workflow_executions x WHERE x.workflow_id = OLD.workflow_id AND x.status = OLD.status)) ELSE max_duration END
+        min_duration = CASE WHEN OLD.actual_duration <= min_duration THEN (SELECT min(x) FROM (SELECT kept_min AS x UNION ALL SELECT (SELECT min(actual_duration) FROM workflow_executions x WHERE x.workflow_id = OLD.workflow_id AND x.status = OLD.status))) ELSE min_duration END,
+        max_duration = CASE WHEN OLD.actual_duration >= max_duration THEN (SELECT max(x) FROM (SELECT kept_max AS x UNION ALL SELECT (SELECT max(actual_duration) FROM workflow_executions x WHERE x.workflow_id = OLD.workflow_id AND x.status = OLD.status))) ELSE max_duration END
     WHERE workflow_id = OLD.workflow_id AND status = OLD.status;
 END;
 
@@ -278,8 +263,8 @@ FROM workflow_executions GROUP BY workflow_id, status;
 INSERT INTO workflow_execution_bins (workflow_id, status, bin, count)
 SELECT workflow_id, status, b, count(*) FROM (
     SELECT workflow_id, status, CASE WHEN abs(actual_duration) < 1e-300 THEN 0
-        WHEN actual_duration > 0 THEN COALESCE((SELECT bin FROM workflow_sketch_bounds WHERE upper >= abs(actual_duration) ORDER BY upper LIMIT 1), 75500)
-        ELSE -COALESCE((SELECT bin FROM workflow_sketch_bounds WHERE upper >= abs(actual_duration) ORDER BY upper LIMIT 1), 75500) END AS b
+        WHEN actual_duration > 0 THEN 40000 + CAST(ceil(ln(actual_duration) / ln(1.01 / 0.99)) AS INTEGER)
+        ELSE -(40000 + CAST(ceil(ln(-actual_duration) / ln(1.01 / 0.99)) AS INTEGER)) END AS b
     FROM workflow_executions WHERE actual_duration IS NOT NULL)
 GROUP BY workflow_id, status, b;
 

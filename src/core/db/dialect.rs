@@ -64,12 +64,10 @@ impl Dialect {
         if self.pg() {
             format!("workflow_sketch_bin({expr})")
         } else {
-            let look = format!(
-                "(SELECT bin FROM workflow_sketch_bounds WHERE upper >= abs({expr}) ORDER BY upper LIMIT 1)"
-            );
             format!(
                 "CASE WHEN {expr} IS NULL THEN NULL WHEN abs({expr}) < 1e-300 THEN 0 \
-                 WHEN {expr} > 0 THEN COALESCE({look}, 75500) ELSE -COALESCE({look}, 75500) END"
+                 WHEN {expr} > 0 THEN 40000 + CAST(ceil(ln({expr}) / ln(1.01 / 0.99)) AS INTEGER) \
+                 ELSE -(40000 + CAST(ceil(ln(-{expr}) / ln(1.01 / 0.99)) AS INTEGER)) END"
             )
         }
     }

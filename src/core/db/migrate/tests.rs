@@ -44,9 +44,7 @@ fn the_relations_each_migration_creates() {
     sqlite.push((7, vec![]));
     sqlite.push((8, vec![]));
     sqlite.push((9, vec![]));
-    let mut sqlite_rollups = tables(&rollups);
-    sqlite_rollups.push("workflow_sketch_bounds".to_string());
-    sqlite.push((10, sqlite_rollups));
+    sqlite.push((10, tables(&rollups)));
     assert_eq!(of(&POSTGRES), pg);
     assert_eq!(of(&SQLITE), sqlite);
 }
