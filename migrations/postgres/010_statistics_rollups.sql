@@ -122,6 +122,10 @@ DECLARE
     single BOOLEAN;
     d INTEGER;
 BEGIN
+    -- Writers of rollups take one transaction lock first: the rows a transaction's statements
+    -- update come in any order (a group commit joins several calls), and two transactions
+    -- locking the same hot rows in different orders would deadlock.
+    PERFORM pg_advisory_xact_lock(2050121001);
     IF TG_OP = 'INSERT' THEN
         -- One row (the common case: recordMetric): two upserts of plain values, half the cost of
         -- the aggregating statements below.
@@ -270,6 +274,10 @@ CREATE TRIGGER workflow_metric_rollups_delete AFTER DELETE ON workflow_metrics
 -- Keeps the execution rollups, row by row (an update that changes none of their columns skips).
 CREATE FUNCTION workflow_execution_rollups() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    -- Writers of rollups take one transaction lock first: the rows a transaction's statements
+    -- update come in any order (a group commit joins several calls), and two transactions
+    -- locking the same hot rows in different orders would deadlock.
+    PERFORM pg_advisory_xact_lock(2050121001);
     IF TG_OP = 'DELETE' AND (SELECT keep_rollups FROM workflow_rollup_control) THEN
         -- A cleanup keeping the rollups: the row stays counted; remember its extremes.
         UPDATE workflow_execution_rollups SET
