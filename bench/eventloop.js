@@ -17,7 +17,7 @@ const { performance, monitorEventLoopDelay } = require('node:perf_hooks')
 const addon = require('..')
 const BetterSqlite = require('better-sqlite3')
 const pg = require('pg')
-const { arg, pgReachable, freshPgDatabase, dropPgDatabase } = require('./common')
+const { arg, pgReachable, freshPgDatabase, dropPgDatabase, plannedSchemaPg, plannedSchemaSqlite } = require('./common')
 
 const WRITES = arg('writes', 20000)
 const IN_FLIGHT = arg('in-flight', 64)
@@ -93,6 +93,7 @@ async function main() {
   const ours = await addonRun({ type: 'sqlite', database: await fresh('addon') })
   rows.push({ backend: '-', subject: 'idle loop', ...(await idle(Math.max(1000, (ours.usPerOp * WRITES) / 1000))) })
   const db = new BetterSqlite(await fresh('better'))
+  plannedSchemaSqlite(db) // the baseline's schema: the planned one, without the addon's rollups
   db.pragma('journal_mode = WAL')
   db.pragma('synchronous = NORMAL')
   db.pragma('foreign_keys = ON')
@@ -115,6 +116,7 @@ async function main() {
       const pgOurs = await addonRun({ url })
       const pool = new pg.Pool({ connectionString: url, max: 10 })
       await pool.query(`DELETE FROM workflow_metrics`)
+      plannedSchemaPg(url) // the baseline's schema: the planned one, without the addon's rollups
       const pgTheirs = await measure((i) => {
         const m = metric(i)
         return pool.query(SQL, [m.executionId, m.metricName, m.metricValue, m.metricUnit, m.metricCategory, JSON.stringify(m.metadata), new Date()])

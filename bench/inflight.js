@@ -7,7 +7,7 @@
 
 const fs = require('node:fs')
 const { spawnSync } = require('node:child_process')
-const { arg, pgReachable, freshPgDatabase, dropPgDatabase } = require('./common')
+const { arg, pgReachable, freshPgDatabase, dropPgDatabase, plannedSchemaPg } = require('./common')
 const { burst } = require('../chaos/inflight.js')
 
 const WRITES = arg('writes', 100000)
@@ -49,6 +49,7 @@ async function main() {
       // The table as the addon's migrations made it, for node-postgres to write to.
       const { WorkflowDatabase } = require('..')
       await (await WorkflowDatabase.connect({ url: pgDb.url })).close()
+      plannedSchemaPg(pgDb.url) // the planned schema, without the addon's rollups
       rows.push({ subject: 'node-postgres', ...nodePostgres(pgDb.url) })
     } finally {
       dropPgDatabase(addonDb.name)

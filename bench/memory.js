@@ -51,6 +51,7 @@ async function betterCycles(dir) {
   await (await require('..').WorkflowDatabase.connect({ type: 'sqlite', database: file })).close()
   const Database = require('better-sqlite3')
   const db = new Database(file)
+  require('./common').plannedSchemaSqlite(db) // the planned schema, without the addon's rollups
   db.pragma('journal_mode = WAL')
   db.pragma('synchronous = NORMAL')
   db.pragma('foreign_keys = ON')

@@ -18,7 +18,7 @@ const addon = require('..')
 const Database = require('better-sqlite3')
 const sqlite3 = require('sqlite3')
 const pg = require('pg')
-const { arg, pgReachable, freshPgDatabase, dropPgDatabase } = require('./common')
+const { arg, pgReachable, freshPgDatabase, dropPgDatabase, plannedSchema, plannedSchemaPg, plannedSchemaSqlite } = require('./common')
 
 const N = arg('n', 2000)
 const BATCHES = arg('batches', 20)
@@ -135,9 +135,11 @@ function openBetter(file) {
     // The same schema the addon migrates, from its own SQLite migration files.
     const dir = path.join(__dirname, '..', 'migrations', 'sqlite')
     for (const f of fs.readdirSync(dir).sort()) db.exec(fs.readFileSync(path.join(dir, f), 'utf8'))
+    plannedSchemaSqlite(db)
     db.pragma('foreign_keys = ON')
     return db
   }
+  plannedSchemaSqlite(db)
   db.pragma('journal_mode = WAL')
   db.pragma('synchronous = NORMAL')
   db.pragma('foreign_keys = ON')
@@ -175,6 +177,7 @@ async function benchSqlite3(file) {
   const run = (sql, ...params) => new Promise((res, rej) => db.run(sql, params, (e) => (e ? rej(e) : res())))
   const get = (sql, ...params) => new Promise((res, rej) => db.get(sql, params, (e, row) => (e ? rej(e) : res(row))))
   for (const pragma of ['journal_mode = WAL', 'synchronous = NORMAL', 'foreign_keys = ON', 'busy_timeout = 5000']) await run(`PRAGMA ${pragma}`)
+  for (const sql of plannedSchema('sqlite')) await run(sql)
   const p = `s${Date.now()}`
   const iso = () => new Date().toISOString()
   const out = {}
@@ -250,8 +253,9 @@ async function main() {
     const a = freshPgDatabase('addon')
     const b = freshPgDatabase('pg')
     try {
-      // The baseline runs on a schema the addon migrated, like every contender.
+      // The baseline runs on the planned schema (the addon's, without its rollups).
       await (await addon.WorkflowDatabase.connect({ url: b.url })).close()
+      plannedSchemaPg(b.url)
       const [pgAddon, nodePg] = await abba(() => benchAddon('postgresql', { url: a.url }), () => benchPg(b.url))
       add('postgresql', [['addon', pgAddon], ['node-postgres', nodePg]])
     } finally {

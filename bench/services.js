@@ -24,7 +24,7 @@ const { execFileSync } = require('node:child_process')
 const addon = require('..')
 const BetterSqlite = require('better-sqlite3')
 const pg = require('pg')
-const { arg, pgReachable, freshPgDatabase, dropPgDatabase } = require('./common')
+const { arg, pgReachable, freshPgDatabase, dropPgDatabase, plannedSchemaPg, plannedSchemaSqlite } = require('./common')
 const { LRUCache } = require('lru-cache')
 const planned = require('./planned')
 
@@ -279,8 +279,10 @@ async function freshSqliteFile(tag) {
   return file
 }
 
+/** A baseline's database: the planned schema (the addon's, without its rollups). */
 function openBetter(file) {
   const db = new BetterSqlite(file)
+  plannedSchemaSqlite(db)
   db.pragma('journal_mode = WAL')
   db.pragma('synchronous = NORMAL')
   db.pragma('foreign_keys = ON')
@@ -293,6 +295,13 @@ async function freshPg(tag) {
   const { name, url } = freshPgDatabase(`services_${tag}`)
   pgNames.push(name)
   await (await addon.WorkflowDatabase.connect({ url })).close() // same schema
+  return url
+}
+
+/** A baseline's database: the planned schema (the addon's, without its rollups). */
+async function freshPgPlanned(tag) {
+  const url = await freshPg(tag)
+  plannedSchemaPg(url)
   return url
 }
 
@@ -324,7 +333,7 @@ async function main() {
   lifecycleRows('sqlite', sqliteOurs, sqliteTheirs, 'planned JS + better-sqlite3')
   if (pgReachable()) {
     const pgOurs = await addonLifecycle({ url: await freshPg('addon') })
-    const pool = new pg.Pool({ connectionString: await freshPg('planned'), max: 10 })
+    const pool = new pg.Pool({ connectionString: await freshPgPlanned('planned'), max: 10 })
     const pgTheirs = await plannedLifecycle(planned.pgConnection(pool))
     await pool.end()
     lifecycleRows('postgresql', pgOurs, pgTheirs, 'planned JS + node-postgres')
@@ -341,7 +350,7 @@ async function main() {
   // 4. Concurrent single writes.
   await concurrentWrites('sqlite', { type: 'sqlite', database: await freshSqliteFile('writes') }, async (metric) => betterBaseline(await freshSqliteFile('writes-better'), metric))
   if (pgReachable()) {
-    const theirs = await freshPg('writes_pg')
+    const theirs = await freshPgPlanned('writes_pg')
     await concurrentWrites('postgresql', { url: await freshPg('writes') }, (metric) => pgBaseline(theirs, metric))
   }
 

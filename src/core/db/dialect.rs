@@ -72,6 +72,15 @@ impl Dialect {
         }
     }
 
+    /// The texts `expr` of a group's rows, joined with commas (in no particular order).
+    pub fn text_list(&self, expr: &str) -> String {
+        if self.pg() {
+            format!("string_agg({expr}, ',')")
+        } else {
+            format!("group_concat({expr}, ',')")
+        }
+    }
+
     /// A value as double precision (PostgreSQL's AVG of integers is NUMERIC).
     pub fn float(&self, expr: &str) -> String {
         if self.pg() {

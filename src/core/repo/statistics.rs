@@ -252,20 +252,22 @@ async fn metric_groups(
             params.clone(),
         )))
         .await?;
-    let grouping = if per_key {
-        "metric_name, type_key, category_key, bin"
+    // Per key, each key's bins come as one text ("bin:count,…"): tens of thousands of bin rows
+    // would cost more to decode than to sum.
+    let d = Dialect::of(db);
+    let sql = if per_key {
+        format!(
+            "SELECT metric_name, type_key, category_key, {} AS bins FROM (SELECT metric_name, type_key, \
+             category_key, bin, SUM(count) AS count FROM workflow_metric_bins {filter} \
+             GROUP BY metric_name, type_key, category_key, bin) b GROUP BY metric_name, type_key, category_key",
+            d.text_list("CAST(bin AS TEXT) || ':' || CAST(count AS TEXT)")
+        )
     } else {
-        "bin"
+        format!(
+            "SELECT bin, CAST(SUM(count) AS BIGINT) AS count FROM workflow_metric_bins {filter} GROUP BY bin"
+        )
     };
-    let bins = db
-        .call(scan(Statement::new(
-            format!(
-                "SELECT {grouping}, CAST(SUM(count) AS BIGINT) AS count FROM workflow_metric_bins {filter} \
-                 GROUP BY {grouping}"
-            ),
-            params,
-        )))
-        .await?;
+    let bins = db.call(scan(Statement::new(sql, params))).await?;
     let key_of = |row: &Row| -> Key {
         (
             text(row, "metric_name"),
@@ -293,12 +295,16 @@ async fn metric_groups(
         groups.entry(key_of(&row)).or_default().merge(&group);
     }
     for row in rows(bins) {
-        let sketch = if per_key {
-            &mut groups.entry(key_of(&row)).or_default().sketch
+        if per_key {
+            let sketch = &mut groups.entry(key_of(&row)).or_default().sketch;
+            for pair in text(&row, "bins").split(',') {
+                if let Some((bin, count)) = pair.split_once(':') {
+                    sketch.add(bin.parse().unwrap_or(0), count.parse().unwrap_or(0));
+                }
+            }
         } else {
-            &mut all
-        };
-        sketch.add(int(&row, "bin"), int(&row, "count"));
+            all.add(int(&row, "bin"), int(&row, "count"));
+        }
     }
     if let Some((from, to)) = partial {
         let (filter, params) = MetricFilters {
