@@ -2,7 +2,8 @@
 --
 -- Kept by triggers in the transaction of every write (this package's, a bulk path's, a cascade's
 -- or another client's), so a statistics call never lags a committed write and two processes
--- writing at once keep them exact (each key is one row, updated under its row lock).
+-- writing at once keep them exact (each key is one row, updated under its row lock; the writers
+-- of rollups take one transaction advisory lock first, so they never deadlock).
 --
 -- Metrics roll up per UTC day of recorded_at and per (metric_name, metric_type,
 -- metric_category), plus one all-time row per such key (day = -2147483648). Each row keeps what

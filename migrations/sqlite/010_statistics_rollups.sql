@@ -1,8 +1,10 @@
--- Statistics rollups (SQLite dialect of migrations/postgres/010): the statistics calls read these instead of scanning the history.
+-- Statistics rollups (SQLite dialect of migrations/postgres/010): the statistics calls read
+-- these instead of scanning the history.
 --
--- Kept by triggers in the transaction of every write (this package's, a bulk path's, a cascade's
--- or another client's), so a statistics call never lags a committed write and two processes
--- writing at once keep them exact (each key is one row, updated under its row lock).
+-- Kept by row triggers in the transaction of every write (this package's, a bulk path's, a
+-- cascade's or another client's: the bins use ln() and ceil(), the math functions the views
+-- already need), so a statistics call never lags a committed write; SQLite's one writer at a
+-- time keeps them exact across processes.
 --
 -- Metrics roll up per UTC day of recorded_at and per (metric_name, metric_type,
 -- metric_category), plus one all-time row per such key (day = -2147483648). Each row keeps what
