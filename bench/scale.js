@@ -8,7 +8,7 @@
 // reports the growth of each call from the smallest size to the largest, and the disk the
 // rollups take beside the raw tables.
 //
-//   npm run build && (cd bench && npm install) && node bench/scale.js [--sizes 100000,1000000]
+//   npm run build && (cd bench && npm install) && node bench/scale.js [--sizes 100000,1000000] [--backends sqlite]
 //
 // The data is generated in the database (generate_series / a recursive CTE), the same on both
 // backends, after the migrations, so the rollup triggers keep up as it is written: 4 workflows,
@@ -25,6 +25,7 @@ const pg = require('pg')
 const { arg, pgReachable, freshPgDatabase, dropPgDatabase } = require('./common')
 
 const SIZES = String(arg('sizes', '100000,1000000,10000000')).split(',').map(Number)
+const BACKENDS = String(arg('backends', 'sqlite,postgresql')).split(',')
 const RUNS = arg('runs', 5)
 const DAY = 86_400_000
 
@@ -87,11 +88,16 @@ const label = (filters) => {
 
 // Metrics go in 1M-row statements: one INSERT of 10M rows would hand the rollup trigger a
 // 10M-row transition table to sort (the package writes batches of thousands).
+// Executions go 10,000 a statement: their rollup trigger runs row by row, and one transaction
+// updating the same rollup row a million times walks ever longer chains of its versions.
 const FILL_PG = (EXECUTIONS, METRICS) => [
-  `INSERT INTO workflow_executions (execution_id, workflow_id, workflow_name, status, actual_duration, estimated_duration, start_time, created_at)
+  ...Array.from({ length: Math.ceil(EXECUTIONS / 1e4) }, (_, chunk) => {
+    const [from, to] = [chunk * 1e4 + 1, Math.min(EXECUTIONS, (chunk + 1) * 1e4)]
+    return `INSERT INTO workflow_executions (execution_id, workflow_id, workflow_name, status, actual_duration, estimated_duration, start_time, created_at)
    SELECT 'x' || g, 'wf_' || (g % 4), 'Workflow', (ARRAY['pending','running','completed','failed','cancelled'])[1 + g % 5],
           1000 + (g::bigint * 7919) % 59000, 30000, now() - (g || ' seconds')::interval, now() - (g || ' seconds')::interval
-   FROM generate_series(1, ${EXECUTIONS}) g`,
+   FROM generate_series(${from}, ${to}) g`
+  }),
   ...Array.from({ length: Math.ceil(METRICS / 1e6) }, (_, chunk) => {
     const [from, to] = [chunk * 1e6 + 1, Math.min(METRICS, (chunk + 1) * 1e6)]
     return `INSERT INTO workflow_metrics (execution_id, metric_name, metric_value, metric_unit, metric_type, metric_category, metadata, recorded_at)
@@ -248,7 +254,7 @@ async function postgres(size) {
 const fmt = (ms) => (ms === undefined ? '' : ms.toFixed(ms < 10 ? 2 : 1))
 
 async function main() {
-  const backends = pgReachable() ? ['sqlite', 'postgresql'] : ['sqlite']
+  const backends = BACKENDS.filter((b) => b !== 'postgresql' || pgReachable())
   for (const size of SIZES) {
     for (const backend of backends) await (backend === 'sqlite' ? sqlite(size) : postgres(size))
   }

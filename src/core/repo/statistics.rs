@@ -1,6 +1,6 @@
 //! The statistics calls, answered from the rollups the triggers of migration 010 keep (see
-//! [`rollups`](super::rollups)): their
-//! cost depends on the number of keys and days asked for, not on the rows behind them.
+//! [`rollups`](super::rollups)): their cost depends on the number of keys and days asked for,
+//! not on the rows behind them.
 //!
 //! - Metrics: one rollup row per UTC day and (name, type, category), and one per key for all
 //!   time. With no `timeRange`, the all-time rows answer. With one, the whole days from it on
