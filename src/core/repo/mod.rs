@@ -12,7 +12,7 @@ pub mod sketch;
 pub mod statistics;
 pub mod usage;
 
-use super::db::{Call, Op, Shape, Statement};
+use super::db::{Call, Shape, Statement};
 use super::error::Result;
 use super::input::{self, Input};
 use super::page::Page;
@@ -75,12 +75,16 @@ pub(crate) fn cursor_id(id: &str) -> Value {
         .unwrap_or_else(|_| Value::Text(id.to_string()))
 }
 
-/// `DELETE … WHERE <time> < $1` with the cutoff `daysOld` (default 30) days ago; resolves the
-/// number of rows removed.
-pub(crate) fn delete_older_than(delete: &'static str, days_old: &Input) -> Result<Call> {
+/// `DELETE … WHERE <time> < $1` with the cutoff `daysOld` (default 30) days ago.
+fn older_than(delete: &'static str, days_old: &Input) -> Result<Statement> {
     let cutoff = now_millis() - input::days_old(days_old)? * 86_400_000;
+    Ok(Statement::new(delete, vec![Value::Timestamp(cutoff)]))
+}
+
+/// [`older_than`] as a call that resolves the number of rows removed.
+pub(crate) fn delete_older_than(delete: &'static str, days_old: &Input) -> Result<Call> {
     Ok(Call::write(
-        vec![Statement::new(delete, vec![Value::Timestamp(cutoff)])],
+        vec![older_than(delete, days_old)?],
         Shape::Count(0),
     ))
 }
@@ -90,12 +94,8 @@ pub(crate) fn delete_older_than_keeping_rollups(
     delete: &'static str,
     days_old: &Input,
 ) -> Result<Call> {
-    let Call { op, .. } = delete_older_than(delete, days_old)?;
-    let Op::Write(deletes) = op else {
-        unreachable!("delete_older_than writes")
-    };
     Ok(Call::write(
-        rollups::keeping_rollups(deletes),
+        rollups::keeping_rollups(vec![older_than(delete, days_old)?]),
         Shape::Count(1),
     ))
 }

@@ -54,28 +54,25 @@ impl MetricFilters {
         })
     }
 
-    /// WHERE clause and parameters on the raw rows (`extra` conditions ANDed).
-    pub fn raw_where(&self, extra: &[(&str, Value)]) -> (String, Vec<Value>) {
+    /// WHERE clause and parameters on the raw rows (recorded before `until`, when given).
+    pub fn raw_where(&self, until: Option<i64>) -> (String, Vec<Value>) {
         let mut clauses = Vec::new();
         let mut params = Vec::new();
-        for (column, value) in [
-            ("execution_id", &self.execution_id),
-            ("metric_name", &self.name),
-            ("metric_type", &self.metric_type),
-            ("metric_category", &self.category),
-        ] {
-            if let Some(v) = value {
-                params.push(Value::Text(v.clone()));
-                clauses.push(format!("{column} = ${}", params.len()));
+        equal(
+            &[
+                ("execution_id", self.execution_id.clone()),
+                ("metric_name", self.name.clone()),
+                ("metric_type", self.metric_type.clone()),
+                ("metric_category", self.category.clone()),
+            ],
+            &mut clauses,
+            &mut params,
+        );
+        for (bound, at) in [(">=", self.since), ("<", until)] {
+            if let Some(at) = at {
+                params.push(Value::Timestamp(at));
+                clauses.push(format!("recorded_at {bound} ${}", params.len()));
             }
-        }
-        if let Some(since) = self.since {
-            params.push(Value::Timestamp(since));
-            clauses.push(format!("recorded_at >= ${}", params.len()));
-        }
-        for (condition, value) in extra {
-            params.push(value.clone());
-            clauses.push(condition.replace("$?", &format!("${}", params.len())));
         }
         (where_clause(&clauses), params)
     }
@@ -97,20 +94,27 @@ impl MetricFilters {
                 clauses.push(format!("day >= ${}", params.len()));
             }
         }
-        if let Some(name) = &self.name {
-            params.push(Value::Text(name.clone()));
-            clauses.push(format!("metric_name = ${}", params.len()));
-        }
-        for (column, value) in [
-            ("type_key", &self.metric_type),
-            ("category_key", &self.category),
-        ] {
-            if let Some(v) = value {
-                params.push(Value::Text(format!("={v}")));
-                clauses.push(format!("{column} = ${}", params.len()));
-            }
-        }
+        let stored = |v: &Option<String>| v.as_ref().map(|v| format!("={v}"));
+        equal(
+            &[
+                ("metric_name", self.name.clone()),
+                ("type_key", stored(&self.metric_type)),
+                ("category_key", stored(&self.category)),
+            ],
+            &mut clauses,
+            &mut params,
+        );
         (where_clause(&clauses), params)
+    }
+}
+
+/// `column = $n` for each filter given, its value bound into `params`.
+fn equal(filters: &[(&str, Option<String>)], clauses: &mut Vec<String>, params: &mut Vec<Value>) {
+    for (column, value) in filters {
+        if let Some(v) = value {
+            params.push(Value::Text(v.clone()));
+            clauses.push(format!("{column} = ${}", params.len()));
+        }
     }
 }
 
@@ -175,14 +179,6 @@ impl Group {
 
 fn float(v: Option<f64>) -> Value {
     v.map_or(Value::Null, Value::Float)
-}
-
-fn rows(output: Output) -> Vec<Row> {
-    match output {
-        Output::Rows { rows, .. } => rows,
-        Output::Row(row) => vec![row],
-        _ => Vec::new(),
-    }
 }
 
 fn scan(statement: Statement) -> Call {
@@ -277,7 +273,7 @@ async fn metric_groups(
     };
     let mut groups: BTreeMap<Key, Group> = BTreeMap::new();
     let mut all = Sketch::default();
-    for row in rows(aggregates) {
+    for row in aggregates.into_rows() {
         let group = Group {
             rows: int(&row, "row_count"),
             moments: Moments::from_shifted(
@@ -294,7 +290,7 @@ async fn metric_groups(
         };
         groups.entry(key_of(&row)).or_default().merge(&group);
     }
-    for row in rows(bins) {
+    for row in bins.into_rows() {
         if per_key {
             let sketch = &mut groups.entry(key_of(&row)).or_default().sketch;
             for pair in text(&row, "bins").split(',') {
@@ -311,7 +307,7 @@ async fn metric_groups(
             since: Some(from),
             ..f.clone()
         }
-        .raw_where(&[("recorded_at < $?", Value::Timestamp(to))]);
+        .raw_where(Some(to));
         let raw = db
             .call(scan(Statement::new(
                 format!(
@@ -321,7 +317,7 @@ async fn metric_groups(
                 params,
             )))
             .await?;
-        for row in rows(raw) {
+        for row in raw.into_rows() {
             let key = (
                 text(&row, "metric_name"),
                 nullable_key(optional_text(&row, "metric_type")),
@@ -359,7 +355,7 @@ async fn kept_rows_on(db: &Database, f: &MetricFilters, day: i64) -> Result<bool
             params,
         )))
         .await?;
-    Ok(!rows(out).is_empty())
+    Ok(!out.into_rows().is_empty())
 }
 
 /// `getAggregatedMetrics(filters)`.
@@ -514,14 +510,15 @@ pub async fn execution_statistics_row(db: &Database, f: &ExecutionFilters) -> Re
     if f.exact || f.user_id.is_some() || f.task_id.is_some() {
         return db.call(execution_statistics_scan(&d, f)).await;
     }
-    let mut clauses = Vec::new();
-    let mut params = Vec::new();
-    for (column, value) in [("workflow_id", &f.workflow_id), ("status", &f.status)] {
-        if let Some(v) = value {
-            params.push(Value::Text(v.clone()));
-            clauses.push(format!("{column} = ${}", params.len()));
-        }
-    }
+    let (mut clauses, mut params) = (Vec::new(), Vec::new());
+    equal(
+        &[
+            ("workflow_id", f.workflow_id.clone()),
+            ("status", f.status.clone()),
+        ],
+        &mut clauses,
+        &mut params,
+    );
     let filter = where_clause(&clauses);
     let totals = db
         .call(scan(Statement::new(
@@ -545,7 +542,7 @@ pub async fn execution_statistics_row(db: &Database, f: &ExecutionFilters) -> Re
     let (mut total, mut durations, mut duration_sum, mut estimates, mut estimate_sum) =
         (0, 0, 0.0, 0, 0.0);
     let (mut min, mut max): (Option<i64>, Option<i64>) = (None, None);
-    for row in rows(totals) {
+    for row in totals.into_rows() {
         let n = int(&row, "execution_count");
         total += n;
         *by_status.entry(text(&row, "status")).or_default() += n;
@@ -557,7 +554,7 @@ pub async fn execution_statistics_row(db: &Database, f: &ExecutionFilters) -> Re
         max = greatest(max, row.get("max_duration").and_then(Value::as_i64));
     }
     let mut sketch = Sketch::default();
-    for row in rows(bins) {
+    for row in bins.into_rows() {
         sketch.add(int(&row, "bin"), int(&row, "count"));
     }
     let percentile = |q| match (min, max) {
@@ -588,7 +585,7 @@ pub async fn execution_statistics_row(db: &Database, f: &ExecutionFilters) -> Re
 
 /// `getAggregatedMetrics` by a scan of the raw rows (`exact: true`, a selective filter).
 pub fn aggregated_scan(d: &Dialect, f: &MetricFilters) -> Call {
-    let (filter, params) = f.raw_where(&[]);
+    let (filter, params) = f.raw_where(None);
     let sql = format!(
         "SELECT metric_name, metric_type, metric_category, {} AS average_value, MIN(metric_value) AS min_value, \
          MAX(metric_value) AS max_value, COUNT(*) AS count, stddev_samp(metric_value) AS standard_deviation, \
@@ -603,19 +600,12 @@ pub fn aggregated_scan(d: &Dialect, f: &MetricFilters) -> Call {
         d.byte_order("metric_type"),
         d.byte_order("metric_category"),
     );
-    Call::scan(
-        Statement::new(sql, params),
-        Shape::Rows {
-            limit: None,
-            sort: &[],
-            id: "metric_name",
-        },
-    )
+    scan(Statement::new(sql, params))
 }
 
 /// `getMetricsStatistics` by a scan of the raw rows.
 pub fn statistics_scan(d: &Dialect, f: &MetricFilters) -> Call {
-    let (filter, params) = f.raw_where(&[]);
+    let (filter, params) = f.raw_where(None);
     let sql = format!(
         "SELECT COUNT(*) AS total_metrics, COUNT(DISTINCT execution_id) AS unique_executions, \
          COUNT(DISTINCT metric_name) AS unique_metric_names, COUNT(DISTINCT metric_type) AS unique_metric_types, \
@@ -634,7 +624,7 @@ pub fn statistics_scan(d: &Dialect, f: &MetricFilters) -> Call {
 /// The distinct executions of the raw rows matching `f` (the one statistics field the rollups
 /// do not keep).
 pub fn unique_executions(f: &MetricFilters) -> Call {
-    let (filter, params) = f.raw_where(&[]);
+    let (filter, params) = f.raw_where(None);
     Call::scan(
         Statement::new(
             format!("SELECT COUNT(DISTINCT execution_id) AS unique_executions FROM workflow_metrics {filter}"),
@@ -646,24 +636,18 @@ pub fn unique_executions(f: &MetricFilters) -> Call {
 
 /// `getStatistics` by a scan of the raw rows (`exact: true`, or a `userId`/`taskId` filter).
 pub fn execution_statistics_scan(d: &Dialect, f: &ExecutionFilters) -> Call {
-    let mut clauses = Vec::new();
-    let mut params = Vec::new();
-    for (column, value) in [
-        ("workflow_id", &f.workflow_id),
-        ("user_id", &f.user_id),
-        ("task_id", &f.task_id),
-        ("status", &f.status),
-    ] {
-        if let Some(v) = value {
-            params.push(Value::Text(v.clone()));
-            clauses.push(format!("{column} = ${}", params.len()));
-        }
-    }
-    let filter = if clauses.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", clauses.join(" AND "))
-    };
+    let (mut clauses, mut params) = (Vec::new(), Vec::new());
+    equal(
+        &[
+            ("workflow_id", f.workflow_id.clone()),
+            ("user_id", f.user_id.clone()),
+            ("task_id", f.task_id.clone()),
+            ("status", f.status.clone()),
+        ],
+        &mut clauses,
+        &mut params,
+    );
+    let filter = where_clause(&clauses);
     let count = |status: &str| {
         format!("COUNT(CASE WHEN status = '{status}' THEN 1 END) AS {status}_executions")
     };
