@@ -392,3 +392,43 @@ describe.each(backends().filter(([name]) => name !== 'memory'))('%s, two process
     await db.close()
   }, 90000)
 })
+
+describe.each(backends().filter(([name]) => name === 'postgresql'))('%s, pending changes', (name, freshConfig) => {
+  test('a write waits in the pending tables; a read folds it in, a read-only one reads the last fold, and an idle process folds about once a second', async () => {
+    const config = freshConfig()
+    const { execFileSync } = require('node:child_process')
+    const u = new URL(config.url)
+    const psql = (s) => execFileSync('psql', ['-h', u.hostname, '-p', u.port, '-U', u.username, '-d', u.pathname.slice(1), '-Atqc', s]).toString().trim()
+    const pending = () => psql('SELECT (SELECT count(*) FROM workflow_metric_pending) + (SELECT count(*) FROM workflow_execution_pending)')
+    const write = (value) =>
+      psql(
+        `INSERT INTO workflow_metrics (metric_name, metric_value) VALUES ('m', ${value}), ('m', ${value + 1}); ` +
+          `INSERT INTO workflow_executions (execution_id, workflow_id, workflow_name, status, actual_duration) VALUES ('e${value}', 'w', 'W', 'completed', ${value})`,
+      )
+    let db = await WorkflowDatabase.connect(config)
+    await db.close()
+    // Another client writes while no process of this package runs: the changes wait.
+    write(10)
+    expect(pending()).toBe('3')
+    const readOnly = await WorkflowDatabase.connect({ ...config, readOnly: true })
+    expect((await new WorkflowMetricsRepository(readOnly).getMetricsStatistics()).total_metrics).toBe(0)
+    expect((await new WorkflowExecutionRepository(readOnly).getStatistics()).total_executions).toBe(0)
+    expect(pending()).toBe('3')
+    await readOnly.close()
+    // A read folds first: it sees every committed write.
+    db = await WorkflowDatabase.connect(config)
+    try {
+      expect(await new WorkflowMetricsRepository(db).getMetricsStatistics()).toMatchObject({ total_metrics: 2, min_metric_value: 10, max_metric_value: 11 })
+      expect(await new WorkflowExecutionRepository(db).getStatistics()).toMatchObject({ total_executions: 1, completed_executions: 1, min_duration: 10 })
+      expect(pending()).toBe('0')
+      // A process that only writes (here: stays idle) folds within about a second.
+      write(20)
+      const until = Date.now() + 10000
+      while (pending() !== '0' && Date.now() < until) await new Promise((r) => setTimeout(r, 200))
+      expect(pending()).toBe('0')
+      expect(psql("SELECT row_count FROM workflow_metric_rollups WHERE day = -2147483648 AND metric_name = 'm'")).toBe('4')
+    } finally {
+      await db.close()
+    }
+  }, 30000)
+})

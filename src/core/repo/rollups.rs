@@ -135,14 +135,38 @@ impl Backfill {
 }
 
 pub async fn backfill_state(db: &Database) -> Result<Backfill> {
-    let out = db
-        .call(Call::scan(
-            Statement::new(
-                "SELECT next_day, last_day, done FROM workflow_rollup_backfill",
-                Vec::new(),
-            ),
+    state(db, "SELECT next_day, last_day, done FROM workflow_rollup_backfill").await
+}
+
+/// What a statistics read does first: on PostgreSQL, fold the pending changes into the
+/// rollups (migration 011), so that the read sees every write committed before it; then
+/// resolve where the backfill stands, in the same round trip.
+pub async fn ready(db: &Database) -> Result<Backfill> {
+    if !Dialect::of(db).is_postgres() {
+        return backfill_state(db).await;
+    }
+    state(
+        db,
+        "SELECT next_day, last_day, done, workflow_rollup_fold() AS folded FROM workflow_rollup_backfill",
+    )
+    .await
+}
+
+/// On PostgreSQL, folds the pending changes into the rollups (see [`ready`]).
+pub async fn fold(db: &Database) -> Result<()> {
+    if Dialect::of(db).is_postgres() {
+        db.call(Call::scan(
+            Statement::new("SELECT workflow_rollup_fold() AS folded", Vec::new()),
             Shape::Row,
         ))
+        .await?;
+    }
+    Ok(())
+}
+
+async fn state(db: &Database, sql: &'static str) -> Result<Backfill> {
+    let out = db
+        .call(Call::scan(Statement::new(sql, Vec::new()), Shape::Row))
         .await?;
     let Output::Row(row) = out else {
         return Ok(Backfill {
@@ -206,13 +230,17 @@ async fn next_day_with_rows(db: &Database, from: i64) -> Result<Option<i64>> {
 }
 
 /// Keeps writers of metrics (and other backfills) out of a backfill's transaction on
-/// PostgreSQL; SQLite's write transaction already does.
+/// PostgreSQL, and folds the pending changes (which then hold none of that table's) into the
+/// rollups it rebuilds; SQLite's write transaction already does all this.
 fn lock(d: &Dialect) -> Vec<Statement> {
     if d.is_postgres() {
-        vec![Statement::new(
-            "LOCK TABLE workflow_metrics IN SHARE ROW EXCLUSIVE MODE",
-            Vec::new(),
-        )]
+        vec![
+            Statement::new(
+                "LOCK TABLE workflow_metrics IN SHARE ROW EXCLUSIVE MODE",
+                Vec::new(),
+            ),
+            Statement::new("SELECT workflow_rollup_fold() AS folded", Vec::new()),
+        ]
     } else {
         Vec::new()
     }

@@ -222,7 +222,7 @@ async fn metric_groups(
     f: &MetricFilters,
     per_key: bool,
 ) -> Result<Option<(BTreeMap<Key, Group>, Sketch)>> {
-    if !f.rolls_up() || !rollups::backfill_state(db).await?.done {
+    if !f.rolls_up() || !rollups::ready(db).await?.done {
         return Ok(None);
     }
     // The days the rollups answer for, and the raw part before them.
@@ -510,6 +510,7 @@ pub async fn execution_statistics_row(db: &Database, f: &ExecutionFilters) -> Re
     if f.exact || f.user_id.is_some() || f.task_id.is_some() {
         return db.call(execution_statistics_scan(&d, f)).await;
     }
+    rollups::fold(db).await?;
     let (mut clauses, mut params) = (Vec::new(), Vec::new());
     equal(
         &[

@@ -4,6 +4,7 @@
 pub mod breaker;
 pub mod broadcast;
 pub mod exec;
+pub mod fold;
 pub mod group;
 pub mod notify;
 
@@ -16,6 +17,7 @@ use sqlx::{Arguments, AssertSqlSafe, ConnectOptions, Connection, PgConnection};
 
 use self::breaker::Breaker;
 use self::exec::run_one;
+use self::fold::Folder;
 use self::group::Grouper;
 use self::notify::Channels;
 use crate::core::db::migrate;
@@ -36,6 +38,8 @@ pub struct PgDb {
     group: Grouper,
     /// Fails calls fast while the server is known to be down.
     breaker: Breaker,
+    /// Folds the statistics' pending changes into their rollups.
+    _folder: Folder,
 }
 
 impl PgDb {
@@ -93,6 +97,7 @@ impl PgDb {
             .test_before_acquire(false)
             .connect_lazy_with(options.clone());
         let group = Grouper::start(pool.clone());
+        let folder = Folder::start(pool.clone());
         let channels = Channels::of_schema(
             schema
                 .as_deref()
@@ -106,6 +111,7 @@ impl PgDb {
             channels,
             group,
             breaker: Default::default(),
+            _folder: folder,
         })
     }
 

@@ -1,0 +1,249 @@
+-- Rollup upkeep without hot rows (PostgreSQL).
+--
+-- Under migration 010 every write updated its keys' rollup rows in its own transaction. The
+-- all-time row of a metric name is written by every workflow, so concurrent writers queued on
+-- it (and on the advisory lock taken before it) until each one committed: at 32 calls in flight
+-- the lifecycle lost a third of its throughput. Now a write only appends what it changes to a
+-- pending table (no index, no conflict, no lock), and a fold moves the pending rows into the
+-- rollups, aggregated per key, under the rollup lock:
+--   - every statistics read folds first, so it never lags a committed write;
+--   - each process on PostgreSQL folds about once a second (workflow_rollup_fold(false): skipped
+--     while another fold runs), so the pending tables stay small;
+--   - a write that subtracts from the rollups directly (a metric update or delete, the backfill,
+--     a retention) folds first, in its transaction.
+-- A read-only transaction (the readOnly option, a hot standby) cannot fold: it reads the rollups
+-- as of the last fold.
+
+CREATE TABLE workflow_metric_pending (
+    metric_name VARCHAR(255) NOT NULL,
+    metric_type VARCHAR(50),
+    metric_category VARCHAR(100),
+    metric_value DOUBLE PRECISION,
+    recorded_at TIMESTAMPTZ
+);
+
+-- change: 1, the row counts under (workflow_id, status) from now on; -1, it no longer does;
+-- 0, a cleanup that keeps the rollups removed it (it stays counted; its duration is a kept
+-- extreme).
+CREATE TABLE workflow_execution_pending (
+    workflow_id VARCHAR(255) NOT NULL,
+    status VARCHAR(50) NOT NULL,
+    change SMALLINT NOT NULL,
+    actual_duration BIGINT,
+    estimated_duration BIGINT
+);
+
+-- Moves the pending rows into the rollups. With wait, blocks until another fold (or a direct
+-- writer of rollups) commits; without, returns false instead. Returns false in a read-only
+-- transaction too (nothing moved).
+CREATE FUNCTION workflow_rollup_fold(wait BOOLEAN DEFAULT TRUE) RETURNS BOOLEAN LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM workflow_metric_pending) AND NOT EXISTS (SELECT 1 FROM workflow_execution_pending) THEN
+        RETURN TRUE;
+    END IF;
+    IF current_setting('transaction_read_only') = 'on' THEN
+        RETURN FALSE;
+    END IF;
+    IF wait THEN
+        PERFORM pg_advisory_xact_lock(2050121001);
+    ELSIF NOT pg_try_advisory_xact_lock(2050121001) THEN
+        RETURN FALSE;
+    END IF;
+
+    -- Metrics: what migration 010's trigger did for a statement's new rows, for all pending rows.
+    WITH taken AS (
+        DELETE FROM workflow_metric_pending RETURNING *
+    ), levels AS (
+        SELECT k.day, k.metric_name, k.type_key, k.category_key, n.metric_value AS v, n.recorded_at AS at
+        FROM taken n, LATERAL workflow_metric_keys(n.metric_name, n.metric_type, n.metric_category, n.recorded_at) k
+    ), shifted AS (
+        SELECT *, min(v) OVER (PARTITION BY day, metric_name, type_key, category_key) AS k FROM levels
+    ), bins AS (
+        INSERT INTO workflow_metric_bins AS b (day, metric_name, type_key, category_key, bin, count)
+        SELECT day, metric_name, type_key, category_key, workflow_sketch_bin(v), count(*)
+        FROM levels WHERE v IS NOT NULL
+        GROUP BY day, metric_name, type_key, category_key, workflow_sketch_bin(v)
+        ON CONFLICT (day, metric_name, type_key, category_key, bin) DO UPDATE SET count = b.count + excluded.count
+    )
+    INSERT INTO workflow_metric_rollups AS r (day, metric_name, type_key, category_key, row_count, value_count,
+        shift, shifted_sum, shifted_squares, min_value, max_value, earliest, latest)
+    SELECT day, metric_name, type_key, category_key, count(*), count(v), min(k),
+           COALESCE(sum(v - k), 0), COALESCE(sum((v - k) * (v - k)), 0), min(v), max(v), min(at), max(at)
+    FROM shifted GROUP BY day, metric_name, type_key, category_key
+    ON CONFLICT (day, metric_name, type_key, category_key) DO UPDATE SET
+        row_count = r.row_count + excluded.row_count,
+        value_count = r.value_count + excluded.value_count,
+        shifted_sum = r.shifted_sum + excluded.shifted_sum
+            + excluded.value_count * COALESCE(excluded.shift - COALESCE(r.shift, excluded.shift), 0),
+        shifted_squares = r.shifted_squares + excluded.shifted_squares
+            + 2 * COALESCE(excluded.shift - COALESCE(r.shift, excluded.shift), 0) * excluded.shifted_sum
+            + excluded.value_count * COALESCE(excluded.shift - COALESCE(r.shift, excluded.shift), 0)
+              * COALESCE(excluded.shift - COALESCE(r.shift, excluded.shift), 0),
+        shift = COALESCE(r.shift, excluded.shift),
+        min_value = LEAST(r.min_value, excluded.min_value),
+        max_value = GREATEST(r.max_value, excluded.max_value),
+        earliest = LEAST(r.earliest, excluded.earliest),
+        latest = GREATEST(r.latest, excluded.latest);
+
+    -- Executions: signed changes. An extreme is recomputed (from the rows now, and the kept
+    -- extremes) when a duration that left its key reaches it; recomputing again for changes
+    -- still pending is harmless (an extreme of what the rows hold now only needs those changes'
+    -- additions, which LEAST and GREATEST take again).
+    WITH taken AS (
+        DELETE FROM workflow_execution_pending RETURNING *
+    ), g AS (
+        SELECT workflow_id, status,
+               sum(change) AS n,
+               COALESCE(sum(change) FILTER (WHERE actual_duration IS NOT NULL), 0) AS dn,
+               COALESCE(sum(change * actual_duration), 0) AS ds,
+               COALESCE(sum(change) FILTER (WHERE estimated_duration IS NOT NULL), 0) AS en,
+               COALESCE(sum(change * estimated_duration), 0) AS es,
+               min(actual_duration) FILTER (WHERE change = 1) AS add_min,
+               max(actual_duration) FILTER (WHERE change = 1) AS add_max,
+               min(actual_duration) FILTER (WHERE change = -1) AS gone_min,
+               max(actual_duration) FILTER (WHERE change = -1) AS gone_max,
+               min(actual_duration) FILTER (WHERE change = 0) AS kept_min,
+               max(actual_duration) FILTER (WHERE change = 0) AS kept_max
+        FROM taken GROUP BY workflow_id, status
+    ), bins AS (
+        INSERT INTO workflow_execution_bins AS b (workflow_id, status, bin, count)
+        SELECT workflow_id, status, workflow_sketch_bin(actual_duration), sum(change)
+        FROM taken WHERE actual_duration IS NOT NULL
+        GROUP BY workflow_id, status, workflow_sketch_bin(actual_duration)
+        HAVING sum(change) <> 0
+        ON CONFLICT (workflow_id, status, bin) DO UPDATE SET count = b.count + excluded.count
+    ), updated AS (
+        UPDATE workflow_execution_rollups r SET
+            execution_count = r.execution_count + g.n,
+            duration_count = r.duration_count + g.dn,
+            duration_sum = r.duration_sum + g.ds,
+            estimated_count = r.estimated_count + g.en,
+            estimated_sum = r.estimated_sum + g.es,
+            kept_min = LEAST(r.kept_min, g.kept_min),
+            kept_max = GREATEST(r.kept_max, g.kept_max),
+            min_duration = CASE WHEN g.gone_min <= LEAST(r.min_duration, g.add_min)
+                THEN LEAST(r.kept_min, g.kept_min, (SELECT min(e.actual_duration) FROM workflow_executions e
+                     WHERE e.workflow_id = g.workflow_id AND e.status = g.status))
+                ELSE LEAST(r.min_duration, g.add_min) END,
+            max_duration = CASE WHEN g.gone_max >= GREATEST(r.max_duration, g.add_max)
+                THEN GREATEST(r.kept_max, g.kept_max, (SELECT max(e.actual_duration) FROM workflow_executions e
+                     WHERE e.workflow_id = g.workflow_id AND e.status = g.status))
+                ELSE GREATEST(r.max_duration, g.add_max) END
+        FROM g
+        WHERE r.workflow_id = g.workflow_id AND r.status = g.status
+        RETURNING r.workflow_id, r.status
+    )
+    -- A key seen for the first time (no one else inserts rollup rows: they hold the same lock).
+    INSERT INTO workflow_execution_rollups (workflow_id, status, execution_count, duration_count, duration_sum,
+        min_duration, max_duration, estimated_count, estimated_sum, kept_min, kept_max)
+    SELECT g.workflow_id, g.status, g.n, g.dn, g.ds,
+           CASE WHEN g.gone_min <= g.add_min
+               THEN LEAST(g.kept_min, (SELECT min(e.actual_duration) FROM workflow_executions e
+                    WHERE e.workflow_id = g.workflow_id AND e.status = g.status))
+               ELSE g.add_min END,
+           CASE WHEN g.gone_max >= g.add_max
+               THEN GREATEST(g.kept_max, (SELECT max(e.actual_duration) FROM workflow_executions e
+                    WHERE e.workflow_id = g.workflow_id AND e.status = g.status))
+               ELSE g.add_max END,
+           g.en, g.es, g.kept_min, g.kept_max
+    FROM g WHERE NOT EXISTS (SELECT 1 FROM updated u WHERE u.workflow_id = g.workflow_id AND u.status = g.status);
+    RETURN TRUE;
+END
+$$;
+
+-- Metrics: an insert appends; an update or a delete folds, then subtracts what it removed as
+-- before (under the lock the fold took), and an update appends what it wrote.
+CREATE OR REPLACE FUNCTION workflow_metric_rollups() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP <> 'INSERT' THEN
+        PERFORM pg_advisory_xact_lock(2050121001);
+        PERFORM workflow_rollup_fold();
+    END IF;
+    IF TG_OP = 'DELETE' AND (SELECT keep_rollups FROM workflow_rollup_control) THEN
+        -- A cleanup keeping the rollups: the rows stay counted; remember their extremes.
+        UPDATE workflow_metric_rollups r SET
+            kept_rows = r.kept_rows + g.n,
+            kept_min = LEAST(r.kept_min, g.mn), kept_max = GREATEST(r.kept_max, g.mx),
+            kept_earliest = LEAST(r.kept_earliest, g.e), kept_latest = GREATEST(r.kept_latest, g.l)
+        FROM (SELECT k.day, k.metric_name, k.type_key, k.category_key, count(*) AS n,
+                     min(o.metric_value) AS mn, max(o.metric_value) AS mx,
+                     min(o.recorded_at) AS e, max(o.recorded_at) AS l
+              FROM old_rows o, LATERAL workflow_metric_keys(o.metric_name, o.metric_type, o.metric_category, o.recorded_at) k
+              GROUP BY 1, 2, 3, 4) g
+        WHERE r.day = g.day AND r.metric_name = g.metric_name AND r.type_key = g.type_key
+          AND r.category_key = g.category_key;
+    ELSIF TG_OP <> 'INSERT' THEN
+        UPDATE workflow_metric_bins b SET count = b.count - g.n
+        FROM (SELECT k.day, k.metric_name, k.type_key, k.category_key, workflow_sketch_bin(o.metric_value) AS bin,
+                     count(*) AS n
+              FROM old_rows o, LATERAL workflow_metric_keys(o.metric_name, o.metric_type, o.metric_category, o.recorded_at) k
+              WHERE o.metric_value IS NOT NULL
+              GROUP BY 1, 2, 3, 4, 5) g
+        WHERE b.day = g.day AND b.metric_name = g.metric_name AND b.type_key = g.type_key
+          AND b.category_key = g.category_key AND b.bin = g.bin;
+
+        -- Counts and shifted sums subtract exactly; an extreme removed is recomputed from the raw
+        -- rows left and the cleaned rows' extremes. Rows that reach zero stay (the reads skip them).
+        UPDATE workflow_metric_rollups r SET
+            row_count = r.row_count - g.n,
+            value_count = r.value_count - g.nv,
+            shifted_sum = r.shifted_sum - COALESCE(g.s1, 0),
+            shifted_squares = r.shifted_squares - COALESCE(g.s2, 0),
+            min_value = CASE WHEN g.mn <= r.min_value THEN LEAST(r.kept_min, (
+                SELECT min(m.metric_value) FROM workflow_metrics m WHERE m.metric_name = r.metric_name
+                AND COALESCE('=' || m.metric_type, '') = r.type_key AND COALESCE('=' || m.metric_category, '') = r.category_key
+                AND (r.day = -2147483648 OR (m.recorded_at >= to_timestamp(r.day::double precision * 86400)
+                     AND m.recorded_at < to_timestamp((r.day + 1)::double precision * 86400))))) ELSE r.min_value END,
+            max_value = CASE WHEN g.mx >= r.max_value THEN GREATEST(r.kept_max, (
+                SELECT max(m.metric_value) FROM workflow_metrics m WHERE m.metric_name = r.metric_name
+                AND COALESCE('=' || m.metric_type, '') = r.type_key AND COALESCE('=' || m.metric_category, '') = r.category_key
+                AND (r.day = -2147483648 OR (m.recorded_at >= to_timestamp(r.day::double precision * 86400)
+                     AND m.recorded_at < to_timestamp((r.day + 1)::double precision * 86400))))) ELSE r.max_value END,
+            earliest = CASE WHEN g.e <= r.earliest THEN LEAST(r.kept_earliest, (
+                SELECT min(m.recorded_at) FROM workflow_metrics m WHERE m.metric_name = r.metric_name
+                AND COALESCE('=' || m.metric_type, '') = r.type_key AND COALESCE('=' || m.metric_category, '') = r.category_key
+                AND (r.day = -2147483648 OR (m.recorded_at >= to_timestamp(r.day::double precision * 86400)
+                     AND m.recorded_at < to_timestamp((r.day + 1)::double precision * 86400))))) ELSE r.earliest END,
+            latest = CASE WHEN g.l >= r.latest THEN GREATEST(r.kept_latest, (
+                SELECT max(m.recorded_at) FROM workflow_metrics m WHERE m.metric_name = r.metric_name
+                AND COALESCE('=' || m.metric_type, '') = r.type_key AND COALESCE('=' || m.metric_category, '') = r.category_key
+                AND (r.day = -2147483648 OR (m.recorded_at >= to_timestamp(r.day::double precision * 86400)
+                     AND m.recorded_at < to_timestamp((r.day + 1)::double precision * 86400))))) ELSE r.latest END
+        FROM (SELECT k.day, k.metric_name, k.type_key, k.category_key, count(*) AS n, count(o.metric_value) AS nv,
+                     sum(o.metric_value - x.shift) AS s1,
+                     sum((o.metric_value - x.shift) * (o.metric_value - x.shift)) AS s2,
+                     min(o.metric_value) AS mn, max(o.metric_value) AS mx,
+                     min(o.recorded_at) AS e, max(o.recorded_at) AS l
+              FROM old_rows o, LATERAL workflow_metric_keys(o.metric_name, o.metric_type, o.metric_category, o.recorded_at) k
+              JOIN workflow_metric_rollups x ON x.day = k.day AND x.metric_name = k.metric_name
+                   AND x.type_key = k.type_key AND x.category_key = k.category_key
+              GROUP BY 1, 2, 3, 4) g
+        WHERE r.day = g.day AND r.metric_name = g.metric_name AND r.type_key = g.type_key
+          AND r.category_key = g.category_key;
+    END IF;
+    IF TG_OP <> 'DELETE' THEN
+        INSERT INTO workflow_metric_pending (metric_name, metric_type, metric_category, metric_value, recorded_at)
+        SELECT metric_name, metric_type, metric_category, metric_value, recorded_at FROM new_rows;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+-- Executions: every change is appended, signed.
+CREATE OR REPLACE FUNCTION workflow_execution_rollups() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        INSERT INTO workflow_execution_pending (workflow_id, status, change, actual_duration, estimated_duration)
+        VALUES (OLD.workflow_id, OLD.status, CASE WHEN (SELECT keep_rollups FROM workflow_rollup_control) THEN 0 ELSE -1 END,
+                OLD.actual_duration, OLD.estimated_duration);
+    ELSIF TG_OP = 'UPDATE' THEN
+        INSERT INTO workflow_execution_pending (workflow_id, status, change, actual_duration, estimated_duration)
+        VALUES (OLD.workflow_id, OLD.status, -1, OLD.actual_duration, OLD.estimated_duration),
+               (NEW.workflow_id, NEW.status, 1, NEW.actual_duration, NEW.estimated_duration);
+    ELSE
+        INSERT INTO workflow_execution_pending (workflow_id, status, change, actual_duration, estimated_duration)
+        VALUES (NEW.workflow_id, NEW.status, 1, NEW.actual_duration, NEW.estimated_duration);
+    END IF;
+    RETURN NULL;
+END
+$$;

@@ -1,0 +1,46 @@
+//! The statistics' pending changes (migration 011): a write on PostgreSQL only appends what it
+//! changes to the rollups' pending tables, and `workflow_rollup_fold()` moves them into the
+//! rollups. Every statistics read folds first; this task folds about once a second besides, so
+//! that the pending tables stay small in a process that writes and never reads.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use sqlx::postgres::PgPool;
+use tokio::time::MissedTickBehavior;
+
+/// How often a process folds.
+pub const FOLD_EVERY: Duration = Duration::from_secs(1);
+
+/// The running fold task; dropping it stops the task at its next tick.
+pub struct Folder {
+    _alive: Arc<()>,
+}
+
+impl Folder {
+    /// Starts the task on the current runtime. A fold that another process's fold (or a direct
+    /// writer of rollups) holds up is skipped, not waited for; one that fails (the server down,
+    /// the schema not migrated yet) is tried again at the next tick.
+    pub fn start(pool: PgPool) -> Folder {
+        let alive = Arc::new(());
+        let weak: Weak<()> = Arc::downgrade(&alive);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(FOLD_EVERY);
+            tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if weak.strong_count() == 0 || pool.is_closed() {
+                    return;
+                }
+                if let Err(e) = sqlx::query("SELECT workflow_rollup_fold(false)")
+                    .execute(&pool)
+                    .await
+                {
+                    tracing::debug!(reason = %e, "the statistics' fold failed; trying again in a second");
+                }
+            }
+        });
+        Folder { _alive: alive }
+    }
+}
