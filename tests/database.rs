@@ -42,15 +42,21 @@ async fn rows(db: &Database, sql: &'static str) -> Vec<workflow_infra::core::val
 async fn every_backend_migrates_from_empty_and_a_second_migrate_changes_nothing() {
     for b in all_backends().await {
         let first = b.db.migration_status().await.unwrap();
-        assert_eq!(first.len(), 9, "{}", b.name);
         assert!(
             first.iter().all(|m| m.applied && m.checksum_ok),
             "{}: {first:?}",
             b.name
         );
+        // 011 (the rollups' pending changes) is PostgreSQL's alone.
+        let mut versions = vec![2, 3, 4, 5, 6, 7, 8, 9, 10];
+        if b.name == "postgresql" {
+            versions.push(11);
+        }
         assert_eq!(
             first.iter().map(|m| m.version).collect::<Vec<_>>(),
-            [2, 3, 4, 5, 6, 7, 8, 9, 10]
+            versions,
+            "{}",
+            b.name
         );
         b.db.migrate().await.unwrap();
         let second = b.db.migration_status().await.unwrap();
