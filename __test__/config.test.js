@@ -164,7 +164,7 @@ describe('the fallback is taken only for an outage', () => {
   withOwn('on a server of the test own that requires TLS, with a self-signed certificate', () => {
     let server
     beforeAll(() => {
-      server = new OwnServer(56432 + (process.pid % 1000)).init({ ssl: 'required' })
+      server = new OwnServer(20432 + (process.pid % 1000)).init({ ssl: 'required' })
     }, 60000)
     afterAll(() => server && server.stop())
 

@@ -121,6 +121,8 @@ function runChild(args, { timeoutMs = 15000, env = {}, cwd }) {
 /**
  * A PostgreSQL server of the suite's own (chaos/lib.js's OwnServer, on `basePort` + pid % 1000)
  * for the enclosing describe: started before its tests, stopped after them (then `after()`).
+ * Base ports lie between 20432 and 24432, one per suite, so that no two suites meet and none lies
+ * in Linux's ephemeral range (32768–60999), where a client socket of anything may hold the port.
  * Its `server` is there once the tests run.
  */
 function ownServer(basePort, after = () => {}) {

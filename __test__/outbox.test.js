@@ -109,7 +109,7 @@ const withOwn = canRunOwnServer() ? describe : describe.skip
 if (!canRunOwnServer()) console.warn('SKIPPED: the outage publish test needs initdb and pg_ctl to run a PostgreSQL server of its own')
 
 withOwn('a publish while PostgreSQL is down', () => {
-  const own = ownServer(59432)
+  const own = ownServer(21432)
 
   test('fails fast behind the breaker, runs no subscriber, counts; the retry with its eventId is delivered once', async () => {
     const db = await WorkflowDatabase.connect({ url: own.server.url, acquireTimeoutMs: 1000 })

@@ -23,7 +23,7 @@ function sql(server, query) {
 }
 
 withOwn('rejoin', () => {
-  const own = ownServer(57432, cleanupScratch)
+  const own = ownServer(22432, cleanupScratch)
 
   /** A fresh database on the test server; the server is left stopped. */
   function freshDatabase(name) {
@@ -175,7 +175,7 @@ withOwn('rejoin', () => {
 })
 
 withOwn('the journal command', () => {
-  const own = ownServer(58432)
+  const own = ownServer(23432)
 
   const cli = (...args) =>
     new Promise((resolve) => {

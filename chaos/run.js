@@ -54,7 +54,7 @@ async function main() {
   await run(() => x.killMidWrite('SQLite', { type: 'sqlite', database: path.join(tempDir('sqlite'), 'kill.db') }, size.kills, rnd))
   let server
   if (canRunOwnServer()) {
-    server = new OwnServer(55432 + (process.pid % 1000)).init()
+    server = new OwnServer(24432 + (process.pid % 1000)).init()
     try {
       await run(() => x.killMidWrite('PostgreSQL', { url: server.url }, size.kills, rnd))
       await run(() => x.restartUnderLoad(server, size.restarts, rnd))
