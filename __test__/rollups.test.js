@@ -394,7 +394,7 @@ describe.each(backends().filter(([name]) => name !== 'memory'))('%s, two process
 })
 
 describe.each(backends().filter(([name]) => name === 'postgresql'))('%s, pending changes', (name, freshConfig) => {
-  test('a write waits in the pending tables; a read folds it in, a read-only one reads the last fold, and an idle process folds about once a second', async () => {
+  test('a write waits in the pending tables; a read folds it in, a read-only one reads the last fold, and an idle process folds about once a second, and vacuums the pending tables after a bulk load', async () => {
     const config = freshConfig()
     const { execFileSync } = require('node:child_process')
     const u = new URL(config.url)
@@ -427,6 +427,15 @@ describe.each(backends().filter(([name]) => name === 'postgresql'))('%s, pending
       while (pending() !== '0' && Date.now() < until) await new Promise((r) => setTimeout(r, 200))
       expect(pending()).toBe('0')
       expect(psql("SELECT row_count FROM workflow_metric_rollups WHERE day = -2147483648 AND metric_name = 'm'")).toBe('4')
+      // A bulk load: folded, then the pending tables are vacuumed back to nothing (their size
+      // is what every fold's first look walks through).
+      psql("INSERT INTO workflow_metrics (metric_name, metric_value) SELECT 'bulk', g FROM generate_series(1, 200000) g")
+      const size = () => Number(psql("SELECT pg_relation_size('workflow_metric_pending')"))
+      expect(size()).toBeGreaterThan(8 << 20)
+      const by = Date.now() + 20000
+      while (size() > 0 && Date.now() < by) await new Promise((r) => setTimeout(r, 250))
+      expect([pending(), size()]).toEqual(['0', 0])
+      expect(await new WorkflowMetricsRepository(db).getAggregatedMetrics({ metricName: 'bulk' })).toMatchObject([{ count: 200000, min_value: 1, max_value: 200000 }])
     } finally {
       await db.close()
     }

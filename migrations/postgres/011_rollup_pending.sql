@@ -33,21 +33,24 @@ CREATE TABLE workflow_execution_pending (
     estimated_duration BIGINT
 );
 
--- Moves the pending rows into the rollups. With wait, blocks until another fold (or a direct
--- writer of rollups) commits; without, returns false instead. Returns false in a read-only
--- transaction too (nothing moved).
-CREATE FUNCTION workflow_rollup_fold(wait BOOLEAN DEFAULT TRUE) RETURNS BOOLEAN LANGUAGE plpgsql AS $$
+-- Moves the pending rows into the rollups; returns how many it moved. With wait, blocks until
+-- another fold (or a direct writer of rollups) commits; without, returns NULL instead. Returns
+-- NULL in a read-only transaction too (nothing moved).
+CREATE FUNCTION workflow_rollup_fold(wait BOOLEAN DEFAULT TRUE) RETURNS BIGINT LANGUAGE plpgsql AS $$
+DECLARE
+    metrics BIGINT;
+    executions BIGINT;
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM workflow_metric_pending) AND NOT EXISTS (SELECT 1 FROM workflow_execution_pending) THEN
-        RETURN TRUE;
+        RETURN 0;
     END IF;
     IF current_setting('transaction_read_only') = 'on' THEN
-        RETURN FALSE;
+        RETURN NULL;
     END IF;
     IF wait THEN
         PERFORM pg_advisory_xact_lock(2050121001);
     ELSIF NOT pg_try_advisory_xact_lock(2050121001) THEN
-        RETURN FALSE;
+        RETURN NULL;
     END IF;
 
     -- Metrics: what migration 010's trigger did for a statement's new rows, for all pending rows.
@@ -64,26 +67,28 @@ BEGIN
         FROM levels WHERE v IS NOT NULL
         GROUP BY day, metric_name, type_key, category_key, workflow_sketch_bin(v)
         ON CONFLICT (day, metric_name, type_key, category_key, bin) DO UPDATE SET count = b.count + excluded.count
+    ), rollups AS (
+        INSERT INTO workflow_metric_rollups AS r (day, metric_name, type_key, category_key, row_count, value_count,
+            shift, shifted_sum, shifted_squares, min_value, max_value, earliest, latest)
+        SELECT day, metric_name, type_key, category_key, count(*), count(v), min(k),
+               COALESCE(sum(v - k), 0), COALESCE(sum((v - k) * (v - k)), 0), min(v), max(v), min(at), max(at)
+        FROM shifted GROUP BY day, metric_name, type_key, category_key
+        ON CONFLICT (day, metric_name, type_key, category_key) DO UPDATE SET
+            row_count = r.row_count + excluded.row_count,
+            value_count = r.value_count + excluded.value_count,
+            shifted_sum = r.shifted_sum + excluded.shifted_sum
+                + excluded.value_count * COALESCE(excluded.shift - COALESCE(r.shift, excluded.shift), 0),
+            shifted_squares = r.shifted_squares + excluded.shifted_squares
+                + 2 * COALESCE(excluded.shift - COALESCE(r.shift, excluded.shift), 0) * excluded.shifted_sum
+                + excluded.value_count * COALESCE(excluded.shift - COALESCE(r.shift, excluded.shift), 0)
+                  * COALESCE(excluded.shift - COALESCE(r.shift, excluded.shift), 0),
+            shift = COALESCE(r.shift, excluded.shift),
+            min_value = LEAST(r.min_value, excluded.min_value),
+            max_value = GREATEST(r.max_value, excluded.max_value),
+            earliest = LEAST(r.earliest, excluded.earliest),
+            latest = GREATEST(r.latest, excluded.latest)
     )
-    INSERT INTO workflow_metric_rollups AS r (day, metric_name, type_key, category_key, row_count, value_count,
-        shift, shifted_sum, shifted_squares, min_value, max_value, earliest, latest)
-    SELECT day, metric_name, type_key, category_key, count(*), count(v), min(k),
-           COALESCE(sum(v - k), 0), COALESCE(sum((v - k) * (v - k)), 0), min(v), max(v), min(at), max(at)
-    FROM shifted GROUP BY day, metric_name, type_key, category_key
-    ON CONFLICT (day, metric_name, type_key, category_key) DO UPDATE SET
-        row_count = r.row_count + excluded.row_count,
-        value_count = r.value_count + excluded.value_count,
-        shifted_sum = r.shifted_sum + excluded.shifted_sum
-            + excluded.value_count * COALESCE(excluded.shift - COALESCE(r.shift, excluded.shift), 0),
-        shifted_squares = r.shifted_squares + excluded.shifted_squares
-            + 2 * COALESCE(excluded.shift - COALESCE(r.shift, excluded.shift), 0) * excluded.shifted_sum
-            + excluded.value_count * COALESCE(excluded.shift - COALESCE(r.shift, excluded.shift), 0)
-              * COALESCE(excluded.shift - COALESCE(r.shift, excluded.shift), 0),
-        shift = COALESCE(r.shift, excluded.shift),
-        min_value = LEAST(r.min_value, excluded.min_value),
-        max_value = GREATEST(r.max_value, excluded.max_value),
-        earliest = LEAST(r.earliest, excluded.earliest),
-        latest = GREATEST(r.latest, excluded.latest);
+    SELECT count(*) INTO metrics FROM taken;
 
     -- Executions: signed changes. An extreme is recomputed (from the rows now, and the kept
     -- extremes) when a duration that left its key reaches it; recomputing again for changes
@@ -132,22 +137,24 @@ BEGIN
         FROM g
         WHERE r.workflow_id = g.workflow_id AND r.status = g.status
         RETURNING r.workflow_id, r.status
+    ), created AS (
+        -- A key seen for the first time (no one else inserts rollup rows: they hold the same lock).
+        INSERT INTO workflow_execution_rollups (workflow_id, status, execution_count, duration_count, duration_sum,
+            min_duration, max_duration, estimated_count, estimated_sum, kept_min, kept_max)
+        SELECT g.workflow_id, g.status, g.n, g.dn, g.ds,
+               CASE WHEN g.gone_min <= g.add_min
+                   THEN LEAST(g.kept_min, (SELECT min(e.actual_duration) FROM workflow_executions e
+                        WHERE e.workflow_id = g.workflow_id AND e.status = g.status))
+                   ELSE g.add_min END,
+               CASE WHEN g.gone_max >= g.add_max
+                   THEN GREATEST(g.kept_max, (SELECT max(e.actual_duration) FROM workflow_executions e
+                        WHERE e.workflow_id = g.workflow_id AND e.status = g.status))
+                   ELSE g.add_max END,
+               g.en, g.es, g.kept_min, g.kept_max
+        FROM g WHERE NOT EXISTS (SELECT 1 FROM updated u WHERE u.workflow_id = g.workflow_id AND u.status = g.status)
     )
-    -- A key seen for the first time (no one else inserts rollup rows: they hold the same lock).
-    INSERT INTO workflow_execution_rollups (workflow_id, status, execution_count, duration_count, duration_sum,
-        min_duration, max_duration, estimated_count, estimated_sum, kept_min, kept_max)
-    SELECT g.workflow_id, g.status, g.n, g.dn, g.ds,
-           CASE WHEN g.gone_min <= g.add_min
-               THEN LEAST(g.kept_min, (SELECT min(e.actual_duration) FROM workflow_executions e
-                    WHERE e.workflow_id = g.workflow_id AND e.status = g.status))
-               ELSE g.add_min END,
-           CASE WHEN g.gone_max >= g.add_max
-               THEN GREATEST(g.kept_max, (SELECT max(e.actual_duration) FROM workflow_executions e
-                    WHERE e.workflow_id = g.workflow_id AND e.status = g.status))
-               ELSE g.add_max END,
-           g.en, g.es, g.kept_min, g.kept_max
-    FROM g WHERE NOT EXISTS (SELECT 1 FROM updated u WHERE u.workflow_id = g.workflow_id AND u.status = g.status);
-    RETURN TRUE;
+    SELECT count(*) INTO executions FROM taken;
+    RETURN metrics + executions;
 END
 $$;
 

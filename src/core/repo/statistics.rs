@@ -1,5 +1,6 @@
 //! The statistics calls, answered from the rollups the triggers of migration 010 keep (see
-//! [`rollups`](super::rollups)): their cost depends on the number of keys and days asked for,
+//! [`rollups`](super::rollups); on PostgreSQL each read first folds in the changes pending since
+//! the last fold, migration 011): their cost depends on the number of keys and days asked for,
 //! not on the rows behind them.
 //!
 //! - Metrics: one rollup row per UTC day and (name, type, category), and one per key for all
@@ -199,6 +200,13 @@ fn text(row: &Row, column: &str) -> String {
     }
 }
 
+fn optional_text(row: &Row, column: &str) -> Option<String> {
+    match row.get(column) {
+        Some(Value::Text(t)) => Some(t.clone()),
+        _ => None,
+    }
+}
+
 fn int(row: &Row, column: &str) -> i64 {
     row.get(column).and_then(Value::as_i64).unwrap_or(0)
 }
@@ -245,47 +253,22 @@ async fn metric_groups(
             String::new(),
         )
     };
-    let mut parts = vec![Part {
-        aggregates: format!(
-            "SELECT metric_name, type_key, category_key, row_count, value_count, shift, shifted_sum, \
-             shifted_squares, min_value, max_value, earliest AS earliest_at, latest AS latest_at \
-             FROM workflow_metric_rollups {filter}"
-        ),
-        bins: bins_sql(&d, &bins, &bins_filter, per_key),
-        params,
-    }];
-    if let Some((from, to)) = partial {
-        // The first day's part from the bound on, aggregated by the database into the rollups'
-        // shape (the shift of a key is its smallest value there).
-        let (filter, params) = MetricFilters {
-            since: Some(from),
-            ..f.clone()
-        }
-        .raw_where(Some(to));
-        let keys = "metric_name, COALESCE('=' || metric_type, '') AS type_key, \
-                    COALESCE('=' || metric_category, '') AS category_key";
-        parts.push(Part {
-            aggregates: format!(
-                "SELECT metric_name, type_key, category_key, COUNT(*) AS row_count, COUNT(v) AS value_count, \
-                 MIN(k) AS shift, COALESCE(SUM(v - k), 0) AS shifted_sum, COALESCE(SUM((v - k) * (v - k)), 0) AS \
-                 shifted_squares, MIN(v) AS min_value, MAX(v) AS max_value, MIN(at) AS earliest_at, MAX(at) AS latest_at \
-                 FROM (SELECT {keys}, metric_value AS v, recorded_at AS at, MIN(metric_value) OVER \
-                       (PARTITION BY metric_name, metric_type, metric_category) AS k FROM workflow_metrics {filter}) r \
-                 GROUP BY metric_name, type_key, category_key"
+    let aggregates = db
+        .call(scan(Statement::new(
+            format!(
+                "SELECT metric_name, type_key, category_key, row_count, value_count, shift, shifted_sum, \
+                 shifted_squares, min_value, max_value, earliest AS earliest_at, latest AS latest_at \
+                 FROM workflow_metric_rollups {filter}"
             ),
-            bins: bins_sql(
-                &d,
-                &format!(
-                    "(SELECT {keys}, {} AS bin, COUNT(*) AS count FROM workflow_metrics {filter} \
-                     GROUP BY metric_name, type_key, category_key, bin)",
-                    d.sketch_bin("metric_value")
-                ),
-                "WHERE bin IS NOT NULL",
-                per_key,
-            ),
+            params.clone(),
+        )))
+        .await?;
+    let bins = db
+        .call(scan(Statement::new(
+            bins_sql(&d, &bins, &bins_filter, per_key),
             params,
-        });
-    }
+        )))
+        .await?;
     let key_of = |row: &Row| -> Key {
         (
             text(row, "metric_name"),
@@ -295,53 +278,75 @@ async fn metric_groups(
     };
     let mut groups: BTreeMap<Key, Group> = BTreeMap::new();
     let mut all = Sketch::default();
-    for part in parts {
-        let aggregates = db
-            .call(scan(Statement::new(part.aggregates, part.params.clone())))
-            .await?;
-        let bins = db
-            .call(scan(Statement::new(part.bins, part.params)))
-            .await?;
-        for row in aggregates.into_rows() {
-            let group = Group {
-                rows: int(&row, "row_count"),
-                moments: Moments::from_shifted(
-                    int(&row, "value_count"),
-                    number(&row, "shift").unwrap_or(0.0),
-                    number(&row, "shifted_sum").unwrap_or(0.0),
-                    number(&row, "shifted_squares").unwrap_or(0.0),
-                    number(&row, "min_value"),
-                    number(&row, "max_value"),
-                ),
-                sketch: Sketch::default(),
-                earliest: time(&row, "earliest_at"),
-                latest: time(&row, "latest_at"),
-            };
-            groups.entry(key_of(&row)).or_default().merge(&group);
-        }
-        for row in bins.into_rows() {
-            if per_key {
-                let sketch = &mut groups.entry(key_of(&row)).or_default().sketch;
-                for pair in text(&row, "bins").split(',') {
-                    if let Some((bin, count)) = pair.split_once(':') {
-                        sketch.add(bin.parse().unwrap_or(0), count.parse().unwrap_or(0));
-                    }
+    for row in aggregates.into_rows() {
+        let group = Group {
+            rows: int(&row, "row_count"),
+            moments: Moments::from_shifted(
+                int(&row, "value_count"),
+                number(&row, "shift").unwrap_or(0.0),
+                number(&row, "shifted_sum").unwrap_or(0.0),
+                number(&row, "shifted_squares").unwrap_or(0.0),
+                number(&row, "min_value"),
+                number(&row, "max_value"),
+            ),
+            sketch: Sketch::default(),
+            earliest: time(&row, "earliest_at"),
+            latest: time(&row, "latest_at"),
+        };
+        groups.entry(key_of(&row)).or_default().merge(&group);
+    }
+    for row in bins.into_rows() {
+        if per_key {
+            let sketch = &mut groups.entry(key_of(&row)).or_default().sketch;
+            for pair in text(&row, "bins").split(',') {
+                if let Some((bin, count)) = pair.split_once(':') {
+                    sketch.add(bin.parse().unwrap_or(0), count.parse().unwrap_or(0));
                 }
-            } else {
-                all.add(int(&row, "bin"), int(&row, "count"));
+            }
+        } else {
+            all.add(int(&row, "bin"), int(&row, "count"));
+        }
+    }
+    // The first day's part from the bound on, row by row (measured: decoding them costs less
+    // than having the database aggregate and bin them).
+    if let Some((from, to)) = partial {
+        let (filter, params) = MetricFilters {
+            since: Some(from),
+            ..f.clone()
+        }
+        .raw_where(Some(to));
+        let raw = db
+            .call(scan(Statement::new(
+                format!(
+                    "SELECT metric_name, metric_type, metric_category, metric_value, recorded_at \
+                     FROM workflow_metrics {filter}"
+                ),
+                params,
+            )))
+            .await?;
+        for row in raw.into_rows() {
+            let key = (
+                text(&row, "metric_name"),
+                nullable_key(optional_text(&row, "metric_type")),
+                nullable_key(optional_text(&row, "metric_category")),
+            );
+            let at = time(&row, "recorded_at");
+            let group = groups.entry(key).or_default();
+            group.rows += 1;
+            group.earliest = least(group.earliest, at);
+            group.latest = greatest(group.latest, at);
+            if let Some(v) = number(&row, "metric_value") {
+                group.moments.add_value(v);
+                if per_key {
+                    group.sketch.add_value(v);
+                } else {
+                    all.add_value(v);
+                }
             }
         }
     }
     groups.retain(|_, g| g.rows > 0);
     Ok(Some((groups, all)))
-}
-
-/// One source of metric groups: its aggregates (in the rollups' shape) and bins, over the same
-/// parameters.
-struct Part {
-    aggregates: String,
-    bins: String,
-    params: Vec<Value>,
 }
 
 /// The bins of `source` (rows of keys, bin and count) filtered by `filter`: per key, each key's

@@ -12,6 +12,9 @@ use tokio::time::MissedTickBehavior;
 /// How often a process folds.
 pub const FOLD_EVERY: Duration = Duration::from_secs(1);
 
+/// The size of the pending tables above which a fold is followed by a VACUUM of them.
+const VACUUM_ABOVE_BYTES: i64 = 8 << 20;
+
 /// The running fold task; dropping it stops the task at its next tick.
 pub struct Folder {
     _alive: Arc<()>,
@@ -33,14 +36,31 @@ impl Folder {
                 if weak.strong_count() == 0 || pool.is_closed() {
                     return;
                 }
-                if let Err(e) = sqlx::query("SELECT workflow_rollup_fold(false)")
-                    .execute(&pool)
-                    .await
-                {
+                if let Err(e) = fold(&pool).await {
                     tracing::debug!(reason = %e, "the statistics' fold failed; trying again in a second");
                 }
             }
         });
         Folder { _alive: alive }
     }
+}
+
+/// One fold, then a VACUUM of the pending tables when they have grown (a bulk load, or a read
+/// that folded many rows): every fold and read starts by looking for a pending row, and until
+/// autovacuum comes by, that look walks the pages of every row folded since.
+async fn fold(pool: &PgPool) -> Result<(), sqlx::Error> {
+    let bytes: Option<i64> = sqlx::query_scalar(
+        "SELECT pg_relation_size('workflow_metric_pending') + pg_relation_size('workflow_execution_pending') \
+         FROM (SELECT workflow_rollup_fold(false)) AS folded",
+    )
+    .fetch_one(pool)
+    .await?;
+    if bytes.unwrap_or(0) > VACUUM_ABOVE_BYTES {
+        // Outside a transaction; without ownership of the tables PostgreSQL skips them with a
+        // warning.
+        sqlx::raw_sql("VACUUM workflow_metric_pending, workflow_execution_pending")
+            .execute(pool)
+            .await?;
+    }
+    Ok(())
 }
