@@ -394,7 +394,7 @@ describe.each(backends().filter(([name]) => name !== 'memory'))('%s, two process
 })
 
 describe.each(backends().filter(([name]) => name === 'postgresql'))('%s, pending changes', (name, freshConfig) => {
-  test('a write waits in the pending tables; a read folds it in, a read-only one reads the last fold, and an idle process folds about once a second, and vacuums the pending tables after a bulk load', async () => {
+  test('a write waits in the pending tables; a read folds it in, a read-only one scans while changes are pending, an idle process folds about once a second (and vacuums the pending tables after a bulk load), and a closing one folds', async () => {
     const config = freshConfig()
     const { execFileSync } = require('node:child_process')
     const u = new URL(config.url)
@@ -410,11 +410,13 @@ describe.each(backends().filter(([name]) => name === 'postgresql'))('%s, pending
     // Another client writes while no process of this package runs: the changes wait.
     write(10)
     expect(pending()).toBe('3')
+    // A read-only connection cannot fold: while changes are pending, it scans (exactly).
     const readOnly = await WorkflowDatabase.connect({ ...config, readOnly: true })
-    expect((await new WorkflowMetricsRepository(readOnly).getMetricsStatistics()).total_metrics).toBe(0)
-    expect((await new WorkflowExecutionRepository(readOnly).getStatistics()).total_executions).toBe(0)
+    expect(await new WorkflowMetricsRepository(readOnly).getMetricsStatistics()).toMatchObject({ total_metrics: 2, min_metric_value: 10, max_metric_value: 11 })
+    expect(await new WorkflowExecutionRepository(readOnly).getStatistics()).toMatchObject({ total_executions: 1, min_duration: 10 })
     expect(pending()).toBe('3')
     await readOnly.close()
+    expect(pending()).toBe('3')
     // A read folds first: it sees every committed write.
     db = await WorkflowDatabase.connect(config)
     try {
@@ -439,5 +441,10 @@ describe.each(backends().filter(([name]) => name === 'postgresql'))('%s, pending
     } finally {
       await db.close()
     }
+    // A process that closes folds what is pending (its own writes or anyone's).
+    write(30)
+    db = await WorkflowDatabase.connect(config)
+    await db.close()
+    expect(pending()).toBe('0')
   }, 30000)
 })

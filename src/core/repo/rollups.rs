@@ -135,51 +135,62 @@ impl Backfill {
 }
 
 pub async fn backfill_state(db: &Database) -> Result<Backfill> {
-    state(db, "SELECT next_day, last_day, done FROM workflow_rollup_backfill").await
+    Ok(state(db, "SELECT next_day, last_day, done FROM workflow_rollup_backfill")
+        .await?
+        .0)
 }
 
-/// What a statistics read does first: on PostgreSQL, fold the pending changes into the
-/// rollups (migration 011), so that the read sees every write committed before it; then
-/// resolve where the backfill stands, in the same round trip.
-pub async fn ready(db: &Database) -> Result<Backfill> {
+/// What a metric statistics read does first: whether the metric rollups can answer (else it
+/// scans). On PostgreSQL this folds the pending changes into the rollups (migration 011), so that
+/// the read sees every write committed before it, and resolves where the backfill stands, in
+/// one round trip; a read-only connection cannot fold, and scans while changes are pending.
+pub async fn ready(db: &Database) -> Result<bool> {
     if !Dialect::of(db).is_postgres() {
-        return backfill_state(db).await;
+        return Ok(backfill_state(db).await?.done);
     }
-    state(
+    let (state, folded) = state(
         db,
         "SELECT next_day, last_day, done, workflow_rollup_fold() AS folded FROM workflow_rollup_backfill",
     )
-    .await
+    .await?;
+    Ok(state.done && folded)
 }
 
-/// On PostgreSQL, folds the pending changes into the rollups (see [`ready`]).
-pub async fn fold(db: &Database) -> Result<()> {
-    if Dialect::of(db).is_postgres() {
-        db.call(Call::scan(
+/// What an execution statistics read does first: on PostgreSQL, folds the pending changes into
+/// the rollups (see [`ready`]); whether they can answer.
+pub async fn fold(db: &Database) -> Result<bool> {
+    if !Dialect::of(db).is_postgres() {
+        return Ok(true);
+    }
+    let out = db
+        .call(Call::scan(
             Statement::new("SELECT workflow_rollup_fold() AS folded", Vec::new()),
             Shape::Row,
         ))
         .await?;
-    }
-    Ok(())
+    Ok(matches!(out, Output::Row(row) if !matches!(row.get("folded"), None | Some(Value::Null))))
 }
 
-async fn state(db: &Database, sql: &'static str) -> Result<Backfill> {
+/// The backfill's state, and whether the statement's `folded` column (when it has one) says the
+/// pending changes were folded.
+async fn state(db: &Database, sql: &'static str) -> Result<(Backfill, bool)> {
     let out = db
         .call(Call::scan(Statement::new(sql, Vec::new()), Shape::Row))
         .await?;
     let Output::Row(row) = out else {
-        return Ok(Backfill {
+        let none = Backfill {
             next_day: None,
             last_day: None,
             done: true,
-        });
+        };
+        return Ok((none, true));
     };
-    Ok(Backfill {
+    let state = Backfill {
         next_day: row.get("next_day").and_then(Value::as_i64),
         last_day: row.get("last_day").and_then(Value::as_i64),
         done: matches!(row.get("done"), Some(Value::Bool(true) | Value::Int(1))),
-    })
+    };
+    Ok((state, !matches!(row.get("folded"), Some(Value::Null))))
 }
 
 /// Rebuilds the metric rollups of the rows that existed before migration 010, one UTC day per

@@ -14,7 +14,8 @@
 //!   point values up to rounding); percentiles come from DDSketch bins, within 1 % (see
 //!   [`sketch`](super::sketch)).
 //! - These scan instead: `exact: true`; a filter that selects few rows (`executionId`, `userId`,
-//!   `taskId`); and metrics while the backfill of existing rows has not finished.
+//!   `taskId`); metrics while the backfill of existing rows has not finished; and, on a
+//!   read-only PostgreSQL connection (which cannot fold), any call while changes are pending.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -223,7 +224,7 @@ async fn metric_groups(
     f: &MetricFilters,
     per_key: bool,
 ) -> Result<Option<(BTreeMap<Key, Group>, Sketch)>> {
-    if !f.rolls_up() || !rollups::ready(db).await?.done {
+    if !f.rolls_up() || !rollups::ready(db).await? {
         return Ok(None);
     }
     // The days the rollups answer for, and the raw part before them.
@@ -529,10 +530,9 @@ pub fn execution_statistics(filters: &Input) -> Result<Work> {
 
 pub async fn execution_statistics_row(db: &Database, f: &ExecutionFilters) -> Result<Output> {
     let d = Dialect::of(db);
-    if f.exact || f.user_id.is_some() || f.task_id.is_some() {
+    if f.exact || f.user_id.is_some() || f.task_id.is_some() || !rollups::fold(db).await? {
         return db.call(execution_statistics_scan(&d, f)).await;
     }
-    rollups::fold(db).await?;
     let (mut clauses, mut params) = (Vec::new(), Vec::new());
     equal(
         &[

@@ -45,6 +45,15 @@ impl Folder {
     }
 }
 
+/// One fold, waited for up to `limit` (when a process closes: what it wrote leaves nothing
+/// pending behind it). Failures are the caller's to ignore.
+pub async fn fold_now(pool: &PgPool, limit: Duration) {
+    let fold = sqlx::query("SELECT workflow_rollup_fold()").execute(pool);
+    if let Ok(Err(e)) = tokio::time::timeout(limit, fold).await {
+        tracing::debug!(reason = %e, "the statistics' fold at close failed");
+    }
+}
+
 /// One fold, then a VACUUM of the pending tables when they have grown (a bulk load, or a read
 /// that folded many rows): every fold and read starts by looking for a pending row, and until
 /// autovacuum comes by, that look walks the pages of every row folded since.

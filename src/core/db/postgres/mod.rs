@@ -189,7 +189,12 @@ impl Store for PgDb {
     /// Every write is committed before its call returns.
     async fn settle(&self) {}
 
+    /// Folds the statistics' pending changes first (within a second), unless the server is
+    /// known to be down.
     async fn close(&self) {
+        if !self.failing_fast() && !self.pool.is_closed() {
+            fold::fold_now(&self.pool, Duration::from_secs(1)).await;
+        }
         self.pool.close().await;
     }
 
