@@ -135,9 +135,12 @@ impl Backfill {
 }
 
 pub async fn backfill_state(db: &Database) -> Result<Backfill> {
-    Ok(state(db, "SELECT next_day, last_day, done FROM workflow_rollup_backfill")
-        .await?
-        .0)
+    Ok(state(
+        db,
+        "SELECT next_day, last_day, done FROM workflow_rollup_backfill",
+    )
+    .await?
+    .0)
 }
 
 /// What a metric statistics read does first: whether the metric rollups can answer (else it

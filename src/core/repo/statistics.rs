@@ -361,7 +361,9 @@ fn bins_sql(d: &Dialect, source: &str, filter: &str, per_key: bool) -> String {
             d.text_list("CAST(bin AS TEXT) || ':' || CAST(count AS TEXT)")
         )
     } else {
-        format!("SELECT bin, CAST(SUM(count) AS BIGINT) AS count FROM {source} b {filter} GROUP BY bin")
+        format!(
+            "SELECT bin, CAST(SUM(count) AS BIGINT) AS count FROM {source} b {filter} GROUP BY bin"
+        )
     }
 }
 

@@ -38,6 +38,10 @@ fn the_relations_each_migration_creates() {
         "workflow_rollup_backfill",
     ];
     pg.push((10, tables(&rollups)));
+    pg.push((
+        11,
+        tables(&["workflow_metric_pending", "workflow_execution_pending"]),
+    ));
     let mut sqlite = common.to_vec();
     sqlite.push((5, vec![]));
     sqlite.push((6, vec![]));
