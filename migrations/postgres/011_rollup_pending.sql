@@ -8,11 +8,11 @@
 -- rollups, aggregated per key, under the rollup lock:
 --   - every statistics read folds first, so it never lags a committed write;
 --   - each process on PostgreSQL folds about once a second (workflow_rollup_fold(false): skipped
---     while another fold runs), so the pending tables stay small;
+--     while another fold runs) and when it closes, so the pending tables stay small;
 --   - a write that subtracts from the rollups directly (a metric update or delete, the backfill,
 --     a retention) folds first, in its transaction.
--- A read-only transaction (the readOnly option, a hot standby) cannot fold: it reads the rollups
--- as of the last fold.
+-- A read-only transaction (the readOnly option, a hot standby) cannot fold: the package's reads
+-- there scan the raw rows while changes are pending.
 
 CREATE TABLE workflow_metric_pending (
     metric_name VARCHAR(255) NOT NULL,
