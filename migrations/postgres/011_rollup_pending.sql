@@ -117,124 +117,65 @@ BEGIN
         GROUP BY workflow_id, status, workflow_sketch_bin(actual_duration)
         HAVING sum(change) <> 0
         ON CONFLICT (workflow_id, status, bin) DO UPDATE SET count = b.count + excluded.count
-    ), updated AS (
-        UPDATE workflow_execution_rollups r SET
-            execution_count = r.execution_count + g.n,
-            duration_count = r.duration_count + g.dn,
-            duration_sum = r.duration_sum + g.ds,
-            estimated_count = r.estimated_count + g.en,
-            estimated_sum = r.estimated_sum + g.es,
-            kept_min = LEAST(r.kept_min, g.kept_min),
-            kept_max = GREATEST(r.kept_max, g.kept_max),
-            min_duration = CASE WHEN g.gone_min <= LEAST(r.min_duration, g.add_min)
-                THEN LEAST(r.kept_min, g.kept_min, (SELECT min(e.actual_duration) FROM workflow_executions e
-                     WHERE e.workflow_id = g.workflow_id AND e.status = g.status))
-                ELSE LEAST(r.min_duration, g.add_min) END,
-            max_duration = CASE WHEN g.gone_max >= GREATEST(r.max_duration, g.add_max)
-                THEN GREATEST(r.kept_max, g.kept_max, (SELECT max(e.actual_duration) FROM workflow_executions e
-                     WHERE e.workflow_id = g.workflow_id AND e.status = g.status))
-                ELSE GREATEST(r.max_duration, g.add_max) END
-        FROM g
-        WHERE r.workflow_id = g.workflow_id AND r.status = g.status
-        RETURNING r.workflow_id, r.status
-    ), created AS (
-        -- A key seen for the first time (no one else inserts rollup rows: they hold the same lock).
-        INSERT INTO workflow_execution_rollups (workflow_id, status, execution_count, duration_count, duration_sum,
-            min_duration, max_duration, estimated_count, estimated_sum, kept_min, kept_max)
-        SELECT g.workflow_id, g.status, g.n, g.dn, g.ds,
-               CASE WHEN g.gone_min <= g.add_min
-                   THEN LEAST(g.kept_min, (SELECT min(e.actual_duration) FROM workflow_executions e
+    ), rollups AS (
+        -- Each key's new values from its old ones (none for a key seen for the first time): no one
+        -- else writes rollup rows meanwhile, they hold the same lock.
+        INSERT INTO workflow_execution_rollups AS r (workflow_id, status, execution_count, duration_count,
+            duration_sum, min_duration, max_duration, estimated_count, estimated_sum, kept_min, kept_max)
+        SELECT g.workflow_id, g.status,
+               COALESCE(o.execution_count, 0) + g.n,
+               COALESCE(o.duration_count, 0) + g.dn,
+               COALESCE(o.duration_sum, 0) + g.ds,
+               CASE WHEN g.gone_min <= LEAST(o.min_duration, g.add_min)
+                   THEN LEAST(o.kept_min, g.kept_min, (SELECT min(e.actual_duration) FROM workflow_executions e
                         WHERE e.workflow_id = g.workflow_id AND e.status = g.status))
-                   ELSE g.add_min END,
-               CASE WHEN g.gone_max >= g.add_max
-                   THEN GREATEST(g.kept_max, (SELECT max(e.actual_duration) FROM workflow_executions e
+                   ELSE LEAST(o.min_duration, g.add_min) END,
+               CASE WHEN g.gone_max >= GREATEST(o.max_duration, g.add_max)
+                   THEN GREATEST(o.kept_max, g.kept_max, (SELECT max(e.actual_duration) FROM workflow_executions e
                         WHERE e.workflow_id = g.workflow_id AND e.status = g.status))
-                   ELSE g.add_max END,
-               g.en, g.es, g.kept_min, g.kept_max
-        FROM g WHERE NOT EXISTS (SELECT 1 FROM updated u WHERE u.workflow_id = g.workflow_id AND u.status = g.status)
+                   ELSE GREATEST(o.max_duration, g.add_max) END,
+               COALESCE(o.estimated_count, 0) + g.en,
+               COALESCE(o.estimated_sum, 0) + g.es,
+               LEAST(o.kept_min, g.kept_min),
+               GREATEST(o.kept_max, g.kept_max)
+        FROM g LEFT JOIN workflow_execution_rollups o ON o.workflow_id = g.workflow_id AND o.status = g.status
+        ON CONFLICT (workflow_id, status) DO UPDATE SET
+            execution_count = excluded.execution_count, duration_count = excluded.duration_count,
+            duration_sum = excluded.duration_sum, min_duration = excluded.min_duration,
+            max_duration = excluded.max_duration, estimated_count = excluded.estimated_count,
+            estimated_sum = excluded.estimated_sum, kept_min = excluded.kept_min, kept_max = excluded.kept_max
     )
     SELECT count(*) INTO executions FROM taken;
     RETURN metrics + executions;
 END
 $$;
 
--- Metrics: an insert appends; an update or a delete folds, then subtracts what it removed as
--- before (under the lock the fold took), and an update appends what it wrote.
-CREATE OR REPLACE FUNCTION workflow_metric_rollups() RETURNS trigger LANGUAGE plpgsql AS $$
+-- Metrics: an insert appends its rows. An update or a delete keeps migration 010's trigger,
+-- which subtracts what it removed (and adds what an update wrote) under the rollup lock; a
+-- trigger before it takes that lock and folds, so that the rollups it subtracts from hold every
+-- change committed before it.
+CREATE FUNCTION workflow_metric_pending() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP <> 'INSERT' THEN
-        PERFORM pg_advisory_xact_lock(2050121001);
-        PERFORM workflow_rollup_fold();
-    END IF;
-    IF TG_OP = 'DELETE' AND (SELECT keep_rollups FROM workflow_rollup_control) THEN
-        -- A cleanup keeping the rollups: the rows stay counted; remember their extremes.
-        UPDATE workflow_metric_rollups r SET
-            kept_rows = r.kept_rows + g.n,
-            kept_min = LEAST(r.kept_min, g.mn), kept_max = GREATEST(r.kept_max, g.mx),
-            kept_earliest = LEAST(r.kept_earliest, g.e), kept_latest = GREATEST(r.kept_latest, g.l)
-        FROM (SELECT k.day, k.metric_name, k.type_key, k.category_key, count(*) AS n,
-                     min(o.metric_value) AS mn, max(o.metric_value) AS mx,
-                     min(o.recorded_at) AS e, max(o.recorded_at) AS l
-              FROM old_rows o, LATERAL workflow_metric_keys(o.metric_name, o.metric_type, o.metric_category, o.recorded_at) k
-              GROUP BY 1, 2, 3, 4) g
-        WHERE r.day = g.day AND r.metric_name = g.metric_name AND r.type_key = g.type_key
-          AND r.category_key = g.category_key;
-    ELSIF TG_OP <> 'INSERT' THEN
-        UPDATE workflow_metric_bins b SET count = b.count - g.n
-        FROM (SELECT k.day, k.metric_name, k.type_key, k.category_key, workflow_sketch_bin(o.metric_value) AS bin,
-                     count(*) AS n
-              FROM old_rows o, LATERAL workflow_metric_keys(o.metric_name, o.metric_type, o.metric_category, o.recorded_at) k
-              WHERE o.metric_value IS NOT NULL
-              GROUP BY 1, 2, 3, 4, 5) g
-        WHERE b.day = g.day AND b.metric_name = g.metric_name AND b.type_key = g.type_key
-          AND b.category_key = g.category_key AND b.bin = g.bin;
-
-        -- Counts and shifted sums subtract exactly; an extreme removed is recomputed from the raw
-        -- rows left and the cleaned rows' extremes. Rows that reach zero stay (the reads skip them).
-        UPDATE workflow_metric_rollups r SET
-            row_count = r.row_count - g.n,
-            value_count = r.value_count - g.nv,
-            shifted_sum = r.shifted_sum - COALESCE(g.s1, 0),
-            shifted_squares = r.shifted_squares - COALESCE(g.s2, 0),
-            min_value = CASE WHEN g.mn <= r.min_value THEN LEAST(r.kept_min, (
-                SELECT min(m.metric_value) FROM workflow_metrics m WHERE m.metric_name = r.metric_name
-                AND COALESCE('=' || m.metric_type, '') = r.type_key AND COALESCE('=' || m.metric_category, '') = r.category_key
-                AND (r.day = -2147483648 OR (m.recorded_at >= to_timestamp(r.day::double precision * 86400)
-                     AND m.recorded_at < to_timestamp((r.day + 1)::double precision * 86400))))) ELSE r.min_value END,
-            max_value = CASE WHEN g.mx >= r.max_value THEN GREATEST(r.kept_max, (
-                SELECT max(m.metric_value) FROM workflow_metrics m WHERE m.metric_name = r.metric_name
-                AND COALESCE('=' || m.metric_type, '') = r.type_key AND COALESCE('=' || m.metric_category, '') = r.category_key
-                AND (r.day = -2147483648 OR (m.recorded_at >= to_timestamp(r.day::double precision * 86400)
-                     AND m.recorded_at < to_timestamp((r.day + 1)::double precision * 86400))))) ELSE r.max_value END,
-            earliest = CASE WHEN g.e <= r.earliest THEN LEAST(r.kept_earliest, (
-                SELECT min(m.recorded_at) FROM workflow_metrics m WHERE m.metric_name = r.metric_name
-                AND COALESCE('=' || m.metric_type, '') = r.type_key AND COALESCE('=' || m.metric_category, '') = r.category_key
-                AND (r.day = -2147483648 OR (m.recorded_at >= to_timestamp(r.day::double precision * 86400)
-                     AND m.recorded_at < to_timestamp((r.day + 1)::double precision * 86400))))) ELSE r.earliest END,
-            latest = CASE WHEN g.l >= r.latest THEN GREATEST(r.kept_latest, (
-                SELECT max(m.recorded_at) FROM workflow_metrics m WHERE m.metric_name = r.metric_name
-                AND COALESCE('=' || m.metric_type, '') = r.type_key AND COALESCE('=' || m.metric_category, '') = r.category_key
-                AND (r.day = -2147483648 OR (m.recorded_at >= to_timestamp(r.day::double precision * 86400)
-                     AND m.recorded_at < to_timestamp((r.day + 1)::double precision * 86400))))) ELSE r.latest END
-        FROM (SELECT k.day, k.metric_name, k.type_key, k.category_key, count(*) AS n, count(o.metric_value) AS nv,
-                     sum(o.metric_value - x.shift) AS s1,
-                     sum((o.metric_value - x.shift) * (o.metric_value - x.shift)) AS s2,
-                     min(o.metric_value) AS mn, max(o.metric_value) AS mx,
-                     min(o.recorded_at) AS e, max(o.recorded_at) AS l
-              FROM old_rows o, LATERAL workflow_metric_keys(o.metric_name, o.metric_type, o.metric_category, o.recorded_at) k
-              JOIN workflow_metric_rollups x ON x.day = k.day AND x.metric_name = k.metric_name
-                   AND x.type_key = k.type_key AND x.category_key = k.category_key
-              GROUP BY 1, 2, 3, 4) g
-        WHERE r.day = g.day AND r.metric_name = g.metric_name AND r.type_key = g.type_key
-          AND r.category_key = g.category_key;
-    END IF;
-    IF TG_OP <> 'DELETE' THEN
-        INSERT INTO workflow_metric_pending (metric_name, metric_type, metric_category, metric_value, recorded_at)
-        SELECT metric_name, metric_type, metric_category, metric_value, recorded_at FROM new_rows;
-    END IF;
+    INSERT INTO workflow_metric_pending (metric_name, metric_type, metric_category, metric_value, recorded_at)
+    SELECT metric_name, metric_type, metric_category, metric_value, recorded_at FROM new_rows;
     RETURN NULL;
 END
 $$;
+
+DROP TRIGGER workflow_metric_rollups_insert ON workflow_metrics;
+CREATE TRIGGER workflow_metric_rollups_insert AFTER INSERT ON workflow_metrics
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION workflow_metric_pending();
+
+CREATE FUNCTION workflow_rollup_fold_first() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(2050121001);
+    PERFORM workflow_rollup_fold();
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER workflow_metric_rollups_fold BEFORE UPDATE OR DELETE ON workflow_metrics
+    FOR EACH STATEMENT EXECUTE FUNCTION workflow_rollup_fold_first();
 
 -- Executions: every change is appended, signed.
 CREATE OR REPLACE FUNCTION workflow_execution_rollups() RETURNS trigger LANGUAGE plpgsql AS $$
