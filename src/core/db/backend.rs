@@ -4,7 +4,7 @@
 use super::postgres::PgDb;
 use super::sqlite::SqliteDb;
 use super::statement::{Bulk, Statement, StmtResult};
-use super::store::Store;
+use super::store::{Steps, Store};
 use crate::core::error::Result;
 use crate::core::metrics::BackendFigures;
 use crate::core::value::{Row, Value};
@@ -64,6 +64,10 @@ impl Store for Backend {
         statements: Vec<Statement>,
     ) -> Result<Vec<StmtResult>> {
         open!(self, append(bulk, statements).await)
+    }
+
+    async fn transact<S: Steps + 'static>(&self, steps: S) -> Result<S> {
+        open!(self, transact(steps).await)
     }
 
     async fn migrate(&self) -> Result<()> {

@@ -12,7 +12,7 @@ use super::postgres::notify::Hub;
 use super::postgres::PgDb;
 use super::sqlite::SqliteDb;
 use super::statement::{Statement, StmtResult};
-use super::store::Store;
+use super::store::{Steps, Store};
 use super::sync::blocking;
 use crate::core::abort;
 use crate::core::config::{ConnectConfig, Target};
@@ -286,6 +286,12 @@ impl Database {
     pub async fn write(&self, statements: Vec<Statement>) -> Result<Vec<StmtResult>> {
         crate::core::abort::check()?;
         self.backend.write(statements).await
+    }
+
+    /// Runs `steps` in a write transaction of their own (see [`Store::transact`]).
+    pub async fn transact<S: Steps + 'static>(&self, steps: S) -> Result<S> {
+        crate::core::abort::check()?;
+        self.backend.transact(steps).await
     }
 
     /// Marks a call as under way until the guard is dropped: take it when the call is made (on

@@ -18,6 +18,7 @@ pub mod call;
 pub mod connect;
 pub mod database;
 pub mod dialect;
+pub mod distinct;
 pub mod health;
 pub mod invalidate;
 pub mod journal;

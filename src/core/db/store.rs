@@ -10,6 +10,12 @@ use crate::core::error::Result;
 use crate::core::metrics::BackendFigures;
 use crate::core::value::{Row, Value};
 
+/// The statements of a transaction that reads what it writes, given in turn: each batch from
+/// what the previous one returned (nothing, at first); `None` ends it (it then commits).
+pub trait Steps: Send {
+    fn next(&mut self, results: Vec<StmtResult>) -> Result<Option<Vec<Statement>>>;
+}
+
 /// What a backend does for the common layer.
 pub trait Store: Send + Sync {
     /// Runs statements in one transaction and returns what each produced.
@@ -31,6 +37,10 @@ pub trait Store: Send + Sync {
         let _ = bulk;
         self.write(statements)
     }
+
+    /// Runs `steps` in a write transaction of their own, serialized with every other `transact`
+    /// on the database, from any process; resolves them once committed.
+    fn transact<S: Steps + 'static>(&self, steps: S) -> impl Future<Output = Result<S>> + Send;
 
     /// Applies the embedded migrations of its dialect (safe from several processes at once).
     fn migrate(&self) -> impl Future<Output = Result<()>> + Send;

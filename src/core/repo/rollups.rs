@@ -1,12 +1,13 @@
 //! The statistics' rollups (migration 010) beside their triggers: what a cleanup does to them
 //! (keep the rows it removes, or forget old days), and the backfill of rows older than them.
 
+use crate::core::db::distinct::UNDATED;
 use crate::core::db::{Call, Database, Dialect, Output, Shape, Statement};
 use crate::core::error::Result;
 use crate::core::value::{Row, Value};
 
-/// The day number of the all-time rollup rows.
-pub const ALL_TIME: i64 = -2_147_483_648;
+/// The day number of the all-time rollup rows (and sketches).
+pub use crate::core::db::distinct::ALL_TIME;
 
 pub const DAY_MS: i64 = 86_400_000;
 
@@ -34,8 +35,8 @@ pub fn keeping_rollups(deletes: Vec<Statement>) -> Vec<Statement> {
 }
 
 /// The statements that forget the metric rollups of the days before `first_day` (the
-/// `rollupRetentionDays` of a cleanup): their rows and bins go, and are taken out of the
-/// all-time rows (whose extremes and times are recomputed from the days left).
+/// `rollupRetentionDays` of a cleanup): their rows, bins and sketches go, and are taken out of
+/// the all-time rows (whose extremes and times are recomputed from the days left).
 pub fn retention(first_day: i64) -> Vec<Statement> {
     let old_in = |p: &str| format!("{p}day > {ALL_TIME} AND {p}day < $1");
     let old = old_in("");
@@ -81,6 +82,16 @@ pub fn retention(first_day: i64) -> Vec<Statement> {
             raw_max = undated("MAX"),
         ),
         format!("DELETE FROM workflow_metric_bins WHERE {old} OR (day = {ALL_TIME} AND count <= 0)"),
+        // The sketches of distinct executions (migration 012): the old days go, and their keys'
+        // all-time sketches are rebuilt from the days left at the next fold.
+        format!(
+            "INSERT INTO workflow_metric_execution_dirty (day, metric_name, type_key, category_key) \
+             SELECT DISTINCT {ALL_TIME}, metric_name, type_key, category_key FROM workflow_metric_executions \
+             WHERE day > {UNDATED} AND day < $1 ON CONFLICT DO NOTHING"
+        ),
+        format!("DELETE FROM workflow_metric_executions WHERE day > {UNDATED} AND day < $1"),
+        format!("DELETE FROM workflow_metric_execution_dirty WHERE day > {UNDATED} AND day < $1"),
+        "DELETE FROM workflow_metric_execution_pending WHERE day < $1".to_string(),
         format!("DELETE FROM workflow_metric_rollups WHERE {old} OR (day = {ALL_TIME} AND row_count <= 0)"),
     ];
     statements

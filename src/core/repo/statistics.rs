@@ -22,6 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::executions::STATUSES;
 use super::rollups::{self, time, ALL_TIME, DAY_MS};
 use super::sketch::{greatest, least, Moments, Sketch};
+use crate::core::db::distinct::{Distinct, Fold};
 use crate::core::db::{Call, Database, Dialect, Output, Shape, Statement};
 use crate::core::error::Result;
 use crate::core::exec::request::Work;
@@ -219,11 +220,19 @@ fn number(row: &Row, column: &str) -> Option<f64> {
 /// The metric groups matching `f`, per key, from the rollups, with their bins per key
 /// (`per_key`) or in one sketch of them all; `None` when the rollups cannot answer (the caller
 /// scans).
-async fn metric_groups(
-    db: &Database,
-    f: &MetricFilters,
-    per_key: bool,
-) -> Result<Option<(BTreeMap<Key, Group>, Sketch)>> {
+/// What the rollups answer for the metrics a call selects.
+struct Rolled {
+    /// Per key.
+    groups: BTreeMap<Key, Group>,
+    /// The percentile bins of all keys (when not per key).
+    all: Sketch,
+    /// The first day the rollups answered for (all time when `None`).
+    first_day: Option<i64>,
+    /// The execution ids of the raw rows read before that day (when not per key).
+    partial_ids: Distinct,
+}
+
+async fn metric_groups(db: &Database, f: &MetricFilters, per_key: bool) -> Result<Option<Rolled>> {
     if !f.rolls_up() || !rollups::ready(db).await? {
         return Ok(None);
     }
@@ -279,6 +288,7 @@ async fn metric_groups(
     };
     let mut groups: BTreeMap<Key, Group> = BTreeMap::new();
     let mut all = Sketch::default();
+    let mut partial_ids = Distinct::default();
     for row in aggregates.into_rows() {
         let group = Group {
             rows: int(&row, "row_count"),
@@ -319,7 +329,7 @@ async fn metric_groups(
         let raw = db
             .call(scan(Statement::new(
                 format!(
-                    "SELECT metric_name, metric_type, metric_category, metric_value, recorded_at \
+                    "SELECT metric_name, metric_type, metric_category, metric_value, recorded_at, execution_id \
                      FROM workflow_metrics {filter}"
                 ),
                 params,
@@ -332,6 +342,9 @@ async fn metric_groups(
                 nullable_key(optional_text(&row, "metric_category")),
             );
             let at = time(&row, "recorded_at");
+            if let (false, Some(id)) = (per_key, optional_text(&row, "execution_id")) {
+                partial_ids.add_id(&id);
+            }
             let group = groups.entry(key).or_default();
             group.rows += 1;
             group.earliest = least(group.earliest, at);
@@ -347,7 +360,12 @@ async fn metric_groups(
         }
     }
     groups.retain(|_, g| g.rows > 0);
-    Ok(Some((groups, all)))
+    Ok(Some(Rolled {
+        groups,
+        all,
+        first_day,
+        partial_ids,
+    }))
 }
 
 /// The bins of `source` (rows of keys, bin and count) filtered by `filter`: per key, each key's
@@ -392,7 +410,7 @@ pub fn aggregated(filters: &Input) -> Result<Work> {
 }
 
 pub async fn aggregated_rows(db: &Database, f: &MetricFilters) -> Result<Output> {
-    let Some((groups, _)) = metric_groups(db, f, true).await? else {
+    let Some(Rolled { groups, .. }) = metric_groups(db, f, true).await? else {
         return db.call(aggregated_scan(&Dialect::of(db), f)).await;
     };
     let columns: Vec<String> = [
@@ -439,18 +457,28 @@ pub fn metric_statistics(filters: &Input) -> Result<Work> {
     let f = MetricFilters::parse(filters)?;
     Ok(Work::steps(move |db| async move {
         let d = Dialect::of(&db);
-        let Some((groups, sketch)) = metric_groups(&db, &f, false).await? else {
+        let Some(rolled) = metric_groups(&db, &f, false).await? else {
             return db.call(statistics_scan(&d, &f)).await;
         };
+        let unique_executions = match sketched_executions(&db, &f, &rolled).await? {
+            Some(n) => Value::Int(n),
+            None => match db.call(unique_executions(&f)).await? {
+                Output::Row(row) => row
+                    .get("unique_executions")
+                    .cloned()
+                    .unwrap_or(Value::Int(0)),
+                _ => Value::Int(0),
+            },
+        };
+        let groups = &rolled.groups;
         let names: BTreeSet<&String> = groups.keys().map(|(name, _, _)| name).collect();
         let types: BTreeSet<&(bool, String)> =
             groups.keys().map(|(_, t, _)| t).filter(|t| !t.0).collect();
-        let unique_executions = db.call(unique_executions(&f)).await?;
         let mut g = Group::default();
         for group in groups.values() {
             g.merge(group);
         }
-        g.sketch = sketch;
+        g.sketch = rolled.all;
         let columns: Vec<String> = [
             "total_metrics",
             "unique_executions",
@@ -468,13 +496,6 @@ pub fn metric_statistics(filters: &Input) -> Result<Work> {
         ]
         .map(String::from)
         .to_vec();
-        let unique_executions = match unique_executions {
-            Output::Row(row) => row
-                .get("unique_executions")
-                .cloned()
-                .unwrap_or(Value::Int(0)),
-            _ => Value::Int(0),
-        };
         Ok(Output::Row(Row::new(
             columns,
             vec![
@@ -494,6 +515,60 @@ pub fn metric_statistics(filters: &Input) -> Result<Work> {
             ],
         )))
     }))
+}
+
+/// `unique_executions` from the sketches of distinct executions (migration 012) of the days the
+/// rollups answered for, merged with the ids of the raw rows read before them: `None` when the
+/// pending ids could not be folded first (a read-only connection), and the count must scan.
+async fn sketched_executions(
+    db: &Database,
+    f: &MetricFilters,
+    rolled: &Rolled,
+) -> Result<Option<i64>> {
+    if !fold_distinct(db).await? {
+        return Ok(None);
+    }
+    let (filter, params) = f.rollup_where(rolled.first_day);
+    let sketches = db
+        .call(scan(Statement::new(
+            format!("SELECT sketch FROM workflow_metric_executions {filter}"),
+            params,
+        )))
+        .await?;
+    let mut all = rolled.partial_ids.clone();
+    for row in sketches.into_rows() {
+        all.merge(&Distinct::decode(&text(&row, "sketch"))?);
+    }
+    Ok(Some(all.count()))
+}
+
+/// Folds the pending execution ids into their sketches; whether it could (nothing pending, or
+/// all of it folded).
+async fn fold_distinct(db: &Database) -> Result<bool> {
+    let out = db
+        .call(Call::scan(
+            Statement::new(
+                "SELECT CASE WHEN EXISTS (SELECT 1 FROM workflow_metric_execution_pending) \
+                 OR EXISTS (SELECT 1 FROM workflow_metric_execution_dirty) THEN 1 ELSE 0 END AS pending",
+                Vec::new(),
+            ),
+            Shape::Row,
+        ))
+        .await?;
+    if matches!(out, Output::Row(row) if int(&row, "pending") == 0) {
+        return Ok(true);
+    }
+    let postgres = Dialect::of(db).is_postgres();
+    loop {
+        match db.transact(Fold::new(postgres)).await {
+            Ok(fold) if fold.more() => {}
+            Ok(_) => return Ok(true),
+            Err(e) => {
+                tracing::debug!(reason = %e, "folding the pending execution ids failed; counting them by a scan");
+                return Ok(false);
+            }
+        }
+    }
 }
 
 /// The filters `getStatistics` takes (and `exact`).

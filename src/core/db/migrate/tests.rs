@@ -49,6 +49,13 @@ fn the_relations_each_migration_creates() {
     sqlite.push((8, vec![]));
     sqlite.push((9, vec![]));
     sqlite.push((10, tables(&rollups)));
+    let executions = tables(&[
+        "workflow_metric_executions",
+        "workflow_metric_execution_pending",
+        "workflow_metric_execution_dirty",
+    ]);
+    pg.push((12, executions.clone()));
+    sqlite.push((12, executions));
     assert_eq!(of(&POSTGRES), pg);
     assert_eq!(of(&SQLITE), sqlite);
 }

@@ -5,14 +5,38 @@ use std::sync::Arc;
 
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
-use sqlx::postgres::{PgArgumentBuffer, PgArguments, PgRow, PgTypeInfo};
+use sqlx::postgres::{PgArgumentBuffer, PgArguments, PgPool, PgRow, PgTypeInfo};
 use sqlx::{Arguments, AssertSqlSafe, Column, Encode, PgConnection, Row as _, TypeInfo};
 
 use crate::core::db::statement::{Statement, StmtResult};
+use crate::core::db::store::Steps;
 use crate::core::error::{Error, Result};
 use crate::core::value::{Row, Value};
 
 /// Runs one statement on a connection, collecting rows (for SELECT / RETURNING) or the count.
+/// The advisory lock that serializes [`transact`]s, from every process.
+const TRANSACT_LOCK: i64 = 2_050_121_002;
+
+/// Runs `steps` in one transaction on a connection of `pool`, under [`TRANSACT_LOCK`] (see
+/// [`Store::transact`](crate::core::db::store::Store::transact)): rolled back unless they all
+/// succeed.
+pub async fn transact<S: Steps>(pool: &PgPool, mut steps: S) -> Result<S> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(TRANSACT_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    let mut results = Vec::new();
+    while let Some(statements) = steps.next(results)? {
+        results = Vec::with_capacity(statements.len());
+        for s in &statements {
+            results.push(run_one(&mut tx, s).await?);
+        }
+    }
+    tx.commit().await?;
+    Ok(steps)
+}
+
 pub async fn run_one(conn: &mut PgConnection, statement: &Statement) -> Result<StmtResult> {
     let mut args = PgArguments::default();
     for value in &statement.params {

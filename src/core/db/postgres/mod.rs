@@ -22,7 +22,7 @@ use self::group::Grouper;
 use self::notify::Channels;
 use crate::core::db::migrate;
 use crate::core::db::statement::{Bulk, BulkType, Statement, StmtResult};
-use crate::core::db::store::Store;
+use crate::core::db::store::{Steps, Store};
 use crate::core::error::{Error, ErrorCode, Result};
 use crate::core::metrics::{BackendFigures, PoolFigures};
 use crate::core::value::{Row, Value};
@@ -169,6 +169,11 @@ impl Store for PgDb {
         statements: Vec<Statement>,
     ) -> Result<Vec<StmtResult>> {
         self.insert_bulk(bulk, statements).await
+    }
+
+    /// On a pooled connection, behind the breaker.
+    async fn transact<S: Steps + 'static>(&self, steps: S) -> Result<S> {
+        self.breaker.run(exec::transact(&self.pool, steps)).await
     }
 
     /// On a connection of its own, under a session-level advisory lock.

@@ -13,6 +13,7 @@ use rusqlite::{Connection, ToSql};
 use crate::core::columns::{column_kind, ColumnKind};
 use crate::core::db::merge;
 use crate::core::db::statement::{Statement, StmtResult};
+use crate::core::db::store::Steps;
 use crate::core::error::{Error, Result};
 use crate::core::value::{iso_to_millis, millis_to_iso, Row, Value};
 
@@ -110,6 +111,22 @@ fn run_merged(conn: &Connection, statements: &[Statement]) -> Result<Option<Vec<
         out.extend(merge::share(merge, chunk, result));
     }
     Ok(Some(out))
+}
+
+/// Runs `steps` in one `BEGIN IMMEDIATE` transaction on `conn` (see
+/// [`Store::transact`](crate::core::db::store::Store::transact)): rolled back unless they all
+/// succeed.
+pub fn transact<S: Steps>(conn: &mut Connection, mut steps: S) -> Result<S> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let mut results = Vec::new();
+    while let Some(statements) = steps.next(results)? {
+        results = statements
+            .iter()
+            .map(|s| run_one(&tx, s))
+            .collect::<Result<Vec<_>>>()?;
+    }
+    tx.commit()?;
+    Ok(steps)
 }
 
 fn run_one(conn: &Connection, statement: &Statement) -> Result<StmtResult> {

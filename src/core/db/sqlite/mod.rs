@@ -19,7 +19,7 @@ use self::room::Reserve;
 use self::writer::{Writer, BUSY_TIMEOUT};
 use crate::core::db::migrate;
 use crate::core::db::statement::{Statement, StmtResult};
-use crate::core::db::store::Store;
+use crate::core::db::store::{Steps, Store};
 use crate::core::db::sync::lock;
 use crate::core::error::{Error, ErrorCode, Result};
 use crate::core::metrics::BackendFigures;
@@ -229,6 +229,12 @@ impl Store for SqliteDb {
                 .rows)
         })
         .await
+    }
+
+    /// On the writer connection; its `BEGIN IMMEDIATE` holds other processes' writers off.
+    async fn transact<S: Steps + 'static>(&self, steps: S) -> Result<S> {
+        self.exclusive(move |conn| exec::transact(conn, steps))
+            .await
     }
 
     async fn migrate(&self) -> Result<()> {

@@ -14,9 +14,12 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+use std::time::{Duration, Instant};
+
 use rusqlite::Connection;
 
-use super::checkpoint;
+use super::{checkpoint, exec};
+use crate::core::db::distinct::Fold;
 use crate::core::db::sync::lock;
 use crate::core::error::{Error, Result};
 use crate::core::metrics::WriteStats;
@@ -27,6 +30,15 @@ pub const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The most writes committed together; bounds the latency a large burst adds to its first write.
 const MAX_GROUP: usize = 512;
+
+/// How often the writer folds the pending execution ids into their sketches (migration 012):
+/// every `getMetricsStatistics` call folds first; this keeps them few in a process that writes
+/// and never reads.
+const FOLD_EVERY: Duration = Duration::from_secs(1);
+
+/// The most transactions of pending ids one fold between groups takes (a bulk load is left to
+/// the next ones, or to the first read).
+const FOLD_ROUNDS: usize = 10;
 
 type Finish = Box<dyn FnOnce(Result<()>) + Send>;
 
@@ -47,6 +59,37 @@ pub struct Writer {
     thread: Mutex<Option<JoinHandle<()>>>,
     /// `queued`: jobs sent and not yet finished; `groups`: writes committed together.
     stats: Arc<WriteStats>,
+    folds: Arc<FoldClock>,
+}
+
+/// When the writer last folded pending execution ids.
+struct FoldClock(Mutex<Instant>);
+
+impl FoldClock {
+    /// Whether a fold is due; if so, it counts as done now.
+    fn due(&self) -> bool {
+        let mut last = lock(&self.0);
+        let due = last.elapsed() >= FOLD_EVERY;
+        if due {
+            *last = Instant::now();
+        }
+        due
+    }
+}
+
+/// Folds pending execution ids into their sketches, at most `rounds` transactions of them; a
+/// failure (the schema not migrated yet, a full disk) leaves them to the next fold.
+fn fold_distinct(conn: &mut Connection, rounds: usize) {
+    for _ in 0..rounds {
+        match exec::transact(conn, Fold::new(false)) {
+            Ok(fold) if fold.more() => {}
+            Ok(_) => return,
+            Err(e) => {
+                tracing::debug!(reason = %e, "folding the pending execution ids failed");
+                return;
+            }
+        }
+    }
 }
 
 impl Writer {
@@ -54,17 +97,19 @@ impl Writer {
     pub fn start(conn: Arc<Mutex<Connection>>) -> Result<Writer> {
         let (sender, receiver) = mpsc::channel();
         let stats = Arc::new(WriteStats::default());
-        let thread_stats = stats.clone();
+        let folds = Arc::new(FoldClock(Mutex::new(Instant::now())));
+        let (thread_stats, thread_folds) = (stats.clone(), folds.clone());
         let thread_conn = conn.clone();
         let thread = std::thread::Builder::new()
             .name("workflow-infra-sqlite-writer".into())
-            .spawn(move || run(thread_conn, receiver, &thread_stats))
+            .spawn(move || run(thread_conn, receiver, &thread_stats, &thread_folds))
             .map_err(|e| Error::internal(format!("cannot start the SQLite writer thread: {e}")))?;
         Ok(Writer {
             conn,
             sender: Mutex::new(Some(sender)),
             thread: Mutex::new(Some(thread)),
             stats,
+            folds,
         })
     }
 
@@ -135,6 +180,15 @@ impl Writer {
                 |_: Result<()>| {},
             );
         }
+        if self.folds.due() {
+            self.exclusive(
+                |conn| {
+                    fold_distinct(conn, FOLD_ROUNDS);
+                    Ok(())
+                },
+                |_: Result<()>| {},
+            );
+        }
         Some(result)
     }
 
@@ -197,7 +251,12 @@ fn guarded<T>(work: impl FnOnce() -> Result<T>) -> Result<T> {
         .unwrap_or_else(|_| Err(Error::internal("a write panicked; it was rolled back")))
 }
 
-fn run(conn: Arc<Mutex<Connection>>, receiver: Receiver<Job>, stats: &WriteStats) {
+fn run(
+    conn: Arc<Mutex<Connection>>,
+    receiver: Receiver<Job>,
+    stats: &WriteStats,
+    folds: &FoldClock,
+) {
     while let Ok(first) = receiver.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_GROUP {
@@ -222,7 +281,12 @@ fn run(conn: Arc<Mutex<Connection>>, receiver: Receiver<Job>, stats: &WriteStats
         if checkpoint::due() {
             checkpoint::run(&conn);
         }
+        if folds.due() {
+            fold_distinct(&mut conn, FOLD_ROUNDS);
+        }
     }
+    // Closing: nothing pending is left behind.
+    fold_distinct(&mut lock(&conn), usize::MAX);
 }
 
 /// The writes of one transaction and what to tell each once it ends.
