@@ -907,3 +907,106 @@ async fn all_applied(db: &Database) -> bool {
     let states = db.migration_status().await.unwrap();
     states.iter().all(|m| m.applied)
 }
+
+/// The sketches of distinct executions (migration 012): ids a write appends wait until a fold,
+/// which takes them in bounded transactions, rebuilds what a delete marked, and leaves nothing
+/// pending; the all-time sketch of a key is the union of its days.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn folds_move_pending_execution_ids_into_their_sketches() {
+    use workflow_infra::core::db::distinct::{Distinct, Fold, ALL_TIME};
+    for b in all_backends().await {
+        let postgres = b.name == "postgresql";
+        let count = |sql: &'static str| {
+            let db = &b.db;
+            async move {
+                db.fetch(sql, vec![]).await.unwrap()[0]
+                    .get("n")
+                    .and_then(Value::as_i64)
+                    .unwrap()
+            }
+        };
+        // 30,000 metrics over 3 days, of 3,000 executions: more than one fold transaction takes.
+        let day = |d: i64| Value::Timestamp(1_700_000_000_000 + d * 86_400_000);
+        let mut rows: Vec<Statement> = (0..3000)
+            .map(|i| {
+                Statement::new(
+                    "INSERT INTO workflow_executions (execution_id, workflow_id, workflow_name) VALUES ($1, 'w', 'W')",
+                    vec![Value::Text(format!("x{i}"))],
+                )
+            })
+            .collect();
+        for i in 0..30_000i64 {
+            rows.push(Statement::new(
+                "INSERT INTO workflow_metrics (execution_id, metric_name, metric_value, metric_type, recorded_at) \
+                 VALUES ($1, 'm', $2, 'performance', $3)",
+                vec![
+                    Value::Text(format!("x{}", i % 3000)),
+                    Value::Float(i as f64),
+                    day(i % 3),
+                ],
+            ));
+        }
+        for chunk in rows.chunks(5000) {
+            b.db.write(chunk.to_vec()).await.unwrap();
+        }
+        // (The SQLite writer folds once a second between writes: some may be folded already.)
+        let pending = count("SELECT COUNT(*) AS n FROM workflow_metric_execution_pending").await;
+        assert!(pending > 0, "{}", b.name);
+        let mut rounds = 0;
+        loop {
+            rounds += 1;
+            if !b.db.transact(Fold::new(postgres)).await.unwrap().more() {
+                break;
+            }
+        }
+        assert!(rounds > 1 || pending <= 20_000, "{}: {rounds} rounds", b.name);
+        assert_eq!(
+            count("SELECT COUNT(*) AS n FROM workflow_metric_execution_pending").await,
+            0
+        );
+        let sketches = b
+            .db
+            .fetch(
+                "SELECT day, sketch FROM workflow_metric_executions ORDER BY day",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let read = |i: usize| match sketches[i].get("sketch") {
+            Some(Value::Text(t)) => Distinct::decode(t).unwrap(),
+            _ => panic!("no sketch"),
+        };
+        assert_eq!(sketches.len(), 4, "{}: all time and three days", b.name);
+        assert_eq!(sketches[0].get("day").and_then(Value::as_i64), Some(ALL_TIME));
+        let mut days = Distinct::default();
+        (1..4).for_each(|i| days.merge(&read(i)));
+        assert_eq!(read(0), days, "{}", b.name);
+        assert!((read(0).count() - 3000).abs() < 75, "{}", b.name);
+        // Each execution's metrics fall on one day (x_k: i % 3 == k % 3), 1,000 a day: sets.
+        // Deleting ten executions' marks their days, which are rebuilt from the rows left.
+        b.db.write(vec![Statement::new(
+            "DELETE FROM workflow_metrics WHERE execution_id IN ('x0', 'x1', 'x2', 'x3', 'x4', 'x5', 'x6', 'x7', 'x8', 'x9')",
+            vec![],
+        )])
+        .await
+        .unwrap();
+        while b.db.transact(Fold::new(postgres)).await.unwrap().more() {}
+        let after = b
+            .db
+            .fetch(
+                "SELECT day, sketch FROM workflow_metric_executions ORDER BY day",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let counts: Vec<i64> = after
+            .iter()
+            .map(|row| match row.get("sketch") {
+                Some(Value::Text(t)) => Distinct::decode(t).unwrap().count(),
+                _ => panic!("no sketch"),
+            })
+            .collect();
+        assert_eq!(&counts[1..], &[996, 997, 997], "{}", b.name);
+        assert!((counts[0] - 2990).abs() < 75, "{}: {counts:?}", b.name);
+    }
+}

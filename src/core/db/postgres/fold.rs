@@ -1,7 +1,9 @@
-//! The statistics' pending changes (migration 011): a write on PostgreSQL only appends what it
-//! changes to the rollups' pending tables, and `workflow_rollup_fold()` moves them into the
-//! rollups. Every statistics read folds first; this task folds about once a second besides, so
-//! that the pending tables stay small in a process that writes and never reads.
+//! The statistics' pending changes (migrations 011 and 012): a write on PostgreSQL only appends
+//! what it changes to the rollups' pending tables, and `workflow_rollup_fold()` moves them into
+//! the rollups; its execution ids go to their own pending table, which a
+//! [`Fold`](crate::core::db::distinct::Fold) moves into their sketches. Every statistics read
+//! folds first; this task folds about once a second besides, so that the pending tables stay
+//! small in a process that writes and never reads.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
