@@ -250,19 +250,6 @@ async fn metric_groups(db: &Database, f: &MetricFilters, per_key: bool) -> Resul
     };
     let d = Dialect::of(db);
     let (filter, params) = f.rollup_where(first_day);
-    // The all-time rows hold one row per key and bin, and a sum over the keys groups by bin
-    // anyway: only days per key need their bins summed first.
-    let (bins, bins_filter) = if first_day.is_none() || !per_key {
-        ("workflow_metric_bins".to_string(), filter.clone())
-    } else {
-        (
-            format!(
-                "(SELECT metric_name, type_key, category_key, bin, SUM(count) AS count FROM workflow_metric_bins \
-                 {filter} GROUP BY metric_name, type_key, category_key, bin)"
-            ),
-            String::new(),
-        )
-    };
     let aggregates = db
         .call(scan(Statement::new(
             format!(
@@ -273,9 +260,10 @@ async fn metric_groups(db: &Database, f: &MetricFilters, per_key: bool) -> Resul
             params.clone(),
         )))
         .await?;
+    let listed = per_key || first_day.is_some();
     let bins = db
         .call(scan(Statement::new(
-            bins_sql(&d, &bins, &bins_filter, per_key),
+            bins_sql(&d, &filter, per_key, first_day.is_some()),
             params,
         )))
         .await?;
@@ -307,15 +295,18 @@ async fn metric_groups(db: &Database, f: &MetricFilters, per_key: bool) -> Resul
         groups.entry(key_of(&row)).or_default().merge(&group);
     }
     for row in bins.into_rows() {
-        if per_key {
-            let sketch = &mut groups.entry(key_of(&row)).or_default().sketch;
-            for pair in text(&row, "bins").split(',') {
-                if let Some((bin, count)) = pair.split_once(':') {
-                    sketch.add(bin.parse().unwrap_or(0), count.parse().unwrap_or(0));
-                }
-            }
-        } else {
+        if !listed {
             all.add(int(&row, "bin"), int(&row, "count"));
+            continue;
+        }
+        let sketch = match per_key {
+            true => &mut groups.entry(key_of(&row)).or_default().sketch,
+            false => &mut all,
+        };
+        for pair in text(&row, "bins").split(',') {
+            if let Some((bin, count)) = pair.split_once(':') {
+                sketch.add(bin.parse().unwrap_or(0), count.parse().unwrap_or(0));
+            }
         }
     }
     // The first day's part from the bound on, row by row (measured: decoding them costs less
@@ -368,20 +359,25 @@ async fn metric_groups(db: &Database, f: &MetricFilters, per_key: bool) -> Resul
     }))
 }
 
-/// The bins of `source` (rows of keys, bin and count) filtered by `filter`: per key, each key's
-/// as one text ("bin:count,…": tens of thousands of bin rows would cost more to decode than to
-/// sum); else summed over the keys, per bin.
-fn bins_sql(d: &Dialect, source: &str, filter: &str, per_key: bool) -> String {
-    if per_key {
-        format!(
-            "SELECT metric_name, type_key, category_key, {} AS bins FROM {source} b {filter} \
-             GROUP BY metric_name, type_key, category_key",
-            d.text_list("CAST(bin AS TEXT) || ':' || CAST(count AS TEXT)")
-        )
-    } else {
-        format!(
-            "SELECT bin, CAST(SUM(count) AS BIGINT) AS count FROM {source} b {filter} GROUP BY bin"
-        )
+/// The bins `filter` selects. Per key of the all-time rows, each key's as one text
+/// ("bin:count,…": tens of thousands of bin rows would cost more to decode than to sum); of the
+/// all-time rows of all keys, summed per bin. Of days, per day and key as one text, in the order
+/// of the primary key (summing them per key or per bin first would sort them all: measured 32
+/// against 12 ms for 31,000 bin rows on SQLite); the sums are the sketch's.
+fn bins_sql(d: &Dialect, filter: &str, per_key: bool, days: bool) -> String {
+    let list = d.text_list("CAST(bin AS TEXT) || ':' || CAST(count AS TEXT)");
+    match (per_key, days) {
+        (_, true) => format!(
+            "SELECT metric_name, type_key, category_key, {list} AS bins FROM workflow_metric_bins {filter} \
+             GROUP BY day, metric_name, type_key, category_key"
+        ),
+        (true, false) => format!(
+            "SELECT metric_name, type_key, category_key, {list} AS bins FROM workflow_metric_bins {filter} \
+             GROUP BY metric_name, type_key, category_key"
+        ),
+        (false, false) => format!(
+            "SELECT bin, CAST(SUM(count) AS BIGINT) AS count FROM workflow_metric_bins {filter} GROUP BY bin"
+        ),
     }
 }
 
