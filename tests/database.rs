@@ -959,14 +959,17 @@ async fn folds_move_pending_execution_ids_into_their_sketches() {
                 break;
             }
         }
-        assert!(rounds > 1 || pending <= 20_000, "{}: {rounds} rounds", b.name);
+        assert!(
+            rounds > 1 || pending <= 20_000,
+            "{}: {rounds} rounds",
+            b.name
+        );
         assert_eq!(
             count("SELECT COUNT(*) AS n FROM workflow_metric_execution_pending").await,
             0
         );
-        let sketches = b
-            .db
-            .fetch(
+        let sketches =
+            b.db.fetch(
                 "SELECT day, sketch FROM workflow_metric_executions ORDER BY day",
                 vec![],
             )
@@ -977,7 +980,10 @@ async fn folds_move_pending_execution_ids_into_their_sketches() {
             _ => panic!("no sketch"),
         };
         assert_eq!(sketches.len(), 4, "{}: all time and three days", b.name);
-        assert_eq!(sketches[0].get("day").and_then(Value::as_i64), Some(ALL_TIME));
+        assert_eq!(
+            sketches[0].get("day").and_then(Value::as_i64),
+            Some(ALL_TIME)
+        );
         let mut days = Distinct::default();
         (1..4).for_each(|i| days.merge(&read(i)));
         assert_eq!(read(0), days, "{}", b.name);
@@ -991,9 +997,8 @@ async fn folds_move_pending_execution_ids_into_their_sketches() {
         .await
         .unwrap();
         while b.db.transact(Fold::new(postgres)).await.unwrap().more() {}
-        let after = b
-            .db
-            .fetch(
+        let after =
+            b.db.fetch(
                 "SELECT day, sketch FROM workflow_metric_executions ORDER BY day",
                 vec![],
             )
