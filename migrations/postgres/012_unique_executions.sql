@@ -6,13 +6,14 @@
 -- HyperLogLog registers beyond (precision 14). The package reads and merges them; their format
 -- is its own (src/core/db/distinct.rs).
 --
--- A write only appends the ids it adds to workflow_metric_execution_pending, and an update or a
--- delete marks the keys it removed ids from in workflow_metric_execution_dirty; a cleanup that
--- keeps the rollups appends the ids it removed as kept instead (each day's kept_sketch: a sketch
--- rebuilt from the raw rows takes them back, as the rollups keep counting those rows). The package folds both into the sketches, under its own lock:
--- every getMetricsStatistics call first, and each process about once a second. A dirty sketch
--- is rebuilt from the raw rows (a sketch cannot subtract), then its all-time sketch from the
--- days.
+-- A write's ids reach workflow_metric_execution_pending through migration 011's pending table
+-- (below); an update or a delete marks the keys it removed ids from in
+-- workflow_metric_execution_dirty, and a cleanup that keeps the rollups appends the ids it
+-- removed as kept instead (each day's kept_sketch: a sketch rebuilt from the raw rows takes them
+-- back, as the rollups keep counting those rows). The package folds them into the sketches,
+-- under its own lock: every getMetricsStatistics call first, and each process about once a
+-- second. A marked sketch is rebuilt from the raw rows (a sketch cannot subtract), then its
+-- all-time sketch from the days.
 
 CREATE TABLE workflow_metric_executions (
     day INTEGER NOT NULL,
@@ -41,18 +42,33 @@ CREATE TABLE workflow_metric_execution_dirty (
     PRIMARY KEY (day, metric_name, type_key, category_key)
 );
 
--- Migration 011's insert trigger appends the ids too.
+-- A write appends its ids with the rest of its rows to migration 011's pending table (one
+-- column more, not one statement more); the fold of that table, as it deletes them, hands the
+-- ids to workflow_metric_execution_pending. What is pending now is folded first: its rows have
+-- no ids.
+SELECT workflow_rollup_fold();
+ALTER TABLE workflow_metric_pending ADD COLUMN execution_id VARCHAR(255);
+
 CREATE OR REPLACE FUNCTION workflow_metric_pending() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO workflow_metric_pending (metric_name, metric_type, metric_category, metric_value, recorded_at)
-    SELECT metric_name, metric_type, metric_category, metric_value, recorded_at FROM new_rows;
-    INSERT INTO workflow_metric_execution_pending (day, metric_name, type_key, category_key, execution_id)
-    SELECT floor(extract(epoch FROM recorded_at) / 86400)::integer, metric_name,
-           COALESCE('=' || metric_type, ''), COALESCE('=' || metric_category, ''), execution_id
-    FROM new_rows WHERE execution_id IS NOT NULL;
+    INSERT INTO workflow_metric_pending (metric_name, metric_type, metric_category, metric_value, recorded_at, execution_id)
+    SELECT metric_name, metric_type, metric_category, metric_value, recorded_at, execution_id FROM new_rows;
     RETURN NULL;
 END
 $$;
+
+CREATE FUNCTION workflow_metric_pending_ids() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO workflow_metric_execution_pending (day, metric_name, type_key, category_key, execution_id)
+    SELECT floor(extract(epoch FROM recorded_at) / 86400)::integer, metric_name,
+           COALESCE('=' || metric_type, ''), COALESCE('=' || metric_category, ''), execution_id
+    FROM folded WHERE execution_id IS NOT NULL;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER workflow_metric_pending_ids AFTER DELETE ON workflow_metric_pending
+    REFERENCING OLD TABLE AS folded FOR EACH STATEMENT EXECUTE FUNCTION workflow_metric_pending_ids();
 
 -- An update adds its new ids and marks the keys of its old ones; a delete marks its keys, unless
 -- a cleanup that keeps the rollups runs it: its rows stay counted, and their ids are appended as

@@ -455,16 +455,29 @@ fn rows(results: &mut Vec<StmtResult>) -> Vec<Row> {
 }
 
 impl Steps for Fold {
-    /// 1. Take pending ids. 2. If that left none behind, take marks, then every id pending by now:
+    /// 1. Take pending ids (on PostgreSQL, after folding migration 011's pending rows, which
+    ///    hands their ids over). 2. If that left none behind, take marks, then every id pending by now:
     ///    a mark taken is of a delete committed before it, so the id of the row it deleted is
     ///    taken too, and never folded in after the sketch was rebuilt without it. 3. Read what
     ///    they touch. 4. Write the new sketches.
     fn next(&mut self, mut results: Vec<StmtResult>) -> Result<Option<Vec<Statement>>> {
         self.step += 1;
         Ok(match self.step {
-            1 => Some(vec![self.take_ids(Some(TAKE_IDS))]),
+            1 => {
+                let mut first = Vec::new();
+                if self.row_id == "ctid" {
+                    // PostgreSQL: a write's ids wait in migration 011's pending table with the
+                    // rest of its rows, until that table's fold hands them over.
+                    first.push(Statement::new(
+                        "SELECT workflow_rollup_fold() AS folded",
+                        Vec::new(),
+                    ));
+                }
+                first.push(self.take_ids(Some(TAKE_IDS)));
+                Some(first)
+            }
             2 => {
-                let ids = rows(&mut results);
+                let ids = results.pop().map(|r| r.rows).unwrap_or_default();
                 if ids.len() < TAKE_IDS {
                     self.taken = ids;
                     return Ok(Some(vec![self.take_marks(), self.take_ids(None)]));
