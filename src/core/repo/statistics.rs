@@ -217,9 +217,6 @@ fn number(row: &Row, column: &str) -> Option<f64> {
     row.get(column).and_then(Value::as_f64)
 }
 
-/// The metric groups matching `f`, per key, from the rollups, with their bins per key
-/// (`per_key`) or in one sketch of them all; `None` when the rollups cannot answer (the caller
-/// scans).
 /// What the rollups answer for the metrics a call selects.
 struct Rolled {
     /// Per key.
@@ -232,6 +229,9 @@ struct Rolled {
     partial_ids: Distinct,
 }
 
+/// The metric groups matching `f`, per key, from the rollups, with their bins per key
+/// (`per_key`) or in one sketch of them all; `None` when the rollups cannot answer (the caller
+/// scans).
 async fn metric_groups(db: &Database, f: &MetricFilters, per_key: bool) -> Result<Option<Rolled>> {
     if !f.rolls_up() || !rollups::ready(db).await? {
         return Ok(None);
@@ -362,9 +362,10 @@ async fn metric_groups(db: &Database, f: &MetricFilters, per_key: bool) -> Resul
 /// The bins `filter` selects. Per key of the all-time rows, each key's as one text
 /// ("bin:count,…": tens of thousands of bin rows would cost more to decode than to sum); of the
 /// all-time rows of all keys, summed per bin. Of days, the same, except on SQLite, which lists
-/// them per day and key in the order of the primary key for the sketch to sum: summing them first sorts every bin row there (measured on 31,000 bin
-/// rows: SQLite 32 ms summed first, 12 ms listed; PostgreSQL, which hashes the sums, 25 ms
-/// summed first, 57 ms listed, sorting the texts).
+/// them per day and key in the order of the primary key for the sketch to sum: summing them
+/// first sorts every bin row there (measured on 31,000 bin rows: SQLite 32 ms summed first,
+/// 12 ms listed; PostgreSQL, which hashes the sums, 25 ms summed first, 57 ms listed, sorting
+/// the texts).
 fn bins_sql(d: &Dialect, filter: &str, per_key: bool, days: bool) -> String {
     let list = d.text_list("CAST(bin AS TEXT) || ':' || CAST(count AS TEXT)");
     let keys = "metric_name, type_key, category_key";
