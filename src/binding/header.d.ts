@@ -469,6 +469,8 @@ export interface MetricAggregateRow {
 
 export interface MetricStatistics {
   total_metrics: number
+  /** Exact up to 1,024 distinct executions; beyond, a HyperLogLog estimate (0.81 % relative
+   * standard error). `{ exact: true }` counts them by a scan of the raw rows. */
   unique_executions: number
   unique_metric_names: number
   unique_metric_types: number
